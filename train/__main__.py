@@ -1,0 +1,38 @@
+"""python -m train {vae} ...: train a model and write its checkpoint and card.
+
+Examples:
+    python -m train vae --latent-dim 2 --epochs 100 --data-dir ../shared/data --out checkpoints/vae_2d.safetensors
+    python -m train vae --help
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from train.cli import add_dataclass_flags, from_flags
+from train.models.vae import VAEConfig
+from train.train_vae import VAETrainConfig
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("vae", help="a Gaussian-encoder, Bernoulli-decoder VAE on binarized MNIST")
+    add_dataclass_flags(p, VAEConfig, "model")
+    add_dataclass_flags(p, VAETrainConfig, "training")
+    args = parser.parse_args(argv)
+    if args.command == "vae":
+        from train.train_vae import train
+
+        try:
+            train(from_flags(VAEConfig, args), from_flags(VAETrainConfig, args))
+        except (FileNotFoundError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
