@@ -67,6 +67,7 @@ def train(mcfg: VAEConfig, tcfg: VAETrainConfig) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     state_path = run_dir / "state.safetensors"
 
+    commit, command = ckpt.git_commit(), ckpt.command_line()  # read now: HEAD may move during training
     torch.manual_seed(tcfg.seed)
     model = VAE(mcfg)
     opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr)
@@ -109,7 +110,7 @@ def train(mcfg: VAEConfig, tcfg: VAETrainConfig) -> dict:
             step += 1
             tot += terms.elbo.sum().item()
             n += len(idx)
-            bar.set_postfix(elbo=f"{tot / n:.2f}")
+            bar.set_postfix(elbo=f"{tot / n:.2f}", refresh=False)
             if tcfg.max_steps and step >= tcfg.max_steps:
                 break
         model.eval()
@@ -132,8 +133,8 @@ def train(mcfg: VAEConfig, tcfg: VAETrainConfig) -> dict:
                     "binarization": "training: dynamic (a fresh Bernoulli draw of every pixel per batch); "
                                     f"evaluation: the test set binarized once with seed {TEST_BINARIZE_SEED}"},
         "training": {**asdict(tcfg), "steps": step, "epochs_done": epoch},
-        "command": ckpt.command_line(),
-        "commit": ckpt.git_commit(),
+        "command": command,
+        "commit": commit,
         "environment": ckpt.environment(),
         "date": ckpt.now(),
         "parameters": sum(p.numel() for p in model.parameters()),
