@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
         from train.train_vae import train
 
         try:
-            train(from_flags(VAEConfig, args), from_flags(VAETrainConfig, args))
+            train(from_flags(VAEConfig, args), from_flags(VAETrainConfig, args),
+                  argv=sys.argv[1:] if argv is None else argv)
         except (FileNotFoundError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

@@ -16,6 +16,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -25,7 +26,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file, safe_open
+from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
 FORMAT = "generative-explorer/1"
@@ -83,8 +84,9 @@ def environment() -> dict[str, str]:
             "safetensors": safetensors.__version__, "platform": platform.platform()}
 
 
-def command_line() -> str:
-    return " ".join(["python -m train", *sys.argv[1:]])
+def command_line(argv: list[str] | None = None) -> str:
+    """The training command as typed: `python -m train` and its arguments, shell-quoted."""
+    return shlex.join(["python", "-m", "train", *(sys.argv[1:] if argv is None else argv)])
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, kind: str, card: dict) -> Path:

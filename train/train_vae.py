@@ -37,7 +37,7 @@ class VAETrainConfig:
     resume: bool = field(default=False, metadata={"help": "continue from run_dir/state.safetensors"})
     eval_k: int = field(default=1000, metadata={"help": "importance samples per image for the final NLL"})
     eval_n: int = field(default=10000, metadata={"help": "test images in the final evaluation"})
-    max_steps: int = field(default=0, metadata={"help": "stop after this many steps in total (0: no limit; tests)"})
+    max_steps: int = field(default=0, metadata={"help": "stop after this many steps, as if killed (0: no limit)"})
 
 
 def evaluate(model: VAE, x: torch.Tensor, k: int, seed: int, batch: int = 100) -> dict[str, float]:
@@ -59,7 +59,8 @@ def evaluate(model: VAE, x: torch.Tensor, k: int, seed: int, batch: int = 100) -
             "eval_images": int(x.shape[0])}
 
 
-def train(mcfg: VAEConfig, tcfg: VAETrainConfig) -> dict:
+def train(mcfg: VAEConfig, tcfg: VAETrainConfig, argv: list[str] | None = None) -> dict:
+    """Train, evaluate and save; `argv` is the command line recorded in the card (default: sys.argv)."""
     if tcfg.threads:
         torch.set_num_threads(tcfg.threads)
     out = Path(tcfg.out)
@@ -67,7 +68,7 @@ def train(mcfg: VAEConfig, tcfg: VAETrainConfig) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     state_path = run_dir / "state.safetensors"
 
-    commit, command = ckpt.git_commit(), ckpt.command_line()  # read now: HEAD may move during training
+    commit, command = ckpt.git_commit(), ckpt.command_line(argv)  # read now: HEAD may move during training
     torch.manual_seed(tcfg.seed)
     model = VAE(mcfg)
     opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr)
@@ -111,8 +112,11 @@ def train(mcfg: VAEConfig, tcfg: VAETrainConfig) -> dict:
             tot += terms.elbo.sum().item()
             n += len(idx)
             bar.set_postfix(elbo=f"{tot / n:.2f}", refresh=False)
-            if tcfg.max_steps and step >= tcfg.max_steps:
+            if tcfg.max_steps and step >= tcfg.max_steps and n < len(train_x):
                 break
+        if n < len(train_x):  # stopped by --max-steps inside an epoch: like a kill, keep the last saved state
+            print(f"stopped at step {step}, inside epoch {epoch + 1}; resume continues from epoch {epoch}")
+            return {"history": history, "stopped_at_step": step}
         model.eval()
         with torch.inference_mode():
             test_elbo = model.elbo(test_x, generator=torch.Generator().manual_seed(tcfg.seed)).elbo.mean().item()

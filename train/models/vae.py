@@ -167,7 +167,7 @@ class PosteriorGrid(NamedTuple):
 
 @torch.no_grad()
 def posterior_grid(
-    model: VAE, x: torch.Tensor, extent: float = 6.0, coarse: int = 121, fine: int = 201, chunk: int = 8192
+    model: VAE, x: torch.Tensor, extent: float = 6.0, coarse: int = 97, fine: int = 161, chunk: int = 8192
 ) -> PosteriorGrid:
     """Exact-in-the-limit log p(x) = log ∫ p(x|z) p(z) dz for a 2-D latent by the midpoint rule.
 
@@ -207,3 +207,32 @@ def posterior_grid(
     log_cell = torch.log((z1[1] - z1[0]) * (z2[1] - z2[0]))
     log_px = torch.logsumexp(lj.flatten(1), dim=1) + log_cell  # (B,)
     return PosteriorGrid(log_px, z1, z2, lj - log_px[:, None, None])
+
+
+def running_log_mean_exp(log_w: torch.Tensor) -> torch.Tensor:
+    """log (1/K) Σ_{k≤K} exp(log_w_k) for every K at once, along the last dim: (..., K) -> (..., K).
+
+    The importance-weighted (or naive) estimate of log p(x) after the first K samples, computed in
+    log space so that weights like e^-400 neither underflow nor lose precision.
+    """
+    k = torch.arange(1, log_w.shape[-1] + 1, device=log_w.device, dtype=log_w.dtype)
+    return torch.logcumsumexp(log_w, dim=-1) - k.log()
+
+
+def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between two latents. z0, z1: (D,), t: (T,) in [0, 1] -> (T, D).
+
+    The direction moves along the great circle from z0/‖z0‖ to z1/‖z1‖ (Shoemake 1985; White 2016 for
+    latent spaces) while the norm moves linearly from ‖z0‖ to ‖z1‖. A straight line between two typical
+    Gaussian latents cuts through the low-norm centre that N(0, I) rarely samples in high dimension; this
+    path keeps ‖z‖ where the prior's mass is. (The textbook slerp of non-unit vectors overshoots in norm
+    when the two are nearly opposite.) Falls back to the straight line for (anti)parallel directions.
+    """
+    t = t[:, None]  # (T, 1)
+    n0, n1 = z0.norm().clamp_min(1e-12), z1.norm().clamp_min(1e-12)
+    u0, u1 = z0 / n0, z1 / n1
+    omega = torch.arccos(torch.dot(u0, u1).clamp(-1.0, 1.0))
+    if torch.sin(omega).abs() < 1e-6:
+        return (1 - t) * z0 + t * z1
+    direction = (torch.sin((1 - t) * omega) * u0 + torch.sin(t * omega) * u1) / torch.sin(omega)  # unit norm
+    return ((1 - t) * n0 + t * n1) * direction

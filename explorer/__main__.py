@@ -1,0 +1,50 @@
+"""python -m explorer: load the shipped checkpoints and serve the app (http://127.0.0.1:7860 by default)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from explorer.models import DEFAULT_CHECKPOINTS, DEFAULT_DATA_DIR
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m explorer", description=__doc__)
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
+    p.add_argument("--checkpoints", type=Path, default=DEFAULT_CHECKPOINTS,
+                   help=f"folder of checkpoints (default: {DEFAULT_CHECKPOINTS})")
+    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                   help=f"folder holding MNIST/raw for the test digits (default: {DEFAULT_DATA_DIR})")
+    p.add_argument("--download", action=argparse.BooleanOptionalAction, default=True,
+                   help="download the MNIST test set into --data-dir if it is missing (default: on)")
+    p.add_argument("--share", action="store_true", help="also serve through a public Gradio share link")
+    args = p.parse_args(argv)
+    if not 1 <= args.port <= 65535:
+        p.error(f"--port {args.port} is outside [1, 65535]")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import torch
+
+    from explorer.app import LAUNCH_KW, build_demo
+    from explorer.models import load_models
+
+    torch.set_grad_enabled(False)
+    models = load_models(args.checkpoints, args.data_dir, args.download)
+    for name, err in models.errors.items():
+        print(f"warning: {name}: {err}", file=sys.stderr)
+    if models.digits_error:
+        print(f"warning: {models.digits_error}", file=sys.stderr)
+    demo = build_demo(models)
+    print(f"Generative Explorer: serving on http://{args.host}:{args.port}", flush=True)
+    demo.queue(default_concurrency_limit=4).launch(server_name=args.host, server_port=args.port, share=args.share,
+                                                   show_error=True, quiet=True, **LAUNCH_KW)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""build_demo(models) -> gr.Blocks: one tab per lab, each built by its module in explorer/tabs."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from explorer import render
+from explorer.models import Models
+from explorer.tabs import diffusion, kl, vae
+
+TITLE = "Generative Explorer"
+HEADER = """# Generative Explorer
+See how a variational autoencoder and a diffusion model work, on models trained on MNIST by this project's
+own `train` package. Every picture below is computed live from the shipped checkpoints."""
+
+
+def build_demo(models: Models) -> gr.Blocks:
+    with gr.Blocks(title=TITLE) as demo:
+        gr.Markdown(HEADER)
+        with gr.Tabs(elem_id="labs"):
+            with gr.Tab("VAE", id="vae", elem_id="tab-vae"):
+                vae.build(models)
+            with gr.Tab("KL divergence", id="kl", elem_id="tab-kl"):
+                kl.build(models)
+            with gr.Tab("Diffusion", id="diffusion", elem_id="tab-diffusion"):
+                diffusion.build(models)
+        demo.load(None, js=vae.MAP_CLICK_JS)
+    return demo
+
+
+LAUNCH_KW = dict(css=render.CSS, theme=gr.themes.Soft())

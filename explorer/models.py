@@ -1,0 +1,77 @@
+"""Everything the explorer loads once at start-up, read-only: checkpoints and the MNIST test digits.
+
+A missing or unreadable checkpoint does not stop the app: its tab shows the error and the command
+that trains it, and the other tabs work.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from train.checkpoint import CheckpointError, load_checkpoint, read_card
+from train.models.vae import VAE
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CHECKPOINTS = REPO_ROOT / "checkpoints"
+DEFAULT_DATA_DIR = REPO_ROOT / "data"
+
+# name shown in the UI -> (file in checkpoints/, the command that trains it)
+VAE_CHECKPOINTS = {
+    "2-D latent": ("vae_2d.safetensors",
+                   "python -m train vae --latent-dim 2 --epochs 150 --threads 1 --data-dir DATA "
+                   "--out checkpoints/vae_2d.safetensors"),
+    "32-D latent": ("vae_32d.safetensors",
+                    "python -m train vae --latent-dim 32 --epochs 250 --kl-warmup 10 --threads 1 --data-dir DATA "
+                    "--out checkpoints/vae_32d.safetensors"),
+}
+
+
+@dataclass
+class TestDigits:
+    """The MNIST test set, binarized once with the seed the checkpoints' cards were evaluated on."""
+
+    x: torch.Tensor  # (N, 784) in {0, 1}
+    labels: torch.Tensor  # (N,) int64
+    source: str  # where it was read from
+
+
+@dataclass
+class Models:
+    vaes: dict[str, VAE] = field(default_factory=dict)
+    vae_cards: dict[str, dict] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)  # checkpoint name -> what is wrong and how to fix it
+    digits: TestDigits | None = None
+    digits_error: str = ""
+
+
+def load_test_digits(data_dir: Path, download: bool) -> tuple[TestDigits | None, str]:
+    from train.data import TEST_BINARIZE_SEED, load_split
+
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(15)  # an offline download attempt fails in seconds instead of hanging
+    try:
+        split = load_split("mnist", False, data_dir, download, binarize_seed=TEST_BINARIZE_SEED)
+    except Exception as e:  # any failure to read or download leaves the app usable with drawn digits
+        return None, (f"MNIST test digits not available ({e}). The sketchpad still works; for the gallery, "
+                      f"run with `--data-dir` pointing at a folder holding MNIST/raw.")
+    finally:
+        socket.setdefaulttimeout(old)
+    return TestDigits(split.flat(), split.labels, str(Path(data_dir).resolve())), ""
+
+
+def load_models(checkpoints: Path = DEFAULT_CHECKPOINTS, data_dir: Path = DEFAULT_DATA_DIR,
+                download: bool = True) -> Models:
+    m = Models()
+    for name, (fname, command) in VAE_CHECKPOINTS.items():
+        path = Path(checkpoints) / fname
+        try:
+            m.vaes[name] = load_checkpoint(path).requires_grad_(False)  # read-only in the app
+            m.vae_cards[name] = read_card(path)
+        except CheckpointError as e:
+            m.errors[name] = f"{e}. Train it with: `{command}`"
+    m.digits, m.digits_error = load_test_digits(Path(data_dir), download)
+    return m

@@ -1,0 +1,84 @@
+"""Turning tensors into what the page shows: crisp upscaled digits, image grids, inline PNGs.
+
+Digits travel as 28×28 PNGs inside <img> tags (a few hundred bytes, no extra file request) and the
+browser scales them up with `image-rendering: pixelated`, so pixels stay crisp at any size.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+
+import numpy as np
+import torch
+from PIL import Image
+
+SIDE = 28  # MNIST images are 28×28
+
+
+def to_uint8(img: torch.Tensor | np.ndarray) -> np.ndarray:
+    """(..., 784) or (28, 28) intensities in [0, 1] -> (28, 28) uint8 (white digit on black)."""
+    a = img.detach().cpu().numpy() if isinstance(img, torch.Tensor) else np.asarray(img)
+    a = a.reshape(SIDE, SIDE)
+    return (np.clip(a, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def png_data_url(img: torch.Tensor | np.ndarray) -> str:
+    """A 28×28 intensity image (or any 2-D uint8 array) as a data: URL holding a PNG."""
+    a = img if isinstance(img, np.ndarray) and img.dtype == np.uint8 and img.ndim == 2 else to_uint8(img)
+    buf = io.BytesIO()
+    Image.fromarray(a, mode="L").save(buf, format="PNG", compress_level=1)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def img_tag(img: torch.Tensor | np.ndarray, size: int = 168, caption: str = "", alt: str = "") -> str:
+    """An <img> of a digit, upscaled with crisp pixels, with an optional caption underneath."""
+    cap = f'<figcaption>{caption}</figcaption>' if caption else ""
+    return (f'<figure class="ge-digit"><img src="{png_data_url(img)}" alt="{html.escape(alt or caption)}" '
+            f'width="{size}" height="{size}" style="image-rendering:pixelated">{cap}</figure>')
+
+
+def grid(images: torch.Tensor, nrow: int, pad: int = 2, value: float = 0.35) -> np.ndarray:
+    """(N, 784) or (N, 28, 28) in [0, 1] -> one uint8 grid image of nrow columns, with grey padding."""
+    imgs = images.detach().cpu().reshape(-1, SIDE, SIDE).numpy()
+    n = imgs.shape[0]
+    ncol_rows = (n + nrow - 1) // nrow
+    H = ncol_rows * (SIDE + pad) + pad
+    W = nrow * (SIDE + pad) + pad
+    out = np.full((H, W), value, dtype=np.float32)
+    for i in range(n):
+        r, c = divmod(i, nrow)
+        y, x = pad + r * (SIDE + pad), pad + c * (SIDE + pad)
+        out[y : y + SIDE, x : x + SIDE] = imgs[i]
+    return (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def upscale(a: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour upscaling: every pixel becomes a factor×factor block."""
+    return np.kron(a, np.ones((factor, factor), dtype=a.dtype))
+
+
+def grid_tag(images: torch.Tensor, nrow: int, cell: int = 56, caption: str = "") -> str:
+    g = grid(images, nrow)
+    scale = cell / SIDE
+    w, h = int(g.shape[1] * scale), int(g.shape[0] * scale)
+    cap = f"<figcaption>{caption}</figcaption>" if caption else ""
+    return (f'<figure class="ge-grid"><img src="{png_data_url(g)}" width="{w}" height="{h}" '
+            f'style="image-rendering:pixelated;max-width:100%;height:auto" alt="{html.escape(caption)}">{cap}</figure>')
+
+
+def row(*figures: str, arrows: bool = False) -> str:
+    sep = '<div class="ge-arrow">→</div>' if arrows else ""
+    return f'<div class="ge-row">{sep.join(figures)}</div>'
+
+
+CSS = """
+.ge-row {display:flex; gap:14px; align-items:center; flex-wrap:wrap}
+.ge-digit, .ge-grid {margin:0; display:flex; flex-direction:column; align-items:center}
+.ge-digit img, .ge-grid img {border:1px solid #8884; border-radius:4px; background:#000}
+.ge-digit figcaption, .ge-grid figcaption {font-size:0.85em; opacity:0.85; margin-top:4px; text-align:center}
+.ge-arrow {font-size:2em; opacity:0.6}
+.ge-note {font-size:0.92em; opacity:0.9}
+.ge-error {color:#b91c1c; font-weight:600}
+"""

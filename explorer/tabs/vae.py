@@ -1,0 +1,666 @@
+"""The VAE lab: latent sliders, ancestral sampling, the latent map, encoding, likelihoods, interpolation.
+
+Layout first (`build`), events wired after; every handler is a module-level function that takes the
+loaded models as its first argument and is bound with functools.partial. Handlers validate their
+inputs and raise gr.Error with the bad value and the allowed range; per-user state (the encoded digit)
+lives in gr.State, the models are shared and read-only.
+"""
+
+
+import math
+from functools import partial
+
+import gradio as gr
+import numpy as np
+import plotly.graph_objects as go
+import torch
+
+from explorer import render
+from explorer.models import Models
+from explorer.vae_maths import (
+    LatentPlane,
+    elbo_report,
+    latent_plane,
+    likelihood_curves,
+    manifold,
+    preprocess_drawing,
+    underflow,
+)
+from train.models.vae import VAE, slerp
+
+MAX_SLIDERS = 32  # one slider per latent dimension, for latents up to this size
+Z_RANGE = 4.0  # sliders span [-4, 4]: 99.99% of N(0, 1) mass
+MANIFOLD_SIDE = 15  # cells per side of the manifold grid
+GRID_CELL_PX = 2  # manifold cells are drawn at 2× so clicks land precisely
+DIGIT_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                "#bcbd22", "#17becf"]
+MAX_K, MAX_REPEATS, MAX_SAMPLE_BUDGET = 100_000, 50, 400_000
+
+INTRO = r"""
+**The model.** A latent $z \in \mathbb{R}^D$ is drawn from the prior $p(z)=\mathcal N(0, I)$; the decoder network
+$f_\theta$ turns it into one probability per pixel, and each of the $M=784$ pixels is an independent coin flip:
+$p(x\mid z)=\prod_{m=1}^{M}\mathrm{Bernoulli}\big(x_m;\,f_\theta(z)_m\big)$. The encoder
+$q_\phi(z\mid x)=\mathcal N\big(\mu_\phi(x), \mathrm{diag}\,\sigma^2_\phi(x)\big)$ guesses which $z$ explain a given
+digit. Both networks were trained together by maximizing the ELBO on binarized MNIST.
+"""
+
+SLIDERS_TEXT = r"""
+**Decoding while you drag.** The sliders are $z$. The left image is the decoder's mean $f_\theta(z)$: every pixel's
+probability of being on. The right image is one draw $x \sim \mathcal B(f_\theta(z))$ with the seed below: the same
+$z$ with another seed gives another binary image, because the model's randomness lives in the pixels too.
+"""
+
+SAMPLING_TEXT = r"""
+**Ancestral sampling** follows the model's arrows: (1) draw $z \sim \mathcal N(0, I)$; (2) compute
+$f_\theta(z)$; (3) draw every pixel $x_m \sim \mathrm{Bernoulli}(f_\theta(z)_m)$. Given $z$ the pixels are
+independent, so step 3 is a single parallel draw of all 784 pixels: no pixel waits for another.
+"""
+
+MAP_TEXT = r"""
+**The latent map.** Each dot is one test digit placed at its encoder mean $\mu_\phi(x)$, coloured by its label.
+The star is the sliders' $z$. The grid beside it decodes $f_\theta(z)$ over a lattice of Gaussian quantiles
+(as in Kingma & Welling's Fig. 4), so equal areas of the grid hold equal prior probability.
+**Click a dot on the map or a cell of the grid** to move the sliders there.
+"""
+
+ENCODE_TEXT = r"""
+**Encoding.** The encoder outputs a Gaussian $q_\phi(z\mid x)$: a mean $\mu$ and a spread $\sigma$ per dimension.
+Its cost in the ELBO is $\mathrm{KL}\big(q_\phi(z\mid x)\,\|\,\mathcal N(0,I)\big)
+=\sum_d \tfrac12\big(\mu_d^2+\sigma_d^2-1-\log\sigma_d^2\big)$, shown per dimension: dimensions with KL ≈ 0 are
+unused (their posterior is the prior). **Reparameterization:** a sample is $z=\mu+\sigma\odot\varepsilon$ with
+$\varepsilon\sim\mathcal N(0,I)$, so gradients flow through $\mu$ and $\sigma$; *Resample ε* draws a new $\varepsilon$.
+"""
+
+LIKELIHOOD_TEXT = r"""
+**Why $\log p(x)$ is hard.** $p(x)=\int p(x\mid z)\,p(z)\,dz$ has no closed form for a neural decoder. The naive
+estimate $\log\frac1K\sum_k p(x\mid z_k)$ with $z_k\sim p(z)$ is unbiased for $p(x)$ but hopeless in practice: almost
+every prior sample explains $x$ badly, so the average hangs on rare lucky draws and needs an enormous $K$, all the
+more as $D$ grows (the posterior fills a vanishing share of the prior's volume). Drawing $z_k\sim q_\phi(z\mid x)$
+instead and weighting by $p(z_k)/q_\phi(z_k\mid x)$ (importance sampling) puts the samples where the posterior is.
+Each $p(x\mid z)$ is a product of 784 probabilities, far too small for floating point, so every estimate here is
+computed in log space with log-sum-exp.
+"""
+
+ELBO_TEXT = r"""
+$$\log p(x) = \underbrace{\mathbb E_{q}[\log p(x\mid z)] - \mathrm{KL}\big(q_\phi(z\mid x)\,\|\,p(z)\big)}_{\text{ELBO}}
+\;+\; \underbrace{\mathrm{KL}\big(q_\phi(z\mid x)\,\|\,p(z\mid x)\big)}_{\text{gap}\;\ge\;0}$$
+Raising the ELBO either raises $\log p(x)$ (a better model) or shrinks the gap (an encoder closer to the true
+posterior).
+"""
+
+
+# --- input checks ------------------------------------------------------------------------------
+
+def _vae(models: Models, name: str) -> VAE:
+    if name not in models.vaes:
+        raise gr.Error(f"Model {name!r} is not loaded; choose one of: {', '.join(models.vaes) or 'none'}.")
+    return models.vaes[name]
+
+
+def _number(name: str, value, lo: float, hi: float, integer: bool = False) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise gr.Error(f"{name} must be a number, not {value!r}.") from None
+    if not math.isfinite(v) or not lo <= v <= hi:
+        raise gr.Error(f"{name} = {value} is outside the allowed range [{lo:g}, {hi:g}].")
+    if integer and v != int(v):
+        raise gr.Error(f"{name} = {value} must be a whole number in [{lo:g}, {hi:g}].")
+    return int(v) if integer else v
+
+
+def _latent(vae: VAE, values) -> torch.Tensor:
+    """The first D slider values as a (D,) latent, each checked to lie in the sliders' range."""
+    D = vae.latent_dim
+    if len(values) < D:
+        raise gr.Error(f"Expected {D} latent values for this model, got {len(values)}.")
+    return torch.tensor([_number(f"z[{d + 1}]", values[d], -Z_RANGE, Z_RANGE) for d in range(D)])
+
+
+def _digits(models: Models):
+    if models.digits is None:
+        raise gr.Error(models.digits_error or "MNIST test digits are not loaded.")
+    return models.digits
+
+
+def _index(models: Models, index) -> int:
+    n = len(_digits(models).x)
+    return _number("Test digit index", index, 0, n - 1, integer=True)
+
+
+def _encoded(state) -> torch.Tensor:
+    if state is None:
+        raise gr.Error("Encode a digit first (pick a test digit or draw one in the Encode tab).")
+    return state["x"]
+
+
+# --- per-model caches (computed once at start-up; read-only afterwards) ------------------------
+
+class Cache:
+    """Test-set encodings and the latent plane of each model: computed at build time, never mutated."""
+
+    def __init__(self, models: Models):
+        self.means: dict[str, torch.Tensor | None] = {}
+        self.planes: dict[str, LatentPlane] = {}
+        self.manifolds: dict[str, tuple[np.ndarray, torch.Tensor]] = {}
+        with torch.inference_mode():
+            for name, vae in models.vaes.items():
+                mu = vae.encode(models.digits.x).base_dist.loc if models.digits is not None else None
+                self.means[name] = mu
+                self.planes[name] = latent_plane(vae, mu)
+                imgs, uv = manifold(vae, self.planes[name], MANIFOLD_SIDE)
+                self.manifolds[name] = (render.upscale(render.grid(imgs, MANIFOLD_SIDE, pad=0), GRID_CELL_PX), uv)
+
+
+# --- handlers ----------------------------------------------------------------------------------
+
+@torch.inference_mode()
+def decode(models: Models, name: str, seed, *z_values) -> str:
+    """Sliders -> the decoder's mean f_θ(z) and one Bernoulli sample, as HTML."""
+    vae = _vae(models, name)
+    seed = _number("Seed", seed, 0, 2**31 - 1, integer=True)
+    z = _latent(vae, z_values)
+    probs = vae.decode_probs(z[None])[0]
+    x = torch.bernoulli(probs, generator=torch.Generator().manual_seed(seed))
+    return render.row(render.img_tag(probs, caption="mean f<sub>θ</sub>(z)"),
+                      render.img_tag(x, caption=f"sample x ~ B(f<sub>θ</sub>(z)), seed {seed}"))
+
+
+@torch.inference_mode()
+def ancestral(models: Models, name: str, seed, n) -> tuple[go.Figure, str, str]:
+    """Draw z ~ N(0, I), f_θ(z), x ~ B(f_θ(z)): the three stages for one sample, and a grid of n samples."""
+    vae = _vae(models, name)
+    seed = _number("Seed", seed, 0, 2**31 - 1, integer=True)
+    n = _number("Number of samples", n, 1, 400, integer=True)
+    s = vae.sample(n, torch.Generator().manual_seed(seed))
+    z0 = s.z[0].numpy()
+    fig = go.Figure(go.Bar(x=[f"z{d + 1}" for d in range(len(z0))], y=z0, marker_color="#6366f1"))
+    fig.update_layout(title="① z ~ N(0, I)", height=260, margin=dict(l=30, r=10, t=40, b=30),
+                      yaxis=dict(range=[-Z_RANGE, Z_RANGE], zeroline=True))
+    stages = render.row(render.img_tag(s.probs[0], caption="② f<sub>θ</sub>(z): pixel probabilities"),
+                        render.img_tag(s.x[0], caption="③ x ~ B(f<sub>θ</sub>(z)): all 784 pixels at once"),
+                        arrows=True)
+    nrow = max(1, math.ceil(math.sqrt(n)))
+    grids = render.row(render.grid_tag(s.probs, nrow, cell=40, caption=f"f<sub>θ</sub>(z) of {n} draws of z"),
+                       render.grid_tag(s.x, nrow, cell=40, caption="their Bernoulli samples x"))
+    return fig, stages, grids
+
+
+def latent_map(models: Models, cache: Cache, name: str, state, *z_values) -> go.Figure:
+    """Test-set encoder means coloured by digit, the sliders' z as a star, the encoded posterior's ellipses."""
+    vae = _vae(models, name)
+    z = _latent(vae, z_values)
+    plane = cache.planes[name]
+    fig = go.Figure()
+    mu = cache.means[name]
+    if mu is not None:
+        uv = plane.to_uv(mu).numpy()
+        labels = models.digits.labels.numpy()
+        for c in range(10):
+            sel = labels == c
+            fig.add_trace(go.Scattergl(x=uv[sel, 0], y=uv[sel, 1], mode="markers", name=str(c),
+                                       marker=dict(size=3, color=DIGIT_COLORS[c], opacity=0.6),
+                                       hovertemplate=f"digit {c}<br>(%{{x:.2f}}, %{{y:.2f}})<extra></extra>"))
+    if state is not None:
+        with torch.inference_mode():
+            q = vae.encode(state["x"][None])
+        m, s = q.base_dist.loc[0], q.base_dist.scale[0]
+        t = torch.linspace(0, 2 * math.pi, 100)
+        for k in (1, 2):
+            pts = _projected_ellipse(plane, m, s, k, t)
+            fig.add_trace(go.Scatter(x=pts[:, 0].numpy(), y=pts[:, 1].numpy(), mode="lines",
+                                     line=dict(color="black", width=2 if k == 1 else 1, dash=None if k == 1 else "dot"),
+                                     name=f"q(z|x) {k}σ", hoverinfo="skip"))
+    zz = plane.to_uv(z).numpy()
+    fig.add_trace(go.Scatter(x=[zz[0]], y=[zz[1]], mode="markers", name="sliders' z",
+                             marker=dict(symbol="star", size=18, color="gold", line=dict(color="black", width=1.5))))
+    ax = "z" if plane.exact else "PC"
+    fig.update_layout(height=520, margin=dict(l=40, r=10, t=40, b=40), legend=dict(itemsizing="constant"),
+                      title="encoder means of the test set" + ("" if plane.exact else
+                                                               " (projected on their 2 principal axes)"),
+                      xaxis=dict(title=f"{ax}1", range=[-4, 4]), yaxis=dict(title=f"{ax}2", range=[-4, 4],
+                                                                         scaleanchor="x"),
+                      clickmode="event")
+    return fig
+
+
+def _projected_ellipse(plane: LatentPlane, m: torch.Tensor, s: torch.Tensor, k: int, t: torch.Tensor):
+    """k-σ ellipse of q(z|x) mapped into plane coordinates (uv = (z − c)·P, P the pseudo-inverse)."""
+    P = torch.linalg.pinv(plane.axes)  # (D, 2)
+    cov = P.T @ torch.diag(s**2) @ P  # (2, 2)
+    evals, evecs = torch.linalg.eigh(cov)
+    circle = torch.stack([t.cos(), t.sin()], -1) * (k * evals.clamp_min(0).sqrt())
+    return plane.to_uv(m) + circle @ evecs.T
+
+
+def manifold_image(models: Models, cache: Cache, name: str) -> np.ndarray:
+    _vae(models, name)
+    return cache.manifolds[name][0]
+
+
+def _sliders_from_z(z: torch.Tensor) -> list:
+    vals = [round(float(v), 2) for v in z.clamp(-Z_RANGE, Z_RANGE)]
+    return vals + [gr.update() for _ in range(MAX_SLIDERS - len(vals))]  # sliders beyond D stay as they are
+
+
+def manifold_click(models: Models, cache: Cache, name: str, evt: gr.SelectData) -> list:
+    """A click on grid cell (row, col) sets the sliders to that cell's z."""
+    _vae(models, name)
+    x, y = evt.index
+    col = min(max(int(x) // (render.SIDE * GRID_CELL_PX), 0), MANIFOLD_SIDE - 1)
+    row = min(max(int(y) // (render.SIDE * GRID_CELL_PX), 0), MANIFOLD_SIDE - 1)
+    uv = cache.manifolds[name][1][row * MANIFOLD_SIDE + col]
+    return _sliders_from_z(cache.planes[name].to_z(uv))
+
+
+def map_click(models: Models, cache: Cache, name: str, point: str) -> list:
+    """`point` is "u,v" from a click on the latent map; sets the sliders to that point's z."""
+    _vae(models, name)
+    try:
+        u, v = (float(p) for p in str(point).split(","))
+    except ValueError:
+        raise gr.Error(f"A map point is two numbers 'u,v'; got {point!r}.") from None
+    u = _number("Map coordinate u", u, -Z_RANGE, Z_RANGE)
+    v = _number("Map coordinate v", v, -Z_RANGE, Z_RANGE)
+    return _sliders_from_z(cache.planes[name].to_z(torch.tensor([u, v])))
+
+
+def _encode_view(models: Models, name: str, x: torch.Tensor, title: str, eps_seed: int):
+    """Everything the Encode panel shows for a binary digit x: (784,)."""
+    vae = _vae(models, name)
+    with torch.inference_mode():
+        q = vae.encode(x[None])
+        mu, sigma = q.base_dist.loc[0], q.base_dist.scale[0]
+        kl = torch.distributions.kl_divergence(q.base_dist, torch.distributions.Normal(0.0, 1.0))[0]  # (D,)
+        recon = vae.decode_probs(mu[None])[0]
+    D = vae.latent_dim
+    dims = [f"z{d + 1}" for d in range(D)]
+    fig_q = go.Figure(go.Scatter(x=dims, y=mu.numpy(), mode="markers", name="μ",
+                                 error_y=dict(type="data", array=(2 * sigma).numpy(), visible=True),
+                                 marker=dict(size=8, color="#6366f1")))
+    fig_q.update_layout(title="q(z|x): μ ± 2σ per dimension", height=280, margin=dict(l=30, r=10, t=40, b=30),
+                        yaxis=dict(range=[-Z_RANGE, Z_RANGE]))
+    fig_kl = go.Figure(go.Bar(x=dims, y=kl.numpy(), marker_color="#f59e0b"))
+    fig_kl.update_layout(title=f"KL(q(z|x) ‖ N(0, I)) per dimension: total {float(kl.sum()):.2f} nats",
+                         height=280, margin=dict(l=30, r=10, t=40, b=30))
+    table = "| dim | μ | σ | KL (nats) |\n|---|---|---|---|\n" + "\n".join(
+        f"| z{d + 1} | {mu[d]:+.3f} | {sigma[d]:.3f} | {kl[d]:.3f} |" for d in range(min(D, 8)))
+    if D > 8:
+        table += f"\n\n({D - 8} more dimensions in the plots)"
+    images = render.row(render.img_tag(x, caption=title),
+                        render.img_tag(recon, caption="reconstruction f<sub>θ</sub>(μ)"))
+    return images, fig_q, fig_kl, table, reparameterize(models, name, {"x": x}, eps_seed)
+
+
+@torch.inference_mode()
+def reparameterize(models: Models, name: str, state, eps_seed) -> str:
+    """z = μ + σ·ε for a seeded ε, and what the decoder makes of it."""
+    vae = _vae(models, name)
+    x = _encoded(state)
+    eps_seed = _number("ε seed", eps_seed, 0, 2**31 - 1, integer=True)
+    q = vae.encode(x[None])
+    mu, sigma = q.base_dist.loc[0], q.base_dist.scale[0]
+    eps = torch.randn(vae.latent_dim, generator=torch.Generator().manual_seed(eps_seed))
+    z = mu + sigma * eps
+    probs = vae.decode_probs(z[None])[0]
+    n = min(vae.latent_dim, 4)
+    fmt = ", ".join
+    more = ", …" if vae.latent_dim > n else ""
+    eq = (f"<p class='ge-note'>ε seed {eps_seed}: z = μ + σ·ε = ({fmt(f'{v:+.2f}' for v in z[:n])}{more}) with "
+          f"μ = ({fmt(f'{v:+.2f}' for v in mu[:n])}{more}), σ = ({fmt(f'{v:.2f}' for v in sigma[:n])}{more}), "
+          f"ε = ({fmt(f'{v:+.2f}' for v in eps[:n])}{more})</p>")
+    return render.row(render.img_tag(probs, size=112, caption="f<sub>θ</sub>(μ + σ·ε)")) + eq
+
+
+def encode_index(models: Models, name: str, index, eps_seed):
+    i = _index(models, index)
+    d = _digits(models)
+    x = d.x[i]
+    return ({"x": x, "label": f"test digit #{i} (a {int(d.labels[i])})"},
+            *_encode_view(models, name, x, f"test #{i}: a {int(d.labels[i])}", _number("ε seed", eps_seed, 0,
+                                                                                       2**31 - 1, integer=True)))
+
+
+def _image_array(value) -> np.ndarray:
+    """An ImageEditor/Sketchpad value, an image file path, or an array -> a numpy image; errors are gr.Error."""
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(value, dict):
+        value = value.get("composite")
+    if value is None:
+        raise gr.Error("No image: draw a digit on the sketchpad or upload an image first.")
+    if isinstance(value, str):
+        try:
+            with Image.open(value) as im:
+                return np.asarray(im.convert("RGBA"))
+        except (UnidentifiedImageError, OSError):
+            raise gr.Error("That file is not an image Pillow can read (PNG, JPEG, …).") from None
+    return np.asarray(value)
+
+
+def encode_drawing(models: Models, name: str, image, eps_seed):
+    try:
+        x = preprocess_drawing(_image_array(image))
+    except ValueError as e:
+        raise gr.Error(f"Cannot read a digit from that image: {e}.") from None
+    return ({"x": x, "label": "your drawing"},
+            *_encode_view(models, name, x, "your digit (binarized)",
+                          _number("ε seed", eps_seed, 0, 2**31 - 1, integer=True)))
+
+
+def sliders_to_mu(models: Models, name: str, state) -> list:
+    vae = _vae(models, name)
+    with torch.inference_mode():
+        mu = vae.encode(_encoded(state)[None]).base_dist.loc[0]
+    return _sliders_from_z(mu)
+
+
+def likelihood(models: Models, name: str, state, k_max, repeats, seed):
+    """The likelihood lab for the encoded digit: estimates against K, underflow, ELBO terms, posterior."""
+    vae = _vae(models, name)
+    x = _encoded(state)
+    k_max = _number("K (samples)", k_max, 10, MAX_K, integer=True)
+    repeats = _number("Repeats", repeats, 1, MAX_REPEATS, integer=True)
+    seed = _number("Seed", seed, 0, 2**31 - 1, integer=True)
+    if k_max * repeats > MAX_SAMPLE_BUDGET:
+        raise gr.Error(f"K × repeats = {k_max * repeats:,} exceeds the limit of {MAX_SAMPLE_BUDGET:,} samples; "
+                       f"lower K or the repeats.")
+    curves = likelihood_curves(vae, x, k_max, repeats, seed)
+    report, grid = elbo_report(vae, x, seed, curves.best_importance)
+
+    fig = go.Figure()
+    for label, arr, color in (("naive MC, z ~ p(z)", curves.naive, "#dc2626"),
+                              ("importance sampling, z ~ q(z|x)", curves.importance, "#2563eb"),
+                              ("ELBO (mean of log w under q)", curves.elbo, "#16a34a")):
+        finite = np.where(np.isfinite(arr), arr, np.nan)
+        for r in range(arr.shape[0]):
+            fig.add_trace(go.Scatter(x=curves.ks, y=finite[r], mode="lines", line=dict(color=color, width=0.7),
+                                     opacity=0.35, showlegend=False, hoverinfo="skip", legendgroup=label))
+        fig.add_trace(go.Scatter(x=curves.ks, y=np.nanmean(finite, 0), mode="lines", name=label,
+                                 line=dict(color=color, width=3), legendgroup=label))
+    fig.add_hline(y=report.log_px, line=dict(color="black", dash="dash"),
+                  annotation_text=f"log p(x) ≈ {report.log_px:.2f} ({'exact' if grid is not None else 'best IS'})")
+    lo = min(report.elbo, float(np.nanmin(curves.importance))) - 10
+    fig.update_layout(title=f"log p(x) for {state.get('label', 'the digit')}: {repeats} runs (thin) and their mean",
+                      xaxis=dict(type="log", title="K, samples per estimate"),
+                      yaxis=dict(title="nats", range=[max(lo - 60, float(np.nanmin(np.where(
+                          np.isfinite(curves.naive), curves.naive, np.nan))) - 5), report.log_px + 8]),
+                      height=460, margin=dict(l=50, r=10, t=50, b=50), legend=dict(orientation="h", y=-0.2))
+
+    spread = np.nanstd(np.where(np.isfinite(curves.naive[:, -1]), curves.naive[:, -1], np.nan))
+    spread_is = float(np.std(curves.importance[:, -1]))
+    with torch.inference_mode():
+        mu = vae.encode(x[None]).base_dist.loc[0]
+        z_prior = torch.randn(vae.latent_dim, generator=torch.Generator().manual_seed(seed))
+    at_mu, at_prior = underflow(vae, x, mu), underflow(vae, x, z_prior)
+    under_md = f"""
+**Spread at K = {k_max:,}:** naive estimates vary with standard deviation **{spread:.2f} nats** across the {repeats}
+runs; importance sampling **{spread_is:.3f} nats**. Of the {repeats * k_max:,} prior samples,
+**{100 * curves.naive_zero_fraction:.1f}%** have p(x|z) = 0 exactly in float32.
+
+**Underflow.** p(x|z) multiplies {at_mu.pixels} per-pixel probabilities:
+
+| z | product in float32 | product in float64 | log p(x\\|z), summed in log space |
+|---|---|---|---|
+| encoder mean μ | {at_mu.product32:.3g} | {at_mu.product64:.3g} | {at_mu.log_p:.2f} nats |
+| one draw from the prior | {at_prior.product32:.3g} | {at_prior.product64:.3g} | {at_prior.log_p:.2f} nats |
+
+float32 cannot hold numbers below about 1.4e-45 = e^-103.3 (float64: e^-744.4), so any p(x|z) smaller than that
+comes out as exactly 0 when multiplied directly, and its log as −∞. Summing log-probabilities and combining samples
+with log-sum-exp, log Σ_k e^(a_k) = a* + log Σ_k e^(a_k − a*), keeps every digit.
+"""
+    elbo_md = ELBO_TEXT + f"""
+| term | value (nats) |
+|---|---|
+| reconstruction E_q[log p(x\\|z)] | {report.reconstruction:.2f} |
+| − KL(q(z\\|x) ‖ p(z)) | −{report.kl:.2f} |
+| **ELBO** | **{report.elbo:.2f}** |
+| log p(x) ({report.log_px_method}) | {report.log_px:.2f} |
+| **gap** = log p(x) − ELBO = KL(q(z\\|x) ‖ p(z\\|x)) | **{report.gap:.2f}** |
+"""
+    post_fig = None
+    if grid is not None:
+        post_fig = _posterior_figure(vae, x, grid)
+    return fig, under_md, elbo_md, gr.update(value=post_fig, visible=post_fig is not None)
+
+
+def _posterior_figure(vae: VAE, x: torch.Tensor, grid) -> go.Figure:
+    dens = grid.log_posterior[0].exp().T.numpy()  # rows: z2, columns: z1
+    fig = go.Figure(go.Heatmap(x=grid.z1.numpy(), y=grid.z2.numpy(), z=dens, colorscale="Viridis",
+                               colorbar=dict(title="p(z|x)"), name="true posterior"))
+    with torch.inference_mode():
+        q = vae.encode(x[None])
+    m, s = q.base_dist.loc[0], q.base_dist.scale[0]
+    t = torch.linspace(0, 2 * math.pi, 100)
+    for k in (1, 2):
+        fig.add_trace(go.Scatter(x=(m[0] + k * s[0] * t.cos()).numpy(), y=(m[1] + k * s[1] * t.sin()).numpy(),
+                                 mode="lines", line=dict(color="white", width=2, dash=None if k == 1 else "dot"),
+                                 name=f"q(z|x) {k}σ"))
+    fig.update_layout(title="true posterior p(z|x) (colour) vs the encoder's q(z|x) (ellipses)", height=460,
+                      xaxis=dict(title="z1"), yaxis=dict(title="z2", scaleanchor="x"),
+                      margin=dict(l=50, r=10, t=50, b=50), legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+@torch.inference_mode()
+def interpolate(models: Models, name: str, a, b, steps) -> str:
+    """Decode the straight line and the great circle between the encoder means of two test digits."""
+    vae = _vae(models, name)
+    ia, ib = _index(models, a), _index(models, b)
+    steps = _number("Steps", steps, 3, 24, integer=True)
+    d = _digits(models)
+    mu = vae.encode(d.x[torch.tensor([ia, ib])]).base_dist.loc  # (2, D)
+    t = torch.linspace(0, 1, steps)
+    lin = (1 - t[:, None]) * mu[0] + t[:, None] * mu[1]
+    sph = slerp(mu[0], mu[1], t)
+    out = []
+    for title, z in (("linear: (1 − t)·μ_a + t·μ_b", lin), ("spherical (slerp)", sph)):
+        norms = ", ".join(f"{v:.1f}" for v in z.norm(dim=1)[:: max(1, steps // 6)])
+        out.append(render.grid_tag(vae.decode_probs(z), steps, cell=48,
+                                   caption=f"{title}; ‖z‖ along the path: {norms}"))
+    return ("<div>" + "".join(out) +
+            f"<p class='ge-note'>from test #{ia} (a {int(d.labels[ia])}) "
+            f"to test #{ib} (a {int(d.labels[ib])})</p></div>")
+
+
+# --- layout and wiring -------------------------------------------------------------------------
+
+MAP_CLICK_JS = """
+() => {
+  // A plotly click on the latent map stores "u,v" and clicks the hidden #vae-map-click-btn, whose event
+  // passes the point to the map_click handler (see MAP_POINT_JS). gr.Plot has no click event of its own.
+  const attach = () => {
+    const plot = document.querySelector('#vae-map .js-plotly-plot');
+    if (plot && plot.on && !plot.__geClick) {
+      plot.__geClick = true;
+      plot.on('plotly_click', (ev) => {
+        const p = ev.points && ev.points[0];
+        if (!p) return;
+        window.__geMapPoint = `${p.x.toFixed(3)},${p.y.toFixed(3)}`;
+        document.querySelector('#vae-map-click-btn').click();
+      });
+    }
+  };
+  new MutationObserver(attach).observe(document.body, {childList: true, subtree: true});
+  attach();
+}
+"""
+MAP_POINT_JS = "(model, point) => [model, window.__geMapPoint ?? point]"
+
+
+def build(models: Models) -> dict | None:
+    """The VAE tab's contents; call inside `with gr.Tab(...)`. Returns the components the app wires further."""
+    gr.Markdown(INTRO, latex_delimiters=[{"left": "$$", "right": "$$", "display": True},
+                                         {"left": "$", "right": "$", "display": False}])
+    for name, err in models.errors.items():
+        gr.Markdown(f"⚠️ **{name} model unavailable.** {err}", elem_classes="ge-error")
+    if not models.vaes:
+        return None
+    if models.digits_error:
+        gr.Markdown(f"ℹ️ {models.digits_error}")
+    cache = Cache(models)
+    names = list(models.vaes)
+    first = names[0]
+    D0 = models.vaes[first].latent_dim
+    latex = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
+    n_test = len(models.digits.x) if models.digits is not None else 0
+
+    with gr.Row():
+        with gr.Column(scale=2, min_width=320):
+            model = gr.Dropdown(names, value=first, label="model", elem_id="vae-model")
+            decoded = gr.HTML(decode(models, first, 0, *[0.0] * D0), elem_id="vae-decoded")
+            with gr.Row():
+                seed = gr.Number(0, label="pixel seed", minimum=0, step=1, elem_id="vae-seed")
+                zero = gr.Button("z = 0", size="sm")
+                rand = gr.Button("random z", size="sm")
+            sliders = [gr.Slider(-Z_RANGE, Z_RANGE, value=0.0, step=0.01, label=f"z{d + 1}",
+                                 visible=d < D0, elem_id=f"vae-z{d + 1}") for d in range(MAX_SLIDERS)]
+            gr.Markdown(SLIDERS_TEXT, latex_delimiters=latex)
+        with gr.Column(scale=5):
+            with gr.Tabs():
+                with gr.Tab("Ancestral sampling"):
+                    gr.Markdown(SAMPLING_TEXT, latex_delimiters=latex)
+                    with gr.Row():
+                        s_seed = gr.Number(0, label="seed", minimum=0, step=1)
+                        s_n = gr.Slider(1, 400, value=64, step=1, label="samples in the grid")
+                        s_btn = gr.Button("Draw z ~ N(0, I)", variant="primary", elem_id="vae-sample-btn")
+                    with gr.Row():
+                        s_z = gr.Plot(label="stage 1", elem_id="vae-stage-z")
+                        s_stages = gr.HTML(elem_id="vae-stages")
+                    s_grid = gr.HTML(elem_id="vae-sample-grid")
+                with gr.Tab("Latent map"):
+                    gr.Markdown(MAP_TEXT, latex_delimiters=latex)
+                    with gr.Row():
+                        lmap = gr.Plot(latent_map(models, cache, first, None, *[0.0] * D0), elem_id="vae-map", scale=3)
+                        grid_img = gr.Image(manifold_image(models, cache, first),
+                                            label="decoded manifold (click a cell)",
+                                            interactive=False, elem_id="vae-manifold", scale=2,
+                                            buttons=[])
+                    map_click_box = gr.Textbox(visible="hidden", elem_id="vae-map-click")
+                    map_click_btn = gr.Button(visible="hidden", elem_id="vae-map-click-btn")
+                with gr.Tab("Encode"):
+                    gr.Markdown(ENCODE_TEXT, latex_delimiters=latex)
+                    encoded = gr.State(None)
+                    with gr.Row():
+                        with gr.Column():
+                            with gr.Row():
+                                idx = gr.Number(0, label=f"test digit index (0–{max(n_test - 1, 0)})", step=1,
+                                                minimum=0, elem_id="vae-index")
+                                idx_btn = gr.Button("Encode test digit", variant="primary", elem_id="vae-encode-btn")
+                            gallery = gr.Gallery(value=_gallery(models), label="or pick one", columns=10, height=170,
+                                                 allow_preview=False, elem_id="vae-gallery")
+                            sketch = gr.Sketchpad(label="or draw a digit", type="numpy", canvas_size=(280, 280),
+                                                  brush=gr.Brush(default_size=18, colors=["#000000"],
+                                                                 color_mode="fixed"), elem_id="vae-sketch")
+                            upload = gr.File(label="or upload an image of a digit", file_types=["image"],
+                                             type="filepath", height=110)
+                            draw_btn = gr.Button("Encode drawing / upload")
+                        with gr.Column():
+                            enc_images = gr.HTML()
+                            with gr.Row():
+                                to_mu = gr.Button("Move the sliders to μ", elem_id="vae-to-mu")
+                                eps_seed = gr.Number(0, label="ε seed", minimum=0, step=1)
+                                eps_btn = gr.Button("Resample ε")
+                            enc_eps = gr.HTML()
+                            enc_q = gr.Plot()
+                            enc_kl = gr.Plot()
+                            enc_table = gr.Markdown()
+                with gr.Tab("Likelihood"):
+                    gr.Markdown(LIKELIHOOD_TEXT, latex_delimiters=latex)
+                    with gr.Row():
+                        l_k = gr.Slider(10, MAX_K, value=10_000, step=10, label="K, largest sample count")
+                        l_r = gr.Slider(1, MAX_REPEATS, value=5, step=1, label="repeated runs")
+                        l_seed = gr.Number(0, label="seed", minimum=0, step=1)
+                        l_btn = gr.Button("Estimate log p(x) for the encoded digit", variant="primary")
+                    l_plot = gr.Plot()
+                    with gr.Row():
+                        l_elbo = gr.Markdown(latex_delimiters=latex)
+                        l_post = gr.Plot(visible=False)
+                    l_under = gr.Markdown()
+                with gr.Tab("Interpolation"):
+                    gr.Markdown("Decode the path between the encoder means μ of two test digits: a straight line, "
+                                "and a great circle (slerp) that keeps ‖z‖ near the typical radius of N(0, I).")
+                    with gr.Row():
+                        i_a = gr.Number(3, label="from test digit", minimum=0, step=1)
+                        i_b = gr.Number(2, label="to test digit", minimum=0, step=1)
+                        i_steps = gr.Slider(3, 24, value=10, step=1, label="steps")
+                        i_btn = gr.Button("Interpolate", variant="primary")
+                    i_out = gr.HTML()
+
+    # --- events ---
+    z_in = [model, seed, *sliders]
+    dec = partial(decode, models)
+    for i, s in enumerate(sliders):
+        s.input(dec, z_in, decoded, trigger_mode="always_last", show_progress="hidden",
+                api_name="decode" if i == 0 else None, api_visibility="public" if i == 0 else "private",
+                concurrency_limit=None)
+    seed.change(dec, z_in, decoded, show_progress="hidden", api_visibility="private")
+    map_fn = partial(latent_map, models, cache)
+    map_in = [model, encoded, *sliders]
+    for s in sliders:
+        s.release(map_fn, map_in, lmap, show_progress="hidden", api_visibility="private", trigger_mode="always_last")
+
+    def set_sliders(event, fn, inputs, **kw):
+        """Moving the sliders programmatically: update them, then decode and redraw the map."""
+        return (event(fn, inputs, sliders, show_progress="hidden", **kw)
+                .then(dec, z_in, decoded, show_progress="hidden", api_visibility="private")
+                .then(map_fn, map_in, lmap, show_progress="hidden", api_visibility="private"))
+
+    set_sliders(zero.click, lambda: [gr.update(value=0.0)] * MAX_SLIDERS, [], api_visibility="private")
+    set_sliders(rand.click, partial(_random_sliders, models), [model], api_visibility="private")
+    def on_grid_select(name: str, evt: gr.SelectData) -> list:  # a closure: Gradio finds SelectData by type hint,
+        return manifold_click(models, cache, name, evt)  # which it cannot see through functools.partial
+
+    set_sliders(grid_img.select, on_grid_select, [model], api_visibility="private")
+    set_sliders(map_click_btn.click, partial(map_click, models, cache), [model, map_click_box], api_name="map_click",
+                js=MAP_POINT_JS)
+    set_sliders(to_mu.click, partial(sliders_to_mu, models), [model, encoded], api_visibility="private")
+
+    (model.change(partial(_on_model, models), [model], sliders, show_progress="hidden", api_visibility="private")
+     .then(dec, z_in, decoded, show_progress="hidden", api_visibility="private")
+     .then(partial(manifold_image, models, cache), [model], grid_img, api_visibility="private")
+     .then(map_fn, map_in, lmap, api_visibility="private"))
+
+    s_btn.click(partial(ancestral, models), [model, s_seed, s_n], [s_z, s_stages, s_grid], api_name="sample")
+
+    enc_out = [encoded, enc_images, enc_q, enc_kl, enc_table, enc_eps]
+    enc_idx = idx_btn.click(partial(encode_index, models), [model, idx, eps_seed], enc_out, api_name="encode_index")
+    enc_idx.then(map_fn, map_in, lmap, api_visibility="private")
+    gallery.select(_gallery_index, None, idx, api_visibility="private").then(
+        partial(encode_index, models), [model, idx, eps_seed], enc_out, api_visibility="private").then(
+        map_fn, map_in, lmap, api_visibility="private")
+    draw_btn.click(partial(_encode_sketch_or_upload, models), [model, sketch, upload, eps_seed], enc_out,
+                   api_name="encode_drawing").then(map_fn, map_in, lmap, api_visibility="private")
+    eps_btn.click(partial(reparameterize, models), [model, encoded, eps_seed], enc_eps, api_name="reparameterize")
+    l_btn.click(partial(likelihood, models), [model, encoded, l_k, l_r, l_seed], [l_plot, l_under, l_elbo, l_post],
+                api_name="likelihood")
+    i_btn.click(partial(interpolate, models), [model, i_a, i_b, i_steps], i_out, api_name="interpolate")
+    return dict(model=model, sliders=sliders, lmap=lmap, map_fn=map_fn, map_in=map_in, s_btn=s_btn,
+                sample_inputs=[model, s_seed, s_n], sample_outputs=[s_z, s_stages, s_grid])
+
+
+def _on_model(models: Models, name: str) -> list:
+    D = _vae(models, name).latent_dim
+    return [gr.update(visible=d < D, value=0.0) for d in range(MAX_SLIDERS)]
+
+
+def _random_sliders(models: Models, name: str) -> list:
+    D = _vae(models, name).latent_dim
+    return _sliders_from_z(torch.randn(D))
+
+
+def _gallery(models: Models) -> list:
+    if models.digits is None:
+        return []
+    return [(render.upscale(render.to_uint8(models.digits.x[i]), 2), f"#{i}") for i in range(40)]
+
+
+def _gallery_index(evt: gr.SelectData) -> int:
+    return int(evt.index)
+
+
+def _encode_sketch_or_upload(models: Models, name: str, sketch, upload, eps_seed):
+    """Prefer an uploaded image when there is one, else the sketchpad's drawing."""
+    if upload:
+        return encode_drawing(models, name, upload, eps_seed)
+    return encode_drawing(models, name, sketch, eps_seed)

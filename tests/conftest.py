@@ -1,0 +1,89 @@
+"""Shared fixtures: tiny synthetic MNIST files, the shipped checkpoints, and the app running in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import torch
+
+from train.checkpoint import load_checkpoint
+from train.data import write_synthetic_mnist
+
+ROOT = Path(__file__).resolve().parent.parent
+CHECKPOINTS = Path(os.environ.get("GE_CHECKPOINTS", ROOT / "checkpoints"))
+
+
+@pytest.fixture(scope="session")
+def synthetic_data(tmp_path_factory) -> Path:
+    """A tiny MNIST look-alike (256 train, 64 test images) in torchvision's raw layout."""
+    return write_synthetic_mnist(tmp_path_factory.mktemp("data"), n_train=256, n_test=64)
+
+
+@pytest.fixture(scope="session")
+def vae2d():
+    return load_checkpoint(CHECKPOINTS / "vae_2d.safetensors")
+
+
+@pytest.fixture(scope="session")
+def vae32d():
+    return load_checkpoint(CHECKPOINTS / "vae_32d.safetensors")
+
+
+@pytest.fixture(scope="session")
+def model_digits(vae2d) -> torch.Tensor:
+    """Binary digits drawn from the 2-D model itself: realistic inputs without any dataset. (4, 784)."""
+    return vae2d.sample(4, torch.Generator().manual_seed(123)).x
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class AppServer:
+    def __init__(self, url: str, proc: subprocess.Popen):
+        self.url, self.proc = url, proc
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+
+def start_app(data_dir: Path, checkpoints: Path = CHECKPOINTS, timeout: float = 120.0) -> AppServer:
+    port = free_port()
+    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"explorer-test-{port}.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "explorer", "--port", str(port), "--checkpoints", str(checkpoints),
+         "--data-dir", str(data_dir), "--no-download"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the app exited with {proc.returncode}; see {log.name}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return AppServer(url, proc)
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError(f"the app did not answer on {url} within {timeout} s; see {log.name}")
+
+
+@pytest.fixture(scope="session")
+def app_server(synthetic_data):
+    """The explorer on the shipped checkpoints, reading test digits from GE_DATA_DIR or the synthetic set."""
+    data_dir = Path(os.environ.get("GE_DATA_DIR", synthetic_data))
+    server = start_app(data_dir)
+    yield server
+    server.proc.terminate()
+    try:
+        server.proc.wait(10)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()

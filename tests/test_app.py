@@ -1,0 +1,170 @@
+"""The app through gradio_client: every public endpoint answers with the right types; bad input gives a
+clear error and the server keeps answering."""
+
+import json
+import math
+import re
+import urllib.request
+
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from explorer.tabs.vae import MAX_SLIDERS
+
+M2 = "2-D latent"
+M32 = "32-D latent"
+Z0 = [0.0] * MAX_SLIDERS
+
+
+@pytest.fixture(scope="module")
+def client(app_server):
+    return Client(app_server.url, verbose=False)
+
+
+def _ok(client):
+    out = client.predict(M2, 0, *Z0, api_name="/decode")
+    assert out.count("<img") == 2
+
+
+def test_endpoints_listed(client):
+    names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert {"/decode", "/sample", "/map_click", "/encode_index", "/encode_drawing", "/reparameterize",
+            "/likelihood", "/interpolate"} <= names
+
+
+def test_decode_changes_with_z_and_seed(client):
+    a = client.predict(M2, 0, *Z0, api_name="/decode")
+    b = client.predict(M2, 0, 2.0, -1.5, *Z0[2:], api_name="/decode")
+    c = client.predict(M2, 1, 2.0, -1.5, *Z0[2:], api_name="/decode")
+    assert isinstance(a, str) and a.startswith("<div") and "data:image/png;base64," in a
+    assert a != b and b != c
+    d = client.predict(M32, 0, *[0.5] * MAX_SLIDERS, api_name="/decode")
+    assert d.count("<img") == 2
+
+
+def test_sample(client):
+    fig, stages, grids = client.predict(M32, 3, 16, api_name="/sample")
+    assert isinstance(fig, dict) and "plot" in fig
+    assert stages.count("<img") == 2 and grids.count("<img") == 2
+    assert client.predict(M32, 3, 16, api_name="/sample")[1] == stages  # seeded: reproducible
+
+
+def test_map_click_sets_sliders(client):
+    out = client.predict(M2, "1.5,-0.5", api_name="/map_click")
+    assert math.isclose(out[0], 1.5, abs_tol=1e-6) and math.isclose(out[1], -0.5, abs_tol=1e-6)
+
+
+def test_encode_then_likelihood_then_reparameterize(client):
+    images, fig_q, fig_kl, table, eps = client.predict(M2, 5, 0, api_name="/encode_index")
+    assert images.count("<img") == 2 and "| z1 |" in table and "<img" in eps
+    assert isinstance(fig_q, dict) and isinstance(fig_kl, dict)
+    eps2 = client.predict(M2, 7, api_name="/reparameterize")
+    assert eps2 != eps and "ε seed 7" in eps2
+    plot, under, elbo, post = client.predict(M2, 200, 2, 0, api_name="/likelihood")
+    assert isinstance(plot, dict) and "float32" in under and "gap" in elbo
+    assert isinstance(post, dict)  # the 2-D model shows the true posterior
+
+
+def test_encode_drawing_from_an_uploaded_png(client, tmp_path):
+    img = Image.new("L", (100, 100), 255)
+    img.paste(0, (45, 15, 55, 85))
+    path = tmp_path / "one.png"
+    img.save(path)
+    images, *_ = client.predict(M2, None, handle_file(str(path)), 0, api_name="/encode_drawing")
+    assert images.count("<img") == 2
+
+
+def test_interpolate(client):
+    out = client.predict(M32, 0, 1, 6, api_name="/interpolate")
+    assert out.count("<img") == 2 and "slerp" in out
+
+
+def raw_call(url: str, api: str, data: list) -> tuple[str, str]:
+    """POST through Gradio's REST API with Python's json (which writes NaN and Infinity, as a browser
+    script could). Returns (event, data) of the streamed result."""
+    req = urllib.request.Request(f"{url}/gradio_api/call{api}", data=json.dumps({"data": data}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    event_id = json.load(urllib.request.urlopen(req, timeout=30))["event_id"]
+    text = urllib.request.urlopen(f"{url}/gradio_api/call{api}/{event_id}", timeout=60).read().decode()
+    events = re.findall(r"event: (\w+)\ndata: (.*)", text)
+    return events[-1]
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    (math.nan, "z[1] = nan is outside the allowed range [-4, 4]"),  # NaN slips past Gradio's range check
+    (math.inf, "Value inf is greater than maximum value 4.0"),
+    (-math.inf, "Value -inf is less than minimum value -4.0"),
+])
+def test_non_finite_latents_are_refused(app_server, client, value, message):
+    event, data = raw_call(app_server.url, "/decode", [M2, 0, value, *Z0[1:]])
+    assert event == "error" and message in data, (event, data)
+    _ok(client)
+
+
+def test_wrong_number_of_inputs(app_server, client):
+    event, data = raw_call(app_server.url, "/decode", [M2, 0, 1.0])
+    assert event == "error", (event, data)
+    _ok(client)
+
+
+# Gradio itself checks slider and number ranges and dropdown choices before a handler runs; its messages
+# name the value and the bound. Everything else is checked by the handlers.
+BAD = [
+    ("/decode", (M2, 0, 0.0, -1e30, *Z0[2:]), r"Value -1e\+30 is less than minimum value -4"),
+    ("/decode", (M2, -3, *Z0), "Value -3 is less than minimum value 0"),
+    ("/decode", ("no such model", 0, *Z0), "no such model is not in the list of choices"),
+    ("/sample", (M2, 0, 10_000), "Value 10000 is greater than maximum value 400"),
+    ("/sample", (M2, 0.5, 4), "Seed = 0.5 must be a whole number"),
+    ("/sample", (M2, 10**12, 4), r"Seed = 1000000000000 is outside the allowed range \[0, 2.14748e\+09\]"),
+    ("/map_click", (M2, "1,2,3"), "two numbers"),
+    ("/map_click", (M2, "nan,0"), "Map coordinate u = nan is outside"),
+    ("/map_click", (M2, "9,0"), r"Map coordinate u = 9.0 is outside the allowed range \[-4, 4\]"),
+    ("/encode_index", (M2, 10**9, 0), r"Test digit index = 1000000000 is outside the allowed range \[0, 63\]"),
+    ("/encode_index", (M2, 2.5, 0), "Test digit index = 2.5 must be a whole number"),
+    ("/encode_index", (M2, -1, 0), "Value -1 is less than minimum value 0"),
+    ("/interpolate", (M2, 0, 1, 1000), "Value 1000 is greater than maximum value 24"),
+    ("/interpolate", (M2, 0, 99999, 5), "Test digit index = 99999 is outside"),
+]
+
+
+@pytest.mark.parametrize(("api", "args", "message"), BAD, ids=[f"{a}-{i}" for i, (a, *_rest) in enumerate(BAD)])
+def test_bad_inputs_give_clear_errors(client, api, args, message):
+    with pytest.raises(AppError, match=message):
+        client.predict(*args, api_name=api)
+    _ok(client)
+
+
+def test_likelihood_before_encoding_and_over_budget(app_server):
+    fresh = Client(app_server.url, verbose=False)  # a new session: nothing encoded yet
+    with pytest.raises(AppError, match="Encode a digit first"):
+        fresh.predict(M2, 100, 2, 0, api_name="/likelihood")
+    fresh.predict(M2, 1, 0, api_name="/encode_index")
+    with pytest.raises(AppError, match="exceeds the limit"):
+        fresh.predict(M2, 100_000, 50, 0, api_name="/likelihood")
+    with pytest.raises(AppError, match="Value 5 is less than minimum value 10"):
+        fresh.predict(M2, 5, 2, 0, api_name="/likelihood")
+    _ok(fresh)
+
+
+def test_non_image_upload(client, tmp_path):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("this is not a picture")
+    with pytest.raises(AppError, match="Invalid file type"):
+        client.predict(M2, None, handle_file(str(bad)), 0, api_name="/encode_drawing")
+    fake = tmp_path / "fake.png"  # the right extension, but not an image inside
+    fake.write_text("this is not a picture either")
+    with pytest.raises(AppError, match="not an image Pillow can read"):
+        client.predict(M2, None, handle_file(str(fake)), 0, api_name="/encode_drawing")
+    with pytest.raises(AppError, match="No image"):
+        client.predict(M2, None, None, 0, api_name="/encode_drawing")
+    _ok(client)
+
+
+def test_sessions_do_not_share_the_encoded_digit(app_server):
+    a, b = Client(app_server.url, verbose=False), Client(app_server.url, verbose=False)
+    a.predict(M2, 3, 0, api_name="/encode_index")
+    with pytest.raises(AppError, match="Encode a digit first"):
+        b.predict(M2, 0, api_name="/reparameterize")
+    assert "ε seed 0" in a.predict(M2, 0, api_name="/reparameterize")

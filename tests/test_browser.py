@@ -1,0 +1,135 @@
+"""What a person sees: the app in headless Chromium, driven by Playwright.
+
+Screenshots go to $GE_SCREENSHOT_DIR (the README's come from a run with it set to docs/ and the real
+MNIST test set as GE_DATA_DIR).
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.browser import browser_required, launch
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as e:
+        if browser_required():
+            pytest.fail(f"playwright is not installed: {e}")
+        pytest.skip("playwright is not installed")
+    with sync_playwright() as p:
+        try:
+            b = launch(p)
+        except RuntimeError as e:
+            if browser_required():
+                pytest.fail(str(e))
+            pytest.skip(str(e))
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    d = Path(os.environ.get("GE_SCREENSHOT_DIR") or tmp_path_factory.mktemp("screenshots"))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+@pytest.fixture
+def page(browser, app_server):
+    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(app_server.url)
+    pg.wait_for_selector("#vae-decoded img", timeout=60_000)
+    yield pg
+    pg.close()
+    assert not errors, errors
+
+
+def decoded_src(pg) -> str:
+    return pg.eval_on_selector("#vae-decoded img", "el => el.src")
+
+
+def test_page_loads_and_tabs_switch(page, shots):
+    page.wait_for_timeout(1500)  # let KaTeX typeset the text before the screenshot
+    page.screenshot(path=str(shots / "vae-lab.png"), full_page=True)
+    page.get_by_role("tab", name="KL divergence").click()
+    assert page.get_by_text("KL divergence lab: coming soon").is_visible()
+    page.get_by_role("tab", name="Diffusion").click()
+    assert page.get_by_text("Diffusion lab: coming soon").is_visible()
+    assert not page.locator("#vae-decoded").is_visible()
+    page.get_by_role("tab", name="VAE", exact=True).click()
+    assert page.locator("#vae-decoded").is_visible()
+
+
+def test_dragging_a_slider_decodes_while_dragging(page):
+    before = decoded_src(page)
+    box = page.locator("#vae-z1 input[type=range]").bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] / 2, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.8, y, steps=8)
+    # the image must change while the button is still held: decoding on drag, not only on release
+    page.wait_for_function("b => document.querySelector('#vae-decoded img').src !== b", arg=before, timeout=10_000)
+    mid = decoded_src(page)
+    page.mouse.move(box["x"] + box["width"] * 0.95, y, steps=4)
+    page.wait_for_function("b => document.querySelector('#vae-decoded img').src !== b", arg=mid, timeout=10_000)
+    page.mouse.up()
+    assert float(page.locator("#vae-z1 input[type=number]").input_value()) > 2.5
+
+
+def test_sample_button_shows_three_stages(page, shots):
+    page.click("#vae-sample-btn")
+    page.wait_for_selector("#vae-stages img", timeout=30_000)
+    assert page.locator("#vae-stages img").count() == 2  # f_θ(z) and x
+    page.wait_for_selector("#vae-stage-z .js-plotly-plot", timeout=30_000)  # z
+    assert page.locator("#vae-sample-grid img").count() == 2
+    assert "all 784 pixels at once" in page.inner_text("#vae-stages")
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(shots / "vae-sampling.png"), full_page=True)
+
+
+def test_clicking_the_map_and_the_grid_sets_the_sliders(page, shots):
+    page.get_by_role("tab", name="Latent map").click()
+    page.wait_for_selector("#vae-map .js-plotly-plot", timeout=30_000)
+    # click the first test digit's dot: plotly turns data coordinates into pixels for us
+    x, y, u = page.evaluate("""() => {
+        const gd = document.querySelector('#vae-map .js-plotly-plot');
+        const L = gd._fullLayout, r = gd.getBoundingClientRect();
+        const xs = Array.from(gd._fullData[0].x), ys = Array.from(gd._fullData[0].y);  // typed arrays
+        const i = xs.findIndex((v, k) => Math.abs(v) < 3.5 && Math.abs(ys[k]) < 3.5);
+        return [r.left + L._size.l + L.xaxis.d2p(xs[i]), r.top + L._size.t + L.yaxis.d2p(ys[i]), xs[i]];
+    }""")
+    before = decoded_src(page)
+    page.mouse.click(x, y)
+    page.wait_for_function("b => document.querySelector('#vae-decoded img').src !== b", arg=before, timeout=15_000)
+    assert abs(float(page.locator("#vae-z1 input[type=number]").input_value()) - u) < 0.06
+    # a click on the manifold grid's top-left cell: z at the 5% / 95% Gaussian quantiles
+    grid = page.locator("#vae-manifold img").bounding_box()
+    page.mouse.click(grid["x"] + 3, grid["y"] + 3)
+    page.wait_for_function("() => Math.abs(parseFloat(document.querySelector('#vae-z1 input[type=number]').value)"
+                           " + 1.64) < 0.02", timeout=15_000)
+    assert abs(float(page.locator("#vae-z2 input[type=number]").input_value()) - 1.64) < 0.02
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(shots / "vae-latent-map.png"), full_page=True)
+
+
+def test_encode_and_likelihood(page, shots):
+    page.get_by_role("tab", name="Encode").click()
+    page.click("#vae-encode-btn")
+    page.wait_for_selector("text=reconstruction", timeout=30_000)
+    page.click("#vae-to-mu")
+    page.wait_for_function("() => parseFloat(document.querySelector('#vae-z1 input[type=number]').value) !== 0",
+                           timeout=15_000)
+    page.get_by_role("tab", name="Likelihood").click()
+    page.get_by_role("button", name="Estimate log p(x) for the encoded digit").click()
+    page.wait_for_selector("text=float32 cannot hold", timeout=120_000)
+    assert page.get_by_text("KL(q(z|x) ‖ p(z|x))").first.is_visible()
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(shots / "vae-likelihood.png"), full_page=True)
