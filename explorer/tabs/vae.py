@@ -166,6 +166,26 @@ def decode(models: Models, name: str, seed, *z_values) -> str:
                       render.img_tag(x, caption=f"sample x ~ B(f<sub>θ</sub>(z)), seed {seed}"))
 
 
+def decode_slider(models: Models, d: int, name: str, seed, value, z: list | None) -> tuple[str, list]:
+    """One slider moved: update dimension d of this session's latent and decode it.
+
+    A slider event carries only its own value and the session's current z (a gr.State), not all 32 sliders:
+    every input component costs about a millisecond on each side, which decides whether dragging feels live.
+    """
+    D = _vae(models, name).latent_dim
+    if d >= D:
+        raise gr.Error(f"z{d + 1} does not exist in a {D}-D latent.")
+    z = list(z) if z is not None and len(z) == D else [0.0] * D
+    z[d] = _number(f"z[{d + 1}]", value, -Z_RANGE, Z_RANGE)
+    return decode(models, name, seed, *z), z
+
+
+def decode_all(models: Models, name: str, seed, *z_values) -> tuple[str, list]:
+    """All sliders at once (after they were set programmatically): the decoded view and the session's z."""
+    D = _vae(models, name).latent_dim
+    return decode(models, name, seed, *z_values), [float(v) for v in z_values[:D]]
+
+
 @torch.inference_mode()
 def ancestral(models: Models, name: str, seed, n) -> tuple[go.Figure, str, str]:
     """Draw z ~ N(0, I), f_θ(z), x ~ B(f_θ(z)): the three stages for one sample, and a grid of n samples."""
@@ -186,10 +206,11 @@ def ancestral(models: Models, name: str, seed, n) -> tuple[go.Figure, str, str]:
     return fig, stages, grids
 
 
-def latent_map(models: Models, cache: Cache, name: str, state, *z_values) -> go.Figure:
-    """Test-set encoder means coloured by digit, the sliders' z as a star, the encoded posterior's ellipses."""
+def latent_map(models: Models, cache: Cache, name: str, state, z_values: list | None) -> go.Figure:
+    """Test-set encoder means coloured by digit, the sliders' z (a list, None for 0) as a star, and the
+    encoded digit's posterior ellipses."""
     vae = _vae(models, name)
-    z = _latent(vae, z_values)
+    z = _latent(vae, z_values if z_values is not None else [0.0] * vae.latent_dim)
     plane = cache.planes[name]
     fig = go.Figure()
     mu = cache.means[name]
@@ -216,8 +237,7 @@ def latent_map(models: Models, cache: Cache, name: str, state, *z_values) -> go.
                              marker=dict(symbol="star", size=18, color="gold", line=dict(color="black", width=1.5))))
     ax = "z" if plane.exact else "PC"
     fig.update_layout(height=520, margin=dict(l=40, r=10, t=40, b=40), legend=dict(itemsizing="constant"),
-                      title="encoder means of the test set" + ("" if plane.exact else
-                                                               " (projected on their 2 principal axes)"),
+                      title="test-set encoder means" + ("" if plane.exact else ", on their 2 principal axes"),
                       xaxis=dict(title=f"{ax}1", range=[-4, 4]), yaxis=dict(title=f"{ax}2", range=[-4, 4],
                                                                          scaleanchor="x"),
                       clickmode="event")
@@ -488,8 +508,8 @@ MAP_CLICK_JS = """
 MAP_POINT_JS = "(model, point) => [model, window.__geMapPoint ?? point]"
 
 
-def build(models: Models) -> dict | None:
-    """The VAE tab's contents; call inside `with gr.Tab(...)`. Returns the components the app wires further."""
+def build(models: Models) -> None:
+    """The VAE tab's contents; call inside `with gr.Tab(...)`."""
     gr.Markdown(INTRO, latex_delimiters=[{"left": "$$", "right": "$$", "display": True},
                                          {"left": "$", "right": "$", "display": False}])
     for name, err in models.errors.items():
@@ -513,8 +533,11 @@ def build(models: Models) -> dict | None:
                 seed = gr.Number(0, label="pixel seed", minimum=0, step=1, elem_id="vae-seed")
                 zero = gr.Button("z = 0", size="sm")
                 rand = gr.Button("random z", size="sm")
-            sliders = [gr.Slider(-Z_RANGE, Z_RANGE, value=0.0, step=0.01, label=f"z{d + 1}",
-                                 visible=d < D0, elem_id=f"vae-z{d + 1}") for d in range(MAX_SLIDERS)]
+            sliders = []
+            for d in range(0, MAX_SLIDERS, 2):  # two per row keeps a 32-D latent within reach
+                with gr.Row(equal_height=True):
+                    sliders += [gr.Slider(-Z_RANGE, Z_RANGE, value=0.0, step=0.01, label=f"z{k + 1}", min_width=140,
+                                          visible=k < D0, elem_id=f"vae-z{k + 1}") for k in (d, d + 1)]
             gr.Markdown(SLIDERS_TEXT, latex_delimiters=latex)
         with gr.Column(scale=5):
             with gr.Tabs():
@@ -531,7 +554,7 @@ def build(models: Models) -> dict | None:
                 with gr.Tab("Latent map"):
                     gr.Markdown(MAP_TEXT, latex_delimiters=latex)
                     with gr.Row():
-                        lmap = gr.Plot(latent_map(models, cache, first, None, *[0.0] * D0), elem_id="vae-map", scale=3)
+                        lmap = gr.Plot(latent_map(models, cache, first, None, None), elem_id="vae-map", scale=3)
                         grid_img = gr.Image(manifold_image(models, cache, first),
                                             label="decoded manifold (click a cell)",
                                             interactive=False, elem_id="vae-manifold", scale=2,
@@ -588,22 +611,27 @@ def build(models: Models) -> dict | None:
                     i_out = gr.HTML()
 
     # --- events ---
+    z_state = gr.State(None)  # this session's latent z as a list of D floats (None: all zero)
     z_in = [model, seed, *sliders]
     dec = partial(decode, models)
-    for i, s in enumerate(sliders):
-        s.input(dec, z_in, decoded, trigger_mode="always_last", show_progress="hidden",
-                api_name="decode" if i == 0 else None, api_visibility="public" if i == 0 else "private",
-                concurrency_limit=None)
-    seed.change(dec, z_in, decoded, show_progress="hidden", api_visibility="private")
+    sync = partial(decode_all, models)
+    for d, s in enumerate(sliders):
+        s.input(partial(decode_slider, models, d), [model, seed, s, z_state], [decoded, z_state], queue=False,
+                trigger_mode="always_last", show_progress="hidden", api_visibility="private", concurrency_limit=None)
+    seed.change(sync, z_in, [decoded, z_state], show_progress="hidden", api_visibility="private")
+    # the public /decode endpoint: every latent value at once, for API clients
+    decode_api = gr.Button(visible="hidden", elem_id="vae-decode-api")
+    decode_api.click(dec, z_in, decoded, api_name="decode")
     map_fn = partial(latent_map, models, cache)
-    map_in = [model, encoded, *sliders]
-    for s in sliders:
-        s.release(map_fn, map_in, lmap, show_progress="hidden", api_visibility="private", trigger_mode="always_last")
+    map_in = [model, encoded, z_state]
+    for d, s in enumerate(sliders):  # the released slider's own value: its last input may still be in flight
+        s.release(partial(_map_after_release, models, cache, d), [model, encoded, z_state, s], lmap,
+                  show_progress="hidden", api_visibility="private", trigger_mode="always_last")
 
     def set_sliders(event, fn, inputs, **kw):
-        """Moving the sliders programmatically: update them, then decode and redraw the map."""
+        """Moving the sliders programmatically: update them, then decode, remember z and redraw the map."""
         return (event(fn, inputs, sliders, show_progress="hidden", **kw)
-                .then(dec, z_in, decoded, show_progress="hidden", api_visibility="private")
+                .then(sync, z_in, [decoded, z_state], show_progress="hidden", api_visibility="private")
                 .then(map_fn, map_in, lmap, show_progress="hidden", api_visibility="private"))
 
     set_sliders(zero.click, lambda: [gr.update(value=0.0)] * MAX_SLIDERS, [], api_visibility="private")
@@ -617,7 +645,7 @@ def build(models: Models) -> dict | None:
     set_sliders(to_mu.click, partial(sliders_to_mu, models), [model, encoded], api_visibility="private")
 
     (model.change(partial(_on_model, models), [model], sliders, show_progress="hidden", api_visibility="private")
-     .then(dec, z_in, decoded, show_progress="hidden", api_visibility="private")
+     .then(sync, z_in, [decoded, z_state], show_progress="hidden", api_visibility="private")
      .then(partial(manifold_image, models, cache), [model], grid_img, api_visibility="private")
      .then(map_fn, map_in, lmap, api_visibility="private"))
 
@@ -635,8 +663,15 @@ def build(models: Models) -> dict | None:
     l_btn.click(partial(likelihood, models), [model, encoded, l_k, l_r, l_seed], [l_plot, l_under, l_elbo, l_post],
                 api_name="likelihood")
     i_btn.click(partial(interpolate, models), [model, i_a, i_b, i_steps], i_out, api_name="interpolate")
-    return dict(model=model, sliders=sliders, lmap=lmap, map_fn=map_fn, map_in=map_in, s_btn=s_btn,
-                sample_inputs=[model, s_seed, s_n], sample_outputs=[s_z, s_stages, s_grid])
+    return None
+
+
+def _map_after_release(models: Models, cache: Cache, d: int, name: str, state, z: list | None, value) -> go.Figure:
+    D = _vae(models, name).latent_dim
+    z = list(z) if z is not None and len(z) == D else [0.0] * D
+    if d < D:
+        z[d] = value
+    return latent_map(models, cache, name, state, z)
 
 
 def _on_model(models: Models, name: str) -> list:
