@@ -1,4 +1,4 @@
-"""python -m train {vae} ...: train a model and write its checkpoint and card.
+"""python -m train {vae,diffusion} ...: train a model and write its checkpoint and card.
 
 Examples:
     python -m train vae --latent-dim 2 --epochs 100 --data-dir ../shared/data --out checkpoints/vae_2d.safetensors
@@ -11,7 +11,9 @@ import argparse
 import sys
 
 from train.cli import add_dataclass_flags, from_flags
+from train.models.ddpm import DDPMConfig
 from train.models.vae import VAEConfig
+from train.train_diffusion import DiffusionTrainConfig
 from train.train_vae import VAETrainConfig
 
 
@@ -22,16 +24,23 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("vae", help="a Gaussian-encoder, Bernoulli-decoder VAE on binarized MNIST")
     add_dataclass_flags(p, VAEConfig, "model")
     add_dataclass_flags(p, VAETrainConfig, "training")
+    p = sub.add_parser("diffusion", help="a DDPM (ε-prediction UNet) on MNIST grey levels")
+    add_dataclass_flags(p, DDPMConfig, "model")
+    add_dataclass_flags(p, DiffusionTrainConfig, "training")
     args = parser.parse_args(argv)
-    if args.command == "vae":
-        from train.train_vae import train
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        if args.command == "vae":
+            from train.train_vae import train as train_vae
 
-        try:
-            train(from_flags(VAEConfig, args), from_flags(VAETrainConfig, args),
-                  argv=sys.argv[1:] if argv is None else argv)
-        except (FileNotFoundError, ValueError) as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+            train_vae(from_flags(VAEConfig, args), from_flags(VAETrainConfig, args), argv=argv)
+        elif args.command == "diffusion":
+            from train.train_diffusion import train as train_diffusion
+
+            train_diffusion(from_flags(DDPMConfig, args), from_flags(DiffusionTrainConfig, args), argv=argv)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -1,0 +1,259 @@
+"""Gaussian diffusion: schedules, the forward process, DDPM and DDIM samplers, and the ELBO term by term.
+
+A diffusion model is a Markovian hierarchical VAE with a fixed encoder (Ho et al. 2020, "Denoising
+Diffusion Probabilistic Models"; Luo 2022, "Understanding Diffusion Models: A Unified Perspective"):
+
+    encoder   q(z_t | z_{t-1}) = N(√α_t z_{t-1}, (1 − α_t) I),   x = z_0           (Ho eq. 2)
+              q(z_t | x)       = N(√ᾱ_t x, (1 − ᾱ_t) I),         ᾱ_t = Π_{s≤t} α_s  (Ho eq. 4)
+    decoder   p_θ(z_{t-1} | z_t) = N(μ_θ(z_t, t), σ_t² I), with μ_θ from the predicted noise ε_θ(z_t, t)
+
+Code names follow improved-diffusion (Nichol & Dhariwal 2021) and the papers:
+
+| code                          | paper                          |
+|-------------------------------|--------------------------------|
+| betas[t]                      | β_t = 1 − α_t                  |
+| alphas_cumprod[t]             | ᾱ_t                            |
+| posterior_variance[t]         | β̃_t = β_t (1 − ᾱ_{t−1}) / (1 − ᾱ_t)   (Ho eq. 7) |
+| posterior_mean_coef1/2[t]     | the two weights of μ̃_t(z_t, x) (Ho eq. 7) |
+| predict_x0_from_eps           | x̂_0 = (z_t − √(1−ᾱ_t) ε̂) / √ᾱ_t     (Ho eq. 4 solved for x) |
+
+Timesteps are 0-based in code: index t ∈ {0, …, T−1} is the paper's step t+1. Images live in [−1, 1].
+Imports only torch and math.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from typing import Literal, NamedTuple
+
+import torch
+from torch import nn
+
+Schedule = Literal["linear", "cosine"]
+
+
+def linear_betas(T: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> torch.Tensor:
+    """β_t rising linearly (Ho et al. §4), scaled so any T spans the same noise range as T = 1000. float64."""
+    scale = 1000 / T
+    return torch.linspace(scale * beta_start, scale * beta_end, T, dtype=torch.float64)
+
+
+def cosine_betas(T: int, s: float = 0.008, max_beta: float = 0.999) -> torch.Tensor:
+    """ᾱ_t = f(t)/f(0), f(t) = cos²((t/T + s)/(1 + s) · π/2) (Nichol & Dhariwal eq. 17); β_t clipped. float64."""
+    t = torch.arange(T + 1, dtype=torch.float64)
+    f = torch.cos((t / T + s) / (1 + s) * math.pi / 2) ** 2
+    return (1 - f[1:] / f[:-1]).clamp(max=max_beta)
+
+
+def extract(a: torch.Tensor, t: torch.Tensor, x_shape: torch.Size) -> torch.Tensor:
+    """a[t] reshaped to broadcast against x: a (T,), t (B,) -> (B, 1, 1, …)."""
+    return a.gather(0, t).reshape(t.shape[0], *([1] * (len(x_shape) - 1)))
+
+
+class Step(NamedTuple):
+    """One step of a sampler: the index t it started from and what the network said there."""
+
+    t: int  # 0-based index of z_t (the paper's t+1); the loop yields T−1 (or the first DDIM step) down to 0
+    z_t: torch.Tensor  # (B, C, H, W) the noisy image the network saw
+    eps: torch.Tensor  # (B, C, H, W) predicted noise ε_θ(z_t, t)
+    x0: torch.Tensor  # (B, C, H, W) predicted clean image x̂_0, clipped to [−1, 1]
+    z_prev: torch.Tensor  # (B, C, H, W) the sample of the next, less noisy step (the final image at t = 0)
+
+
+class ELBOTerms(NamedTuple):
+    """Negative ELBO of x in nats per image, term by term (Ho eq. 5); all (B,) or (B, T)."""
+
+    prior: torch.Tensor  # L_T = KL(q(z_T | x) || N(0, I))  (B,)
+    denoising: torch.Tensor  # L_{t-1} = KL(q(z_{t-1} | z_t, x) || p_θ(z_{t-1} | z_t)) for t = 2..T  (B, T−1)
+    reconstruction: torch.Tensor  # L_0 = −log p_θ(x | z_1), discretized over 256 levels  (B,)
+
+    def total(self) -> torch.Tensor:
+        return self.prior + self.denoising.sum(1) + self.reconstruction
+
+    def bits_per_dim(self, dims: int) -> torch.Tensor:
+        return self.total() / (dims * math.log(2.0))
+
+
+EpsModel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (z_t, t) -> ε̂
+
+
+class GaussianDiffusion(nn.Module):
+    """The fixed forward process and the samplers. Schedules are computed in float64 and stored as float32
+    buffers, so `.to(device)` moves them. The network is an argument, never a member."""
+
+    def __init__(self, T: int = 1000, schedule: Schedule = "linear"):
+        super().__init__()
+        if schedule not in ("linear", "cosine"):
+            raise ValueError(f"schedule must be 'linear' or 'cosine', not {schedule!r}")
+        self.T, self.schedule = T, schedule
+        betas = linear_betas(T) if schedule == "linear" else cosine_betas(T)
+        alphas = 1.0 - betas
+        ac = torch.cumprod(alphas, 0)
+        ac_prev = torch.cat([torch.ones(1, dtype=torch.float64), ac[:-1]])
+        post_var = betas * (1.0 - ac_prev) / (1.0 - ac)  # β̃_t (Ho eq. 7)
+        bufs = {
+            "betas": betas,
+            "alphas_cumprod": ac,
+            "alphas_cumprod_prev": ac_prev,
+            "sqrt_alphas_cumprod": ac.sqrt(),
+            "sqrt_one_minus_alphas_cumprod": (1.0 - ac).sqrt(),
+            "sqrt_recip_alphas_cumprod": (1.0 / ac).sqrt(),
+            "sqrt_recipm1_alphas_cumprod": (1.0 / ac - 1.0).sqrt(),
+            "posterior_variance": post_var,
+            # β̃_1 = 0: log-variance clipped to β̃_2 at t = 1, as in improved-diffusion
+            "posterior_log_variance_clipped": torch.log(torch.cat([post_var[1:2], post_var[1:]])),
+            "posterior_mean_coef1": betas * ac_prev.sqrt() / (1.0 - ac),
+            "posterior_mean_coef2": (1.0 - ac_prev) * alphas.sqrt() / (1.0 - ac),
+            "log_snr": torch.log(ac / (1.0 - ac)),
+        }
+        for k, v in bufs.items():
+            self.register_buffer(k, v.float(), persistent=False)
+
+    # --- forward process -------------------------------------------------------------------------
+    def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """z_t = √ᾱ_t x + √(1−ᾱ_t) ε  (Ho eq. 4, reparameterized). x0, noise: (B, …), t: (B,)."""
+        return (extract(self.sqrt_alphas_cumprod, t, x0.shape) * x0
+                + extract(self.sqrt_one_minus_alphas_cumprod, t, x0.shape) * noise)
+
+    def q_posterior_mean_variance(self, x0: torch.Tensor, z_t: torch.Tensor, t: torch.Tensor):
+        """q(z_{t−1} | z_t, x) = N(μ̃_t, β̃_t I)  (Ho eqs. 6–7). Returns mean, variance, clipped log-variance."""
+        mean = (extract(self.posterior_mean_coef1, t, z_t.shape) * x0
+                + extract(self.posterior_mean_coef2, t, z_t.shape) * z_t)
+        return (mean, extract(self.posterior_variance, t, z_t.shape),
+                extract(self.posterior_log_variance_clipped, t, z_t.shape))
+
+    def predict_x0_from_eps(self, z_t: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """x̂_0 = (z_t − √(1−ᾱ_t) ε̂) / √ᾱ_t  (Ho eq. 4 solved for x)."""
+        return (extract(self.sqrt_recip_alphas_cumprod, t, z_t.shape) * z_t
+                - extract(self.sqrt_recipm1_alphas_cumprod, t, z_t.shape) * eps)
+
+    def predict_eps_from_x0(self, z_t: torch.Tensor, t: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+        return ((extract(self.sqrt_recip_alphas_cumprod, t, z_t.shape) * z_t - x0)
+                / extract(self.sqrt_recipm1_alphas_cumprod, t, z_t.shape))
+
+    def training_loss(self, model: EpsModel, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """L_simple = ‖ε − ε_θ(z_t, t)‖², averaged over pixels: (B,)  (Ho eq. 14)."""
+        eps = model(self.q_sample(x0, t, noise), t)
+        return (eps.float() - noise).pow(2).flatten(1).mean(1)
+
+    # --- reverse process -------------------------------------------------------------------------
+    def p_mean_variance(self, model: EpsModel, z_t: torch.Tensor, t: torch.Tensor, clip: bool = True):
+        """p_θ(z_{t−1} | z_t) = N(μ̃_t(z_t, x̂_0), β̃_t I): the posterior with x replaced by the prediction.
+
+        Returns (mean, log-variance, ε̂, x̂_0). With the true x this is exactly q(z_{t−1} | z_t, x).
+        """
+        eps = model(z_t, t).float()
+        x0 = self.predict_x0_from_eps(z_t, t, eps)
+        if clip:
+            x0 = x0.clamp(-1.0, 1.0)
+        mean, _, log_var = self.q_posterior_mean_variance(x0, z_t, t)
+        return mean, log_var, eps, x0
+
+    def timesteps(self, steps: int) -> list[int]:
+        """`steps` evenly spaced indices from T−1 down to 0 (DDIM's τ; all of them when steps = T)."""
+        if not 1 <= steps <= self.T:
+            raise ValueError(f"steps = {steps} is outside the allowed range [1, {self.T}]")
+        return sorted({round(i * (self.T - 1) / max(steps - 1, 1)) for i in range(steps)}, reverse=True) \
+            if steps > 1 else [self.T - 1]
+
+    @torch.no_grad()
+    def ddpm_sample_progressive(self, model: EpsModel, shape: tuple[int, ...], generator: torch.Generator | None = None,
+                                z_T: torch.Tensor | None = None, clip: bool = True) -> Iterator[Step]:
+        """Ancestral sampling (Ho Algorithm 2): z_{t−1} = μ_θ(z_t, t) + σ_t ε, σ_t² = β̃_t, no noise at the end."""
+        dev = self.betas.device
+        z = torch.randn(shape, generator=generator, device=dev) if z_T is None else z_T
+        for i in reversed(range(self.T)):
+            t = torch.full((shape[0],), i, device=dev, dtype=torch.long)
+            mean, log_var, eps, x0 = self.p_mean_variance(model, z, t, clip)
+            noise = torch.randn(shape, generator=generator, device=dev) if i > 0 else torch.zeros(shape, device=dev)
+            z_prev = mean + (0.5 * log_var).exp() * noise
+            yield Step(i, z, eps, x0, z_prev)
+            z = z_prev
+
+    @torch.no_grad()
+    def ddim_sample_progressive(self, model: EpsModel, shape: tuple[int, ...], steps: int = 50, eta: float = 0.0,
+                                generator: torch.Generator | None = None, z_T: torch.Tensor | None = None,
+                                clip: bool = True) -> Iterator[Step]:
+        """DDIM (Song et al. 2021, eq. 12) on a subsequence of `steps` timesteps; η = 0 is deterministic,
+        η = 1 with every step equals DDPM's ancestral sampler."""
+        if not 0.0 <= eta <= 1.0 or math.isnan(eta):
+            raise ValueError(f"eta = {eta} is outside the allowed range [0, 1]")
+        dev = self.betas.device
+        z = torch.randn(shape, generator=generator, device=dev) if z_T is None else z_T
+        seq = self.timesteps(steps)
+        for k, i in enumerate(seq):
+            t = torch.full((shape[0],), i, device=dev, dtype=torch.long)
+            eps = model(z, t).float()
+            x0 = self.predict_x0_from_eps(z, t, eps)
+            if clip:
+                x0 = x0.clamp(-1.0, 1.0)
+                eps = self.predict_eps_from_x0(z, t, x0)
+            a_t = self.alphas_cumprod[i]
+            a_prev = self.alphas_cumprod[seq[k + 1]] if k + 1 < len(seq) else torch.tensor(1.0, device=dev)
+            sigma = eta * ((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)).sqrt()  # Song eq. 16
+            dir_zt = (1 - a_prev - sigma**2).clamp(min=0).sqrt() * eps  # "direction pointing to x_t"
+            noise = torch.randn(shape, generator=generator, device=dev) if k + 1 < len(seq) else 0.0
+            z_prev = a_prev.sqrt() * x0 + dir_zt + sigma * noise
+            yield Step(i, z, eps, x0, z_prev)
+            z = z_prev
+
+    def sample(self, model: EpsModel, shape: tuple[int, ...], sampler: Literal["ddpm", "ddim"] = "ddim",
+               steps: int = 50, eta: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The sampler run to the end: the final images, (B, C, H, W) in [−1, 1]."""
+        gen = (self.ddpm_sample_progressive(model, shape, generator) if sampler == "ddpm"
+               else self.ddim_sample_progressive(model, shape, steps, eta, generator))
+        last = None
+        for last in gen:
+            pass
+        return last.z_prev
+
+    # --- the ELBO --------------------------------------------------------------------------------
+    @torch.no_grad()
+    def elbo_terms(self, model: EpsModel, x0: torch.Tensor, generator: torch.Generator | None = None,
+                   t_indices: list[int] | None = None) -> ELBOTerms:
+        """Every term of the negative ELBO for images x0 in [−1, 1] on the 256-level grid (Ho eq. 5).
+
+        Each denoising term uses one sample z_t ~ q(z_t | x) per image. `t_indices` restricts the work to
+        some steps (the others are left 0); by default all T steps are computed (T network calls).
+        """
+        B, dev = x0.shape[0], x0.device
+        mean_T = extract(self.sqrt_alphas_cumprod, torch.full((B,), self.T - 1, device=dev), x0.shape) * x0
+        var_T = 1.0 - self.alphas_cumprod[-1]
+        prior = normal_kl(mean_T, torch.log(var_T).expand_as(x0), torch.zeros_like(x0),
+                          torch.zeros_like(x0)).flatten(1).sum(1)
+        denoising = torch.zeros(B, self.T - 1, device=dev)
+        reconstruction = torch.zeros(B, device=dev)
+        for i in (t_indices if t_indices is not None else range(self.T)):
+            t = torch.full((B,), i, device=dev, dtype=torch.long)
+            noise = torch.randn(x0.shape, generator=generator, device=dev)
+            z_t = self.q_sample(x0, t, noise)
+            mean, log_var, _, _ = self.p_mean_variance(model, z_t, t, clip=False)
+            if i == 0:  # L_0 = −log p_θ(x | z_1): a Gaussian integrated over each pixel's bin
+                reconstruction = -discretized_gaussian_log_likelihood(x0, mean, 0.5 * log_var).flatten(1).sum(1)
+            else:
+                q_mean, _, q_log_var = self.q_posterior_mean_variance(x0, z_t, t)
+                denoising[:, i - 1] = normal_kl(q_mean, q_log_var, mean, log_var).flatten(1).sum(1)
+        return ELBOTerms(prior, denoising, reconstruction)
+
+
+def normal_kl(mean1: torch.Tensor, logvar1: torch.Tensor, mean2: torch.Tensor, logvar2: torch.Tensor) -> torch.Tensor:
+    """KL(N(mean1, e^logvar1) || N(mean2, e^logvar2)) elementwise, in nats."""
+    return 0.5 * (logvar2 - logvar1 + torch.exp(logvar1 - logvar2) + (mean1 - mean2) ** 2 * torch.exp(-logvar2) - 1.0)
+
+
+def _std_normal_cdf(x: torch.Tensor) -> torch.Tensor:
+    return 0.5 * (1.0 + torch.erf(x / math.sqrt(2.0)))
+
+
+def discretized_gaussian_log_likelihood(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+    """log ∫ N(y; mean, e^{2 log_scale}) dy over the bin of x (Ho eq. 13): bins of width 2/255 on [−1, 1],
+    the two end bins extended to ±∞. x must lie on the 256-level grid. Elementwise, in nats."""
+    centered = x - mean
+    inv = torch.exp(-log_scale)
+    cdf_plus = _std_normal_cdf(inv * (centered + 1.0 / 255.0))
+    cdf_minus = _std_normal_cdf(inv * (centered - 1.0 / 255.0))
+    log_cdf_plus = torch.log(cdf_plus.clamp(min=1e-12))
+    log_one_minus_cdf_minus = torch.log((1.0 - cdf_minus).clamp(min=1e-12))
+    log_delta = torch.log((cdf_plus - cdf_minus).clamp(min=1e-12))
+    return torch.where(x < -0.999, log_cdf_plus, torch.where(x > 0.999, log_one_minus_cdf_minus, log_delta))
