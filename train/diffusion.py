@@ -24,6 +24,7 @@ Imports only torch and math.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Literal, NamedTuple
 
@@ -203,10 +204,7 @@ class GaussianDiffusion(nn.Module):
         """The sampler run to the end: the final images, (B, C, H, W) in [−1, 1]."""
         gen = (self.ddpm_sample_progressive(model, shape, generator) if sampler == "ddpm"
                else self.ddim_sample_progressive(model, shape, steps, eta, generator))
-        last = None
-        for last in gen:
-            pass
-        return last.z_prev
+        return deque(gen, maxlen=1)[0].z_prev  # run the generator to its last step
 
     # --- the ELBO --------------------------------------------------------------------------------
     @torch.no_grad()
