@@ -15,13 +15,14 @@ own `train` package. Every picture below is computed live from the shipped check
 
 
 def build_demo(models: Models) -> gr.Blocks:
+    gr.set_static_paths([render.PLOTLY_JS])  # live plots load plotly.js from the app itself
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(HEADER)
         with gr.Tabs(elem_id="labs"):
             with gr.Tab("VAE", id="vae", elem_id="tab-vae"):
-                vae.build(models)
+                encoded = vae.build(models)
             with gr.Tab("KL divergence", id="kl", elem_id="tab-kl"):
-                kl.build(models)
+                kl.build(models, encoded)
             with gr.Tab("Diffusion", id="diffusion", elem_id="tab-diffusion"):
                 diffusion.build(models)
         demo.load(None, js=vae.MAP_CLICK_JS)

@@ -9,8 +9,11 @@ from __future__ import annotations
 import base64
 import html
 import io
+from pathlib import Path
 
+import gradio as gr
 import numpy as np
+import plotly
 import torch
 from PIL import Image
 
@@ -73,6 +76,46 @@ def row(*figures: str, arrows: bool = False) -> str:
     return f'<div class="ge-row">{sep.join(figures)}</div>'
 
 
+# plotly.js as shipped inside the plotly Python package: served by the app itself, so it works offline
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+LIVE_PLOT_JS = """
+const box = element.querySelector('.ge-live-html'), div = element.querySelector('.ge-live-plot');
+let template = null;  // plotly's template (7 kB) comes with the first figure only; later ones reuse it
+const draw = () => {
+  if (!props.value) return;
+  const v = JSON.parse(props.value);
+  box.innerHTML = v.html;
+  if (v.figure.layout.template) template = v.figure.layout.template; else v.figure.layout.template = template;
+  Plotly.react(div, v.figure.data, v.figure.layout, {displaylogo: false});
+};
+draw();
+watch('value', draw);
+"""
+
+
+def live_value(fig, html: str = "", template: bool = False) -> str:
+    """The value of a `live_plot`: HTML shown above the figure, and the figure as plotly JSON, without its
+    template unless asked (the page keeps the first one it gets)."""
+    d = fig.to_plotly_json()
+    if not template:
+        d["layout"].pop("template", None)
+    return plotly.io.json.to_json_plotly({"html": html, "figure": d})
+
+
+def live_plot(value: str, elem_id: str) -> gr.HTML:
+    """HTML and a plotly figure for views that update while a slider is dragged (value: `live_value`).
+
+    The browser updates both in one component, with a single Plotly.react. gr.Plot redraws twice per update,
+    and a second output component forces plotly's text measurement into a fresh page layout: together they
+    cost about 60 ms per slider step, which decides whether dragging feels live. Call
+    `gr.set_static_paths([PLOTLY_JS])` before launching (build_demo does).
+    """
+    return gr.HTML(value, html_template="<div class='ge-live-html'></div><div class='ge-live-plot'></div>",
+                   js_on_load=LIVE_PLOT_JS, head=f'<script src="/gradio_api/file={PLOTLY_JS}"></script>',
+                   elem_id=elem_id)
+
+
 CSS = """
 .ge-row {display:flex; gap:14px; align-items:center; flex-wrap:wrap}
 .ge-digit, .ge-grid {margin:0; display:flex; flex-direction:column; align-items:center}
@@ -81,4 +124,8 @@ CSS = """
 .ge-arrow {font-size:2em; opacity:0.6}
 .ge-note {font-size:0.92em; opacity:0.9}
 .ge-error {color:#b91c1c; font-weight:600}
+.ge-live-plot {width:100%; min-height:400px}
+.ge-kl {border:1px solid #8884; border-radius:8px; padding:8px 16px; min-width:150px; text-align:center}
+.ge-kl > div:first-child {font-size:0.9em; opacity:0.8}
+.ge-kl b {font-size:1.5em}
 """

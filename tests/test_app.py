@@ -88,8 +88,8 @@ def raw_call(url: str, api: str, data: list) -> tuple[str, str]:
                                  headers={"Content-Type": "application/json"})
     event_id = json.load(urllib.request.urlopen(req, timeout=30))["event_id"]
     text = urllib.request.urlopen(f"{url}/gradio_api/call{api}/{event_id}", timeout=60).read().decode()
-    events = re.findall(r"event: (\w+)\ndata: (.*)", text)
-    return events[-1]
+    event, data = re.findall(r"event: (\w+)\ndata: (.*)", text)[-1]
+    return event, json.dumps(json.loads(data), ensure_ascii=False)  # unescape \u03bc and friends
 
 
 @pytest.mark.parametrize(("value", "message"), [

@@ -60,7 +60,7 @@ def test_page_loads_and_tabs_switch(page, shots):
     page.wait_for_timeout(1500)  # let KaTeX typeset the text before the screenshot
     page.screenshot(path=str(shots / "vae-lab.png"), full_page=True)
     page.get_by_role("tab", name="KL divergence").click()
-    assert page.get_by_text("KL divergence lab: coming soon").is_visible()
+    assert page.locator("#kl-plot").is_visible()
     page.get_by_role("tab", name="Diffusion").click()
     assert page.get_by_text("Diffusion lab: coming soon").is_visible()
     assert not page.locator("#vae-decoded").is_visible()
@@ -133,3 +133,41 @@ def test_encode_and_likelihood(page, shots):
     assert page.get_by_text("KL(q(z|x) ‖ p(z|x))").first.is_visible()
     page.wait_for_timeout(1500)
     page.screenshot(path=str(shots / "vae-likelihood.png"), full_page=True)
+
+
+def _kl_numbers(page) -> tuple[str, str]:
+    return page.inner_text("#kl-pq"), page.inner_text("#kl-qp")
+
+
+def test_kl_slider_updates_numbers_and_figure_while_dragging(page, shots):
+    page.get_by_role("tab", name="KL divergence").click()
+    page.wait_for_selector("#kl-plot .js-plotly-plot")
+    before_nums = _kl_numbers(page)
+    before_title = page.text_content("#kl-plot .gtitle")
+    box = page.locator("#kl-mu-q input[type=range]").bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.55, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.85, y, steps=6)
+    page.wait_for_function("b => document.querySelector('#kl-pq').innerText !== b", arg=before_nums[0], timeout=10_000)
+    page.mouse.up()
+    after = _kl_numbers(page)
+    assert after[0] != before_nums[0] and after[1] != before_nums[1]  # both directions updated
+    page.wait_for_function("b => document.querySelector('#kl-plot .gtitle').textContent !== b", arg=before_title,
+                           timeout=10_000)
+    page.get_by_role("button", name="two spikes far apart").click()
+    page.wait_for_function("() => document.querySelector('#kl-pq').innerText.includes('3200')", timeout=10_000)
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(shots / "kl-lab.png"), full_page=True)
+
+
+def test_kl_fit_draws_both_fits(page, shots):
+    page.get_by_role("tab", name="KL divergence").click()
+    page.get_by_role("tab", name="Forward vs reverse KL").click()
+    page.click("#kl-fit-btn")
+    page.wait_for_selector("text=moment-matching optimum", timeout=60_000)
+    names = page.evaluate("() => Array.from(document.querySelector('#kl-fit-plot .js-plotly-plot').data, t => t.name)")
+    assert any("min KL(p‖q)" in n for n in names) and any("min KL(q‖p)" in n for n in names)
+    assert "gradient descent step 200" in page.text_content("#kl-fit-plot .gtitle")
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(shots / "kl-fit.png"), full_page=True)

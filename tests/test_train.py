@@ -94,6 +94,7 @@ def test_checkpoint_round_trip_gives_identical_outputs(tmp_path):
     assert torch.equal(m.decode_logits(z), m2.decode_logits(z))
     assert torch.equal(m.encode(x).base_dist.loc, m2.encode(x).base_dist.loc)
     assert list(tmp_path.glob("*.tmp")) == []  # the atomic write left nothing behind
+    assert path.stat().st_mode & 0o044 == 0o044  # readable by others, like any file written normally
     assert ckpt.read_card(path)["config"]["latent_dim"] == 4
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
-from explorer import render
+from explorer import checks, render
 from explorer.models import Models
 from explorer.vae_maths import (
     LatentPlane,
@@ -97,16 +97,7 @@ def _vae(models: Models, name: str) -> VAE:
     return models.vaes[name]
 
 
-def _number(name: str, value, lo: float, hi: float, integer: bool = False) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise gr.Error(f"{name} must be a number, not {value!r}.") from None
-    if not math.isfinite(v) or not lo <= v <= hi:
-        raise gr.Error(f"{name} = {value} is outside the allowed range [{lo:g}, {hi:g}].")
-    if integer and v != int(v):
-        raise gr.Error(f"{name} = {value} must be a whole number in [{lo:g}, {hi:g}].")
-    return int(v) if integer else v
+_number = checks.number
 
 
 def _latent(vae: VAE, values) -> torch.Tensor:
@@ -158,7 +149,7 @@ class Cache:
 def decode(models: Models, name: str, seed, *z_values) -> str:
     """Sliders -> the decoder's mean f_θ(z) and one Bernoulli sample, as HTML."""
     vae = _vae(models, name)
-    seed = _number("Seed", seed, 0, 2**31 - 1, integer=True)
+    seed = checks.seed(seed)
     z = _latent(vae, z_values)
     probs = vae.decode_probs(z[None])[0]
     x = torch.bernoulli(probs, generator=torch.Generator().manual_seed(seed))
@@ -190,7 +181,7 @@ def decode_all(models: Models, name: str, seed, *z_values) -> tuple[str, list]:
 def ancestral(models: Models, name: str, seed, n) -> tuple[go.Figure, str, str]:
     """Draw z ~ N(0, I), f_θ(z), x ~ B(f_θ(z)): the three stages for one sample, and a grid of n samples."""
     vae = _vae(models, name)
-    seed = _number("Seed", seed, 0, 2**31 - 1, integer=True)
+    seed = checks.seed(seed)
     n = _number("Number of samples", n, 1, 400, integer=True)
     s = vae.sample(n, torch.Generator().manual_seed(seed))
     z0 = s.z[0].numpy()
@@ -317,7 +308,7 @@ def reparameterize(models: Models, name: str, state, eps_seed) -> str:
     """z = μ + σ·ε for a seeded ε, and what the decoder makes of it."""
     vae = _vae(models, name)
     x = _encoded(state)
-    eps_seed = _number("ε seed", eps_seed, 0, 2**31 - 1, integer=True)
+    eps_seed = checks.seed(eps_seed, "ε seed")
     q = vae.encode(x[None])
     mu, sigma = q.base_dist.loc[0], q.base_dist.scale[0]
     eps = torch.randn(vae.latent_dim, generator=torch.Generator().manual_seed(eps_seed))
@@ -337,8 +328,7 @@ def encode_index(models: Models, name: str, index, eps_seed):
     d = _digits(models)
     x = d.x[i]
     return ({"x": x, "label": f"test digit #{i} (a {int(d.labels[i])})"},
-            *_encode_view(models, name, x, f"test #{i}: a {int(d.labels[i])}", _number("ε seed", eps_seed, 0,
-                                                                                       2**31 - 1, integer=True)))
+            *_encode_view(models, name, x, f"test #{i}: a {int(d.labels[i])}", checks.seed(eps_seed, "ε seed")))
 
 
 def _image_array(value) -> np.ndarray:
@@ -365,7 +355,7 @@ def encode_drawing(models: Models, name: str, image, eps_seed):
         raise gr.Error(f"Cannot read a digit from that image: {e}.") from None
     return ({"x": x, "label": "your drawing"},
             *_encode_view(models, name, x, "your digit (binarized)",
-                          _number("ε seed", eps_seed, 0, 2**31 - 1, integer=True)))
+                          checks.seed(eps_seed, "ε seed")))
 
 
 def sliders_to_mu(models: Models, name: str, state) -> list:
@@ -381,7 +371,7 @@ def likelihood(models: Models, name: str, state, k_max, repeats, seed):
     x = _encoded(state)
     k_max = _number("K (samples)", k_max, 10, MAX_K, integer=True)
     repeats = _number("Repeats", repeats, 1, MAX_REPEATS, integer=True)
-    seed = _number("Seed", seed, 0, 2**31 - 1, integer=True)
+    seed = checks.seed(seed)
     if k_max * repeats > MAX_SAMPLE_BUDGET:
         raise gr.Error(f"K × repeats = {k_max * repeats:,} exceeds the limit of {MAX_SAMPLE_BUDGET:,} samples; "
                        f"lower K or the repeats.")
@@ -508,8 +498,8 @@ MAP_CLICK_JS = """
 MAP_POINT_JS = "(model, point) => [model, window.__geMapPoint ?? point]"
 
 
-def build(models: Models) -> None:
-    """The VAE tab's contents; call inside `with gr.Tab(...)`."""
+def build(models: Models) -> gr.State | None:
+    """The VAE tab's contents; call inside `with gr.Tab(...)`. Returns the encoded-digit state (for the KL lab)."""
     gr.Markdown(INTRO, latex_delimiters=[{"left": "$$", "right": "$$", "display": True},
                                          {"left": "$", "right": "$", "display": False}])
     for name, err in models.errors.items():
@@ -663,7 +653,7 @@ def build(models: Models) -> None:
     l_btn.click(partial(likelihood, models), [model, encoded, l_k, l_r, l_seed], [l_plot, l_under, l_elbo, l_post],
                 api_name="likelihood")
     i_btn.click(partial(interpolate, models), [model, i_a, i_b, i_steps], i_out, api_name="interpolate")
-    return None
+    return encoded
 
 
 def _map_after_release(models: Models, cache: Cache, d: int, name: str, state, z: list | None, value) -> go.Figure:

@@ -1,0 +1,191 @@
+"""The KL lab's computations, in float64, with torch.distributions for every density and closed form.
+
+    KL(p || q) = E_p[log p(x) − log q(x)] = ∫ p(x) log(p(x)/q(x)) dx ≥ 0   (Jensen: −log is convex)
+
+For Gaussians `kl_divergence` gives the closed form; for a Gaussian mixture there is none, and the lab
+uses quadrature on a fine grid. Monte Carlo estimators follow Schulman (2020), "Approximating KL
+divergence": k1 = log(p/q) (unbiased, high variance) and k3 = (r − 1) − log r with r = q/p (unbiased,
+never negative, and far lower variance when p and q are close).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal, Normal, kl_divergence
+
+DT = torch.float64
+
+
+def normal(mu: float, sigma: float) -> Normal:
+    return Normal(torch.tensor(mu, dtype=DT), torch.tensor(sigma, dtype=DT))
+
+
+def kl_1d(mu_p: float, sigma_p: float, mu_q: float, sigma_q: float) -> tuple[float, float]:
+    """(KL(p || q), KL(q || p)) in nats for two 1-D Gaussians, from the closed form."""
+    p, q = normal(mu_p, sigma_p), normal(mu_q, sigma_q)
+    return float(kl_divergence(p, q)), float(kl_divergence(q, p))
+
+
+def integrand(p, q, x: torch.Tensor) -> torch.Tensor:
+    """p(x)·log(p(x)/q(x)): its integral is KL(p || q). Parts of it are negative; the total never is."""
+    lp, lq = p.log_prob(x), q.log_prob(x)
+    return lp.exp() * (lp - lq)
+
+
+def plot_range(mu_p: float, sigma_p: float, mu_q: float, sigma_q: float, width: float = 4.5) -> tuple[float, float]:
+    lo = min(mu_p - width * sigma_p, mu_q - width * sigma_q)
+    hi = max(mu_p + width * sigma_p, mu_q + width * sigma_q)
+    return lo, hi
+
+
+def grid_for(mu_p: float, sigma_p: float, mu_q: float, sigma_q: float, n: int = 200) -> torch.Tensor:
+    """A plotting grid covering both densities, with extra points where the narrower one lives."""
+    lo, hi = plot_range(mu_p, sigma_p, mu_q, sigma_q)
+    pts = [torch.linspace(lo, hi, n, dtype=DT)]
+    for mu, s in ((mu_p, sigma_p), (mu_q, sigma_q)):
+        pts.append(torch.linspace(mu - 5 * s, mu + 5 * s, n // 2, dtype=DT))
+    return torch.unique(torch.cat(pts))  # sorted
+
+
+@dataclass
+class MCEstimate:
+    n: int
+    k1: float  # mean of log p(x) − log q(x), x ~ p
+    k1_stderr: float
+    k3: float  # mean of (r − 1) − log r, r = q(x)/p(x)
+    k3_stderr: float
+    ns: torch.Tensor  # (P,) sample counts for the convergence plot
+    k1_running: torch.Tensor  # (P,)
+    k3_running: torch.Tensor  # (P,)
+
+
+def monte_carlo(
+    mu_p: float, sigma_p: float, mu_q: float, sigma_q: float, n: int, seed: int, points: int = 60
+) -> MCEstimate:
+    """Estimate KL(p || q) from n samples of p with both estimators, and their running means."""
+    p, q = normal(mu_p, sigma_p), normal(mu_q, sigma_q)
+    g = torch.Generator().manual_seed(seed)
+    x = mu_p + sigma_p * torch.randn(n, generator=g, dtype=DT)
+    log_r = q.log_prob(x) - p.log_prob(x)  # log q/p
+    k1 = -log_r
+    k3 = torch.expm1(log_r) - log_r  # (r − 1) − log r, accurate for r near 1
+    ns = torch.unique(torch.logspace(0, math.log10(n), points, dtype=DT).round().long())
+    steps = torch.arange(1, n + 1, dtype=DT)
+    run1, run3 = (k1.cumsum(0) / steps)[ns - 1], (k3.cumsum(0) / steps)[ns - 1]
+
+    def se(v: torch.Tensor) -> float:
+        return float(v.std() / math.sqrt(n)) if n > 1 else float("nan")
+
+    return MCEstimate(n, float(k1.mean()), se(k1), float(k3.mean()), se(k3), ns, run1, run3)
+
+
+# --- 2-D Gaussians -------------------------------------------------------------------------------
+
+
+def mvn(mu1: float, mu2: float, s1: float, s2: float, rho: float) -> MultivariateNormal:
+    """N(μ, Σ) with Σ = [[s1², ρ s1 s2], [ρ s1 s2, s2²]]."""
+    cov = torch.tensor([[s1 * s1, rho * s1 * s2], [rho * s1 * s2, s2 * s2]], dtype=DT)
+    return MultivariateNormal(torch.tensor([mu1, mu2], dtype=DT), covariance_matrix=cov)
+
+
+def kl_2d(p_params: tuple, q_params: tuple) -> tuple[float, float]:
+    """(KL(p || q), KL(q || p)) in nats for two 2-D Gaussians, from the closed form.
+
+    The Cholesky-based closed form can return about −1e-16 for identical arguments; KL is never negative,
+    so such rounding residue (below 1e-12 in size) is reported as 0.
+    """
+    p, q = mvn(*p_params), mvn(*q_params)
+
+    def clean(v: float) -> float:
+        return 0.0 if -1e-12 < v < 0.0 else v
+
+    return clean(float(kl_divergence(p, q))), clean(float(kl_divergence(q, p)))
+
+
+def ellipse(d: MultivariateNormal, k: float, n: int = 120) -> torch.Tensor:
+    """Points of the k-σ contour {x : (x − μ)ᵀ Σ⁻¹ (x − μ) = k²}: (n, 2)."""
+    t = torch.linspace(0, 2 * math.pi, n, dtype=DT)
+    circle = torch.stack([t.cos(), t.sin()], -1) * k
+    return d.loc + circle @ d.scale_tril.T
+
+
+# --- fitting a Gaussian to a mixture -------------------------------------------------------------
+
+
+def mixture(mu1: float, s1: float, mu2: float, s2: float, w1: float) -> MixtureSameFamily:
+    """p = w1·N(mu1, s1²) + (1 − w1)·N(mu2, s2²)."""
+    return MixtureSameFamily(
+        Categorical(probs=torch.tensor([w1, 1 - w1], dtype=DT)),
+        Normal(torch.tensor([mu1, mu2], dtype=DT), torch.tensor([s1, s2], dtype=DT)),
+    )
+
+
+def moment_match(mu1: float, s1: float, mu2: float, s2: float, w1: float) -> tuple[float, float]:
+    """The forward-KL optimum: argmin_q KL(p || q) over Gaussians has q's mean and variance equal to p's."""
+    m = w1 * mu1 + (1 - w1) * mu2
+    var = w1 * (s1**2 + mu1**2) + (1 - w1) * (s2**2 + mu2**2) - m * m
+    return m, math.sqrt(var)
+
+
+def quadrature_grid(p: MixtureSameFamily, n: int = 1201) -> torch.Tensor:
+    mus, sig = p.component_distribution.loc, p.component_distribution.scale
+    return torch.linspace(float((mus - 10 * sig).min()), float((mus + 10 * sig).max()), n, dtype=DT)
+
+
+def kl_quadrature(a, b, x: torch.Tensor) -> torch.Tensor:
+    """∫ a(x) log(a(x)/b(x)) dx by the trapezoid rule on x; differentiable in both."""
+    la, lb = a.log_prob(x), b.log_prob(x)
+    return torch.trapezoid(la.exp() * (la - lb), x)
+
+
+@dataclass
+class FitStep:
+    step: int
+    forward: tuple[float, float]  # (μ, σ) of q fitted by minimizing KL(p || q)
+    reverse: tuple[float, float]  # (μ, σ) of q fitted by minimizing KL(q || p)
+    kl_forward: float  # KL(p || q_forward)
+    kl_reverse: float  # KL(q_reverse || p)
+
+
+def fit_gaussian(
+    p: MixtureSameFamily, steps: int = 200, lr: float = 0.08, start: tuple[float, float] = (0.5, 1.0), every: int = 10
+) -> Iterator[FitStep]:
+    """Gradient descent (Adam) on (μ, log σ) of q for both directions at once, yielding every `every` steps.
+
+    Both KLs are computed by quadrature on a fixed grid wide enough for p and any sensible q. For the
+    reverse direction the grid also follows q, which can become narrow (mode seeking). Start q off the
+    centre of a symmetric mixture: there the reverse KL has a saddle and gradient descent cannot pick a mode.
+    """
+    x = quadrature_grid(p)
+    params = {
+        k: torch.tensor([start[0], math.log(start[1])], dtype=DT, requires_grad=True) for k in ("forward", "reverse")
+    }
+    opt = torch.optim.Adam(list(params.values()), lr=lr)
+    for i in range(steps + 1):
+        qf = Normal(params["forward"][0], params["forward"][1].exp())
+        qr = Normal(params["reverse"][0], params["reverse"][1].exp())
+        xr = torch.cat([x, qr.loc.detach() + qr.scale.detach() * torch.linspace(-8, 8, 401, dtype=DT)]).sort().values
+        kl_f, kl_r = kl_quadrature(p, qf, x), kl_quadrature(qr, p, xr)
+        if i % every == 0 or i == steps:
+            with torch.no_grad():
+                yield FitStep(
+                    i, (float(qf.loc), float(qf.scale)), (float(qr.loc), float(qr.scale)), float(kl_f), float(kl_r)
+                )
+        if i == steps:
+            break
+        opt.zero_grad()
+        (kl_f + kl_r).backward()
+        opt.step()
+
+
+def fmt_nats(v: float) -> str:
+    """A KL value for display; says so when float64 overflowed instead of printing a bare 'inf'."""
+    if math.isnan(v):
+        return "undefined (NaN)"
+    if math.isinf(v):
+        return "∞: beyond float64 (over 1.8e308 nats)"
+    return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.4e}"

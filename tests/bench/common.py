@@ -1,0 +1,55 @@
+"""Shared by the benchmarks: percentiles, peak memory, and in-page slider latency."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PROBE = """([slider, container, signature]) => {
+  // keydown on the slider -> first animation frame after the container's `signature` changed
+  window.__down = []; window.__shown = [];
+  const sig = new Function('el', `return (${signature})(el);`);
+  const el = document.querySelector(container);
+  document.querySelector(slider).addEventListener('keydown', () => window.__down.push(performance.now()), true);
+  let last = sig(el);
+  new MutationObserver(() => {
+    const now = sig(el);
+    if (now !== last) { last = now; requestAnimationFrame(() => window.__shown.push(performance.now())); }
+  }).observe(el, {subtree: true, childList: true, attributes: true, characterData: true});
+}"""
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, round(q / 100 * (len(xs) - 1)))]
+
+
+def peak_rss_mib(pid: int) -> float:
+    """VmHWM (peak resident set size) of a process, from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def slider_latency(page, slider: str, container: str, signature: str, changes: int, warmup: int = 5) -> list[float]:
+    """Milliseconds from a real (trusted) arrow-key press on `slider` to the first frame after the element
+    `container` changed, as judged by the JS function `signature(el) -> string`. Alternates direction
+    every 50 presses so the value stays in range."""
+    page.wait_for_selector(slider, timeout=60_000)
+    page.wait_for_selector(container, timeout=60_000)
+    page.evaluate(PROBE, [slider, container, signature])
+    page.locator(slider).focus()
+    for i in range(changes + warmup):
+        page.keyboard.press("ArrowRight" if (i // 50) % 2 == 0 else "ArrowLeft")
+        page.wait_for_function(f"window.__shown.length >= {i + 1}", timeout=10_000)
+    down, shown = page.evaluate("[window.__down, window.__shown]")
+    return [s - d for d, s in zip(down[warmup:], shown[warmup:], strict=True)]
+
+
+def print_table(rows: list[tuple]) -> None:
+    print("| measurement | p50 / value | p95 | n | target |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print("| " + " | ".join(str(c) for c in r) + " |")

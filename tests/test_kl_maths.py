@@ -1,0 +1,101 @@
+"""The KL lab's maths: closed forms against quadrature and Monte Carlo, non-negativity, the fits."""
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.distributions import MultivariateNormal, kl_divergence
+
+from explorer import kl_maths as km
+
+
+@pytest.mark.parametrize("params", [(0, 1, 1, 2), (-3, 0.5, 2, 1.5), (1, 2, 1, 0.3), (0, 1, 0, 1)])
+def test_1d_closed_form_matches_quadrature_and_formula(params):
+    mu_p, s_p, mu_q, s_q = params
+    kl_pq, kl_qp = km.kl_1d(*params)
+    formula = math.log(s_q / s_p) + (s_p**2 + (mu_p - mu_q) ** 2) / (2 * s_q**2) - 0.5
+    assert math.isclose(kl_pq, formula, rel_tol=1e-12, abs_tol=1e-14)
+    x = torch.linspace(-40, 40, 400_001, dtype=torch.float64)
+    p, q = km.normal(mu_p, s_p), km.normal(mu_q, s_q)
+    assert math.isclose(float(km.kl_quadrature(p, q, x)), kl_pq, rel_tol=1e-6, abs_tol=1e-9)
+    assert math.isclose(float(km.kl_quadrature(q, p, x)), kl_qp, rel_tol=1e-6, abs_tol=1e-9)
+
+
+def test_kl_of_a_distribution_with_itself_is_exactly_zero():
+    assert km.kl_1d(0.3, 1.7, 0.3, 1.7) == (0.0, 0.0)
+    assert km.kl_2d((1, -1, 0.5, 2, 0.3), (1, -1, 0.5, 2, 0.3)) == (0.0, 0.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(-10, 10), st.floats(0.001, 10), st.floats(-10, 10), st.floats(0.001, 10))
+def test_kl_is_never_negative(mu_p, s_p, mu_q, s_q):
+    kl_pq, kl_qp = km.kl_1d(mu_p, s_p, mu_q, s_q)
+    assert kl_pq >= 0 and kl_qp >= 0
+
+
+_mu, _s, _rho = st.floats(-5, 5), st.floats(0.05, 5), st.floats(-0.99, 0.99)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.tuples(_mu, _mu, _s, _s, _rho), st.tuples(_mu, _mu, _s, _s, _rho))
+def test_2d_kl_is_never_negative(p_params, q_params):
+    a, b = km.kl_2d(p_params, q_params)
+    assert a >= 0 and b >= 0
+
+
+def test_monte_carlo_agrees_with_the_closed_form():
+    for q_params in ((0.7, 1.2), (0.1, 1.05)):
+        exact = km.kl_1d(0.0, 1.0, *q_params)[0]
+        mc = km.monte_carlo(0.0, 1.0, *q_params, 10**6, seed=0)
+        assert abs(mc.k1 - exact) < 4 * mc.k1_stderr and abs(mc.k3 - exact) < 4 * mc.k3_stderr
+    assert mc.k3_stderr < mc.k1_stderr / 3  # where q is close to p, k3 is far less noisy (variance ~25x lower)
+    assert mc.ns[-1] == 10**6 and mc.k1_running[-1] == pytest.approx(mc.k1)
+
+
+def test_2d_closed_form_matches_monte_carlo_and_quadrature():
+    pp, qp = (0.5, -1, 1.2, 0.7, 0.6), (-0.5, 0.0, 0.9, 1.3, -0.4)
+    kl_pq, kl_qp = km.kl_2d(pp, qp)
+    p, q = km.mvn(*pp), km.mvn(*qp)
+    x = p.sample((400_000,))
+    mc = (p.log_prob(x) - q.log_prob(x)).mean()
+    assert abs(float(mc) - kl_pq) < 0.02
+    g = torch.linspace(-9, 9, 1201, dtype=torch.float64)
+    xx = torch.stack(torch.meshgrid(g, g, indexing="ij"), -1)
+    lp, lq = p.log_prob(xx), q.log_prob(xx)
+    quad = float(torch.trapezoid(torch.trapezoid(lq.exp() * (lq - lp), g), g))
+    assert math.isclose(quad, kl_qp, rel_tol=1e-4)
+    assert kl_pq == pytest.approx(float(kl_divergence(MultivariateNormal(p.loc, p.covariance_matrix),
+                                                      MultivariateNormal(q.loc, q.covariance_matrix))))
+
+
+def test_two_spikes_far_apart_give_an_enormous_but_finite_kl():
+    kl_pq, kl_qp = km.kl_1d(-4, 0.1, 4, 0.1)
+    assert kl_pq == pytest.approx(3200) and kl_qp == pytest.approx(3200)
+    assert math.isfinite(km.kl_1d(-10, 0.001, 10, 0.001)[0])
+
+
+def test_ellipse_lies_on_the_mahalanobis_contour():
+    d = km.mvn(1, 2, 1.5, 0.5, 0.7)
+    e = km.ellipse(d, 2.0)
+    diff = e - d.loc
+    m = (diff @ torch.linalg.inv(d.covariance_matrix) * diff).sum(-1)
+    assert torch.allclose(m, torch.full_like(m, 4.0), atol=1e-9)
+
+
+def test_forward_fit_reaches_moment_matching_and_reverse_fit_picks_a_mode():
+    args = (-3.0, 0.5, 3.0, 0.5, 0.5)
+    steps = list(km.fit_gaussian(km.mixture(*args), start=(0.5, 1.0)))
+    last = steps[-1]
+    m, s = km.moment_match(*args)
+    assert last.forward[0] == pytest.approx(m, abs=1e-3) and last.forward[1] == pytest.approx(s, abs=1e-3)
+    assert last.reverse[0] == pytest.approx(3.0, abs=0.02) and last.reverse[1] == pytest.approx(0.5, abs=0.02)
+    assert last.kl_reverse == pytest.approx(math.log(2), abs=0.01)  # one mode of an even mixture: log 2
+    assert steps[0].kl_forward > last.kl_forward and steps[0].step == 0 and len(steps) == 21
+
+
+def test_formatting_says_when_float64_overflows():
+    assert km.fmt_nats(float("inf")).startswith("∞: beyond float64")
+    assert "NaN" in km.fmt_nats(float("nan"))
+    assert km.fmt_nats(3200.0) == "3200" and "e+" in km.fmt_nats(2e6)
