@@ -67,6 +67,7 @@ def test_resume_continues_exactly(tmp_path, synthetic_data):
     assert not (tmp_path / "b" / "vae.safetensors").exists()
     resumed = train(SMALL, _cfg(tmp_path / "b", synthetic_data, resume=True, eval_k=0))
     assert resumed["training"]["steps"] == straight["training"]["steps"] == 12
+    assert len(resumed["commands"]) == 2 and len(straight["commands"]) == 1  # the card names both runs
     def no_time(h):
         return [{k: v for k, v in e.items() if k != "seconds"} for e in h]
 

@@ -99,7 +99,7 @@ def train(mcfg: DDPMConfig, tcfg: DiffusionTrainConfig, argv: list[str] | None =
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr)
     g = torch.Generator().manual_seed(tcfg.seed + 1)
-    epoch, step, history = 0, 0, []
+    epoch, step, history, commands = 0, 0, [], [command]  # every (re)start that shaped the weights
     if tcfg.resume and state_path.exists():
         st = ckpt.load_state(state_path)
         if st["model_config"] != asdict(mcfg):
@@ -109,6 +109,7 @@ def train(mcfg: DDPMConfig, tcfg: DiffusionTrainConfig, argv: list[str] | None =
         opt.load_state_dict(st["optimizer"])
         g.set_state(st["generator"])
         epoch, step, history = st["epoch"], st["step"], st["history"]
+        commands = [*st.get("commands", []), command]
         print(f"resumed from {state_path} at epoch {epoch}, step {step}", flush=True)
 
     train_split = load_split(tcfg.dataset, True, tcfg.data_dir, tcfg.download)
@@ -162,7 +163,7 @@ def train(mcfg: DDPMConfig, tcfg: DiffusionTrainConfig, argv: list[str] | None =
         print(json.dumps(history[-1]), flush=True)
         ckpt.save_state(state_path, {"model": model.state_dict(), "ema": ema.state_dict(),
                                      "optimizer": opt.state_dict(), "generator": g.get_state(), "epoch": epoch,
-                                     "step": step, "history": history, "model_config": asdict(mcfg)})
+                                     "step": step, "history": history, "model_config": asdict(mcfg), "commands": commands})
         sample_grid(ema, run_dir / f"samples_epoch{epoch:03d}.png", tcfg.seed)
 
     metrics = test_elbo_bpd(ema, test_x[: tcfg.eval_images], tcfg.seed) if tcfg.eval_images else {}
@@ -172,6 +173,7 @@ def train(mcfg: DDPMConfig, tcfg: DiffusionTrainConfig, argv: list[str] | None =
         "training": {**asdict(tcfg), "steps": step, "epochs_done": epoch},
         "weights": "exponential moving average of the trained weights",
         "command": command,
+        "commands": commands,  # the first run and every --resume, in order
         "commit": commit,
         "environment": ckpt.environment(),
         "date": ckpt.now(),

@@ -73,7 +73,7 @@ def train(mcfg: VAEConfig, tcfg: VAETrainConfig, argv: list[str] | None = None) 
     model = VAE(mcfg)
     opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr)
     g = torch.Generator().manual_seed(tcfg.seed + 1)  # shuffling, dynamic binarization and ε
-    epoch, step, history = 0, 0, []
+    epoch, step, history, commands = 0, 0, [], [command]  # every (re)start that shaped the weights
     if tcfg.resume and state_path.exists():
         st = ckpt.load_state(state_path)
         if st["model_config"] != asdict(mcfg):
@@ -82,6 +82,7 @@ def train(mcfg: VAEConfig, tcfg: VAETrainConfig, argv: list[str] | None = None) 
         opt.load_state_dict(st["optimizer"])
         g.set_state(st["generator"])
         epoch, step, history = st["epoch"], st["step"], st["history"]
+        commands = [*st.get("commands", []), command]
         print(f"resumed from {state_path} at epoch {epoch}, step {step}")
 
     train_x = load_split(tcfg.dataset, True, tcfg.data_dir, tcfg.download).flat()  # (60000, 784) in [0, 1]
@@ -126,7 +127,7 @@ def train(mcfg: VAEConfig, tcfg: VAETrainConfig, argv: list[str] | None = None) 
         print(json.dumps(history[-1]), flush=True)
         ckpt.save_state(state_path, {"model": model.state_dict(), "optimizer": opt.state_dict(),
                                      "generator": g.get_state(), "epoch": epoch, "step": step,
-                                     "history": history, "model_config": asdict(mcfg)})
+                                     "history": history, "model_config": asdict(mcfg), "commands": commands})
 
     model.eval()
     metrics = {"final_test_elbo_1sample_nats": history[-1]["test_elbo"] if history else None}
@@ -138,6 +139,7 @@ def train(mcfg: VAEConfig, tcfg: VAETrainConfig, argv: list[str] | None = None) 
                                     f"evaluation: the test set binarized once with seed {TEST_BINARIZE_SEED}"},
         "training": {**asdict(tcfg), "steps": step, "epochs_done": epoch},
         "command": command,
+        "commands": commands,  # the first run and every --resume, in order
         "commit": commit,
         "environment": ckpt.environment(),
         "date": ckpt.now(),
