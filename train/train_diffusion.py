@@ -163,7 +163,8 @@ def train(mcfg: DDPMConfig, tcfg: DiffusionTrainConfig, argv: list[str] | None =
         print(json.dumps(history[-1]), flush=True)
         ckpt.save_state(state_path, {"model": model.state_dict(), "ema": ema.state_dict(),
                                      "optimizer": opt.state_dict(), "generator": g.get_state(), "epoch": epoch,
-                                     "step": step, "history": history, "model_config": asdict(mcfg), "commands": commands})
+                                     "step": step, "history": history, "model_config": asdict(mcfg),
+                                     "commands": commands})
         sample_grid(ema, run_dir / f"samples_epoch{epoch:03d}.png", tcfg.seed)
 
     metrics = test_elbo_bpd(ema, test_x[: tcfg.eval_images], tcfg.seed) if tcfg.eval_images else {}
