@@ -67,3 +67,13 @@ def test_training_loss_is_zero_for_the_oracle():
     t = torch.randint(0, 100, (4,))
     noise = torch.randn_like(x)
     assert d.training_loss(_oracle(d, x), x, t, noise).max() < 1e-8
+
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine"])
+@pytest.mark.parametrize("T", [10, 20, 50])
+def test_short_schedules_stay_finite(schedule, T):
+    d = GaussianDiffusion(T, schedule)
+    assert d.betas.max() < 1 and d.alphas_cumprod[-1] > 0
+    for name in ("posterior_variance", "posterior_log_variance_clipped", "posterior_mean_coef1", "posterior_mean_coef2",
+                 "sqrt_recip_alphas_cumprod", "sqrt_recipm1_alphas_cumprod"):
+        assert torch.isfinite(getattr(d, name)).all(), name

@@ -104,15 +104,20 @@ def save_checkpoint(path: str | Path, model: nn.Module, kind: str, card: dict) -
     return path
 
 
-def read_metadata(path: str | Path) -> dict[str, str]:
-    path = Path(path)
+def _safetensors_metadata(path: Path, what: str) -> dict[str, str]:
+    """The metadata of a safetensors file; CheckpointError naming the file if it is missing or unreadable."""
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
+        raise CheckpointError(f"{path}: no such {what} file")
     try:
         with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
+            return f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{path}: not a readable safetensors file, perhaps truncated ({e})") from None
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    path = Path(path)
+    meta = _safetensors_metadata(path, "checkpoint")
     if meta.get("format") != FORMAT or "kind" not in meta or "config" not in meta:
         raise CheckpointError(f"{path}: metadata lacks format={FORMAT!r}, kind and config; not one of our checkpoints")
     return meta
@@ -192,11 +197,9 @@ def save_state(path: str | Path, state: dict[str, Any]) -> None:
 
 def load_state(path: str | Path) -> dict[str, Any]:
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such training-state file")
+    meta = _safetensors_metadata(path, "training-state")
     try:
-        with safe_open(str(path), framework="pt") as f:
-            skeleton = json.loads((f.metadata() or {})["state"])
+        skeleton = json.loads(meta["state"])
         tensors = load_file(str(path))
     except (SafetensorError, OSError, KeyError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path}: training state unreadable, perhaps truncated ({e})") from None

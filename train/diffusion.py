@@ -34,10 +34,13 @@ from torch import nn
 Schedule = Literal["linear", "cosine"]
 
 
-def linear_betas(T: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> torch.Tensor:
-    """β_t rising linearly (Ho et al. §4), scaled so any T spans the same noise range as T = 1000. float64."""
+def linear_betas(T: int, beta_start: float = 1e-4, beta_end: float = 0.02, max_beta: float = 0.999) -> torch.Tensor:
+    """β_t rising linearly (Ho et al. §4), scaled so any T spans the same noise range as T = 1000. float64.
+
+    Clipped at `max_beta` like the cosine schedule: for T ≤ 50 the scaled β_T would reach 1, making ᾱ_T = 0.
+    """
     scale = 1000 / T
-    return torch.linspace(scale * beta_start, scale * beta_end, T, dtype=torch.float64)
+    return torch.linspace(scale * beta_start, scale * beta_end, T, dtype=torch.float64).clamp(max=max_beta)
 
 
 def cosine_betas(T: int, s: float = 0.008, max_beta: float = 0.999) -> torch.Tensor:

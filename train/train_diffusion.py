@@ -19,30 +19,22 @@ import torch
 from tqdm import tqdm
 
 from train import checkpoint as ckpt
-from train.data import Dataset, batches, load_split
+from train.data import batches, load_split
 from train.models.ddpm import DDPM, DDPMConfig
+from train.run import RunConfig, resume_state, start_run
 
 
 @dataclass
-class DiffusionTrainConfig:
+class DiffusionTrainConfig(RunConfig):
     out: str = field(default="checkpoints/ddpm.safetensors", metadata={"help": "where the EMA weights go"})
-    run_dir: str = field(default="", metadata={"help": "folder for state, sample grids and logs; default runs/<name>"})
-    dataset: Dataset = field(default="mnist", metadata={"help": "training data"})
-    data_dir: str = field(default="data", metadata={"help": "folder holding MNIST/raw (torchvision's layout)"})
-    download: bool = field(default=False, metadata={"help": "download the dataset into --data-dir if missing"})
     epochs: int = field(default=30, metadata={"help": "passes over the 60,000 training images"})
-    batch_size: int = field(default=128, metadata={"help": "images per step"})
     lr: float = field(default=2e-4, metadata={"help": "Adam learning rate (after warm-up)"})
     warmup_steps: int = field(default=500, metadata={"help": "linear learning-rate warm-up"})
     ema_decay: float = field(default=0.999, metadata={"help": "EMA decay of the shipped weights"})
     class_dropout: float = field(default=0.1, metadata={"help": "probability of training a step without its label"})
     grad_clip: float = field(default=1.0, metadata={"help": "clip the gradient norm to this"})
-    seed: int = field(default=0, metadata={"help": "seeds weights, shuffling, timesteps, noise and label dropout"})
-    threads: int = field(default=0, metadata={"help": "torch CPU threads (0: torch's default)"})
     bf16: bool = field(default=False, metadata={"help": "bfloat16 autocast for the network (fast on CPUs with AMX)"})
-    resume: bool = field(default=False, metadata={"help": "continue from run_dir/state.safetensors"})
     eval_images: int = field(default=100, metadata={"help": "test images for the final ELBO (T network calls each)"})
-    max_steps: int = field(default=0, metadata={"help": "stop after this many steps, as if killed (0: no limit)"})
 
 
 def to_model_range(images: torch.Tensor) -> torch.Tensor:
@@ -58,12 +50,12 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
 
 @torch.no_grad()
 def sample_grid(model: DDPM, path: Path, seed: int, steps: int = 50) -> None:
-    """10 DDIM samples of each class, one row per class, saved as a PNG."""
+    """10 DDIM samples of each class (or 100 unconditional ones), one row per class, saved as a PNG."""
     from torchvision.utils import save_image
 
     y = torch.arange(10).repeat_interleave(10) if model.config.num_classes else None
     g = torch.Generator().manual_seed(seed)
-    x = model.diffusion.sample(model.eps_model(y), (100, 1, 28, 28), "ddim", steps, 0.0, g)
+    x = model.diffusion.sample(model.eps_model(y), (100, 1, 28, 28), "ddim", min(steps, model.config.timesteps), 0.0, g)
     save_image((x + 1) / 2, str(path), nrow=10)
 
 
@@ -86,31 +78,20 @@ def test_elbo_bpd(model: DDPM, x: torch.Tensor, seed: int, batch: int = 100) -> 
 
 
 def train(mcfg: DDPMConfig, tcfg: DiffusionTrainConfig, argv: list[str] | None = None) -> dict:
-    if tcfg.threads:
-        torch.set_num_threads(tcfg.threads)
-    out = Path(tcfg.out)
-    run_dir = Path(tcfg.run_dir or Path("runs") / out.stem)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    state_path = run_dir / "state.safetensors"
-    commit, command = ckpt.git_commit(), ckpt.command_line(argv)
-
+    run = start_run(tcfg, argv)
     torch.manual_seed(tcfg.seed)
     model = DDPM(mcfg)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr)
     g = torch.Generator().manual_seed(tcfg.seed + 1)
-    epoch, step, history, commands = 0, 0, [], [command]  # every (re)start that shaped the weights
-    if tcfg.resume and state_path.exists():
-        st = ckpt.load_state(state_path)
-        if st["model_config"] != asdict(mcfg):
-            raise ValueError(f"{state_path} was trained with {st['model_config']}, not {asdict(mcfg)}")
+    epoch, step, history, commands = 0, 0, [], [run.command]  # every (re)start that shaped the weights
+    if st := resume_state(run, tcfg, mcfg):
         model.load_state_dict(st["model"])
         ema.load_state_dict(st["ema"])
         opt.load_state_dict(st["optimizer"])
         g.set_state(st["generator"])
         epoch, step, history = st["epoch"], st["step"], st["history"]
-        commands = [*st.get("commands", []), command]
-        print(f"resumed from {state_path} at epoch {epoch}, step {step}", flush=True)
+        commands = [*st.get("commands", []), run.command]
 
     train_split = load_split(tcfg.dataset, True, tcfg.data_dir, tcfg.download)
     test_split = load_split(tcfg.dataset, False, tcfg.data_dir, tcfg.download)
@@ -161,11 +142,11 @@ def train(mcfg: DDPMConfig, tcfg: DiffusionTrainConfig, argv: list[str] | None =
         history.append({"epoch": epoch, "step": step, "train_loss": tot / n, "test_loss_ema": test_loss,
                         "seconds": round(time.time() - t0, 1)})
         print(json.dumps(history[-1]), flush=True)
-        ckpt.save_state(state_path, {"model": model.state_dict(), "ema": ema.state_dict(),
+        ckpt.save_state(run.state_path, {"model": model.state_dict(), "ema": ema.state_dict(),
                                      "optimizer": opt.state_dict(), "generator": g.get_state(), "epoch": epoch,
                                      "step": step, "history": history, "model_config": asdict(mcfg),
                                      "commands": commands})
-        sample_grid(ema, run_dir / f"samples_epoch{epoch:03d}.png", tcfg.seed)
+        sample_grid(ema, run.run_dir / f"samples_epoch{epoch:03d}.png", tcfg.seed)
 
     metrics = test_elbo_bpd(ema, test_x[: tcfg.eval_images], tcfg.seed) if tcfg.eval_images else {}
     card = {
@@ -173,15 +154,15 @@ def train(mcfg: DDPMConfig, tcfg: DiffusionTrainConfig, argv: list[str] | None =
                     "preprocessing": "grey levels k/255 mapped to [-1, 1] (x·2 − 1); no binarization"},
         "training": {**asdict(tcfg), "steps": step, "epochs_done": epoch},
         "weights": "exponential moving average of the trained weights",
-        "command": command,
+        "command": run.command,
         "commands": commands,  # the first run and every --resume, in order
-        "commit": commit,
+        "commit": run.commit,
         "environment": ckpt.environment(),
         "date": ckpt.now(),
         "parameters": sum(p.numel() for p in model.parameters()),
         "metrics": metrics,
         "history": history,
     }
-    ckpt.save_checkpoint(out, ema, "ddpm", card)
-    print(json.dumps({"saved": str(out), **metrics}), flush=True)
+    ckpt.save_checkpoint(run.out, ema, "ddpm", card)
+    print(json.dumps({"saved": str(run.out), **metrics}), flush=True)
     return card

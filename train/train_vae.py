@@ -11,33 +11,24 @@ import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from train import checkpoint as ckpt
-from train.data import TEST_BINARIZE_SEED, Dataset, batches, binarize, load_split
+from train.data import TEST_BINARIZE_SEED, batches, binarize, load_split
 from train.models.vae import VAE, VAEConfig
+from train.run import RunConfig, resume_state, start_run
 
 
 @dataclass
-class VAETrainConfig:
+class VAETrainConfig(RunConfig):
     out: str = field(default="checkpoints/vae.safetensors", metadata={"help": "where the weights go"})
-    run_dir: str = field(default="", metadata={"help": "folder for resumable state and logs; default runs/<name>"})
-    dataset: Dataset = field(default="mnist", metadata={"help": "training data"})
-    data_dir: str = field(default="data", metadata={"help": "folder holding MNIST/raw (torchvision's layout)"})
-    download: bool = field(default=False, metadata={"help": "download the dataset into --data-dir if missing"})
     epochs: int = field(default=100, metadata={"help": "passes over the 60,000 training images"})
-    batch_size: int = field(default=128, metadata={"help": "images per step"})
     lr: float = field(default=1e-3, metadata={"help": "Adam learning rate, cosine-decayed to lr/100"})
     kl_warmup: int = field(default=0, metadata={"help": "epochs over which the KL weight ramps 0 -> 1"})
-    seed: int = field(default=0, metadata={"help": "seeds weights, shuffling, binarization and ε"})
-    threads: int = field(default=0, metadata={"help": "torch CPU threads (0: torch's default)"})
-    resume: bool = field(default=False, metadata={"help": "continue from run_dir/state.safetensors"})
     eval_k: int = field(default=1000, metadata={"help": "importance samples per image for the final NLL"})
     eval_n: int = field(default=10000, metadata={"help": "test images in the final evaluation"})
-    max_steps: int = field(default=0, metadata={"help": "stop after this many steps, as if killed (0: no limit)"})
 
 
 def evaluate(model: VAE, x: torch.Tensor, k: int, seed: int, batch: int = 100) -> dict[str, float]:
@@ -61,29 +52,18 @@ def evaluate(model: VAE, x: torch.Tensor, k: int, seed: int, batch: int = 100) -
 
 def train(mcfg: VAEConfig, tcfg: VAETrainConfig, argv: list[str] | None = None) -> dict:
     """Train, evaluate and save; `argv` is the command line recorded in the card (default: sys.argv)."""
-    if tcfg.threads:
-        torch.set_num_threads(tcfg.threads)
-    out = Path(tcfg.out)
-    run_dir = Path(tcfg.run_dir or Path("runs") / out.stem)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    state_path = run_dir / "state.safetensors"
-
-    commit, command = ckpt.git_commit(), ckpt.command_line(argv)  # read now: HEAD may move during training
+    run = start_run(tcfg, argv)
     torch.manual_seed(tcfg.seed)
     model = VAE(mcfg)
     opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr)
     g = torch.Generator().manual_seed(tcfg.seed + 1)  # shuffling, dynamic binarization and ε
-    epoch, step, history, commands = 0, 0, [], [command]  # every (re)start that shaped the weights
-    if tcfg.resume and state_path.exists():
-        st = ckpt.load_state(state_path)
-        if st["model_config"] != asdict(mcfg):
-            raise ValueError(f"{state_path} was trained with {st['model_config']}, not {asdict(mcfg)}")
+    epoch, step, history, commands = 0, 0, [], [run.command]  # every (re)start that shaped the weights
+    if st := resume_state(run, tcfg, mcfg):
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["optimizer"])
         g.set_state(st["generator"])
         epoch, step, history = st["epoch"], st["step"], st["history"]
-        commands = [*st.get("commands", []), command]
-        print(f"resumed from {state_path} at epoch {epoch}, step {step}")
+        commands = [*st.get("commands", []), run.command]
 
     train_x = load_split(tcfg.dataset, True, tcfg.data_dir, tcfg.download).flat()  # (60000, 784) in [0, 1]
     test_x = load_split(tcfg.dataset, False, tcfg.data_dir, tcfg.download, TEST_BINARIZE_SEED).flat()
@@ -125,7 +105,7 @@ def train(mcfg: VAEConfig, tcfg: VAETrainConfig, argv: list[str] | None = None) 
         history.append({"epoch": epoch, "step": step, "train_elbo": tot / n, "test_elbo": test_elbo,
                         "beta": beta, "seconds": round(time.time() - t0, 1)})
         print(json.dumps(history[-1]), flush=True)
-        ckpt.save_state(state_path, {"model": model.state_dict(), "optimizer": opt.state_dict(),
+        ckpt.save_state(run.state_path, {"model": model.state_dict(), "optimizer": opt.state_dict(),
                                      "generator": g.get_state(), "epoch": epoch, "step": step,
                                      "history": history, "model_config": asdict(mcfg), "commands": commands})
 
@@ -138,15 +118,15 @@ def train(mcfg: VAEConfig, tcfg: VAETrainConfig, argv: list[str] | None = None) 
                     "binarization": "training: dynamic (a fresh Bernoulli draw of every pixel per batch); "
                                     f"evaluation: the test set binarized once with seed {TEST_BINARIZE_SEED}"},
         "training": {**asdict(tcfg), "steps": step, "epochs_done": epoch},
-        "command": command,
+        "command": run.command,
         "commands": commands,  # the first run and every --resume, in order
-        "commit": commit,
+        "commit": run.commit,
         "environment": ckpt.environment(),
         "date": ckpt.now(),
         "parameters": sum(p.numel() for p in model.parameters()),
         "metrics": metrics,
         "history": history,
     }
-    ckpt.save_checkpoint(out, model, "vae", card)
-    print(json.dumps({"saved": str(out), **metrics}), flush=True)
+    ckpt.save_checkpoint(run.out, model, "vae", card)
+    print(json.dumps({"saved": str(run.out), **metrics}), flush=True)
     return card

@@ -1,0 +1,60 @@
+"""What every training run shares: its flags, its run folder, and resuming from saved state.
+
+Each trainer (train_vae.py, train_diffusion.py) subclasses RunConfig with its own defaults and fields and
+keeps its loop explicit; only the bookkeeping lives here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+
+from train import checkpoint as ckpt
+from train.data import Dataset
+
+
+@dataclass
+class RunConfig:
+    out: str = field(default="checkpoints/model.safetensors", metadata={"help": "where the weights go"})
+    run_dir: str = field(default="", metadata={"help": "folder for resumable state and logs; default runs/<name>"})
+    dataset: Dataset = field(default="mnist", metadata={"help": "training data"})
+    data_dir: str = field(default="data", metadata={"help": "folder holding MNIST/raw (torchvision's layout)"})
+    download: bool = field(default=False, metadata={"help": "download the dataset into --data-dir if missing"})
+    epochs: int = field(default=10, metadata={"help": "passes over the 60,000 training images"})
+    batch_size: int = field(default=128, metadata={"help": "images per step"})
+    lr: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
+    seed: int = field(default=0, metadata={"help": "seeds weights, shuffling and every random draw of training"})
+    threads: int = field(default=0, metadata={"help": "torch CPU threads (0: torch's default)"})
+    resume: bool = field(default=False, metadata={"help": "continue from run_dir/state.safetensors"})
+    max_steps: int = field(default=0, metadata={"help": "stop after this many steps, as if killed (0: no limit)"})
+
+
+class Run(NamedTuple):
+    out: Path  # the checkpoint to write
+    run_dir: Path
+    state_path: Path  # resumable state, rewritten after every epoch
+    commit: str  # read at the start: HEAD may move while a long run trains
+    command: str
+
+
+def start_run(tcfg: RunConfig, argv: list[str] | None) -> Run:
+    if tcfg.threads:
+        torch.set_num_threads(tcfg.threads)
+    out = Path(tcfg.out)
+    run_dir = Path(tcfg.run_dir or Path("runs") / out.stem)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return Run(out, run_dir, run_dir / "state.safetensors", ckpt.git_commit(), ckpt.command_line(argv))
+
+
+def resume_state(run: Run, tcfg: RunConfig, model_config: Any) -> dict | None:
+    """The saved state to continue from, if --resume and one exists; refuses state of another model config."""
+    if not (tcfg.resume and run.state_path.exists()):
+        return None
+    st = ckpt.load_state(run.state_path)
+    if st["model_config"] != asdict(model_config):
+        raise ValueError(f"{run.state_path} was trained with {st['model_config']}, not {asdict(model_config)}")
+    print(f"resumed from {run.state_path} at epoch {st['epoch']}, step {st['step']}", flush=True)
+    return st
