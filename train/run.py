@@ -58,3 +58,20 @@ def resume_state(run: Run, tcfg: RunConfig, model_config: Any) -> dict | None:
         raise ValueError(f"{run.state_path} was trained with {st['model_config']}, not {asdict(model_config)}")
     print(f"resumed from {run.state_path} at epoch {st['epoch']}, step {st['step']}", flush=True)
     return st
+
+
+def card(run: Run, tcfg: RunConfig, model: torch.nn.Module, *, commands: list[str], step: int, epoch: int,
+         history: list, metrics: dict, **extra: Any) -> dict:
+    """The JSON card's common fields; `extra` adds the trainer's own (dataset, preprocessing, ...)."""
+    return {
+        **extra,
+        "training": {**asdict(tcfg), "steps": step, "epochs_done": epoch},
+        "command": run.command,
+        "commands": commands,  # the first run and every --resume, in order
+        "commit": run.commit,
+        "environment": ckpt.environment(),
+        "date": ckpt.now(),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "metrics": metrics,
+        "history": history,
+    }

@@ -22,6 +22,7 @@ from train import checkpoint as ckpt
 from train.data import batches, load_split
 from train.models.ddpm import DDPM, DDPMConfig
 from train.run import RunConfig, resume_state, start_run
+from train.run import card as run_card
 
 
 @dataclass
@@ -149,20 +150,12 @@ def train(mcfg: DDPMConfig, tcfg: DiffusionTrainConfig, argv: list[str] | None =
         sample_grid(ema, run.run_dir / f"samples_epoch{epoch:03d}.png", tcfg.seed)
 
     metrics = test_elbo_bpd(ema, test_x[: tcfg.eval_images], tcfg.seed) if tcfg.eval_images else {}
-    card = {
-        "dataset": {"name": tcfg.dataset, "train_images": len(train_x), "test_images": len(test_split.images),
-                    "preprocessing": "grey levels k/255 mapped to [-1, 1] (x·2 − 1); no binarization"},
-        "training": {**asdict(tcfg), "steps": step, "epochs_done": epoch},
-        "weights": "exponential moving average of the trained weights",
-        "command": run.command,
-        "commands": commands,  # the first run and every --resume, in order
-        "commit": run.commit,
-        "environment": ckpt.environment(),
-        "date": ckpt.now(),
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "metrics": metrics,
-        "history": history,
-    }
+    card = run_card(
+        run, tcfg, model, commands=commands, step=step, epoch=epoch, history=history, metrics=metrics,
+        dataset={"name": tcfg.dataset, "train_images": len(train_x), "test_images": len(test_split.images),
+                 "preprocessing": "grey levels k/255 mapped to [-1, 1] (x·2 − 1); no binarization"},
+        weights="exponential moving average of the trained weights",
+    )
     ckpt.save_checkpoint(run.out, ema, "ddpm", card)
     print(json.dumps({"saved": str(run.out), **metrics}), flush=True)
     return card

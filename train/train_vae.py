@@ -19,6 +19,7 @@ from train import checkpoint as ckpt
 from train.data import TEST_BINARIZE_SEED, batches, binarize, load_split
 from train.models.vae import VAE, VAEConfig
 from train.run import RunConfig, resume_state, start_run
+from train.run import card as run_card
 
 
 @dataclass
@@ -113,20 +114,12 @@ def train(mcfg: VAEConfig, tcfg: VAETrainConfig, argv: list[str] | None = None) 
     metrics = {"final_test_elbo_1sample_nats": history[-1]["test_elbo"] if history else None}
     if tcfg.eval_k > 0:
         metrics.update(evaluate(model, test_x[: tcfg.eval_n], tcfg.eval_k, seed=tcfg.seed))
-    card = {
-        "dataset": {"name": tcfg.dataset, "train_images": len(train_x), "test_images": len(test_x),
-                    "binarization": "training: dynamic (a fresh Bernoulli draw of every pixel per batch); "
-                                    f"evaluation: the test set binarized once with seed {TEST_BINARIZE_SEED}"},
-        "training": {**asdict(tcfg), "steps": step, "epochs_done": epoch},
-        "command": run.command,
-        "commands": commands,  # the first run and every --resume, in order
-        "commit": run.commit,
-        "environment": ckpt.environment(),
-        "date": ckpt.now(),
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "metrics": metrics,
-        "history": history,
-    }
+    card = run_card(
+        run, tcfg, model, commands=commands, step=step, epoch=epoch, history=history, metrics=metrics,
+        dataset={"name": tcfg.dataset, "train_images": len(train_x), "test_images": len(test_x),
+                 "binarization": "training: dynamic (a fresh Bernoulli draw of every pixel per batch); "
+                                 f"evaluation: the test set binarized once with seed {TEST_BINARIZE_SEED}"},
+    )
     ckpt.save_checkpoint(run.out, model, "vae", card)
     print(json.dumps({"saved": str(run.out), **metrics}), flush=True)
     return card
