@@ -1,4 +1,4 @@
-"""python -m train {vae,diffusion} ...: train a model and write its checkpoint and card.
+"""python -m train {vae,diffusion,classifier} ...: train a model and write its checkpoint and card.
 
 Examples:
     python -m train vae --latent-dim 2 --epochs 100 --data-dir ../shared/data --out checkpoints/vae_2d.safetensors
@@ -11,8 +11,10 @@ import argparse
 import sys
 
 from train.cli import add_dataclass_flags, from_flags
+from train.models.classifier import ClassifierConfig
 from train.models.ddpm import DDPMConfig
 from train.models.vae import VAEConfig
+from train.train_classifier import ClassifierTrainConfig
 from train.train_diffusion import DiffusionTrainConfig
 from train.train_vae import VAETrainConfig
 
@@ -27,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("diffusion", help="a DDPM (ε-prediction UNet) on MNIST grey levels")
     add_dataclass_flags(p, DDPMConfig, "model")
     add_dataclass_flags(p, DiffusionTrainConfig, "training")
+    p = sub.add_parser("classifier", help="the MNIST classifier behind the sample-quality scores")
+    add_dataclass_flags(p, ClassifierConfig, "model")
+    add_dataclass_flags(p, ClassifierTrainConfig, "training")
     args = parser.parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -38,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
             from train.train_diffusion import train as train_diffusion
 
             train_diffusion(from_flags(DDPMConfig, args), from_flags(DiffusionTrainConfig, args), argv=argv)
+        elif args.command == "classifier":
+            from train.train_classifier import train as train_classifier
+
+            train_classifier(from_flags(ClassifierConfig, args), from_flags(ClassifierTrainConfig, args), argv=argv)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

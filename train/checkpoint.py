@@ -39,10 +39,11 @@ class CheckpointError(ValueError):
 
 def model_kinds() -> dict[str, tuple[type, Callable[[Any], nn.Module]]]:
     """kind -> (config dataclass, model constructor). Imported lazily so each model file stays standalone."""
+    from train.models.classifier import Classifier, ClassifierConfig
     from train.models.ddpm import DDPM, DDPMConfig
     from train.models.vae import VAE, VAEConfig
 
-    return {"vae": (VAEConfig, VAE), "ddpm": (DDPMConfig, DDPM)}
+    return {"vae": (VAEConfig, VAE), "ddpm": (DDPMConfig, DDPM), "classifier": (ClassifierConfig, Classifier)}
 
 
 def card_path(path: str | Path) -> Path:
