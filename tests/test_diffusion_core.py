@@ -13,7 +13,7 @@ def test_schedule_values(schedule):
     d = GaussianDiffusion(1000, schedule)
     ac = d.alphas_cumprod.double()
     assert (ac[1:] < ac[:-1]).all() and 0 < ac[-1] < 1e-3 and ac[0] > 0.99
-    betas = (linear_betas(1000) if schedule == "linear" else cosine_betas(1000))
+    betas = linear_betas(1000) if schedule == "linear" else cosine_betas(1000)
     assert torch.allclose(ac, torch.cumprod(1 - betas, 0), rtol=1e-6)
     ac64 = torch.cumprod(1 - betas, 0)
     ac_prev = torch.cat([torch.ones(1, dtype=torch.float64), ac64[:-1]])
@@ -40,9 +40,16 @@ def test_q_sample_moments():
 
 
 def _oracle(d, x):
-    """ε(z_t, t) that returns exactly the noise in z_t for the known clean image x."""
-    return lambda z, t: (z - d.sqrt_alphas_cumprod[t].view(-1, 1, 1, 1) * x) / \
-        d.sqrt_one_minus_alphas_cumprod[t].view(-1, 1, 1, 1)
+    """ε(z_t, t) that returns exactly the noise in z_t for the known clean images x; batches of k·B tile x
+    t-major, as elbo_terms does."""
+
+    def eps(z, t):
+        xx = x.repeat(z.shape[0] // x.shape[0], *([1] * (x.dim() - 1)))
+        return (z - d.sqrt_alphas_cumprod[t].view(-1, 1, 1, 1) * xx) / d.sqrt_one_minus_alphas_cumprod[t].view(
+            -1, 1, 1, 1
+        )
+
+    return eps
 
 
 @pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
@@ -51,9 +58,11 @@ def test_oracle_noise_predictor_recovers_x(sampler):
     x = torch.rand(3, 1, 8, 8, dtype=torch.float64) * 2 - 1
     g = torch.Generator().manual_seed(0)
     shape = x.shape
-    steps = list(d.ddpm_sample_progressive(_oracle(d, x), shape, g, z_T=torch.randn(shape, dtype=torch.float64))
-                 if sampler == "ddpm" else d.ddim_sample_progressive(_oracle(d, x), shape, 20, 0.0, g,
-                                                                     z_T=torch.randn(shape, dtype=torch.float64)))
+    steps = list(
+        d.ddpm_sample_progressive(_oracle(d, x), shape, g, z_T=torch.randn(shape, dtype=torch.float64))
+        if sampler == "ddpm"
+        else d.ddim_sample_progressive(_oracle(d, x), shape, 20, 0.0, g, z_T=torch.randn(shape, dtype=torch.float64))
+    )
     assert torch.allclose(steps[-1].z_prev, x, atol=1e-6)
     # x̂_0 divides by √ᾱ_t, which amplifies the float32 rounding of the stored schedule where ᾱ_t is tiny
     well_conditioned = [s for s in steps if d.alphas_cumprod[s.t] > 1e-2]
@@ -74,6 +83,80 @@ def test_training_loss_is_zero_for_the_oracle():
 def test_short_schedules_stay_finite(schedule, T):
     d = GaussianDiffusion(T, schedule)
     assert d.betas.max() < 1 and d.alphas_cumprod[-1] > 0
-    for name in ("posterior_variance", "posterior_log_variance_clipped", "posterior_mean_coef1", "posterior_mean_coef2",
-                 "sqrt_recip_alphas_cumprod", "sqrt_recipm1_alphas_cumprod"):
+    for name in (
+        "posterior_variance",
+        "posterior_log_variance_clipped",
+        "posterior_mean_coef1",
+        "posterior_mean_coef2",
+        "sqrt_recip_alphas_cumprod",
+        "sqrt_recipm1_alphas_cumprod",
+    ):
         assert torch.isfinite(getattr(d, name)).all(), name
+
+
+def test_one_ddpm_step_matches_ho_equation_11():
+    """Reference: z_{t−1} = (z_t − β_t/√(1−ᾱ_t) ε̂)/√α_t + σ_t w, σ_t² = β̃_t (Ho et al. 2020, eq. 11, Alg. 2)."""
+    d = GaussianDiffusion(1000, "linear").double()
+    model = lambda z, t: torch.tanh(z * 0.7 + t.view(-1, 1, 1, 1) / 1000)  # noqa: E731  any fixed ε̂
+    z = torch.randn(2, 1, 4, 4, dtype=torch.float64)
+    first = next(d.ddpm_sample_progressive(model, z.shape, torch.Generator().manual_seed(5), z_T=z, clip=False))
+    w = torch.randn(z.shape, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    t = 999
+    b = linear_betas(1000)
+    a_bar = torch.cumprod(1 - b, 0)
+    eps = model(z, torch.full((2,), t))
+    mean = (z - b[t] / (1 - a_bar[t]).sqrt() * eps) / (1 - b[t]).sqrt()
+    var = b[t] * (1 - a_bar[t - 1]) / (1 - a_bar[t])
+    assert torch.allclose(first.z_prev, mean + var.sqrt() * w, atol=1e-5)
+
+
+def test_one_ddim_step_matches_song_equation_12():
+    """Reference: z_{τ−1} = √ᾱ_{τ−1} x̂_0 + √(1−ᾱ_{τ−1}−σ²) ε̂ + σ w, σ from eq. 16 (Song et al. 2021)."""
+    d = GaussianDiffusion(1000, "cosine").double()
+    model = lambda z, t: torch.sin(z + t.view(-1, 1, 1, 1) / 500)  # noqa: E731
+    z = torch.randn(3, 1, 4, 4, dtype=torch.float64)
+    eta, steps = 0.6, 10
+    first = next(
+        d.ddim_sample_progressive(model, z.shape, steps, eta, torch.Generator().manual_seed(9), z_T=z, clip=False)
+    )
+    a_bar = torch.cumprod(1 - cosine_betas(1000), 0)
+    seq = d.timesteps(steps)
+    t, t_prev = seq[0], seq[1]
+    eps = model(z, torch.full((3,), t))
+    x0 = (z - (1 - a_bar[t]).sqrt() * eps) / a_bar[t].sqrt()
+    sigma = eta * ((1 - a_bar[t_prev]) / (1 - a_bar[t]) * (1 - a_bar[t] / a_bar[t_prev])).sqrt()
+    w = torch.randn(z.shape, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    ref = a_bar[t_prev].sqrt() * x0 + (1 - a_bar[t_prev] - sigma**2).sqrt() * eps + sigma * w
+    assert seq[0] == 999 and seq[-1] == 0 and len(seq) == steps
+    # x̂_0 divides by √ᾱ_999 ≈ 5e-5 here, magnifying the float32 rounding of the stored schedule
+    assert torch.allclose(first.z_prev, ref, rtol=1e-3, atol=1e-3)
+
+
+def test_ddim_with_eta_one_and_every_step_is_ddpm():
+    d = GaussianDiffusion(50, "linear").double()
+    model = lambda z, t: 0.3 * z  # noqa: E731
+    z = torch.randn(2, 1, 3, 3, dtype=torch.float64)
+    a = list(d.ddpm_sample_progressive(model, z.shape, torch.Generator().manual_seed(1), z_T=z, clip=False))
+    b = list(d.ddim_sample_progressive(model, z.shape, 50, 1.0, torch.Generator().manual_seed(1), z_T=z, clip=False))
+    assert all(torch.allclose(x.z_prev, y.z_prev, atol=1e-6) for x, y in zip(a, b, strict=True))
+
+
+def test_elbo_terms_oracle_and_sum():
+    """With the oracle ε, p_θ(z_{t−1}|z_t) is exactly q(z_{t−1}|z_t, x): every denoising KL is 0."""
+    d = GaussianDiffusion(40, "cosine").double()
+    x = (torch.randint(0, 256, (2, 1, 4, 4)).double() / 255) * 2 - 1  # on the 256-level grid
+    terms = d.elbo_terms(_oracle(d, x), x, torch.Generator().manual_seed(0), batch=1000)
+    assert terms.denoising.abs().max() < 1e-8
+    assert torch.allclose(terms.total(), terms.prior + terms.reconstruction)
+    assert (terms.prior >= 0).all() and (terms.reconstruction > 0).all()
+    assert torch.allclose(terms.bits_per_dim(16), terms.total() / (16 * math.log(2)))
+
+
+def test_elbo_terms_batched_over_t_equals_one_t_at_a_time():
+    d = GaussianDiffusion(30, "linear")
+    model = lambda z, t: 0.5 * z  # noqa: E731
+    x = torch.rand(3, 1, 4, 4) * 2 - 1
+    a = d.elbo_terms(model, x, torch.Generator().manual_seed(0), batch=3)  # one t per call
+    b = d.elbo_terms(model, x, torch.Generator().manual_seed(0), batch=1000)  # all t at once
+    assert torch.allclose(a.total(), b.total(), rtol=0.05)  # the same terms, different noise draws
+    assert a.denoising.shape == (3, 29) and (a.denoising > 0).all()

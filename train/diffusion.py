@@ -170,7 +170,8 @@ class GaussianDiffusion(nn.Module):
         for i in reversed(range(self.T)):
             t = torch.full((shape[0],), i, device=dev, dtype=torch.long)
             mean, log_var, eps, x0 = self.p_mean_variance(model, z, t, clip)
-            noise = torch.randn(shape, generator=generator, device=dev) if i > 0 else torch.zeros(shape, device=dev)
+            noise = (torch.randn(shape, generator=generator, device=dev, dtype=z.dtype) if i > 0
+                     else torch.zeros_like(z))
             z_prev = mean + (0.5 * log_var).exp() * noise
             yield Step(i, z, eps, x0, z_prev)
             z = z_prev
@@ -197,7 +198,7 @@ class GaussianDiffusion(nn.Module):
             a_prev = self.alphas_cumprod[seq[k + 1]] if k + 1 < len(seq) else torch.tensor(1.0, device=dev)
             sigma = eta * ((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)).sqrt()  # Song eq. 16
             dir_zt = (1 - a_prev - sigma**2).clamp(min=0).sqrt() * eps  # "direction pointing to x_t"
-            noise = torch.randn(shape, generator=generator, device=dev) if k + 1 < len(seq) else 0.0
+            noise = torch.randn(shape, generator=generator, device=dev, dtype=z.dtype) if k + 1 < len(seq) else 0.0
             z_prev = a_prev.sqrt() * x0 + dir_zt + sigma * noise
             yield Step(i, z, eps, x0, z_prev)
             z = z_prev
@@ -212,29 +213,38 @@ class GaussianDiffusion(nn.Module):
     # --- the ELBO --------------------------------------------------------------------------------
     @torch.no_grad()
     def elbo_terms(self, model: EpsModel, x0: torch.Tensor, generator: torch.Generator | None = None,
-                   t_indices: list[int] | None = None) -> ELBOTerms:
+                   t_indices: list[int] | None = None, batch: int = 250) -> ELBOTerms:
         """Every term of the negative ELBO for images x0 in [−1, 1] on the 256-level grid (Ho eq. 5).
 
-        Each denoising term uses one sample z_t ~ q(z_t | x) per image. `t_indices` restricts the work to
-        some steps (the others are left 0); by default all T steps are computed (T network calls).
+        Each denoising term uses one sample z_t ~ q(z_t | x) per image. (image, t) pairs are batched, up to
+        `batch` per network call, so `model` must accept any batch size (the unconditional ε_θ does).
+        `t_indices` restricts the work to some steps (the others stay 0); by default all T are computed.
         """
         B, dev = x0.shape[0], x0.device
         mean_T = extract(self.sqrt_alphas_cumprod, torch.full((B,), self.T - 1, device=dev), x0.shape) * x0
         var_T = 1.0 - self.alphas_cumprod[-1]
         prior = normal_kl(mean_T, torch.log(var_T).expand_as(x0), torch.zeros_like(x0),
-                          torch.zeros_like(x0)).flatten(1).sum(1)
+                          torch.zeros_like(x0)).flatten(1).sum(1)  # L_T
         denoising = torch.zeros(B, self.T - 1, device=dev)
         reconstruction = torch.zeros(B, device=dev)
-        for i in (t_indices if t_indices is not None else range(self.T)):
-            t = torch.full((B,), i, device=dev, dtype=torch.long)
-            noise = torch.randn(x0.shape, generator=generator, device=dev)
-            z_t = self.q_sample(x0, t, noise)
+        ts = list(t_indices) if t_indices is not None else list(range(self.T))
+        per_call = max(1, batch // B)
+        for s in range(0, len(ts), per_call):
+            tt = torch.tensor(ts[s : s + per_call], device=dev)  # (k,)
+            k = len(tt)
+            x = x0.repeat(k, *([1] * (x0.dim() - 1)))  # (k·B, …), t-major
+            t = tt.repeat_interleave(B)
+            z_t = self.q_sample(x, t, torch.randn(x.shape, generator=generator, device=dev))
             mean, log_var, _, _ = self.p_mean_variance(model, z_t, t, clip=False)
-            if i == 0:  # L_0 = −log p_θ(x | z_1): a Gaussian integrated over each pixel's bin
-                reconstruction = -discretized_gaussian_log_likelihood(x0, mean, 0.5 * log_var).flatten(1).sum(1)
-            else:
-                q_mean, _, q_log_var = self.q_posterior_mean_variance(x0, z_t, t)
-                denoising[:, i - 1] = normal_kl(q_mean, q_log_var, mean, log_var).flatten(1).sum(1)
+            q_mean, _, q_log_var = self.q_posterior_mean_variance(x, z_t, t)
+            kl = normal_kl(q_mean, q_log_var, mean, log_var).flatten(1).sum(1).view(k, B)  # L_{t-1}
+            # L_0 = −log p_θ(x | z_1): a Gaussian integrated over each pixel's bin (Ho eq. 13)
+            nll = -discretized_gaussian_log_likelihood(x, mean, 0.5 * log_var).flatten(1).sum(1).view(k, B)
+            for j, ti in enumerate(tt.tolist()):
+                if ti == 0:
+                    reconstruction = nll[j]
+                else:
+                    denoising[:, ti - 1] = kl[j]
         return ELBOTerms(prior, denoising, reconstruction)
 
 
