@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from train.checkpoint import CheckpointError, load_checkpoint, read_card
+from train.models.ddpm import DDPM
 from train.models.vae import VAE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +30,10 @@ VAE_CHECKPOINTS = {
                     "--out checkpoints/vae_32d.safetensors"),
 }
 
+DDPM_CHECKPOINT = ("ddpm.safetensors",
+                   "python -m train diffusion --base-channels 16 --channel-mults 1,2,4 --num-res-blocks 2 --epochs 40 "
+                   "--bf16 --data-dir DATA --out checkpoints/ddpm.safetensors")
+
 
 @dataclass
 class TestDigits:
@@ -43,6 +48,8 @@ class TestDigits:
 class Models:
     vaes: dict[str, VAE] = field(default_factory=dict)
     vae_cards: dict[str, dict] = field(default_factory=dict)
+    ddpm: DDPM | None = None
+    ddpm_card: dict = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)  # checkpoint name -> what is wrong and how to fix it
     digits: TestDigits | None = None
     digits_error: str = ""
@@ -73,5 +80,11 @@ def load_models(checkpoints: Path = DEFAULT_CHECKPOINTS, data_dir: Path = DEFAUL
             m.vae_cards[name] = read_card(path)
         except CheckpointError as e:
             m.errors[name] = f"{e}. Train it with: `{command}`"
+    fname, command = DDPM_CHECKPOINT
+    try:
+        m.ddpm = load_checkpoint(Path(checkpoints) / fname).requires_grad_(False)
+        m.ddpm_card = read_card(Path(checkpoints) / fname)
+    except CheckpointError as e:
+        m.errors["diffusion"] = f"{e}. Train it with: `{command}`"
     m.digits, m.digits_error = load_test_digits(Path(data_dir), download)
     return m

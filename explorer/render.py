@@ -125,6 +125,7 @@ CSS = """
 .ge-note {font-size:0.92em; opacity:0.9}
 .ge-error {color:#b91c1c; font-weight:600}
 .ge-live-plot {width:100%; min-height:400px}
+.ge-labels {display:flex; flex-direction:column; justify-content:space-around; font-size:1.1em; opacity:0.8}
 .ge-kl {border:1px solid #8884; border-radius:8px; padding:8px 16px; min-width:150px; text-align:center}
 .ge-kl > div:first-child {font-size:0.9em; opacity:0.8}
 .ge-kl b {font-size:1.5em}

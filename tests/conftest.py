@@ -77,10 +77,27 @@ def start_app(data_dir: Path, checkpoints: Path = CHECKPOINTS, timeout: float = 
 
 
 @pytest.fixture(scope="session")
-def app_server(synthetic_data):
+def app_checkpoints(tmp_path_factory) -> Path:
+    """The shipped checkpoints, plus a tiny untrained DDPM (T = 50) when none ships yet, so the diffusion
+    lab's plumbing is tested either way."""
+    from train.checkpoint import save_checkpoint
+    from train.models.ddpm import DDPM, DDPMConfig
+
+    d = tmp_path_factory.mktemp("checkpoints")
+    for f in CHECKPOINTS.glob("*"):
+        (d / f.name).symlink_to(f.resolve())
+    if not (d / "ddpm.safetensors").exists():
+        torch.manual_seed(0)
+        tiny = DDPM(DDPMConfig(base_channels=8, channel_mults="1,2", num_res_blocks=1, attention_at=14, timesteps=50))
+        save_checkpoint(d / "ddpm.safetensors", tiny, "ddpm", {"note": "tiny untrained model for tests"})
+    return d
+
+
+@pytest.fixture(scope="session")
+def app_server(synthetic_data, app_checkpoints):
     """The explorer on the shipped checkpoints, reading test digits from GE_DATA_DIR or the synthetic set."""
     data_dir = Path(os.environ.get("GE_DATA_DIR", synthetic_data))
-    server = start_app(data_dir)
+    server = start_app(data_dir, app_checkpoints)
     yield server
     server.proc.terminate()
     try:

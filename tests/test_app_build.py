@@ -22,13 +22,15 @@ def test_missing_and_corrupt_checkpoints_are_named_with_their_command(tmp_path, 
     text = _texts(build_demo(models))
     assert "2-D latent model unavailable" in text and "vae_32d.safetensors" in text
     assert "Traceback" not in text
-    assert "Kullback–Leibler divergence" in text and "Diffusion lab: coming soon" in text  # the other tabs work
+    assert "Kullback–Leibler divergence" in text  # the KL lab needs no checkpoint and is built
+    assert "Diffusion model unavailable" in text and "ddpm.safetensors: no such checkpoint file" in text
+    assert "python -m train diffusion" in text
 
 
 def test_one_missing_checkpoint_leaves_the_other_usable(tmp_path, synthetic_data):
     (tmp_path / "vae_2d.safetensors").symlink_to(CHECKPOINTS / "vae_2d.safetensors")
     models = load_models(tmp_path, synthetic_data, download=False)
-    assert list(models.vaes) == ["2-D latent"] and list(models.errors) == ["32-D latent"]
+    assert list(models.vaes) == ["2-D latent"] and set(models.errors) == {"32-D latent", "diffusion"}
     text = _texts(build_demo(models))
     assert "32-D latent model unavailable" in text
 

@@ -62,7 +62,7 @@ def test_page_loads_and_tabs_switch(page, shots):
     page.get_by_role("tab", name="KL divergence").click()
     assert page.locator("#kl-plot").is_visible()
     page.get_by_role("tab", name="Diffusion").click()
-    assert page.get_by_text("Diffusion lab: coming soon").is_visible()
+    assert page.locator("#diff-t").is_visible()
     assert not page.locator("#vae-decoded").is_visible()
     page.get_by_role("tab", name="VAE", exact=True).click()
     assert page.locator("#vae-decoded").is_visible()
@@ -171,3 +171,25 @@ def test_kl_fit_draws_both_fits(page, shots):
     assert "gradient descent step 200" in page.text_content("#kl-fit-plot .gtitle")
     page.wait_for_timeout(800)
     page.screenshot(path=str(shots / "kl-fit.png"), full_page=True)
+
+
+def test_diffusion_run_streams_frames_and_scrubs(page, shots):
+    page.get_by_role("tab", name="Diffusion").click()
+    page.get_by_role("tab", name="Reverse process").click()
+    steps = page.locator("#diff-steps input[type=number]")
+    steps.fill("12")
+    steps.press("Enter")
+    page.click("#diff-run")
+    page.wait_for_selector("#diff-frame img", timeout=30_000)  # the first frame streams in
+    page.wait_for_function("() => document.querySelector('#diff-status').innerText.includes('done')", timeout=60_000)
+    assert "frame 12 of 12" in page.inner_text("#diff-frame")
+    before = page.eval_on_selector("#diff-frame img", "el => el.src")
+    slider = page.locator("#diff-frame-slider input[type=range]")
+    slider.scroll_into_view_if_needed()
+    box = slider.bounding_box()
+    page.mouse.click(box["x"] + 4, box["y"] + box["height"] / 2)  # scrub back to the first frame
+    page.wait_for_function("() => document.querySelector('#diff-frame').innerText.includes('frame 1 of 12')",
+                           timeout=10_000)
+    assert page.eval_on_selector("#diff-frame img", "el => el.src") != before
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(shots / "diffusion-reverse.png"), full_page=True)

@@ -1,10 +1,419 @@
-"""The diffusion lab (issue 4). Until it lands, the tab says so plainly."""
+"""The diffusion lab: the fixed forward process, the learned reverse process frame by frame, two samplers
+from the same noise, and the ELBO term by term.
+
+Layout first (`build`), events wired after; handlers are module-level functions that take the loaded
+models first. All the maths is in train/diffusion.py; this module only arranges and draws it. A run's
+frames live in the user's gr.State, so scrubbing never recomputes and users never see each other's frames.
+"""
+
+import io
+import math
+import tempfile
+import time
+from functools import partial
 
 import gradio as gr
+import numpy as np
+import plotly.graph_objects as go
+import torch
+from PIL import Image
+
+from explorer import checks, render
+from explorer.models import Models
+from explorer.vae_maths import preprocess_drawing
+from train.diffusion import GaussianDiffusion
+from train.models.ddpm import DDPM
+
+MAX_SAMPLES = 16  # images side by side in one run
+MAX_GUIDANCE = 10.0
+SNAPSHOT_TS = (0, 50, 100, 200, 400, 600, 800, 999)
+CLASSES = ["none (unconditional)", *[str(c) for c in range(10)]]
+LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
+
+INTRO = r"""
+**A diffusion model is a hierarchical VAE with a fixed encoder.** The data $x$ is $z_0$; the encoder adds a
+little Gaussian noise at each of $T$ steps, $q(z_t\mid z_{t-1})=\mathcal N(\sqrt{\alpha_t}\,z_{t-1},(1-\alpha_t)I)$,
+nothing learned. Steps compose in closed form: $q(z_t\mid x)=\mathcal N(\sqrt{\bar\alpha_t}\,x,(1-\bar\alpha_t)I)$ with
+$\bar\alpha_t=\prod_{s\le t}\alpha_s$, so $z_t=\sqrt{\bar\alpha_t}\,x+\sqrt{1-\bar\alpha_t}\,\varepsilon$.
+The decoder is learned: starting from $z_T\sim\mathcal N(0,I)$ it runs the chain backwards, and at each step a network
+$\varepsilon_\theta(z_t,t)$ predicts the noise in $z_t$, which fixes the mean of $p_\theta(z_{t-1}\mid z_t)$ and a guess
+$\hat x_0=(z_t-\sqrt{1-\bar\alpha_t}\,\hat\varepsilon)/\sqrt{\bar\alpha_t}$ of the clean image.
+"""
+
+ELBO_TEXT = r"""
+**Its ELBO.** By Jensen, $\log p(x)\ge\mathbb E_q[\log p(x,z_{1:T})-\log q(z_{1:T}\mid x)]$, and for this chain the
+bound splits into a prior term $\mathrm{KL}(q(z_T\mid x)\,\|\,p(z_T))$, one denoising term
+$\mathbb E_q\,\mathrm{KL}(q(z_{t-1}\mid z_t,x)\,\|\,p_\theta(z_{t-1}\mid z_t))$ per step, and a reconstruction term
+$-\mathbb E_q\log p_\theta(x\mid z_1)$. Below, each term for the chosen digit (one sample of $z_t$ per step).
+"""
 
 
-def build(models) -> None:
-    gr.Markdown("### Diffusion lab: coming soon\n"
-                "This tab will show a diffusion model as a Markovian hierarchical VAE: a fixed encoder that adds "
-                "Gaussian noise step by step, a learned decoder that predicts the noise, its ELBO term by term, and "
-                "the reverse process frame by frame. It is not built yet; no diffusion model ships with this version.")
+# --- helpers ---------------------------------------------------------------------------------------
+
+def _ddpm(models: Models) -> DDPM:
+    if models.ddpm is None:
+        raise gr.Error(models.errors.get("diffusion", "No diffusion checkpoint is loaded."))
+    return models.ddpm
+
+
+def _to_unit(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """[−scale, scale] -> [0, 1], clipped, for display."""
+    return ((x / scale + 1) / 2).clamp(0, 1)
+
+
+def _frame_png(step, n: int) -> bytes:
+    """One frame as a PNG: rows z_t, ε̂ (±2 shown as black to white), x̂_0; one column per sample."""
+    rows = torch.cat([_to_unit(step.z_t[:n]), _to_unit(step.eps[:n], 2.0), _to_unit(step.x0[:n])])  # (3n, 1, 28, 28)
+    order = torch.arange(3 * n).view(3, n).flatten()  # row-major: all z_t, then all ε̂, then all x̂_0
+    g = render.grid(rows[order].squeeze(1), n, pad=2)
+    buf = io.BytesIO()
+    Image.fromarray(g, mode="L").save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def _frame_html(png: bytes, t: int, k: int, total: int, note: str = "") -> str:
+    import base64
+
+    url = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    h, w = Image.open(io.BytesIO(png)).size[::-1]
+    scale = 4 if w <= 200 else 2
+    labels = (f"<div class='ge-labels' style='height:{h * scale}px'><div>z<sub>t</sub></div><div>ε̂</div>"
+              "<div>x̂<sub>0</sub></div></div>")
+    return (f"<div class='ge-row'>{labels}"
+            f"<img src='{url}' width='{w * scale}' height='{h * scale}' style='image-rendering:pixelated' "
+            f"alt='frame {k}'></div><p class='ge-note' id='diff-frame-caption'>frame {k + 1} of {total}: "
+            f"t = {t + 1} (index {t}){' ' + note if note else ''}</p>")
+
+
+def _digit(models: Models, index) -> torch.Tensor:
+    if models.digits is None:
+        raise gr.Error(models.digits_error or "MNIST test digits are not loaded; draw a digit instead.")
+    i = checks.number("Test digit index", index, 0, len(models.digits.x) - 1, integer=True)
+    # the diffusion model works on grey levels; the loaded test set is binarized, so it is 0/1 → −1/1
+    return models.digits.x[i].view(1, 1, 28, 28) * 2 - 1
+
+
+# --- forward process ---------------------------------------------------------------------------------
+
+def schedule_figure(T: int, t_mark: int | None = None, trained: str = "linear") -> go.Figure:
+    """β_t, ᾱ_t and log SNR against t for the linear and cosine schedules, the current t marked."""
+    fig = go.Figure()
+    ts = np.arange(1, T + 1)
+    for name, dash in (("linear", None), ("cosine", "dot")):
+        d = GaussianDiffusion(T, name)
+        width = 3 if name == trained else 1.5
+        fig.add_trace(go.Scatter(x=ts, y=d.alphas_cumprod.numpy(), name=f"ᾱ_t ({name})", line=dict(color="#2563eb",
+                                 dash=dash, width=width)))
+        fig.add_trace(go.Scatter(x=ts, y=d.betas.numpy(), name=f"β_t ({name})", line=dict(color="#ea580c", dash=dash,
+                                 width=width)))
+        fig.add_trace(go.Scatter(x=ts, y=d.log_snr.numpy(), name=f"log SNR ({name})", yaxis="y2",
+                                 line=dict(color="#16a34a", dash=dash, width=width)))
+    if t_mark is not None:
+        fig.add_vline(x=t_mark + 1, line=dict(color="black", width=1.5), annotation_text=f"t = {t_mark + 1}")
+    fig.update_layout(height=330, margin=dict(l=50, r=50, t=40, b=40), title=f"schedules (the model uses {trained})",
+                      xaxis=dict(title="t"), yaxis=dict(title="ᾱ_t, β_t", range=[0, 1]),
+                      yaxis2=dict(title="log SNR = log ᾱ/(1−ᾱ)", overlaying="y", side="right", showgrid=False),
+                      legend=dict(orientation="h", y=-0.25, font=dict(size=10)))
+    return fig
+
+
+@torch.inference_mode()
+def forward_view(models: Models, x, t, eps_seed) -> str:
+    """z_t = √ᾱ_t x + √(1−ᾱ_t) ε for one fixed ε, with the coefficients spelled out."""
+    m = _ddpm(models)
+    if x is None:
+        raise gr.Error("Choose a test digit or draw one first.")
+    T = m.diffusion.T
+    t = checks.number("t", t, 0, T, integer=True)
+    eps_seed = checks.seed(eps_seed, "ε seed")
+    eps = torch.randn(x.shape, generator=torch.Generator().manual_seed(eps_seed))
+    if t == 0:
+        z, a = x, 1.0
+    else:
+        a = float(m.diffusion.alphas_cumprod[t - 1])
+        z = m.diffusion.q_sample(x, torch.tensor([t - 1]), eps)
+    caption = (f"z<sub>{t}</sub> = {math.sqrt(a):.3f}·x + {math.sqrt(1 - a):.3f}·ε &nbsp; (ᾱ<sub>t</sub> = {a:.4g}, "
+               f"signal-to-noise {a / max(1 - a, 1e-12):.3g})" if t else "t = 0: z<sub>0</sub> = x")
+    return render.row(render.img_tag(_to_unit(x[0, 0]), size=112, caption="x"),
+                      render.img_tag(_to_unit(eps[0, 0], 2.0), size=112, caption=f"ε (seed {eps_seed})"),
+                      render.img_tag(_to_unit(z[0, 0]), size=196, caption=caption))
+
+
+@torch.inference_mode()
+def snapshots(models: Models, x, eps_seed) -> str:
+    m = _ddpm(models)
+    if x is None:
+        raise gr.Error("Choose a test digit or draw one first.")
+    eps = torch.randn(x.shape, generator=torch.Generator().manual_seed(checks.seed(eps_seed, "ε seed")))
+    figs = []
+    for t in SNAPSHOT_TS:
+        t = min(t, m.diffusion.T - 1)
+        z = x if t == 0 else m.diffusion.q_sample(x, torch.tensor([t]), eps)
+        figs.append(render.img_tag(_to_unit(z[0, 0]), size=84, caption=f"t = {t + 1 if t else 0}"))
+    return render.row(*figs)
+
+
+def choose_digit(models: Models, index) -> torch.Tensor:
+    return _digit(models, index)
+
+
+def draw_digit(image) -> torch.Tensor:
+    from explorer.tabs.vae import _image_array
+
+    try:
+        x = preprocess_drawing(_image_array(image))
+    except ValueError as e:
+        raise gr.Error(f"Cannot read a digit from that image: {e}.") from None
+    return x.view(1, 1, 28, 28) * 2 - 1
+
+
+# --- reverse process ---------------------------------------------------------------------------------
+
+def _sampler_args(models: Models, sampler, steps, eta, seed, n, label, guidance):
+    m = _ddpm(models)
+    if sampler not in ("DDPM", "DDIM"):
+        raise gr.Error(f"Sampler must be 'DDPM' or 'DDIM', not {sampler!r}.")
+    T = m.diffusion.T
+    steps = T if sampler == "DDPM" else checks.number("Steps", steps, 1, T, integer=True)
+    eta = checks.number("η", eta, 0.0, 1.0)
+    seed = checks.seed(seed)
+    n = checks.number("Samples", n, 1, MAX_SAMPLES, integer=True)
+    guidance = checks.number("Guidance scale", guidance, 0.0, MAX_GUIDANCE)
+    if label not in CLASSES:
+        raise gr.Error(f"Class must be one of {', '.join(CLASSES)}; got {label!r}.")
+    y = None if label == CLASSES[0] or not m.config.num_classes else torch.full((n,), int(label), dtype=torch.long)
+    return m, steps, eta, seed, n, y, guidance
+
+
+def _trajectory(m: DDPM, sampler: str, steps: int, eta: float, y, guidance: float, z_T: torch.Tensor,
+                generator: torch.Generator):
+    eps_model = m.eps_model(y, guidance if y is not None else 0.0)
+    if sampler == "DDPM":
+        return m.diffusion.ddpm_sample_progressive(eps_model, tuple(z_T.shape), generator, z_T=z_T)
+    return m.diffusion.ddim_sample_progressive(eps_model, tuple(z_T.shape), steps, eta, generator, z_T=z_T)
+
+
+def reverse(models: Models, sampler, steps, eta, seed, n, label, guidance):
+    """Stream the reverse process: every step is stored (for scrubbing), the page gets frames as they come.
+
+    Yields (frame HTML, status, frames state, frame-slider update). At most ~20 frames a second are sent
+    to the page; every step is kept in the state.
+    """
+    m, steps, eta, seed, n, y, guidance = _sampler_args(models, sampler, steps, eta, seed, n, label, guidance)
+    g = torch.Generator().manual_seed(seed)
+    z_T = torch.randn((n, 1, 28, 28), generator=g)
+    frames: list[tuple[int, bytes]] = []
+    total = steps
+    t0 = last = time.perf_counter()
+    with torch.inference_mode():
+        for k, step in enumerate(_trajectory(m, sampler, steps, eta, y, guidance, z_T, g)):
+            frames.append((step.t, _frame_png(step, n)))
+            now = time.perf_counter()
+            if k == 0 or k == total - 1 or now - last > 0.05:
+                last = now
+                status = f"{sampler}: step {k + 1} of {total}, {now - t0:.2f} s"
+                yield (_frame_html(frames[-1][1], step.t, k, total), status, None,
+                       gr.update(maximum=max(k, 1), value=k, interactive=False))
+    status = f"{sampler} with {total} steps done in {time.perf_counter() - t0:.2f} s: scrub the frames below."
+    yield (_frame_html(frames[-1][1], frames[-1][0], total - 1, total, "(the sample)"), status, frames,
+           gr.update(maximum=max(total - 1, 1), value=total - 1, interactive=True))
+
+
+def scrub(frames, k) -> str:
+    """Show stored frame k of this user's last run; nothing is recomputed."""
+    if not frames:
+        raise gr.Error("Run the reverse process first; its frames are kept for scrubbing.")
+    k = checks.number("Frame", k, 0, len(frames) - 1, integer=True)
+    t, png = frames[k]
+    return _frame_html(png, t, k, len(frames))
+
+
+def step_frame(frames, k, delta: int) -> int:
+    if not frames:
+        raise gr.Error("Run the reverse process first.")
+    return int(min(max(int(k) + delta, 0), len(frames) - 1))
+
+
+def play_tick(frames, k, playing: bool) -> tuple:
+    """One tick of playback: advance a frame, stop at the end."""
+    if not frames or not playing:
+        return gr.update(), gr.update(), False
+    k = int(k) + max(1, len(frames) // 100)
+    if k >= len(frames) - 1:
+        return len(frames) - 1, gr.update(active=False), False
+    return k, gr.update(), True
+
+
+def export_gif(frames) -> str:
+    """The stored trajectory as an animated GIF (at most 100 frames, the last one held)."""
+    if not frames:
+        raise gr.Error("Run the reverse process first; there is nothing to export yet.")
+    idx = np.unique(np.linspace(0, len(frames) - 1, min(len(frames), 100)).round().astype(int))
+    images = [Image.open(io.BytesIO(frames[i][1])).convert("L") for i in idx]
+    images = [im.resize((im.width * 3, im.height * 3), Image.NEAREST) for im in images]
+    out = tempfile.NamedTemporaryFile(prefix="reverse-process-", suffix=".gif", delete=False)
+    images[0].save(out.name, save_all=True, append_images=images[1:] + [images[-1]] * 10, duration=60, loop=0)
+    return out.name
+
+
+@torch.inference_mode()
+def two_samplers(models: Models, steps_a, steps_b, eta, seed, n, label, guidance) -> str:
+    """DDPM (all T steps) and DDIM (two step counts) from the same z_T, final samples side by side."""
+    m, steps_a, eta, seed, n, y, guidance = _sampler_args(models, "DDIM", steps_a, eta, seed, n, label, guidance)
+    steps_b = checks.number("Steps (second DDIM)", steps_b, 1, m.diffusion.T, integer=True)
+    z_T = torch.randn((n, 1, 28, 28), generator=torch.Generator().manual_seed(seed))
+    out = []
+    for sampler, steps in (("DDPM", m.diffusion.T), ("DDIM", steps_a), ("DDIM", steps_b)):
+        t0 = time.perf_counter()
+        g = torch.Generator().manual_seed(seed + 1)
+        last = None
+        for last in _trajectory(m, sampler, steps, eta, y, guidance, z_T, g):  # noqa: B007 run to the end
+            pass
+        out.append(render.grid_tag(_to_unit(last.z_prev.squeeze(1)), n, cell=56,
+                                   caption=f"{sampler}, {steps} steps{'' if sampler == 'DDPM' else f', η = {eta:g}'}: "
+                                           f"{time.perf_counter() - t0:.1f} s"))
+    return "<div>" + "".join(out) + f"<p class='ge-note'>all three start from the same z_T (seed {seed})</p></div>"
+
+
+@torch.inference_mode()
+def elbo_chart(models: Models, x, seed) -> tuple[go.Figure, str]:
+    """Every term of the negative ELBO of one digit, against t, with their sum in bits per dimension."""
+    m = _ddpm(models)
+    if x is None:
+        raise gr.Error("Choose a test digit or draw one first.")
+    seed = checks.seed(seed)
+    terms = m.diffusion.elbo_terms(m.eps_model(None), x, torch.Generator().manual_seed(seed))
+    T, dims = m.diffusion.T, x[0].numel()
+    den = terms.denoising[0].numpy()
+    fig = go.Figure(go.Bar(x=np.arange(2, T + 1), y=den, name="denoising KL, L_{t−1}", marker_color="#6366f1"))
+    fig.add_trace(go.Bar(x=[1], y=[float(terms.reconstruction[0])], name="reconstruction −log p(x|z₁)",
+                         marker_color="#ea580c"))
+    fig.add_trace(go.Bar(x=[T + 1], y=[float(terms.prior[0])], name="prior KL(q(z_T|x) ‖ N(0, I))",
+                         marker_color="#16a34a"))
+    fig.update_layout(height=380, margin=dict(l=50, r=10, t=50, b=40), bargap=0,
+                      title=f"negative ELBO = {float(terms.bits_per_dim(dims)[0]):.3f} bits/dim "
+                            f"({float(terms.total()[0]):.1f} nats)",
+                      xaxis=dict(title="t"), yaxis=dict(title="nats", type="log"), legend=dict(orientation="h", y=-0.2))
+    total = float(terms.total()[0])
+    ranges = [(1, 1), (2, 10), (11, 100), (101, 500), (501, T)]
+    rows = [f"| reconstruction (t = 1) | {float(terms.reconstruction[0]):.2f} | "
+            f"{100 * float(terms.reconstruction[0]) / total:.1f}% |"]
+    for lo, hi in ranges[1:]:
+        v = float(den[lo - 2 : hi - 1].sum())
+        rows.append(f"| denoising, t = {lo}–{hi} | {v:.2f} | {100 * v / total:.1f}% |")
+    rows.append(f"| prior (t = T) | {float(terms.prior[0]):.4f} | {100 * float(terms.prior[0]) / total:.2f}% |")
+    md = ("| terms | nats | share |\n|---|---|---|\n" + "\n".join(rows) +
+          f"\n| **sum** | **{total:.2f}** | {float(terms.bits_per_dim(dims)[0]):.3f} bits/dim |")
+    return fig, md
+
+
+# --- layout and wiring -------------------------------------------------------------------------------
+
+def build(models: Models) -> None:
+    """The diffusion tab's contents; call inside `with gr.Tab(...)`."""
+    gr.Markdown(INTRO, latex_delimiters=LATEX)
+    if models.ddpm is None:
+        gr.Markdown(f"⚠️ **Diffusion model unavailable.** {models.errors.get('diffusion', '')}",
+                    elem_classes="ge-error")
+        return
+    m = models.ddpm
+    T = m.diffusion.T
+    x0 = _digit(models, 0) if models.digits is not None else None
+    with gr.Tabs():
+        with gr.Tab("Forward process"):
+            digit = gr.State(x0)
+            with gr.Row():
+                with gr.Column(scale=2):
+                    with gr.Row():
+                        f_index = gr.Number(0, label="test digit index", minimum=0, step=1)
+                        f_pick = gr.Button("Use this test digit")
+                    f_sketch = gr.Sketchpad(label="or draw one", type="numpy", canvas_size=(200, 200),
+                                            brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"))
+                    f_draw = gr.Button("Use the drawing")
+                with gr.Column(scale=3):
+                    f_t = gr.Slider(0, T, value=250, step=1, label="t (0 = the image, T = pure noise)",
+                                    elem_id="diff-t")
+                    f_eps = gr.Number(0, label="ε seed (fixed while you drag t)", minimum=0, step=1)
+                    f_view = gr.HTML(forward_view(models, x0, 250, 0) if x0 is not None else "", elem_id="diff-forward")
+            f_sched = gr.Plot(schedule_figure(T, 249, m.config.schedule), show_label=False)
+            f_snaps = gr.HTML(snapshots(models, x0, 0) if x0 is not None else "")
+        with gr.Tab("Reverse process"):
+            with gr.Row():
+                r_sampler = gr.Radio(["DDIM", "DDPM"], value="DDIM", label="sampler")
+                r_steps = gr.Slider(1, T, value=50, step=1, label="steps (DDIM; DDPM uses all T)", elem_id="diff-steps")
+                r_eta = gr.Slider(0, 1, value=0.0, step=0.05, label="η (DDIM: 0 deterministic, 1 like DDPM)")
+                r_seed = gr.Number(0, label="seed", minimum=0, step=1)
+                r_n = gr.Slider(1, MAX_SAMPLES, value=4, step=1, label="samples at once")
+            with gr.Row():
+                r_label = gr.Dropdown(CLASSES, value=CLASSES[0], label="class (classifier-free guidance)",
+                                      interactive=bool(m.config.num_classes))
+                r_guid = gr.Slider(0, MAX_GUIDANCE, value=2.0, step=0.5, label="guidance scale w")
+                r_run = gr.Button("Run the reverse process", variant="primary", elem_id="diff-run")
+                r_stop = gr.Button("Stop", variant="stop")
+            r_status = gr.Markdown(elem_id="diff-status")
+            r_frame = gr.HTML(elem_id="diff-frame")
+            r_frames = gr.State(None)
+            with gr.Row():
+                r_prev = gr.Button("◀ step", size="sm")
+                r_play = gr.Button("▶ play / ⏸ pause", size="sm")
+                r_next = gr.Button("step ▶", size="sm")
+                r_gif = gr.Button("Export GIF", size="sm")
+            r_slider = gr.Slider(0, 1, value=0, step=1, label="frame", interactive=False, elem_id="diff-frame-slider")
+            r_file = gr.File(label="trajectory (GIF)", visible=True, interactive=False)
+            r_timer = gr.Timer(0.1, active=False)
+            r_playing = gr.State(False)
+        with gr.Tab("Same seed, two samplers"):
+            gr.Markdown("DDPM with all T steps and DDIM with two step counts, all from the same initial noise z_T.")
+            with gr.Row():
+                c_a = gr.Slider(1, T, value=50, step=1, label="DDIM steps (first)")
+                c_b = gr.Slider(1, T, value=10, step=1, label="DDIM steps (second)")
+                c_eta = gr.Slider(0, 1, value=0.0, step=0.05, label="η")
+                c_seed = gr.Number(0, label="seed", minimum=0, step=1)
+                c_n = gr.Slider(1, MAX_SAMPLES, value=4, step=1, label="samples")
+                c_label = gr.Dropdown(CLASSES, value=CLASSES[0], label="class")
+                c_guid = gr.Slider(0, MAX_GUIDANCE, value=2.0, step=0.5, label="guidance w")
+            c_btn = gr.Button("Compare", variant="primary")
+            c_out = gr.HTML()
+        with gr.Tab("ELBO per timestep"):
+            gr.Markdown(ELBO_TEXT, latex_delimiters=LATEX)
+            with gr.Row():
+                e_seed = gr.Number(0, label="seed of the z_t samples", minimum=0, step=1)
+                e_btn = gr.Button("Compute every term for the chosen digit (Forward process tab)", variant="primary")
+            e_plot = gr.Plot(show_label=False)
+            e_md = gr.Markdown()
+
+    # --- events ---
+    fwd = partial(forward_view, models)
+    f_t.input(fwd, [digit, f_t, f_eps], f_view, queue=False, trigger_mode="always_last", show_progress="hidden",
+              api_name="forward")
+    f_t.release(lambda t: schedule_figure(T, max(int(t) - 1, 0), m.config.schedule), f_t, f_sched,
+                api_visibility="private", show_progress="hidden")
+    snap = partial(snapshots, models)
+    for ev in (f_eps.change,):
+        ev(fwd, [digit, f_t, f_eps], f_view, api_visibility="private").then(snap, [digit, f_eps], f_snaps,
+                                                                               api_visibility="private")
+    for ev, fn, inputs, api in ((f_pick.click, partial(choose_digit, models), [f_index], "diffusion_digit"),
+                                (f_draw.click, draw_digit, [f_sketch], None)):
+        ev(fn, inputs, [digit], api_name=api, api_visibility="public" if api else "private").then(
+            fwd, [digit, f_t, f_eps], f_view, api_visibility="private").then(
+            snap, [digit, f_eps], f_snaps, api_visibility="private")
+
+    run_in = [r_sampler, r_steps, r_eta, r_seed, r_n, r_label, r_guid]
+    run = r_run.click(partial(reverse, models), run_in, [r_frame, r_status, r_frames, r_slider], api_name="reverse",
+                      concurrency_limit=2)
+    r_stop.click(None, None, None, cancels=[run])
+    r_slider.input(scrub, [r_frames, r_slider], r_frame, queue=False, trigger_mode="always_last",
+                   show_progress="hidden", api_name="scrub")
+    # buttons and playback move the slider, then draw that frame (the slider's own change event would also
+    # fire while a run streams, before any frames are stored)
+    for b, delta in ((r_prev, -1), (r_next, 1)):
+        b.click(partial(step_frame, delta=delta), [r_frames, r_slider], r_slider, api_visibility="private").then(
+            scrub, [r_frames, r_slider], r_frame, api_visibility="private", show_progress="hidden")
+    r_play.click(lambda p: (not p, gr.Timer(active=not p)), r_playing, [r_playing, r_timer], api_visibility="private")
+    r_timer.tick(play_tick, [r_frames, r_slider, r_playing], [r_slider, r_timer, r_playing], api_visibility="private",
+                 show_progress="hidden").then(lambda f, k: scrub(f, k) if f else gr.update(), [r_frames, r_slider],
+                                              r_frame, api_visibility="private", show_progress="hidden")
+    r_gif.click(export_gif, r_frames, r_file, api_name="export_gif")
+    c_btn.click(partial(two_samplers, models), [c_a, c_b, c_eta, c_seed, c_n, c_label, c_guid], c_out,
+                api_name="two_samplers", concurrency_limit=2)
+    e_btn.click(partial(elbo_chart, models), [digit, e_seed], [e_plot, e_md], api_name="elbo_terms")

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 import torch
 
 from explorer import checks, render
-from explorer.models import Models
+from explorer.models import VAE_CHECKPOINTS, Models
 from explorer.vae_maths import (
     LatentPlane,
     elbo_report,
@@ -28,6 +28,7 @@ from explorer.vae_maths import (
 )
 from train.models.vae import VAE, slerp
 
+VAE_NAMES = set(VAE_CHECKPOINTS)
 MAX_SLIDERS = 32  # one slider per latent dimension, for latents up to this size
 Z_RANGE = 4.0  # sliders span [-4, 4]: 99.99% of N(0, 1) mass
 MANIFOLD_SIDE = 15  # cells per side of the manifold grid
@@ -503,7 +504,8 @@ def build(models: Models) -> gr.State | None:
     gr.Markdown(INTRO, latex_delimiters=[{"left": "$$", "right": "$$", "display": True},
                                          {"left": "$", "right": "$", "display": False}])
     for name, err in models.errors.items():
-        gr.Markdown(f"⚠️ **{name} model unavailable.** {err}", elem_classes="ge-error")
+        if name in VAE_NAMES:
+            gr.Markdown(f"⚠️ **{name} model unavailable.** {err}", elem_classes="ge-error")
     if not models.vaes:
         return None
     if models.digits_error:

@@ -1,0 +1,117 @@
+"""The diffusion lab through gradio_client: endpoints, streaming, scrubbing, per-user frames, bad input."""
+
+import json
+import math
+
+import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+
+from tests.test_app import raw_call
+from train.checkpoint import load_checkpoint
+
+RUN = ("DDIM", 10, 0.0, 0, 2, "none (unconditional)", 0.0)  # sampler, steps, η, seed, samples, class, guidance
+
+
+@pytest.fixture(scope="module")
+def client(app_server):
+    return Client(app_server.url, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def T(app_checkpoints) -> int:
+    return load_checkpoint(app_checkpoints / "ddpm.safetensors").config.timesteps
+
+
+def test_forward_process(client, T):
+    client.predict(3, api_name="/diffusion_digit")
+    a = client.predict(0, 0, api_name="/forward")
+    b = client.predict(T // 2, 0, api_name="/forward")
+    c = client.predict(T // 2, 1, api_name="/forward")
+    assert "z<sub>0</sub> = x" in a and a.count("<img") == 3
+    assert "ᾱ<sub>t</sub>" in b and b != c  # another ε seed, another z_t
+
+
+def test_reverse_streams_every_step_and_scrubs(client):
+    job = client.submit(*RUN, api_name="/reverse")
+    outputs = list(job)  # every streamed update
+    frame, status, *_ = job.result()
+    assert len(outputs) >= 2 and "done" in status and "frame 10 of 10" in frame
+    first = client.predict(0, api_name="/scrub")
+    assert "frame 1 of 10" in first
+    assert client.predict(9, api_name="/scrub") == frame.replace(" (the sample)", "")
+    with pytest.raises(AppError, match="Value 10 is greater than maximum value 9"):  # the slider grew to 9
+        client.predict(10, api_name="/scrub")
+
+
+def test_users_do_not_see_each_others_frames(app_server):
+    a, b = Client(app_server.url, verbose=False), Client(app_server.url, verbose=False)
+    a.predict(*RUN, api_name="/reverse")
+    with pytest.raises(AppError, match="Run the reverse process first"):
+        b.predict(0, api_name="/scrub")
+    assert "frame 1 of 10" in a.predict(0, api_name="/scrub")
+
+
+def test_same_seed_reproduces_and_guidance_runs(client):
+    a = client.predict(*RUN, api_name="/reverse")[0]
+    b = client.predict(*RUN, api_name="/reverse")[0]
+    assert a == b
+    c = client.predict("DDIM", 5, 0.5, 1, 2, "7", 3.0, api_name="/reverse")[0]
+    assert "frame 5 of 5" in c
+
+
+def test_export_gif_and_two_samplers(client, tmp_path):
+    client.predict(*RUN, api_name="/reverse")
+    path = client.predict(api_name="/export_gif")
+    with open(path, "rb") as f:
+        assert f.read(6) in (b"GIF87a", b"GIF89a")
+    html = client.predict(10, 3, 0.0, 0, 2, "none (unconditional)", 0.0, api_name="/two_samplers")
+    assert html.count("<img") == 3 and "DDPM" in html and "same z_T" in html
+
+
+def test_elbo_terms_sum(client, T):
+    client.predict(5, api_name="/diffusion_digit")
+    fig, md = client.predict(0, api_name="/elbo_terms")
+    assert isinstance(fig, dict) and "bits/dim" in md
+    total = float(md.split("**sum** | **")[1].split("**")[0])
+    parts = [
+        float(line.split("|")[2])
+        for line in md.splitlines()
+        if line.startswith("| ") and "sum" not in line and "terms" not in line
+    ]
+    assert math.isclose(sum(parts), total, rel_tol=2e-3)
+
+
+BAD = [
+    ("/reverse", ("DDIM", 0, 0.0, 0, 2, "none (unconditional)", 0.0), "Value 0 is less than minimum value 1"),
+    ("/reverse", ("DDIM", 10, 1.5, 0, 2, "none (unconditional)", 0.0), "Value 1.5 is greater than maximum value 1"),
+    ("/reverse", ("DDIM", 10, 0.0, 0, 99, "none (unconditional)", 0.0), "Value 99 is greater than maximum value 16"),
+    ("/reverse", ("DDIM", 10, 0.0, 0, 2, "none (unconditional)", 50.0), "Value 50.0 is greater than maximum value 10"),
+    ("/reverse", ("DDIM", 10, 0.0, -1, 2, "none (unconditional)", 0.0), "Value -1 is less than minimum value 0"),
+    ("/reverse", ("Euler", 10, 0.0, 0, 2, "none (unconditional)", 0.0), "Euler"),
+    ("/forward", (10**6, 0), "Value 1000000 is greater than maximum value"),
+    ("/diffusion_digit", (10**7,), "Test digit index = 10000000 is outside"),
+]
+
+
+@pytest.mark.parametrize(("api", "args", "message"), BAD, ids=[f"{a}-{i}" for i, (a, *_r) in enumerate(BAD)])
+def test_bad_inputs(client, api, args, message):
+    with pytest.raises(AppError, match=message):
+        client.predict(*args, api_name=api)
+    assert "<img" in client.predict(1, 0, api_name="/forward")
+
+
+@pytest.mark.parametrize(
+    ("api", "data", "message"),
+    [
+        (
+            "/reverse",
+            ["DDIM", 10, math.nan, 0, 2, "none (unconditional)", 0.0],
+            "η = nan is outside the allowed range [0, 1]",
+        ),
+        ("/reverse", ["DDIM", 10, 0.0, 0, 2, "none (unconditional)", math.nan], "Guidance scale = nan is outside"),
+    ],
+)
+def test_nan_inputs(app_server, client, api, data, message):
+    event, text = raw_call(app_server.url, api, data)
+    assert event == "error" and message in json.loads(text)["error"], (event, text)
