@@ -70,6 +70,7 @@ def test_page_loads_and_tabs_switch(page, shots):
 
 def test_dragging_a_slider_decodes_while_dragging(page):
     before = decoded_src(page)
+    page.locator("#vae-z1 input[type=range]").scroll_into_view_if_needed()
     box = page.locator("#vae-z1 input[type=range]").bounding_box()
     y = box["y"] + box["height"] / 2
     page.mouse.move(box["x"] + box["width"] / 2, y)
@@ -144,6 +145,7 @@ def test_kl_slider_updates_numbers_and_figure_while_dragging(page, shots):
     page.wait_for_selector("#kl-plot .js-plotly-plot")
     before_nums = _kl_numbers(page)
     before_title = page.text_content("#kl-plot .gtitle")
+    page.locator("#kl-mu-q input[type=range]").scroll_into_view_if_needed()
     box = page.locator("#kl-mu-q input[type=range]").bounding_box()
     y = box["y"] + box["height"] / 2
     page.mouse.move(box["x"] + box["width"] * 0.55, y)

@@ -319,6 +319,7 @@ def build(models: Models) -> None:
     m = models.ddpm
     T = m.diffusion.T
     x0 = _digit(models, 0) if models.digits is not None else None
+    t0 = T // 4  # where the forward view starts: a quarter of the way to pure noise
     with gr.Tabs():
         with gr.Tab("Forward process"):
             digit = gr.State(x0)
@@ -331,16 +332,17 @@ def build(models: Models) -> None:
                                             brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"))
                     f_draw = gr.Button("Use the drawing")
                 with gr.Column(scale=3):
-                    f_t = gr.Slider(0, T, value=250, step=1, label="t (0 = the image, T = pure noise)",
+                    f_t = gr.Slider(0, T, value=t0, step=1, label="t (0 = the image, T = pure noise)",
                                     elem_id="diff-t")
                     f_eps = gr.Number(0, label="ε seed (fixed while you drag t)", minimum=0, step=1)
-                    f_view = gr.HTML(forward_view(models, x0, 250, 0) if x0 is not None else "", elem_id="diff-forward")
-            f_sched = gr.Plot(schedule_figure(T, 249, m.config.schedule), show_label=False)
+                    f_view = gr.HTML(forward_view(models, x0, t0, 0) if x0 is not None else "", elem_id="diff-forward")
+            f_sched = gr.Plot(schedule_figure(T, t0 - 1, m.config.schedule), show_label=False)
             f_snaps = gr.HTML(snapshots(models, x0, 0) if x0 is not None else "")
         with gr.Tab("Reverse process"):
             with gr.Row():
                 r_sampler = gr.Radio(["DDIM", "DDPM"], value="DDIM", label="sampler")
-                r_steps = gr.Slider(1, T, value=50, step=1, label="steps (DDIM; DDPM uses all T)", elem_id="diff-steps")
+                r_steps = gr.Slider(1, T, value=min(50, T), step=1, label="steps (DDIM; DDPM uses all T)",
+                                    elem_id="diff-steps")
                 r_eta = gr.Slider(0, 1, value=0.0, step=0.05, label="η (DDIM: 0 deterministic, 1 like DDPM)")
                 r_seed = gr.Number(0, label="seed", minimum=0, step=1)
                 r_n = gr.Slider(1, MAX_SAMPLES, value=4, step=1, label="samples at once")
@@ -365,8 +367,8 @@ def build(models: Models) -> None:
         with gr.Tab("Same seed, two samplers"):
             gr.Markdown("DDPM with all T steps and DDIM with two step counts, all from the same initial noise z_T.")
             with gr.Row():
-                c_a = gr.Slider(1, T, value=50, step=1, label="DDIM steps (first)")
-                c_b = gr.Slider(1, T, value=10, step=1, label="DDIM steps (second)")
+                c_a = gr.Slider(1, T, value=min(50, T), step=1, label="DDIM steps (first)")
+                c_b = gr.Slider(1, T, value=min(10, T), step=1, label="DDIM steps (second)")
                 c_eta = gr.Slider(0, 1, value=0.0, step=0.05, label="η")
                 c_seed = gr.Number(0, label="seed", minimum=0, step=1)
                 c_n = gr.Slider(1, MAX_SAMPLES, value=4, step=1, label="samples")

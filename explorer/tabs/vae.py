@@ -83,8 +83,8 @@ computed in log space with log-sum-exp.
 """
 
 ELBO_TEXT = r"""
-$$\log p(x) = \underbrace{\mathbb E_{q}[\log p(x\mid z)] - \mathrm{KL}\big(q_\phi(z\mid x)\,\|\,p(z)\big)}_{\text{ELBO}}
-\;+\; \underbrace{\mathrm{KL}\big(q_\phi(z\mid x)\,\|\,p(z\mid x)\big)}_{\text{gap}\;\ge\;0}$$
+$$\log p(x) = \mathrm{ELBO} + \underbrace{\mathrm{KL}\big(q_\phi(z\mid x)\,\|\,p(z\mid x)\big)}_{\text{gap}\;\ge\;0}$$
+$$\mathrm{ELBO} = \mathbb E_{q}[\log p(x\mid z)] - \mathrm{KL}\big(q_\phi(z\mid x)\,\|\,p(z)\big)$$
 Raising the ELBO either raises $\log p(x)$ (a better model) or shrinks the gap (an encoder closer to the true
 posterior).
 """
@@ -154,8 +154,8 @@ def decode(models: Models, name: str, seed, *z_values) -> str:
     z = _latent(vae, z_values)
     probs = vae.decode_probs(z[None])[0]
     x = torch.bernoulli(probs, generator=torch.Generator().manual_seed(seed))
-    return render.row(render.img_tag(probs, caption="mean f<sub>θ</sub>(z)"),
-                      render.img_tag(x, caption=f"sample x ~ B(f<sub>θ</sub>(z)), seed {seed}"))
+    return render.row(render.img_tag(probs, size=150, caption="mean f<sub>θ</sub>(z)"),
+                      render.img_tag(x, size=150, caption=f"sample x ~ B(f<sub>θ</sub>(z)), seed {seed}"))
 
 
 def decode_slider(models: Models, d: int, name: str, seed, value, z: list | None) -> tuple[str, list]:
@@ -447,8 +447,15 @@ def _posterior_figure(vae: VAE, x: torch.Tensor, grid) -> go.Figure:
         fig.add_trace(go.Scatter(x=(m[0] + k * s[0] * t.cos()).numpy(), y=(m[1] + k * s[1] * t.sin()).numpy(),
                                  mode="lines", line=dict(color="white", width=2, dash=None if k == 1 else "dot"),
                                  name=f"q(z|x) {k}σ"))
-    fig.update_layout(title="true posterior p(z|x) (colour) vs the encoder's q(z|x) (ellipses)", height=460,
-                      xaxis=dict(title="z1"), yaxis=dict(title="z2", scaleanchor="x"),
+    # zoom to where the posterior has mass (density above 1/1000 of its peak) or the encoder's 3σ box
+    mass = dens > dens.max() * 1e-3
+    z1, z2 = grid.z1.numpy(), grid.z2.numpy()
+    lo1 = min(z1[mass.any(0)].min(), float(m[0] - 3 * s[0])), max(z1[mass.any(0)].max(), float(m[0] + 3 * s[0]))
+    lo2 = min(z2[mass.any(1)].min(), float(m[1] - 3 * s[1])), max(z2[mass.any(1)].max(), float(m[1] + 3 * s[1]))
+    pad = 0.15 * max(lo1[1] - lo1[0], lo2[1] - lo2[0])
+    fig.update_layout(title="p(z|x) (colour) vs q(z|x) (ellipses)", height=460,
+                      xaxis=dict(title="z1", range=[lo1[0] - pad, lo1[1] + pad]),
+                      yaxis=dict(title="z2", scaleanchor="x", range=[lo2[0] - pad, lo2[1] + pad]),
                       margin=dict(l=50, r=10, t=50, b=50), legend=dict(orientation="h", y=-0.2))
     return fig
 
@@ -525,11 +532,15 @@ def build(models: Models) -> gr.State | None:
                 seed = gr.Number(0, label="pixel seed", minimum=0, step=1, elem_id="vae-seed")
                 zero = gr.Button("z = 0", size="sm")
                 rand = gr.Button("random z", size="sm")
-            sliders = []
-            for d in range(0, MAX_SLIDERS, 2):  # two per row keeps a 32-D latent within reach
-                with gr.Row(equal_height=True):
-                    sliders += [gr.Slider(-Z_RANGE, Z_RANGE, value=0.0, step=0.01, label=f"z{k + 1}", min_width=140,
-                                          visible=k < D0, elem_id=f"vae-z{k + 1}") for k in (d, d + 1)]
+            def z_slider(k: int) -> gr.Slider:
+                return gr.Slider(-Z_RANGE, Z_RANGE, value=0.0, step=0.01, label=f"z{k + 1}", min_width=140,
+                                 visible=k < D0, elem_id=f"vae-z{k + 1}")
+
+            sliders = [z_slider(0), z_slider(1)]  # full width: the 2-D model's two sliders are easy to drag
+            with gr.Accordion(f"z3 … z{MAX_SLIDERS}", open=True, visible=D0 > 2) as more_dims:
+                for d in range(2, MAX_SLIDERS, 2):  # two per row keeps a 32-D latent within reach
+                    with gr.Row(equal_height=True):
+                        sliders += [z_slider(d), z_slider(d + 1)]
             gr.Markdown(SLIDERS_TEXT, latex_delimiters=latex)
         with gr.Column(scale=5):
             with gr.Tabs():
@@ -636,7 +647,8 @@ def build(models: Models) -> gr.State | None:
                 js=MAP_POINT_JS)
     set_sliders(to_mu.click, partial(sliders_to_mu, models), [model, encoded], api_visibility="private")
 
-    (model.change(partial(_on_model, models), [model], sliders, show_progress="hidden", api_visibility="private")
+    (model.change(partial(_on_model, models), [model], [*sliders, more_dims], show_progress="hidden",
+                  api_visibility="private")
      .then(sync, z_in, [decoded, z_state], show_progress="hidden", api_visibility="private")
      .then(partial(manifold_image, models, cache), [model], grid_img, api_visibility="private")
      .then(map_fn, map_in, lmap, api_visibility="private"))
@@ -668,7 +680,7 @@ def _map_after_release(models: Models, cache: Cache, d: int, name: str, state, z
 
 def _on_model(models: Models, name: str) -> list:
     D = _vae(models, name).latent_dim
-    return [gr.update(visible=d < D, value=0.0) for d in range(MAX_SLIDERS)]
+    return [gr.update(visible=d < D, value=0.0) for d in range(MAX_SLIDERS)] + [gr.Accordion(visible=D > 2)]
 
 
 def _random_sliders(models: Models, name: str) -> list:
