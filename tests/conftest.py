@@ -20,6 +20,12 @@ ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS = Path(os.environ.get("GE_CHECKPOINTS", ROOT / "checkpoints"))
 
 
+@pytest.fixture(autouse=True)
+def _seed_torch():
+    """Every test starts from the same global RNG state, so no result depends on which tests ran before."""
+    torch.manual_seed(0)
+
+
 @pytest.fixture(scope="session")
 def synthetic_data(tmp_path_factory) -> Path:
     """A tiny MNIST look-alike (256 train, 64 test images) in torchvision's raw layout."""

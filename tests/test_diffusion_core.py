@@ -135,10 +135,11 @@ def test_one_ddim_step_matches_song_equation_12():
 def test_ddim_with_eta_one_and_every_step_is_ddpm():
     d = GaussianDiffusion(50, "linear").double()
     model = lambda z, t: 0.3 * z  # noqa: E731
-    z = torch.randn(2, 1, 3, 3, dtype=torch.float64)
+    z = torch.randn(2, 1, 3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     a = list(d.ddpm_sample_progressive(model, z.shape, torch.Generator().manual_seed(1), z_T=z, clip=False))
     b = list(d.ddim_sample_progressive(model, z.shape, 50, 1.0, torch.Generator().manual_seed(1), z_T=z, clip=False))
-    assert all(torch.allclose(x.z_prev, y.z_prev, atol=1e-6) for x, y in zip(a, b, strict=True))
+    # equal in exact arithmetic; DDPM uses the stored posterior coefficients and DDIM ᾱ, both float32-rounded
+    assert all(torch.allclose(x.z_prev, y.z_prev, rtol=1e-4, atol=1e-5) for x, y in zip(a, b, strict=True))
 
 
 def test_elbo_terms_oracle_and_sum():

@@ -66,10 +66,11 @@ def test_elbo_le_importance_le_exact(vae2d, model_digits):
     with torch.inference_mode():
         exact = posterior_grid(vae2d, model_digits).log_px
         elbo = vae2d.elbo(model_digits, n_samples=5000, generator=g).elbo
-        iw = torch.stack([vae2d.log_likelihood(model_digits, 200, g) for _ in range(10)]).mean(0)
+        runs = torch.stack([vae2d.log_likelihood(model_digits, 200, g) for _ in range(20)])  # (20, B)
+        iw, iw_se = runs.mean(0), runs.std(0) / math.sqrt(len(runs))
         iw_big = vae2d.log_likelihood(model_digits, 20000, g)
     assert (elbo < iw).all(), (elbo, iw)
-    assert (iw <= exact + 0.05).all(), (iw, exact)
+    assert (iw <= exact + 3 * iw_se + 1e-3).all(), (iw, iw_se, exact)  # E[IW] ≤ log p(x), up to MC error
     assert torch.allclose(iw_big, exact, atol=0.1), (iw_big, exact)
     assert (exact - elbo > 0).all()  # the gap KL(q(z|x) || p(z|x)) is positive for a real encoder
 
