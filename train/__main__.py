@@ -1,4 +1,4 @@
-"""python -m train {vae,diffusion,classifier} ...: train a model and write its checkpoint and card.
+"""python -m train {vae,diffusion,classifier,evaluate} ...: train a model and write its checkpoint and card.
 
 Examples:
     python -m train vae --latent-dim 2 --epochs 100 --data-dir ../shared/data --out checkpoints/vae_2d.safetensors
@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from train.cli import add_dataclass_flags, from_flags
+from train.evaluate import EvaluateConfig
 from train.models.classifier import ClassifierConfig
 from train.models.ddpm import DDPMConfig
 from train.models.vae import VAEConfig
@@ -32,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("classifier", help="the MNIST classifier behind the sample-quality scores")
     add_dataclass_flags(p, ClassifierConfig, "model")
     add_dataclass_flags(p, ClassifierTrainConfig, "training")
+    p = sub.add_parser("evaluate", help="sample quality (Inception Score, Fréchet distance) of the diffusion model")
+    add_dataclass_flags(p, EvaluateConfig, "evaluation")
     args = parser.parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -43,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
             from train.train_diffusion import train as train_diffusion
 
             train_diffusion(from_flags(DDPMConfig, args), from_flags(DiffusionTrainConfig, args), argv=argv)
+        elif args.command == "evaluate":
+            from train.evaluate import evaluate
+
+            evaluate(from_flags(EvaluateConfig, args), argv=argv)
         elif args.command == "classifier":
             from train.train_classifier import train as train_classifier
 

@@ -1,0 +1,99 @@
+"""python -m train evaluate: the sample-quality table of the diffusion model, the VAE and real data.
+
+For each source, N images (fixed seed) are scored with our MNIST classifier (train/sample_quality.py):
+the classifier-based Inception Score and the Fréchet distance to N real test images. The floor is real
+data against real data: N training images against the test images, and the test set's own IS. The table
+is printed, and written into the DDPM's card under "sample_quality" with the exact command.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from train import checkpoint as ckpt
+from train.data import load_split
+from train.sample_quality import classifier_outputs, frechet_distance, inception_score
+
+
+@dataclass
+class EvaluateConfig:
+    ddpm: str = field(default="checkpoints/ddpm.safetensors", metadata={"help": "the diffusion checkpoint"})
+    vae: str = field(default="checkpoints/vae_32d.safetensors", metadata={"help": "a VAE checkpoint ('' to skip)"})
+    classifier: str = field(default="checkpoints/classifier.safetensors", metadata={"help": "the scoring network"})
+    data_dir: str = field(default="data", metadata={"help": "folder holding MNIST/raw"})
+    download: bool = field(default=False, metadata={"help": "download MNIST into --data-dir if missing"})
+    n: int = field(default=5000, metadata={"help": "images per source (at least 5,000 for reported numbers)"})
+    samplers: str = field(default="ddim10,ddim20,ddim50,ddim100,ddpm",
+                          metadata={"help": "comma-separated: ddimK (K steps, η = 0) and/or ddpm (all T steps)"})
+    batch: int = field(default=500, metadata={"help": "images sampled at once"})
+    seed: int = field(default=0, metadata={"help": "seed of every sampler"})
+    threads: int = field(default=0, metadata={"help": "torch CPU threads (0: torch's default)"})
+    write_card: bool = field(default=True, metadata={"help": "store the table in the DDPM's card"})
+
+
+@torch.no_grad()
+def diffusion_samples(model, sampler: str, n: int, batch: int, seed: int) -> torch.Tensor:
+    """n unconditional samples in [0, 1], (n, 1, 28, 28)."""
+    g = torch.Generator().manual_seed(seed)
+    eps = model.eps_model(None)
+    out = []
+    for s in tqdm(range(0, n, batch), desc=sampler, leave=False):
+        shape = (min(batch, n - s), 1, 28, 28)
+        if sampler == "ddpm":
+            x = model.diffusion.sample(eps, shape, "ddpm", generator=g)
+        else:
+            x = model.diffusion.sample(eps, shape, "ddim", int(sampler.removeprefix("ddim")), 0.0, g)
+        out.append(((x + 1) / 2).clamp(0, 1))
+    return torch.cat(out)
+
+
+def evaluate(cfg: EvaluateConfig, argv: list[str] | None = None) -> list[dict]:
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    for name in cfg.samplers.split(","):
+        if name != "ddpm" and not (name.startswith("ddim") and name.removeprefix("ddim").isdigit()):
+            raise ValueError(f"sampler {name!r} is not 'ddpm' or 'ddimK' (K a number of steps)")
+    clf = ckpt.load_checkpoint(cfg.classifier)
+    test = load_split("mnist", False, cfg.data_dir, cfg.download).images[: cfg.n]
+    train = load_split("mnist", True, cfg.data_dir, cfg.download).images[: cfg.n]
+    _, test_feats = classifier_outputs(clf, test)
+    rows = []
+
+    def score(source: str, images: torch.Tensor, seconds: float) -> None:
+        probs, feats = classifier_outputs(clf, images)
+        is_mean, is_std = inception_score(probs)
+        rows.append({"source": source, "n": len(images), "inception_score": is_mean, "inception_score_std": is_std,
+                     "frechet_distance": frechet_distance(feats, test_feats), "seconds": round(seconds, 1)})
+        print(json.dumps(rows[-1]), flush=True)
+
+    score("real test images (IS) / real training images (FD): the floor", train, 0.0)
+    rows[-1]["inception_score"], rows[-1]["inception_score_std"] = inception_score(classifier_outputs(clf, test)[0])
+    if cfg.vae:
+        vae = ckpt.load_checkpoint(cfg.vae)
+        t0 = time.time()
+        with torch.no_grad():
+            x = vae.sample(cfg.n, torch.Generator().manual_seed(cfg.seed)).probs.view(-1, 1, 28, 28)
+        score(f"VAE {Path(cfg.vae).stem}: decoder means f(z), z ~ N(0, I)", x, time.time() - t0)
+    ddpm = ckpt.load_checkpoint(cfg.ddpm)
+    for name in cfg.samplers.split(","):
+        t0 = time.time()
+        x = diffusion_samples(ddpm, name, cfg.n, cfg.batch, cfg.seed)
+        label = f"DDPM, all {ddpm.config.timesteps} steps" if name == "ddpm" else f"DDIM, {name[4:]} steps, η = 0"
+        score(label, x, time.time() - t0)
+
+    print("\n| source | N | Inception Score | Fréchet distance | seconds |\n|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['source']} | {r['n']:,} | {r['inception_score']:.3f} ± {r['inception_score_std']:.3f} | "
+              f"{r['frechet_distance']:.3f} | {r['seconds']} |")
+    if cfg.write_card:
+        card = ckpt.read_card(cfg.ddpm)
+        card["sample_quality"] = {"command": ckpt.command_line(argv), "commit": ckpt.git_commit(), "date": ckpt.now(),
+                                  "classifier": Path(cfg.classifier).name, "rows": rows}
+        ckpt.write_json(ckpt.card_path(cfg.ddpm), card)
+    return rows
