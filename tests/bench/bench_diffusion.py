@@ -1,0 +1,124 @@
+"""Benchmark the diffusion lab: time to the first frame and to the full trajectory (DDIM-50, DDPM-1000),
+scrub latency in the browser, and training throughput. Prints a Markdown table.
+
+    python -m tests.bench.bench_diffusion --data-dir ../shared/data
+
+Uses checkpoints/ddpm.safetensors; until that ships, a model of the shipped configuration with untrained
+weights (timing depends on the architecture, not on the weights), and says so in the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from tests.bench.common import pct, print_table, slider_latency
+from tests.browser import launch
+from tests.conftest import CHECKPOINTS, start_app
+from train import checkpoint as ckpt
+from train.models.ddpm import DDPM, DDPMConfig
+
+SHIPPED = DDPMConfig(base_channels=16, channel_mults="1,2,4", num_res_blocks=2)  # see README / the card
+
+
+def sampler_timings(model: DDPM, sampler: str, steps: int, repeats: int = 3) -> tuple[float, float]:
+    """Seconds to the first yielded step and to the last, one image, best of `repeats`."""
+    first, full = [], []
+    for r in range(repeats):
+        g = torch.Generator().manual_seed(r)
+        t0 = time.perf_counter()
+        gen = (model.diffusion.ddpm_sample_progressive(model.eps_model(None), (1, 1, 28, 28), g) if sampler == "ddpm"
+               else model.diffusion.ddim_sample_progressive(model.eps_model(None), (1, 1, 28, 28), steps, 0.0, g))
+        with torch.inference_mode():
+            for k, _ in enumerate(gen):
+                if k == 0:
+                    first.append(time.perf_counter() - t0)
+        full.append(time.perf_counter() - t0)
+    return min(first), min(full)
+
+
+def training_throughput(config: DDPMConfig, bf16: bool, steps: int = 8, batch: int = 128) -> float:
+    """Images per second of training steps (forward, backward, Adam) at batch 128."""
+    model = DDPM(config)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    x = torch.rand(batch, 1, 28, 28) * 2 - 1
+    times = []
+    for i in range(steps + 2):
+        t = torch.randint(0, config.timesteps, (batch,))
+        t0 = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = model.diffusion.training_loss(model.eps_model(None), x, t, torch.randn_like(x)).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if i >= 2:
+            times.append(time.perf_counter() - t0)
+    return batch / (sum(times) / len(times))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-dir", type=Path, default=Path("data"))
+    ap.add_argument("--checkpoints", type=Path, default=CHECKPOINTS)
+    ap.add_argument("--changes", type=int, default=100, help="frame-slider changes measured (>= 100)")
+    args = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ckdir = Path(tmp)
+        for f in args.checkpoints.glob("*"):
+            (ckdir / f.name).symlink_to(f.resolve())
+        shipped = (ckdir / "ddpm.safetensors").exists()
+        if not shipped:
+            ckpt.save_checkpoint(ckdir / "ddpm.safetensors", DDPM(SHIPPED), "ddpm", {"note": "untrained, for timing"})
+        model = ckpt.load_checkpoint(ckdir / "ddpm.safetensors")
+        ddim_first, ddim_full = sampler_timings(model, "ddim", 50)
+        ddpm_first, ddpm_full = sampler_timings(model, "ddpm", model.config.timesteps, repeats=1)
+
+        server = start_app(args.data_dir, ckdir)
+        try:
+            with sync_playwright() as p:
+                browser = launch(p)
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.goto(server.url)
+                page.get_by_role("tab", name="Diffusion").click()
+                page.get_by_role("tab", name="Reverse process").click()
+                t0 = time.perf_counter()
+                page.click("#diff-run")
+                page.wait_for_selector("#diff-frame img", timeout=60_000)
+                app_first = time.perf_counter() - t0
+                page.wait_for_function("() => document.querySelector('#diff-status').innerText.includes('done')",
+                                       timeout=120_000)
+                app_full = time.perf_counter() - t0
+                slider = page.locator("#diff-frame-slider input[type=range]")
+                slider.scroll_into_view_if_needed()
+                scrub = slider_latency(page, "#diff-frame-slider input[type=range]", "#diff-frame",
+                                       "el => el.querySelector('img')?.src", args.changes)
+                browser.close()
+        finally:
+            server.proc.terminate()
+            server.proc.wait(10)
+    note = "" if shipped else " (untrained weights, shipped architecture)"
+    fp32, bf16 = training_throughput(model.config, False), training_throughput(model.config, True)
+    print_table([
+        (f"DDIM-50, 1 image: first step{note}", f"{1000 * ddim_first:.0f} ms", "", 3, "≤ 200 ms"),
+        (f"DDIM-50, 1 image: full trajectory{note}", f"{ddim_full:.2f} s", "", 3, "≤ 1 s"),
+        (f"DDPM-{model.config.timesteps}, 1 image: first step", f"{1000 * ddpm_first:.0f} ms", "", 1, ""),
+        (f"DDPM-{model.config.timesteps}, 1 image: full trajectory", f"{ddpm_full:.1f} s", "", 1, ""),
+        ("app, DDIM-50 × 4 images: click → first frame shown", f"{1000 * app_first:.0f} ms", "", 1, ""),
+        ("app, DDIM-50 × 4 images: click → run done", f"{app_full:.2f} s", "", 1, ""),
+        ("frame slider → frame shown, browser", f"{pct(scrub, 50):.1f} ms", f"{pct(scrub, 95):.1f} ms", len(scrub),
+         "p50 ≤ 50 ms"),
+        ("training throughput, fp32 (batch 128)", f"{fp32:.0f} images/s", "", 8, ""),
+        ("training throughput, bf16 autocast (batch 128)", f"{bf16:.0f} images/s", "", 8, ""),
+    ])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
