@@ -39,9 +39,10 @@ DDPM_CHECKPOINT = ("ddpm.safetensors",
 class TestDigits:
     """The MNIST test set, binarized once with the seed the checkpoints' cards were evaluated on."""
 
-    x: torch.Tensor  # (N, 784) in {0, 1}
+    x: torch.Tensor  # (N, 784) in {0, 1}: binarized with TEST_BINARIZE_SEED, what the VAEs model
     labels: torch.Tensor  # (N,) int64
     source: str  # where it was read from
+    grey: torch.Tensor | None = None  # (N, 784) grey levels in [0, 1]: what the diffusion model was trained on
 
 
 @dataclass
@@ -56,18 +57,19 @@ class Models:
 
 
 def load_test_digits(data_dir: Path, download: bool) -> tuple[TestDigits | None, str]:
-    from train.data import TEST_BINARIZE_SEED, load_split
+    from train.data import TEST_BINARIZE_SEED, binarize, load_split
 
     old = socket.getdefaulttimeout()
     socket.setdefaulttimeout(15)  # an offline download attempt fails in seconds instead of hanging
     try:
-        split = load_split("mnist", False, data_dir, download, binarize_seed=TEST_BINARIZE_SEED)
+        split = load_split("mnist", False, data_dir, download)
     except Exception as e:  # any failure to read or download leaves the app usable with drawn digits
         return None, (f"MNIST test digits not available ({e}). The sketchpad still works; for the gallery, "
                       f"run with `--data-dir` pointing at a folder holding MNIST/raw.")
     finally:
         socket.setdefaulttimeout(old)
-    return TestDigits(split.flat(), split.labels, str(Path(data_dir).resolve())), ""
+    binary = binarize(split.images, torch.Generator().manual_seed(TEST_BINARIZE_SEED))  # as load_split does it
+    return TestDigits(binary.flatten(1), split.labels, str(Path(data_dir).resolve()), split.flat()), ""
 
 
 def load_models(checkpoints: Path = DEFAULT_CHECKPOINTS, data_dir: Path = DEFAULT_DATA_DIR,

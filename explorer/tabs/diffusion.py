@@ -89,8 +89,7 @@ def _digit(models: Models, index) -> torch.Tensor:
     if models.digits is None:
         raise gr.Error(models.digits_error or "MNIST test digits are not loaded; draw a digit instead.")
     i = checks.number("Test digit index", index, 0, len(models.digits.x) - 1, integer=True)
-    # the diffusion model works on grey levels; the loaded test set is binarized, so it is 0/1 → −1/1
-    return models.digits.x[i].view(1, 1, 28, 28) * 2 - 1
+    return models.digits.grey[i].view(1, 1, 28, 28) * 2 - 1  # grey levels in [−1, 1], as in training
 
 
 # --- forward process ---------------------------------------------------------------------------------
