@@ -97,8 +97,11 @@ def main() -> int:
                 app_full = time.perf_counter() - t0
                 slider = page.locator("#diff-frame-slider input[type=range]")
                 slider.scroll_into_view_if_needed()
+                slider.press("Home")  # a run ends on its last frame; scrubbing starts from the first
+                page.wait_for_function("() => document.querySelector('#diff-frame').innerText.includes('frame 1 of')",
+                                       timeout=10_000)
                 scrub = slider_latency(page, "#diff-frame-slider input[type=range]", "#diff-frame",
-                                       "el => el.querySelector('img')?.src", args.changes)
+                                       "el => el.querySelector('img')?.src", args.changes, period=40)  # 50 frames
                 browser.close()
         finally:
             server.proc.terminate()

@@ -33,16 +33,18 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def slider_latency(page, slider: str, container: str, signature: str, changes: int, warmup: int = 5) -> list[float]:
+def slider_latency(page, slider: str, container: str, signature: str, changes: int, warmup: int = 5,
+                   period: int = 50) -> list[float]:
     """Milliseconds from a real (trusted) arrow-key press on `slider` to the first frame after the element
     `container` changed, as judged by the JS function `signature(el) -> string`. Alternates direction
-    every 50 presses so the value stays in range."""
+    every `period` presses so the value stays in range: the slider needs more than `period` steps of room
+    to the right of where it starts."""
     page.wait_for_selector(slider, timeout=60_000)
     page.wait_for_selector(container, timeout=60_000)
     page.evaluate(PROBE, [slider, container, signature])
     page.locator(slider).focus()
     for i in range(changes + warmup):
-        page.keyboard.press("ArrowRight" if (i // 50) % 2 == 0 else "ArrowLeft")
+        page.keyboard.press("ArrowRight" if (i // period) % 2 == 0 else "ArrowLeft")
         page.wait_for_function(f"window.__shown.length >= {i + 1}", timeout=10_000)
     down, shown = page.evaluate("[window.__down, window.__shown]")
     return [s - d for d, s in zip(down[warmup:], shown[warmup:], strict=True)]
