@@ -49,6 +49,40 @@ def start_run(tcfg: RunConfig, argv: list[str] | None) -> Run:
     return Run(out, run_dir, run_dir / "state.safetensors", ckpt.git_commit(), ckpt.command_line(argv))
 
 
+class Progress(NamedTuple):
+    epoch: int
+    step: int
+    history: list
+    commands: list[str]  # every (re)start that shaped the weights, this one last
+
+
+def restore(run: Run, tcfg: RunConfig, model_config: Any, modules: dict[str, torch.nn.Module],
+            opt: torch.optim.Optimizer, generator: torch.Generator) -> Progress:
+    """Load saved modules, optimizer and RNG when resuming; a fresh Progress otherwise."""
+    st = resume_state(run, tcfg, model_config)
+    if st is None:
+        return Progress(0, 0, [], [run.command])
+    for key, module in modules.items():
+        module.load_state_dict(st[key])
+    opt.load_state_dict(st["optimizer"])
+    generator.set_state(st["generator"])
+    if "torch_rng" in st:  # dropout draws from torch's global RNG (states saved before this key resume approximately)
+        torch.set_rng_state(st["torch_rng"])
+    return Progress(st["epoch"], st["step"], st["history"], [*st.get("commands", []), run.command])
+
+
+def save_progress(run: Run, model_config: Any, modules: dict[str, torch.nn.Module], opt: torch.optim.Optimizer,
+                  generator: torch.Generator, progress: Progress) -> None:
+    """Everything `restore` needs, written atomically after an epoch."""
+    ckpt.save_state(run.state_path, {
+        **{key: module.state_dict() for key, module in modules.items()},
+        "optimizer": opt.state_dict(), "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
+        "epoch": progress.epoch,
+        "step": progress.step, "history": progress.history, "model_config": asdict(model_config),
+        "commands": progress.commands,
+    })
+
+
 def resume_state(run: Run, tcfg: RunConfig, model_config: Any) -> dict | None:
     """The saved state to continue from, if --resume and one exists; refuses state of another model config."""
     if not (tcfg.resume and run.state_path.exists()):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +18,7 @@ from tqdm import tqdm
 from train import checkpoint as ckpt
 from train.data import batches, load_split
 from train.models.classifier import Classifier, ClassifierConfig
-from train.run import RunConfig, resume_state, start_run
+from train.run import Progress, RunConfig, restore, save_progress, start_run
 from train.run import card as run_card
 from train.sample_quality import classifier_outputs, inception_score
 
@@ -55,13 +55,8 @@ def train(mcfg: ClassifierConfig, tcfg: ClassifierTrainConfig, argv: list[str] |
     model = Classifier(mcfg)
     opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr)
     g = torch.Generator().manual_seed(tcfg.seed + 1)
-    epoch, step, history, commands = 0, 0, [], [run.command]
-    if st := resume_state(run, tcfg, mcfg):
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["optimizer"])
-        g.set_state(st["generator"])
-        epoch, step, history = st["epoch"], st["step"], st["history"]
-        commands = [*st.get("commands", []), run.command]
+    modules = {"model": model}
+    epoch, step, history, commands = restore(run, tcfg, mcfg, modules, opt, g)
 
     tr = load_split(tcfg.dataset, True, tcfg.data_dir, tcfg.download)
     te = load_split(tcfg.dataset, False, tcfg.data_dir, tcfg.download)
@@ -87,9 +82,7 @@ def train(mcfg: ClassifierConfig, tcfg: ClassifierTrainConfig, argv: list[str] |
         history.append({"epoch": epoch, "step": step, "train_loss": tot / n,
                         "test_accuracy": accuracy(model, te.images, te.labels), "seconds": round(time.time() - t0, 1)})
         print(json.dumps(history[-1]), flush=True)
-        ckpt.save_state(run.state_path, {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                                         "generator": g.get_state(), "epoch": epoch, "step": step,
-                                         "history": history, "model_config": asdict(mcfg), "commands": commands})
+        save_progress(run, mcfg, modules, opt, g, Progress(epoch, step, history, commands))
     model.eval()
     probs, _ = classifier_outputs(model, te.images)
     is_mean, is_std = inception_score(probs)

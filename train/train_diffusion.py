@@ -12,7 +12,7 @@ import copy
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -21,7 +21,7 @@ from tqdm import tqdm
 from train import checkpoint as ckpt
 from train.data import batches, load_split
 from train.models.ddpm import DDPM, DDPMConfig
-from train.run import RunConfig, resume_state, start_run
+from train.run import Progress, RunConfig, restore, save_progress, start_run
 from train.run import card as run_card
 
 
@@ -85,14 +85,8 @@ def train(mcfg: DDPMConfig, tcfg: DiffusionTrainConfig, argv: list[str] | None =
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr)
     g = torch.Generator().manual_seed(tcfg.seed + 1)
-    epoch, step, history, commands = 0, 0, [], [run.command]  # every (re)start that shaped the weights
-    if st := resume_state(run, tcfg, mcfg):
-        model.load_state_dict(st["model"])
-        ema.load_state_dict(st["ema"])
-        opt.load_state_dict(st["optimizer"])
-        g.set_state(st["generator"])
-        epoch, step, history = st["epoch"], st["step"], st["history"]
-        commands = [*st.get("commands", []), run.command]
+    modules = {"model": model, "ema": ema}
+    epoch, step, history, commands = restore(run, tcfg, mcfg, modules, opt, g)
 
     train_split = load_split(tcfg.dataset, True, tcfg.data_dir, tcfg.download)
     test_split = load_split(tcfg.dataset, False, tcfg.data_dir, tcfg.download)
@@ -143,10 +137,7 @@ def train(mcfg: DDPMConfig, tcfg: DiffusionTrainConfig, argv: list[str] | None =
         history.append({"epoch": epoch, "step": step, "train_loss": tot / n, "test_loss_ema": test_loss,
                         "seconds": round(time.time() - t0, 1)})
         print(json.dumps(history[-1]), flush=True)
-        ckpt.save_state(run.state_path, {"model": model.state_dict(), "ema": ema.state_dict(),
-                                     "optimizer": opt.state_dict(), "generator": g.get_state(), "epoch": epoch,
-                                     "step": step, "history": history, "model_config": asdict(mcfg),
-                                     "commands": commands})
+        save_progress(run, mcfg, modules, opt, g, Progress(epoch, step, history, commands))
         sample_grid(ema, run.run_dir / f"samples_epoch{epoch:03d}.png", tcfg.seed)
 
     metrics = test_elbo_bpd(ema, test_x[: tcfg.eval_images], tcfg.seed) if tcfg.eval_images else {}

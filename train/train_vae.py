@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 from tqdm import tqdm
@@ -18,7 +18,7 @@ from tqdm import tqdm
 from train import checkpoint as ckpt
 from train.data import TEST_BINARIZE_SEED, batches, binarize, load_split
 from train.models.vae import VAE, VAEConfig
-from train.run import RunConfig, resume_state, start_run
+from train.run import Progress, RunConfig, restore, save_progress, start_run
 from train.run import card as run_card
 
 
@@ -58,13 +58,8 @@ def train(mcfg: VAEConfig, tcfg: VAETrainConfig, argv: list[str] | None = None) 
     model = VAE(mcfg)
     opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr)
     g = torch.Generator().manual_seed(tcfg.seed + 1)  # shuffling, dynamic binarization and ε
-    epoch, step, history, commands = 0, 0, [], [run.command]  # every (re)start that shaped the weights
-    if st := resume_state(run, tcfg, mcfg):
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["optimizer"])
-        g.set_state(st["generator"])
-        epoch, step, history = st["epoch"], st["step"], st["history"]
-        commands = [*st.get("commands", []), run.command]
+    modules = {"model": model}
+    epoch, step, history, commands = restore(run, tcfg, mcfg, modules, opt, g)
 
     train_x = load_split(tcfg.dataset, True, tcfg.data_dir, tcfg.download).flat()  # (60000, 784) in [0, 1]
     test_x = load_split(tcfg.dataset, False, tcfg.data_dir, tcfg.download, TEST_BINARIZE_SEED).flat()
@@ -106,9 +101,7 @@ def train(mcfg: VAEConfig, tcfg: VAETrainConfig, argv: list[str] | None = None) 
         history.append({"epoch": epoch, "step": step, "train_elbo": tot / n, "test_elbo": test_elbo,
                         "beta": beta, "seconds": round(time.time() - t0, 1)})
         print(json.dumps(history[-1]), flush=True)
-        ckpt.save_state(run.state_path, {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                                     "generator": g.get_state(), "epoch": epoch, "step": step,
-                                     "history": history, "model_config": asdict(mcfg), "commands": commands})
+        save_progress(run, mcfg, modules, opt, g, Progress(epoch, step, history, commands))
 
     model.eval()
     metrics = {"final_test_elbo_1sample_nats": history[-1]["test_elbo"] if history else None}

@@ -1,0 +1,86 @@
+"""The diffusion and classifier trainers on tiny synthetic data: learning, sample grids, exact resume."""
+
+import pytest
+
+from train import checkpoint as ckpt
+from train.models.classifier import ClassifierConfig
+from train.models.ddpm import DDPMConfig
+from train.train_classifier import ClassifierTrainConfig
+from train.train_classifier import train as train_classifier
+from train.train_diffusion import DiffusionTrainConfig
+from train.train_diffusion import train as train_diffusion
+
+TINY = DDPMConfig(base_channels=8, channel_mults="1,2", num_res_blocks=1, attention_at=14, timesteps=20)
+
+
+def _cfg(tmp, data, **kw) -> DiffusionTrainConfig:
+    base = dict(
+        out=str(tmp / "ddpm.safetensors"),
+        run_dir=str(tmp / "run"),
+        data_dir=str(data),
+        epochs=3,
+        batch_size=64,
+        lr=2e-3,
+        warmup_steps=1,
+        eval_images=4,
+        seed=3,
+    )
+    return DiffusionTrainConfig(**{**base, **kw})
+
+
+def _no_time(h):
+    return [{k: v for k, v in e.items() if k != "seconds"} for e in h]
+
+
+def test_diffusion_training_learns_and_writes_grids_and_card(tmp_path, synthetic_data):
+    card = train_diffusion(TINY, _cfg(tmp_path, synthetic_data))
+    h = card["history"]
+    assert h[-1]["train_loss"] < h[0]["train_loss"]
+    assert sorted(p.name for p in (tmp_path / "run").glob("samples_epoch*.png")) == [
+        "samples_epoch001.png",
+        "samples_epoch002.png",
+        "samples_epoch003.png",
+    ]
+    m = card["metrics"]
+    assert m["elbo_images"] == 4 and m["test_nelbo_bpd"] > 0
+    model = ckpt.load_checkpoint(tmp_path / "ddpm.safetensors")
+    assert (
+        model.config == TINY
+        and "exponential moving average" in ckpt.read_card(tmp_path / "ddpm.safetensors")["weights"]
+    )
+
+
+def test_diffusion_resume_is_exact(tmp_path, synthetic_data):
+    straight = train_diffusion(TINY, _cfg(tmp_path / "a", synthetic_data, eval_images=0))
+    stopped = train_diffusion(TINY, _cfg(tmp_path / "b", synthetic_data, eval_images=0, max_steps=10))  # 4 a epoch
+    assert stopped["stopped_at_step"] == 10
+    resumed = train_diffusion(TINY, _cfg(tmp_path / "b", synthetic_data, eval_images=0, resume=True))
+    assert _no_time(resumed["history"]) == _no_time(straight["history"]) and len(resumed["commands"]) == 2
+    a, b = (ckpt.load_checkpoint(tmp_path / d / "ddpm.safetensors") for d in ("a", "b"))
+    assert all((x == y).all() for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+
+
+def test_classifier_training_and_resume(tmp_path, synthetic_data):
+    def cfg(d, **kw):
+        return ClassifierTrainConfig(
+            out=str(tmp_path / d / "c.safetensors"),
+            run_dir=str(tmp_path / d / "run"),
+            data_dir=str(synthetic_data),
+            epochs=3,
+            batch_size=64,
+            **kw,
+        )
+
+    small = ClassifierConfig(channels=8, features=16)
+    straight = train_classifier(small, cfg("a"))
+    assert straight["history"][-1]["train_loss"] < straight["history"][0]["train_loss"]
+    train_classifier(small, cfg("b", max_steps=6))
+    resumed = train_classifier(small, cfg("b", resume=True))
+    assert _no_time(resumed["history"]) == _no_time(straight["history"])
+
+
+def test_resume_refuses_another_diffusion_config(tmp_path, synthetic_data):
+    train_diffusion(TINY, _cfg(tmp_path, synthetic_data, epochs=1, eval_images=0))
+    other = DDPMConfig(base_channels=8, channel_mults="1,2", num_res_blocks=1, attention_at=14, timesteps=30)
+    with pytest.raises(ValueError, match="was trained with"):
+        train_diffusion(other, _cfg(tmp_path, synthetic_data, resume=True))
