@@ -51,9 +51,10 @@ def load_split(
     try:
         ds = cls(str(data_dir), train=train, download=download)
     except RuntimeError as e:
+        how = "the download failed" if download else "or pass --download to fetch it"
         raise FileNotFoundError(
             f"{dataset} not found under {Path(data_dir).resolve()}: pass --data-dir pointing at a folder that holds "
-            f"{cls.__name__}/raw/, or --download to fetch it ({e})"
+            f"{cls.__name__}/raw/; {how} ({str(e).strip().splitlines()[0]})"
         ) from None
     images = ds.data.float().div_(255.0).unsqueeze(1)  # (N, 1, 28, 28)
     if binarize_seed is not None:
