@@ -55,8 +55,9 @@ def free_port() -> int:
 
 
 class AppServer:
-    def __init__(self, url: str, proc: subprocess.Popen):
+    def __init__(self, url: str, proc: subprocess.Popen, startup_s: float):
         self.url, self.proc = url, proc
+        self.startup_s = startup_s  # from launching the process to its first HTTP 200
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -69,13 +70,14 @@ def start_app(data_dir: Path, checkpoints: Path = CHECKPOINTS, timeout: float = 
         [sys.executable, "-m", "explorer", "--port", str(port), "--checkpoints", str(checkpoints),
          "--data-dir", str(data_dir), "--no-download"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
+    t0 = time.perf_counter()
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"the app exited with {proc.returncode}; see {log.name}")
         try:
             urllib.request.urlopen(url, timeout=2)
-            return AppServer(url, proc)
+            return AppServer(url, proc, time.perf_counter() - t0)
         except OSError:
             time.sleep(0.5)
     proc.kill()

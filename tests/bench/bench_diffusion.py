@@ -17,9 +17,8 @@ from pathlib import Path
 
 import torch
 
-from tests.bench.common import pct, print_table, slider_latency
-from tests.browser import launch
-from tests.conftest import CHECKPOINTS, start_app
+from tests.bench.common import app_page, pct, print_table, slider_latency
+from tests.conftest import CHECKPOINTS
 from train import checkpoint as ckpt
 from train.models.ddpm import DDPM, DDPMConfig
 
@@ -67,8 +66,6 @@ def main() -> int:
     ap.add_argument("--checkpoints", type=Path, default=CHECKPOINTS)
     ap.add_argument("--changes", type=int, default=100, help="frame-slider changes measured (>= 100)")
     args = ap.parse_args()
-    from playwright.sync_api import sync_playwright
-
     with tempfile.TemporaryDirectory() as tmp:
         ckdir = Path(tmp)
         for f in args.checkpoints.glob("*"):
@@ -80,32 +77,23 @@ def main() -> int:
         ddim_first, ddim_full = sampler_timings(model, "ddim", 50)
         ddpm_first, ddpm_full = sampler_timings(model, "ddpm", model.config.timesteps, repeats=1)
 
-        server = start_app(args.data_dir, ckdir)
-        try:
-            with sync_playwright() as p:
-                browser = launch(p)
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.goto(server.url)
-                page.get_by_role("tab", name="Diffusion").click()
-                page.get_by_role("tab", name="Reverse process").click()
-                t0 = time.perf_counter()
-                page.click("#diff-run")
-                page.wait_for_selector("#diff-frame img", timeout=60_000)
-                app_first = time.perf_counter() - t0
-                page.wait_for_function("() => document.querySelector('#diff-status').innerText.includes('done')",
-                                       timeout=120_000)
-                app_full = time.perf_counter() - t0
-                slider = page.locator("#diff-frame-slider input[type=range]")
-                slider.scroll_into_view_if_needed()
-                slider.press("Home")  # a run ends on its last frame; scrubbing starts from the first
-                page.wait_for_function("() => document.querySelector('#diff-frame').innerText.includes('frame 1 of')",
-                                       timeout=10_000)
-                scrub = slider_latency(page, "#diff-frame-slider input[type=range]", "#diff-frame",
-                                       "el => el.querySelector('img')?.src", args.changes, period=40)  # 50 frames
-                browser.close()
-        finally:
-            server.proc.terminate()
-            server.proc.wait(10)
+        with app_page(args.data_dir, ckdir) as (_, page):
+            page.get_by_role("tab", name="Diffusion").click()
+            page.get_by_role("tab", name="Reverse process").click()
+            t0 = time.perf_counter()
+            page.click("#diff-run")
+            page.wait_for_selector("#diff-frame img", timeout=60_000)
+            app_first = time.perf_counter() - t0
+            page.wait_for_function("() => document.querySelector('#diff-status').innerText.includes('done')",
+                                   timeout=120_000)
+            app_full = time.perf_counter() - t0
+            slider = page.locator("#diff-frame-slider input[type=range]")
+            slider.scroll_into_view_if_needed()
+            slider.press("Home")  # a run ends on its last frame; scrubbing starts from the first
+            page.wait_for_function("() => document.querySelector('#diff-frame').innerText.includes('frame 1 of')",
+                                   timeout=10_000)
+            scrub = slider_latency(page, "#diff-frame-slider input[type=range]", "#diff-frame",
+                                   "el => el.querySelector('img')?.src", args.changes, period=40)  # 50 frames
     note = "" if shipped else " (untrained weights, shipped architecture)"
     fp32, bf16 = training_throughput(model.config, False), training_throughput(model.config, True)
     print_table([

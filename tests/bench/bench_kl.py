@@ -12,9 +12,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.bench.common import pct, print_table, slider_latency
-from tests.browser import launch
-from tests.conftest import CHECKPOINTS, start_app
+from tests.bench.common import app_page, pct, print_table, slider_latency
+from tests.conftest import CHECKPOINTS
 from train.data import write_synthetic_mnist
 
 
@@ -23,24 +22,13 @@ def main() -> int:
     ap.add_argument("--changes", type=int, default=100, help="slider changes measured (>= 100)")
     ap.add_argument("--checkpoints", type=Path, default=CHECKPOINTS)
     args = ap.parse_args()
-    from playwright.sync_api import sync_playwright
-
-    with tempfile.TemporaryDirectory() as tmp:  # the KL lab needs no MNIST: tiny synthetic digits suffice
-        server = start_app(write_synthetic_mnist(tmp), args.checkpoints)
-        try:
-            with sync_playwright() as p:
-                browser = launch(p)
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.goto(server.url)
-                page.get_by_role("tab", name="KL divergence").click()
-                page.wait_for_selector("#kl-plot .js-plotly-plot", timeout=60_000)
-                # the figure's title carries the KL value, so it changes exactly when the figure is redrawn
-                times = slider_latency(page, "#kl-mu-q input[type=range]", "#kl-plot",
-                                       "el => el.querySelector('.gtitle')?.textContent", args.changes)
-                browser.close()
-        finally:
-            server.proc.terminate()
-            server.proc.wait(10)
+    with tempfile.TemporaryDirectory() as tmp, app_page(write_synthetic_mnist(tmp), args.checkpoints) as (_, page):
+        # the KL lab needs no MNIST: tiny synthetic digits suffice
+        page.get_by_role("tab", name="KL divergence").click()
+        page.wait_for_selector("#kl-plot .js-plotly-plot", timeout=60_000)
+        # the figure's title carries the KL value, so it changes exactly when the figure is redrawn
+        times = slider_latency(page, "#kl-mu-q input[type=range]", "#kl-plot",
+                               "el => el.querySelector('.gtitle')?.textContent", args.changes)
     print_table([("KL lab: μ_q slider → figure painted, browser", f"{pct(times, 50):.1f} ms",
                   f"{pct(times, 95):.1f} ms", len(times), "p50 ≤ 50 ms")])
     print(f"\nmean {statistics.mean(times):.1f} ms, max {max(times):.1f} ms")

@@ -17,22 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-from tests.bench.common import ROOT, pct, peak_rss_mib, print_table, slider_latency
-from tests.browser import launch
-from tests.conftest import CHECKPOINTS, start_app
-
-
-def bench_browser(url: str, changes: int) -> list[float]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = launch(p)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(url)
-        times = slider_latency(page, "#vae-z1 input[type=range]", "#vae-decoded",
-                               "el => el.querySelector('img')?.src", changes)
-        browser.close()
-    return times
+from tests.bench.common import ROOT, app_page, pct, peak_rss_mib, print_table, slider_latency
+from tests.conftest import CHECKPOINTS
 
 
 def bench_client(url: str, changes: int) -> list[float]:
@@ -56,16 +42,12 @@ def main() -> int:
     ap.add_argument("--changes", type=int, default=100, help="slider changes measured per method (>= 100)")
     args = ap.parse_args()
 
-    t0 = time.perf_counter()
-    server = start_app(args.data_dir, args.checkpoints)
-    startup = time.perf_counter() - t0
-    try:
-        browser = bench_browser(server.url, args.changes)
+    with app_page(args.data_dir, args.checkpoints) as (server, page):
+        startup = server.startup_s
+        browser = slider_latency(page, "#vae-z1 input[type=range]", "#vae-decoded",
+                                 "el => el.querySelector('img')?.src", args.changes)
         client = bench_client(server.url, args.changes)
         peak = peak_rss_mib(server.proc.pid)
-    finally:
-        server.proc.terminate()
-        server.proc.wait(10)
 
     rows = [
         ("slider → image shown, browser (2-D model)", f"{pct(browser, 50):.1f} ms", f"{pct(browser, 95):.1f} ms",

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from tests.browser import launch
+from tests.conftest import AppServer, start_app
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,3 +60,21 @@ def print_table(rows: list[tuple]) -> None:
     print("|---|---|---|---|---|")
     for r in rows:
         print("| " + " | ".join(str(c) for c in r) + " |")
+
+
+@contextmanager
+def app_page(data_dir: Path, checkpoints: Path) -> Iterator[tuple[AppServer, object]]:
+    """The app started on a free port and a headless Chromium page open on it; both closed afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    server = start_app(data_dir, checkpoints)
+    try:
+        with sync_playwright() as p:
+            browser = launch(p)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(server.url)
+            yield server, page
+            browser.close()
+    finally:
+        server.proc.terminate()
+        server.proc.wait(10)
