@@ -32,39 +32,60 @@ def test_forward_process(client, T):
     assert "ᾱ<sub>t</sub>" in b and b != c  # another ε seed, another z_t
 
 
-def test_reverse_streams_every_step_and_scrubs(client):
+def viewer(value: str) -> dict:
+    """The reverse viewer's value: {"final", "total", "width", "height", "scale", "frames": [{"k", "t", "src"}]}."""
+    return json.loads(value)
+
+
+def test_reverse_streams_frames_then_hands_the_page_every_step(client, T):
     job = client.submit(*RUN, api_name="/reverse")
     outputs = list(job)  # every streamed update
-    frame, status, *_ = job.result()
-    assert len(outputs) >= 2 and "done" in status and "frame 10 of 10" in frame
-    first = client.predict(0, api_name="/scrub")
-    assert "frame 1 of 10" in first
-    assert client.predict(9, api_name="/scrub") == frame.replace(" (the sample)", "")
-    with pytest.raises(AppError, match="Value 10 is greater than maximum value 9"):  # the slider grew to 9
-        client.predict(10, api_name="/scrub")
+    final, status = job.result()
+    assert len(outputs) >= 2 and "done" in status
+    first = viewer(outputs[0][0])
+    assert not first["final"] and len(first["frames"]) == 1 and first["frames"][0]["k"] == 0
+    v = viewer(final)
+    assert v["final"] and v["total"] == 10 and [f["k"] for f in v["frames"]] == list(range(10))
+    ts = [f["t"] for f in v["frames"]]
+    assert ts == sorted(ts, reverse=True) and ts[-1] == 0 and ts[0] < T  # DDIM's 10 steps, from near T down to 1
+    assert all(f["src"].startswith("data:image/png;base64,") for f in v["frames"])
+    assert len({f["src"] for f in v["frames"]}) == 10  # every frame differs
+    assert (v["width"], v["height"]) == (2 * 30 + 2, 3 * 30 + 2)  # 2 samples side by side, 3 rows, 2-px gutters
 
 
 def test_users_do_not_see_each_others_frames(app_server):
     a, b = Client(app_server.url, verbose=False), Client(app_server.url, verbose=False)
     a.predict(*RUN, api_name="/reverse")
     with pytest.raises(AppError, match="Run the reverse process first"):
-        b.predict(0, api_name="/scrub")
-    assert "frame 1 of 10" in a.predict(0, api_name="/scrub")
+        b.predict(api_name="/export")
+    assert len(a.predict(api_name="/export")) == 2
 
 
 def test_same_seed_reproduces_and_guidance_runs(client):
     a = client.predict(*RUN, api_name="/reverse")[0]
     b = client.predict(*RUN, api_name="/reverse")[0]
     assert a == b
-    c = client.predict("DDIM", 5, 0.5, 1, 2, "7", 3.0, api_name="/reverse")[0]
-    assert "frame 5 of 5" in c
+    c = viewer(client.predict("DDIM", 5, 0.5, 1, 2, "7", 3.0, api_name="/reverse")[0])
+    assert c["total"] == 5 and len(c["frames"]) == 5
+    assert c["frames"] != viewer(client.predict("DDIM", 5, 0.5, 2, 2, "7", 3.0, api_name="/reverse")[0])["frames"]
 
 
-def test_export_gif_and_two_samplers(client, tmp_path):
+def test_export_gif_and_mp4(client):
+    import av
+    from PIL import Image
+
     client.predict(*RUN, api_name="/reverse")
-    path = client.predict(api_name="/export_gif")
-    with open(path, "rb") as f:
-        assert f.read(6) in (b"GIF87a", b"GIF89a")
+    gif, mp4 = client.predict(api_name="/export")
+    with Image.open(gif) as im:
+        assert im.format == "GIF" and im.n_frames == 10  # ten steps
+        im.seek(9)
+        assert im.info["duration"] == 1000  # the sample is held for a second
+    with av.open(mp4) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264" and sum(1 for _ in container.decode(stream)) == 10 + 16
+
+
+def test_two_samplers(client):
     html = client.predict(10, 3, 0.0, 0, 2, "none (unconditional)", 0.0, api_name="/two_samplers")
     assert html.count("<img") == 3 and "DDPM" in html and "same z_T" in html
 

@@ -181,17 +181,38 @@ def test_diffusion_run_streams_frames_and_scrubs(page, shots):
     steps = page.locator("#diff-steps input[type=number]")
     steps.fill("12")
     steps.press("Enter")
+    page.evaluate("""() => {  // every caption the viewer shows, streamed ones included
+      window.geCaptions = [];
+      const el = document.querySelector('#diff-frame');
+      new MutationObserver(() => window.geCaptions.push(el.querySelector('.ge-film-caption').textContent))
+        .observe(el, {subtree: true, childList: true, characterData: true, attributes: true});
+    }""")
     page.click("#diff-run")
-    page.wait_for_selector("#diff-frame img", timeout=30_000)  # the first frame streams in
+    page.wait_for_selector("#diff-frame .ge-film-img:not([hidden])", timeout=30_000)  # the first frame streams in
     page.wait_for_function("() => document.querySelector('#diff-status').innerText.includes('done')", timeout=60_000)
-    assert "frame 12 of 12" in page.inner_text("#diff-frame")
-    before = page.eval_on_selector("#diff-frame img", "el => el.src")
-    slider = page.locator("#diff-frame-slider input[type=range]")
+    caption = "() => document.querySelector('#diff-frame .ge-film-caption').textContent"
+    page.wait_for_function(f"() => ({caption})().startsWith('frame 12 of 12')", timeout=10_000)
+    assert any(c.startswith("frame 1 of 12") for c in page.evaluate("window.geCaptions"))  # streamed, not only the end
+    src = "() => document.querySelector('#diff-frame .ge-film-img').src"
+    mark = "() => +document.querySelector('#diff-frame .ge-film-mark').getAttribute('x1')"
+    last_src, last_mark = page.evaluate(src), page.evaluate(mark)
+
+    slider = page.locator("#diff-frame .ge-film-range")
     slider.scroll_into_view_if_needed()
     box = slider.bounding_box()
-    page.mouse.click(box["x"] + 4, box["y"] + box["height"] / 2)  # scrub back to the first frame
-    page.wait_for_function("() => document.querySelector('#diff-frame').innerText.includes('frame 1 of 12')",
-                           timeout=10_000)
-    assert page.eval_on_selector("#diff-frame img", "el => el.src") != before
+    page.mouse.click(box["x"] + 2, box["y"] + box["height"] / 2)  # scrub back to the first frame
+    assert page.evaluate(caption).startswith("frame 1 of 12")  # shown at once: no request to wait for
+    assert page.evaluate(src) != last_src and page.evaluate(mark) > last_mark  # the first frame is at a larger t
+    slider.press("ArrowRight")
+    assert page.evaluate(caption).startswith("frame 2 of 12")
+    page.click("#diff-frame [data-act=next]")
+    assert page.evaluate(caption).startswith("frame 3 of 12")
+    page.click("#diff-frame [data-act=prev]")
+    assert page.evaluate(caption).startswith("frame 2 of 12")
+    page.click("#diff-frame [data-act=play]")  # plays to the end and stops there
+    page.wait_for_function(f"() => ({caption})().startsWith('frame 12 of 12')", timeout=10_000)
+    assert page.evaluate(src) == last_src
+    page.wait_for_function("() => document.querySelector('#diff-frame [data-act=play]').textContent.includes('play')")
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # a middle frame for the picture
     page.wait_for_timeout(800)
     page.screenshot(path=str(shots / "diffusion-reverse.png"), full_page=True)

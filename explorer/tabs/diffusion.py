@@ -3,7 +3,8 @@ from the same noise, and the ELBO term by term.
 
 Layout first (`build`), events wired after; handlers are module-level functions that take the loaded
 models first. All the maths is in train/diffusion.py; this module only arranges and draws it. A run's
-frames live in the user's gr.State, so scrubbing never recomputes and users never see each other's frames.
+frames live in the user's gr.State (for export; users never see each other's frames) and are handed to the
+page once, where explorer/filmstrip.py scrubs them without the server.
 """
 
 import io
@@ -18,7 +19,7 @@ import plotly.graph_objects as go
 import torch
 from PIL import Image
 
-from explorer import checks, render
+from explorer import checks, filmstrip, render
 from explorer.models import Models
 from explorer.vae_maths import preprocess_drawing
 from train.diffusion import GaussianDiffusion
@@ -69,20 +70,6 @@ def _frame_png(step, n: int) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(g, mode="L").save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
-
-
-def _frame_html(png: bytes, t: int, k: int, total: int, note: str = "") -> str:
-    import base64
-
-    url = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-    h, w = Image.open(io.BytesIO(png)).size[::-1]
-    scale = 4 if w <= 200 else 2
-    labels = (f"<div class='ge-labels' style='height:{h * scale}px'><div>z<sub>t</sub></div><div>ε̂</div>"
-              "<div>x̂<sub>0</sub></div></div>")
-    return (f"<div class='ge-row'>{labels}"
-            f"<img src='{url}' width='{w * scale}' height='{h * scale}' style='image-rendering:pixelated' "
-            f"alt='frame {k}'></div><p class='ge-note' id='diff-frame-caption'>frame {k + 1} of {total}: "
-            f"t = {t + 1} (index {t}){' ' + note if note else ''}</p>")
 
 
 def _digit(models: Models, index) -> torch.Tensor:
@@ -193,66 +180,75 @@ def _trajectory(m: DDPM, sampler: str, steps: int, eta: float, y, guidance: floa
 
 
 def reverse(models: Models, sampler, steps, eta, seed, n, label, guidance):
-    """Stream the reverse process: every step is stored (for scrubbing), the page gets frames as they come.
+    """Stream the reverse process: every step is kept (for scrubbing and export), the page gets frames as
+    they come.
 
-    Yields (frame HTML, status, frames state, frame-slider update). At most ~20 frames a second are sent
-    to the page; every step is kept in the state.
+    Yields (viewer value, status, frames state). While streaming, at most ~20 updates a second, each with the
+    newest frame only; the last update hands the page the whole run (see explorer/filmstrip.py).
     """
     m, steps, eta, seed, n, y, guidance = _sampler_args(models, sampler, steps, eta, seed, n, label, guidance)
     g = torch.Generator().manual_seed(seed)
     z_T = torch.randn((n, 1, 28, 28), generator=g)
-    frames: list[tuple[int, bytes]] = []
-    total = steps
+    frames: list[filmstrip.Frame] = []
     t0 = last = time.perf_counter()
     with torch.inference_mode():
         for k, step in enumerate(_trajectory(m, sampler, steps, eta, y, guidance, z_T, g)):
-            frames.append((step.t, _frame_png(step, n)))
+            frames.append(filmstrip.Frame(k, step.t, _frame_png(step, n)))
             now = time.perf_counter()
-            if k == 0 or k == total - 1 or now - last > 0.05:
+            if k == 0 or now - last > 0.05:
                 last = now
-                status = f"{sampler}: step {k + 1} of {total}, {now - t0:.2f} s"
-                yield (_frame_html(frames[-1][1], step.t, k, total), status, None,
-                       gr.update(maximum=max(k, 1), value=k, interactive=False))
-    status = f"{sampler} with {total} steps done in {time.perf_counter() - t0:.2f} s: scrub the frames below."
-    yield (_frame_html(frames[-1][1], frames[-1][0], total - 1, total, "(the sample)"), status, frames,
-           gr.update(maximum=max(total - 1, 1), value=total - 1, interactive=True))
+                status = f"{sampler}: step {k + 1} of {steps}, {now - t0:.2f} s"
+                yield filmstrip.value(frames, steps, final=False), status, None
+    status = f"{sampler} with {steps} steps done in {time.perf_counter() - t0:.2f} s: scrub the frames below."
+    yield filmstrip.value(frames, steps, final=True), status, frames
 
 
-def scrub(frames, k) -> str:
-    """Show stored frame k of this user's last run; nothing is recomputed."""
-    if not frames:
-        raise gr.Error("Run the reverse process first; its frames are kept for scrubbing.")
-    k = checks.number("Frame", k, 0, len(frames) - 1, integer=True)
-    t, png = frames[k]
-    return _frame_html(png, t, k, len(frames))
+HOLD_S = 1.0  # the sample stays on screen this long at the end of an export
 
 
-def step_frame(frames, k, delta: int) -> int:
-    if not frames:
-        raise gr.Error("Run the reverse process first.")
-    return int(min(max(int(k) + delta, 0), len(frames) - 1))
-
-
-def play_tick(frames, k, playing: bool) -> tuple:
-    """One tick of playback: advance a frame, stop at the end."""
-    if not frames or not playing:
-        return gr.update(), gr.update(), False
-    k = int(k) + max(1, len(frames) // 100)
-    if k >= len(frames) - 1:
-        return len(frames) - 1, gr.update(active=False), False
-    return k, gr.update(), True
-
-
-def export_gif(frames) -> str:
-    """The stored trajectory as an animated GIF (at most 100 frames, the last one held)."""
+def _export_frames(frames: list[filmstrip.Frame], scale: int = 3) -> list[np.ndarray]:
+    """At most 100 evenly spaced frames of a run, first and last included, upscaled."""
     if not frames:
         raise gr.Error("Run the reverse process first; there is nothing to export yet.")
     idx = np.unique(np.linspace(0, len(frames) - 1, min(len(frames), 100)).round().astype(int))
-    images = [Image.open(io.BytesIO(frames[i][1])).convert("L") for i in idx]
-    images = [im.resize((im.width * 3, im.height * 3), Image.NEAREST) for im in images]
+    images = [render.upscale(np.asarray(Image.open(io.BytesIO(frames[i].png)).convert("L")), scale) for i in idx]
+    return images
+
+
+def export_gif(frames) -> str:
+    """The stored trajectory as an animated GIF: 60 ms a frame, the sample held for HOLD_S."""
+    images = [Image.fromarray(a) for a in _export_frames(frames)]
     out = tempfile.NamedTemporaryFile(prefix="reverse-process-", suffix=".gif", delete=False)
-    images[0].save(out.name, save_all=True, append_images=images[1:] + [images[-1]] * 10, duration=60, loop=0)
+    durations = [60] * (len(images) - 1) + [int(1000 * HOLD_S)]
+    images[0].save(out.name, save_all=True, append_images=images[1:], duration=durations, loop=0)
     return out.name
+
+
+def export_mp4(frames) -> str:
+    """The stored trajectory as an H.264 MP4 (PyAV), same frames as the GIF, for slides and players."""
+    import av
+
+    images = _export_frames(frames)
+    images += [images[-1]] * int(16 * HOLD_S)  # video frames have one duration: repeat the sample
+    h, w = images[0].shape
+    out = tempfile.NamedTemporaryFile(prefix="reverse-process-", suffix=".mp4", delete=False)
+    with av.open(out.name, mode="w") as container:
+        stream = container.add_stream("libx264", rate=16)
+        stream.width, stream.height = w + w % 2, h + h % 2  # yuv420p wants even sides
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": "18"}
+        for a in images:
+            a = np.pad(a, ((0, h % 2), (0, w % 2)))
+            for packet in stream.encode(av.VideoFrame.from_ndarray(a, format="gray")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return out.name
+
+
+def export(frames) -> list[str]:
+    """GIF and MP4 of this user's last run."""
+    return [export_gif(frames), export_mp4(frames)]
 
 
 @torch.inference_mode()
@@ -352,17 +348,15 @@ def build(models: Models) -> None:
                 r_run = gr.Button("Run the reverse process", variant="primary", elem_id="diff-run")
                 r_stop = gr.Button("Stop", variant="stop")
             r_status = gr.Markdown(elem_id="diff-status")
-            r_frame = gr.HTML(elem_id="diff-frame")
+            r_view = filmstrip.viewer(m.diffusion.alphas_cumprod.numpy(), elem_id="diff-frame")
             r_frames = gr.State(None)
+            gr.Markdown("Rows: the noisy sample $z_t$, the predicted noise $\\hat\\varepsilon$ (±2 shown black to "
+                        "white) and the predicted clean image $\\hat x_0$. Once a run ends, the slider, the arrow keys "
+                        "and ▶ play move through its frames in your browser, without recomputing anything.",
+                        latex_delimiters=LATEX)
             with gr.Row():
-                r_prev = gr.Button("◀ step", size="sm")
-                r_play = gr.Button("▶ play / ⏸ pause", size="sm")
-                r_next = gr.Button("step ▶", size="sm")
-                r_gif = gr.Button("Export GIF", size="sm")
-            r_slider = gr.Slider(0, 1, value=0, step=1, label="frame", interactive=False, elem_id="diff-frame-slider")
-            r_file = gr.File(label="trajectory (GIF)", visible=True, interactive=False)
-            r_timer = gr.Timer(0.1, active=False)
-            r_playing = gr.State(False)
+                r_export = gr.Button("Export GIF and MP4", size="sm", scale=0)
+                r_file = gr.File(label="trajectory (GIF, MP4)", file_count="multiple", interactive=False, height=110)
         with gr.Tab("Same seed, two samplers"):
             gr.Markdown("DDPM with all T steps and DDIM with two step counts, all from the same initial noise z_T.")
             with gr.Row():
@@ -400,21 +394,10 @@ def build(models: Models) -> None:
             snap, [digit, f_eps], f_snaps, api_visibility="private")
 
     run_in = [r_sampler, r_steps, r_eta, r_seed, r_n, r_label, r_guid]
-    run = r_run.click(partial(reverse, models), run_in, [r_frame, r_status, r_frames, r_slider], api_name="reverse",
-                      concurrency_limit=2)
+    run = r_run.click(partial(reverse, models), run_in, [r_view, r_status, r_frames], api_name="reverse",
+                      concurrency_limit=2, show_progress="minimal")
     r_stop.click(None, None, None, cancels=[run])
-    r_slider.input(scrub, [r_frames, r_slider], r_frame, queue=False, trigger_mode="always_last",
-                   show_progress="hidden", api_name="scrub")
-    # buttons and playback move the slider, then draw that frame (the slider's own change event would also
-    # fire while a run streams, before any frames are stored)
-    for b, delta in ((r_prev, -1), (r_next, 1)):
-        b.click(partial(step_frame, delta=delta), [r_frames, r_slider], r_slider, api_visibility="private").then(
-            scrub, [r_frames, r_slider], r_frame, api_visibility="private", show_progress="hidden")
-    r_play.click(lambda p: (not p, gr.Timer(active=not p)), r_playing, [r_playing, r_timer], api_visibility="private")
-    r_timer.tick(play_tick, [r_frames, r_slider, r_playing], [r_slider, r_timer, r_playing], api_visibility="private",
-                 show_progress="hidden").then(lambda f, k: scrub(f, k) if f else gr.update(), [r_frames, r_slider],
-                                              r_frame, api_visibility="private", show_progress="hidden")
-    r_gif.click(export_gif, r_frames, r_file, api_name="export_gif")
+    r_export.click(export, r_frames, r_file, api_name="export")
     c_btn.click(partial(two_samplers, models), [c_a, c_b, c_eta, c_seed, c_n, c_label, c_guid], c_out,
                 api_name="two_samplers", concurrency_limit=2)
     e_btn.click(partial(elbo_chart, models), [digit, e_seed], [e_plot, e_md], api_name="elbo_terms")

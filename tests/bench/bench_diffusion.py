@@ -82,18 +82,19 @@ def main() -> int:
             page.get_by_role("tab", name="Reverse process").click()
             t0 = time.perf_counter()
             page.click("#diff-run")
-            page.wait_for_selector("#diff-frame img", timeout=60_000)
+            page.wait_for_selector("#diff-frame .ge-film-img:not([hidden])", timeout=60_000)
             app_first = time.perf_counter() - t0
             page.wait_for_function("() => document.querySelector('#diff-status').innerText.includes('done')",
                                    timeout=120_000)
             app_full = time.perf_counter() - t0
-            slider = page.locator("#diff-frame-slider input[type=range]")
+            slider = page.locator("#diff-frame .ge-film-range")
+            page.wait_for_function("() => !document.querySelector('#diff-frame .ge-film-range').disabled")
             slider.scroll_into_view_if_needed()
             slider.press("Home")  # a run ends on its last frame; scrubbing starts from the first
             page.wait_for_function("() => document.querySelector('#diff-frame').innerText.includes('frame 1 of')",
                                    timeout=10_000)
-            scrub = slider_latency(page, "#diff-frame-slider input[type=range]", "#diff-frame",
-                                   "el => el.querySelector('img')?.src", args.changes, period=40)  # 50 frames
+            scrub = slider_latency(page, "#diff-frame .ge-film-range", "#diff-frame",
+                                   "el => el.querySelector('.ge-film-img').src", args.changes, period=40)  # 50 frames
     note = "" if shipped else " (untrained weights, shipped architecture)"
     fp32, bf16 = training_throughput(model.config, False), training_throughput(model.config, True)
     print_table([

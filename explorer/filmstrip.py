@@ -1,0 +1,187 @@
+"""A trajectory viewer that scrubs in the browser.
+
+A run's frames reach the page once, as PNG data URLs inside the component's value; after that the frame
+slider, the step buttons and playback only swap an <img>'s source in the page, so scrubbing never waits
+for the server. While a run streams, each update carries only its newest frame. The final update carries
+every frame, or, past FRAME_BUDGET bytes (DDPM's 1000 steps of many samples), an even subsample that always
+keeps the first and the last; the server still keeps every frame for export.
+
+Beside the frames, a small SVG of the noise schedule, √ᾱ_t (signal) and √(1−ᾱ_t) (noise) against t, with a
+marker at the shown frame's t. The curves are drawn once, into the template; scrubbing moves the marker.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from dataclasses import dataclass
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+FRAME_BUDGET = 8_000_000  # PNG bytes of one run's frames sent to the page (~10.7 MB as base64)
+PLAY_FRAMES = 100  # playback shows about this many frames, whatever the run's length
+SVG_W, SVG_H, PAD, TOP = 260, 160, 30, 26  # TOP: room for the legend
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One reverse step: k-th of the run (0-based), at timestep index t (0-based: t = 0 is z_1), as a PNG."""
+
+    k: int
+    t: int
+    png: bytes
+
+
+def _frame_json(f: Frame) -> dict:
+    return {"k": f.k, "t": f.t, "src": "data:image/png;base64," + base64.b64encode(f.png).decode("ascii")}
+
+
+def kept(frames: list[Frame], budget: int = FRAME_BUDGET) -> list[Frame]:
+    """All frames if their PNGs fit in `budget` bytes, else an even subsample that fits, first and last kept."""
+    size = sum(len(f.png) for f in frames)
+    if size <= budget or len(frames) <= 2:
+        return frames
+    m = max(2, int(len(frames) * budget / size))
+    idx = np.unique(np.linspace(0, len(frames) - 1, m).round().astype(int))
+    return [frames[i] for i in idx]
+
+
+def value(frames: list[Frame], total: int, final: bool, budget: int = FRAME_BUDGET) -> str:
+    """The viewer's value. Streaming (final=False): the newest frame only. Final: the frames kept for the page."""
+    if not frames:
+        return ""
+    shown = kept(frames, budget) if final else frames[-1:]
+    w, h = Image.open(io.BytesIO(shown[-1].png)).size
+    return json.dumps({"final": final, "total": total, "width": w, "height": h, "scale": 4 if w <= 200 else 2,
+                       "frames": [_frame_json(f) for f in shown]})
+
+
+def schedule_svg(alphas_cumprod: np.ndarray) -> str:
+    """√ᾱ_t and √(1−ᾱ_t) against t = 1…T, with a marker line the page moves to the shown frame's t."""
+    T = len(alphas_cumprod)
+    a = np.asarray(alphas_cumprod, dtype=np.float64)
+    xs = PAD + (np.arange(1, T + 1) / T) * (SVG_W - PAD - 10)
+    step = max(1, T // 200)
+    y0, y1 = SVG_H - PAD, TOP  # the plot's bottom (0) and top (1)
+
+    def line(ys: np.ndarray) -> str:
+        return " ".join(f"{x:.1f},{y0 - y * (y0 - y1):.1f}" for x, y in zip(xs[::step], ys[::step], strict=True))
+
+    return (
+        f"<svg class='ge-film-sched' viewBox='0 0 {SVG_W} {SVG_H}' width='{SVG_W}' height='{SVG_H}' "
+        f"data-t='{T}' data-x0='{PAD}' data-x1='{SVG_W - 10}' role='img' "
+        f"aria-label='noise schedule with the current step marked'>"
+        f"<line x1='{PAD}' y1='{y0}' x2='{SVG_W - 10}' y2='{y0}' stroke='currentColor' opacity='0.5'/>"
+        f"<line x1='{PAD}' y1='{y0}' x2='{PAD}' y2='{y1}' stroke='currentColor' opacity='0.5'/>"
+        f"<text x='{PAD - 4}' y='{y1 + 4}' text-anchor='end' font-size='10' fill='currentColor'>1</text>"
+        f"<text x='{PAD - 4}' y='{y0}' text-anchor='end' font-size='10' fill='currentColor'>0</text>"
+        f"<text x='{PAD}' y='{SVG_H - 14}' font-size='10' fill='currentColor'>t = 1</text>"
+        f"<text x='{SVG_W - 10}' y='{SVG_H - 14}' text-anchor='end' font-size='10' fill='currentColor'>T = {T}</text>"
+        f"<polyline points='{line(np.sqrt(a))}' fill='none' stroke='#2563eb' stroke-width='2'/>"
+        f"<polyline points='{line(np.sqrt(1 - a))}' fill='none' stroke='#ea580c' stroke-width='2'/>"
+        f"<text x='{PAD}' y='11' font-size='10' fill='#2563eb'>— signal √ᾱ<tspan font-size='7'>t</tspan></text>"
+        f"<text x='{SVG_W - 10}' y='11' text-anchor='end' font-size='10' fill='#ea580c'>— noise "
+        f"√(1−ᾱ<tspan font-size='7'>t</tspan>)</text>"
+        f"<line class='ge-film-mark' x1='{PAD}' y1='{y0}' x2='{PAD}' y2='{y1}' stroke='currentColor' "
+        f"stroke-width='1.5' stroke-dasharray='3 2' visibility='hidden'/>"
+        f"<text class='ge-film-mark-label' x='{PAD}' y='{SVG_H - 2}' font-size='10' text-anchor='middle' "
+        f"fill='currentColor'></text></svg>"
+    )
+
+
+TEMPLATE = """
+<div class='ge-film'>
+  <div class='ge-film-view'>
+    <div class='ge-labels ge-film-labels'><div>z<sub>t</sub></div><div>ε̂</div><div>x̂<sub>0</sub></div></div>
+    <img class='ge-film-img' alt='' style='image-rendering:pixelated' hidden>
+    {svg}
+  </div>
+  <div class='ge-film-controls'>
+    <button type='button' class='ge-film-btn' data-act='prev' disabled aria-label='previous frame'>◀ step</button>
+    <button type='button' class='ge-film-btn' data-act='play' disabled aria-label='play or pause'>▶ play</button>
+    <button type='button' class='ge-film-btn' data-act='next' disabled aria-label='next frame'>step ▶</button>
+    <input type='range' class='ge-film-range' min='0' max='0' value='0' step='1' disabled aria-label='frame'>
+  </div>
+  <p class='ge-note ge-film-caption'>Run the reverse process: its frames appear here as they are computed.</p>
+</div>
+"""
+
+JS = """
+const q = s => element.querySelector(s);
+let frames = [], total = 0, timer = null;
+const caption = f => `frame ${f.k + 1} of ${total}: t = ${f.t + 1} (index ${f.t})` +
+  (f.k === total - 1 ? ' (the sample)' : '') +
+  (frames.length < total && timer === null && !q('.ge-film-range').disabled
+    ? ` · the page keeps ${frames.length} of the ${total} frames` : '');
+const show = i => {
+  const f = frames[i];
+  if (!f) return;
+  const img = q('.ge-film-img');
+  img.src = f.src; img.alt = `frame ${f.k + 1}`; img.hidden = false;
+  q('.ge-film-caption').textContent = caption(f);
+  const svg = q('.ge-film-sched'), mark = q('.ge-film-mark'), label = q('.ge-film-mark-label');
+  const x0 = +svg.dataset.x0, x1 = +svg.dataset.x1, x = x0 + (f.t + 1) / +svg.dataset.t * (x1 - x0);
+  mark.setAttribute('x1', x); mark.setAttribute('x2', x); mark.setAttribute('visibility', 'visible');
+  label.setAttribute('x', x); label.textContent = `t = ${f.t + 1}`;
+};
+const pause = () => {
+  if (timer !== null) clearInterval(timer);
+  timer = null;
+  q('[data-act=play]').textContent = '▶ play';
+};
+const go = i => {
+  const r = q('.ge-film-range');
+  r.value = Math.max(0, Math.min(frames.length - 1, i));
+  show(+r.value);
+};
+const draw = () => {
+  pause();
+  if (!props.value) return;
+  const v = JSON.parse(props.value);
+  frames = v.frames; total = v.total;
+  const img = q('.ge-film-img'), r = q('.ge-film-range');
+  img.width = v.width * v.scale; img.height = v.height * v.scale;
+  q('.ge-film-labels').style.height = `${v.height * v.scale}px`;
+  r.max = frames.length - 1; r.value = frames.length - 1; r.disabled = !v.final;
+  element.querySelectorAll('.ge-film-btn').forEach(b => { b.disabled = !v.final; });
+  show(frames.length - 1);
+};
+element.addEventListener('input', e => { if (e.target.matches('.ge-film-range')) { pause(); show(+e.target.value); } });
+element.addEventListener('click', e => {
+  const b = e.target.closest('.ge-film-btn');
+  if (!b || b.disabled) return;
+  const r = q('.ge-film-range'), i = +r.value;
+  if (b.dataset.act === 'prev') { pause(); go(i - 1); }
+  else if (b.dataset.act === 'next') { pause(); go(i + 1); }
+  else if (timer !== null) pause();
+  else {
+    if (i >= frames.length - 1) go(0);
+    const stride = Math.max(1, Math.floor(frames.length / PLAY_FRAMES));
+    b.textContent = '⏸ pause';
+    timer = setInterval(() => {
+      const j = +q('.ge-film-range').value + stride;
+      if (j >= frames.length - 1) { pause(); go(frames.length - 1); } else go(j);
+    }, 60);
+  }
+});
+draw();
+watch('value', draw);
+""".replace("PLAY_FRAMES", str(PLAY_FRAMES))
+
+CSS = """
+.ge-film-view {display:flex; gap:14px; align-items:center; flex-wrap:wrap}
+.ge-film-img {border:1px solid #8884; border-radius:4px; background:#000}
+.ge-film-controls {display:flex; gap:8px; align-items:center; margin-top:8px}
+.ge-film-range {flex:1; min-width:160px}
+.ge-film-btn {padding:2px 10px; border:1px solid #8886; border-radius:6px; background:transparent; cursor:pointer}
+.ge-film-btn:disabled {opacity:0.4; cursor:default}
+"""
+
+
+def viewer(alphas_cumprod: np.ndarray, elem_id: str) -> gr.HTML:
+    """The viewer for a model with this ᾱ schedule; set its value with `value(...)`."""
+    return gr.HTML("", html_template=TEMPLATE.replace("{svg}", schedule_svg(alphas_cumprod)), js_on_load=JS,
+                   css_template=CSS, elem_id=elem_id)

@@ -1,0 +1,53 @@
+"""The in-browser trajectory viewer's value: what reaches the page while streaming and after a run."""
+
+import json
+
+import numpy as np
+import pytest
+
+from explorer import filmstrip
+from explorer.filmstrip import Frame
+
+
+def frames(n: int, size: int = 100) -> list[Frame]:
+    return [Frame(k, n - 1 - k, bytes([k % 256]) * size) for k in range(n)]
+
+
+def test_a_run_within_budget_keeps_every_frame():
+    fs = frames(50)
+    assert filmstrip.kept(fs, budget=50 * 100) == fs
+
+
+@pytest.mark.parametrize("n", [3, 10, 1000])
+def test_a_long_run_keeps_an_even_subsample_within_budget_with_both_ends(n):
+    fs = frames(n)
+    k = filmstrip.kept(fs, budget=n * 100 // 3)
+    assert k[0] is fs[0] and k[-1] is fs[-1]
+    assert sum(len(f.png) for f in k) <= max(n * 100 // 3, 200) and len(k) >= 2  # both ends even past the budget
+    gaps = np.diff([f.k for f in k])
+    assert gaps.max() - gaps.min() <= 1  # evenly spread
+
+
+def test_streaming_values_carry_the_newest_frame_and_the_final_one_all():
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("L", (62, 92)).save(buf, format="PNG")
+    fs = [Frame(k, 9 - k, buf.getvalue()) for k in range(10)]
+    live = json.loads(filmstrip.value(fs[:3], total=10, final=False))
+    assert not live["final"] and [f["k"] for f in live["frames"]] == [2] and live["total"] == 10
+    done = json.loads(filmstrip.value(fs, total=10, final=True))
+    assert done["final"] and [f["t"] for f in done["frames"]] == list(range(9, -1, -1))
+    assert (done["width"], done["height"], done["scale"]) == (62, 92, 4)
+    assert filmstrip.value([], total=10, final=True) == ""
+
+
+def test_schedule_svg_spans_the_plot_and_names_T():
+    a = np.cumprod(1 - np.linspace(1e-4, 0.02, 1000))
+    svg = filmstrip.schedule_svg(a)
+    assert "data-t='1000'" in svg and "T = 1000" in svg and svg.count("<polyline") == 2
+    signal = svg.split("<polyline points='")[1].split("'")[0].split()
+    (x_first, y_first), (x_last, y_last) = (map(float, p.split(",")) for p in (signal[0], signal[-1]))
+    assert x_first < x_last and y_first < y_last  # √ᾱ starts near the top (1) and falls towards the axis (0)
