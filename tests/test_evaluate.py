@@ -42,30 +42,58 @@ def test_diffusion_samples_are_images_in_unit_range(tiny):
     from train.evaluate import diffusion_samples
 
     model = ckpt.load_checkpoint(tiny[0])
-    x, seconds = diffusion_samples(model, "ddim3", 5, 4, seed=0)
-    assert x.shape == (5, 1, 28, 28) and 0 <= x.min() and x.max() <= 1 and seconds > 0
-    assert torch.equal(x, diffusion_samples(model, "ddim3", 5, 4, seed=0)[0])  # seeded
-    assert torch.equal(x[:4], diffusion_samples(model, "ddim3", 4, 4, seed=0)[0])  # each batch has its own generator
-    assert not torch.equal(x, diffusion_samples(model, "ddim3", 5, 4, seed=1)[0])
+    x, seconds = diffusion_samples(model, "ddim3", 10, 4, seed=0)
+    assert x.shape == (10, 1, 28, 28) and 0 <= x.min() and x.max() <= 1 and seconds > 0
+    assert torch.equal(x, diffusion_samples(model, "ddim3", 10, 4, seed=0)[0])  # seeded
+    assert not torch.equal(x, diffusion_samples(model, "ddim3", 10, 4, seed=1)[0])
+    assert not torch.equal(x[:4], x[4:8])  # batches differ
+    # batch b has its own generator, seeded seed·100,000 + b, so it can be made alone
+    g = torch.Generator().manual_seed(0 * 100_000 + 1)
+    with torch.no_grad():
+        b1 = model.diffusion.sample(model.eps_model(None), (4, 1, 28, 28), "ddim", 3, 0.0, g)
+    assert torch.equal(x[4:8], ((b1 + 1) / 2).clamp(0, 1))
 
 
-def test_finished_batches_are_cached_per_checkpoint_and_resumed(tiny, tmp_path):
-    from train.evaluate import diffusion_samples, file_digest
+def test_finished_batches_are_cached_and_a_stopped_run_resumes(tiny, tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from train.evaluate import diffusion_samples
+
+    model = ckpt.load_checkpoint(tiny[0])
+    x, _ = diffusion_samples(model, "ddim3", 10, 4, seed=0, cache=tmp_path)
+    names = [f"ddim3_seed0_batch4_{b:04d}x{k}.safetensors" for b, k in ((0, 4), (1, 4), (2, 2))]
+    assert sorted(p.name for p in tmp_path.iterdir()) == names  # nothing else, no temporary files left
+    recorded = 0.0
+    for name in names:
+        with safe_open(tmp_path / name, "pt") as f:
+            recorded += float(f.metadata()["seconds"])
+    y, seconds = diffusion_samples(model, "ddim3", 10, 4, seed=0, cache=tmp_path)
+    assert torch.equal(y, x) and abs(seconds - recorded) < 1e-6  # all from the cache, with their recorded time
+
+    save_file({"samples": torch.zeros(4, 1, 28, 28)}, str(tmp_path / names[0]), metadata={"seconds": "1.5"})
+    (tmp_path / names[1]).unlink()  # as if stopped during batch 1
+    (tmp_path / names[2]).write_bytes(b"not a safetensors file")  # damaged: made again
+    y, seconds = diffusion_samples(model, "ddim3", 10, 4, seed=0, cache=tmp_path)
+    assert torch.equal(y[:4], torch.zeros(4, 1, 28, 28))  # cached batches are used as stored
+    assert torch.equal(y[4:], x[4:]) and seconds > 1.5  # the missing and damaged ones are made again, identically
+
+    z, _ = diffusion_samples(model, "ddim3", 9, 4, seed=0, cache=tmp_path)  # another n: its last batch is new
+    assert (tmp_path / "ddim3_seed0_batch4_0002x1.safetensors").exists() and (tmp_path / names[2]).exists()
+    assert torch.equal(z[4:8], x[4:8])
+
+
+def test_evaluate_keys_the_cache_by_checkpoint_and_code(tiny, tmp_path):
+    from train.evaluate import cache_key, file_digest
 
     ddpm, clf, data = tiny
-    model = ckpt.load_checkpoint(ddpm)
-    x, _ = diffusion_samples(model, "ddim3", 10, 4, seed=0, cache=tmp_path)
-    files = sorted(p.name for p in tmp_path.iterdir())
-    assert files == [f"ddim3_seed0_batch4_{b:04d}.safetensors" for b in range(3)]
-    (tmp_path / files[1]).unlink()  # as if stopped during batch 1: batches 0 and 2 come from the cache
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(1.0)  # weights the cache cannot know about: only batch 1 is sampled again, with them
-    y, seconds_again = diffusion_samples(model, "ddim3", 10, 4, seed=0, cache=tmp_path)
-    assert torch.equal(y[:4], x[:4]) and torch.equal(y[8:], x[8:]) and not torch.equal(y[4:8], x[4:8])
-    assert seconds_again > 0
-    # evaluate() keys the cache by the checkpoint file's digest, so new weights never reuse old batches
-    evaluate(EvaluateConfig(ddpm=str(ddpm), vae="", classifier=str(clf), data_dir=str(data), n=8, samplers="ddim2",
-                            batch=4, cache=str(tmp_path / "c"), write_card=False))
-    assert [p.name for p in (tmp_path / "c").iterdir()] == [file_digest(ddpm)]
-    assert len(list((tmp_path / "c" / file_digest(ddpm)).iterdir())) == 2
+    cfg = EvaluateConfig(ddpm=str(ddpm), vae="", classifier=str(clf), data_dir=str(data), n=8, samplers="ddim2",
+                         batch=4, cache=str(tmp_path), write_card=False)
+    evaluate(cfg)
+    assert [p.name for p in tmp_path.iterdir()] == [cache_key(ddpm)]
+    assert cache_key(ddpm).startswith(file_digest(ddpm) + "-code")
+    assert len(list((tmp_path / cache_key(ddpm)).iterdir())) == 2
+    other = tmp_path / "other.safetensors"
+    ckpt.save_checkpoint(other, DDPM(DDPMConfig(base_channels=8, channel_mults="1,2", num_res_blocks=1,
+                                                 attention_at=14, timesteps=20)), "ddpm", {})
+    assert cache_key(other) != cache_key(ddpm)  # new weights never reuse old batches

@@ -50,7 +50,7 @@ def card_path(path: str | Path) -> Path:
     return Path(path).with_suffix(".json")
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -66,7 +66,7 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def write_json(path: str | Path, obj: dict) -> None:
-    _atomic_write(Path(path), lambda p: p.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n"))
+    atomic_write(Path(path), lambda p: p.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n"))
 
 
 def git_commit() -> str:
@@ -100,7 +100,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, kind: str, card: dict) -
     config = dataclasses.asdict(model.config)
     meta = {"format": FORMAT, "kind": kind, "config": json.dumps(config)}
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    _atomic_write(path, lambda p: save_file(tensors, str(p), metadata=meta))
+    atomic_write(path, lambda p: save_file(tensors, str(p), metadata=meta))
     write_json(card_path(path), {"kind": kind, "config": config, "weights": path.name, **card})
     return path
 
@@ -192,7 +192,7 @@ def save_state(path: str | Path, state: dict[str, Any]) -> None:
     """Save a nested dict of tensors and JSON values (model, optimizer, generator states, counters)."""
     tensors: dict[str, torch.Tensor] = {}
     skeleton = _flatten(state, "s", tensors)
-    _atomic_write(Path(path), lambda p: save_file(tensors, str(p), metadata={"format": FORMAT,
+    atomic_write(Path(path), lambda p: save_file(tensors, str(p), metadata={"format": FORMAT,
                                                                           "state": json.dumps(skeleton)}))
 
 

@@ -41,13 +41,36 @@ class EvaluateConfig:
     write_card: bool = field(default=True, metadata={"help": "store the table in the DDPM's card"})
 
 
-def file_digest(path: str | Path) -> str:
-    """The first 16 hex digits of a file's SHA-256: which weights a cached batch came from."""
+def file_digest(*paths: str | Path) -> str:
+    """The first 16 hex digits of the SHA-256 of these files' bytes, in order."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+    for path in paths:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
     return h.hexdigest()[:16]
+
+
+# What a cached batch depends on besides the weights: the samplers' code and this file's post-processing.
+SAMPLER_SOURCES = (Path(__file__).parent / "diffusion.py", Path(__file__))
+
+
+def cache_key(checkpoint: str | Path) -> str:
+    """Names the cache folder of a checkpoint: its digest, then the samplers' code digest."""
+    return f"{file_digest(checkpoint)}-code{file_digest(*SAMPLER_SOURCES)[:8]}"
+
+
+def _cached(path: Path | None, shape: tuple[int, ...]) -> tuple[torch.Tensor, float] | None:
+    """A finished batch and its sampling seconds, or None if absent or unreadable (then it is made again)."""
+    if path is None or not path.exists():
+        return None
+    try:
+        with safe_open(path, "pt") as f:
+            x, seconds = f.get_tensor("samples"), float((f.metadata() or {})["seconds"])
+    except Exception as e:  # any damage to a cache file only costs its batch again
+        print(f"cache file {path} is unreadable ({e}); sampling that batch again", flush=True)
+        return None
+    return (x, seconds) if tuple(x.shape) == shape else None
 
 
 @torch.no_grad()
@@ -56,20 +79,19 @@ def diffusion_samples(model, sampler: str, n: int, batch: int, seed: int,
     """n unconditional samples in [0, 1], (n, 1, 28, 28), and the seconds spent sampling them; batch b is
     seeded seed·100,000 + b.
 
-    With `cache` (a folder for this checkpoint), finished batches are read from and written to it, each
-    with the seconds it took, so the reported time is the sampling time even when batches came from the cache.
+    With `cache` (a folder for this checkpoint), finished batches are read from and written to it, named by
+    sampler, seed, batch size, index and image count; each records the seconds it took, so the reported time
+    is the sampling time even when batches came from the cache.
     """
     out, seconds = [], 0.0
     for b, s in enumerate(tqdm(range(0, n, batch), desc=sampler, leave=False)):
         shape = (min(batch, n - s), 1, 28, 28)
-        path = cache / f"{sampler}_seed{seed}_batch{batch}_{b:04d}.safetensors" if cache else None
-        if path is not None and path.exists():
-            with safe_open(path, "pt") as f:
-                x, took = f.get_tensor("samples"), float((f.metadata() or {}).get("seconds", "nan"))
-            if x.shape == shape:
-                out.append(x)
-                seconds += took
-                continue
+        path = cache / f"{sampler}_seed{seed}_batch{batch}_{b:04d}x{shape[0]}.safetensors" if cache else None
+        hit = _cached(path, shape)
+        if hit is not None:
+            out.append(hit[0])
+            seconds += hit[1]
+            continue
         t0 = time.perf_counter()
         g = torch.Generator().manual_seed(seed * 100_000 + b)
         if sampler == "ddpm":
@@ -80,9 +102,8 @@ def diffusion_samples(model, sampler: str, n: int, batch: int, seed: int,
         took = time.perf_counter() - t0
         seconds += took
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            save_file({"samples": x}, str(path) + ".tmp", metadata={"seconds": f"{took:.3f}"})
-            Path(str(path) + ".tmp").replace(path)  # a kill mid-write never leaves a truncated batch
+            ckpt.atomic_write(path, lambda p, x=x, took=took: save_file({"samples": x}, str(p),
+                                                                         metadata={"seconds": f"{took:.3f}"}))
         out.append(x)
     return torch.cat(out), seconds
 
@@ -115,7 +136,7 @@ def evaluate(cfg: EvaluateConfig, argv: list[str] | None = None) -> list[dict]:
             x = vae.sample(cfg.n, torch.Generator().manual_seed(cfg.seed)).probs.view(-1, 1, 28, 28)
         score(f"VAE {Path(cfg.vae).stem}: decoder means f(z), z ~ N(0, I)", x, time.time() - t0)
     ddpm = ckpt.load_checkpoint(cfg.ddpm)
-    cache = Path(cfg.cache) / file_digest(cfg.ddpm) if cfg.cache else None
+    cache = Path(cfg.cache) / cache_key(cfg.ddpm) if cfg.cache else None
     for name in cfg.samplers.split(","):
         x, seconds = diffusion_samples(ddpm, name, cfg.n, cfg.batch, cfg.seed, cache)
         label = f"DDPM, all {ddpm.config.timesteps} steps" if name == "ddpm" else f"DDIM, {name[4:]} steps, η = 0"
