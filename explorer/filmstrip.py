@@ -4,7 +4,8 @@ A run's frames reach the page once, as PNG data URLs inside the component's valu
 slider, the step buttons and playback only swap an <img>'s source in the page, so scrubbing never waits
 for the server. While a run streams, each update carries only its newest frame. The final update carries
 every frame, or, past FRAME_BUDGET bytes (DDPM's 1000 steps of many samples), an even subsample that always
-keeps the first and the last; the server still keeps every frame for export.
+keeps the first and the last; the server still keeps every frame for export. A stopped run is shown like a
+finished one, with what it computed.
 
 Beside the frames, a small SVG of the noise schedule, √ᾱ_t (signal) and √(1−ᾱ_t) (noise) against t, with a
 marker at the shown frame's t. The curves are drawn once, into the template; scrubbing moves the marker.
@@ -15,7 +16,7 @@ from __future__ import annotations
 import base64
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import gradio as gr
 import numpy as np
@@ -40,23 +41,36 @@ def _frame_json(f: Frame) -> dict:
 
 
 def kept(frames: list[Frame], budget: int = FRAME_BUDGET) -> list[Frame]:
-    """All frames if their PNGs fit in `budget` bytes, else an even subsample that fits, first and last kept."""
+    """All frames if their PNGs fit in `budget` bytes, else the largest even subsample that fits (first and
+    last always kept, so two frames may exceed a budget smaller than themselves)."""
     size = sum(len(f.png) for f in frames)
     if size <= budget or len(frames) <= 2:
         return frames
-    m = max(2, int(len(frames) * budget / size))
-    idx = np.unique(np.linspace(0, len(frames) - 1, m).round().astype(int))
-    return [frames[i] for i in idx]
+    m = max(2, int(len(frames) * budget / size))  # right when frames are of equal size, a guess otherwise
+    while True:
+        pick = [frames[i] for i in np.unique(np.linspace(0, len(frames) - 1, m).round().astype(int))]
+        if m == 2 or sum(len(f.png) for f in pick) <= budget:
+            return pick
+        m -= 1
 
 
-def value(frames: list[Frame], total: int, final: bool, budget: int = FRAME_BUDGET) -> str:
-    """The viewer's value. Streaming (final=False): the newest frame only. Final: the frames kept for the page."""
-    if not frames:
+@dataclass
+class Run:
+    """One user's reverse process, kept in their gr.State: the planned number of steps and every frame so far."""
+
+    total: int
+    frames: list[Frame] = field(default_factory=list)
+
+
+def value(run: Run, final: bool, budget: int = FRAME_BUDGET) -> str:
+    """The viewer's value. Streaming (final=False): the newest frame only. Final: the frames kept for the page,
+    and how many were computed (fewer than `total` when the run was stopped)."""
+    if not run.frames:
         return ""
-    shown = kept(frames, budget) if final else frames[-1:]
+    shown = kept(run.frames, budget) if final else run.frames[-1:]
     w, h = Image.open(io.BytesIO(shown[-1].png)).size
-    return json.dumps({"final": final, "total": total, "width": w, "height": h, "scale": 4 if w <= 200 else 2,
-                       "frames": [_frame_json(f) for f in shown]})
+    return json.dumps({"final": final, "total": run.total, "computed": len(run.frames), "width": w, "height": h,
+                       "scale": 4 if w <= 200 else 2, "frames": [_frame_json(f) for f in shown]})
 
 
 def schedule_svg(alphas_cumprod: np.ndarray) -> str:
@@ -64,11 +78,11 @@ def schedule_svg(alphas_cumprod: np.ndarray) -> str:
     T = len(alphas_cumprod)
     a = np.asarray(alphas_cumprod, dtype=np.float64)
     xs = PAD + (np.arange(1, T + 1) / T) * (SVG_W - PAD - 10)
-    step = max(1, T // 200)
+    idx = np.unique(np.r_[np.arange(0, T, max(1, T // 200)), T - 1])  # ~200 points, t = T included
     y0, y1 = SVG_H - PAD, TOP  # the plot's bottom (0) and top (1)
 
     def line(ys: np.ndarray) -> str:
-        return " ".join(f"{x:.1f},{y0 - y * (y0 - y1):.1f}" for x, y in zip(xs[::step], ys[::step], strict=True))
+        return " ".join(f"{x:.1f},{y0 - y * (y0 - y1):.1f}" for x, y in zip(xs[idx], ys[idx], strict=True))
 
     return (
         f"<svg class='ge-film-sched' viewBox='0 0 {SVG_W} {SVG_H}' width='{SVG_W}' height='{SVG_H}' "
@@ -111,11 +125,11 @@ TEMPLATE = """
 
 JS = """
 const q = s => element.querySelector(s);
-let frames = [], total = 0, timer = null;
+let frames = [], total = 0, computed = 0, final = false, timer = null;
 const caption = f => `frame ${f.k + 1} of ${total}: t = ${f.t + 1} (index ${f.t})` +
   (f.k === total - 1 ? ' (the sample)' : '') +
-  (frames.length < total && timer === null && !q('.ge-film-range').disabled
-    ? ` · the page keeps ${frames.length} of the ${total} frames` : '');
+  (final && computed < total ? ` · stopped after ${computed} of ${total} steps` : '') +
+  (final && frames.length < computed ? ` · the page keeps ${frames.length} of the ${computed} frames` : '');
 const show = i => {
   const f = frames[i];
   if (!f) return;
@@ -125,7 +139,7 @@ const show = i => {
   const svg = q('.ge-film-sched'), mark = q('.ge-film-mark'), label = q('.ge-film-mark-label');
   const x0 = +svg.dataset.x0, x1 = +svg.dataset.x1, x = x0 + (f.t + 1) / +svg.dataset.t * (x1 - x0);
   mark.setAttribute('x1', x); mark.setAttribute('x2', x); mark.setAttribute('visibility', 'visible');
-  label.setAttribute('x', x); label.textContent = `t = ${f.t + 1}`;
+  label.setAttribute('x', Math.min(Math.max(x, x0 + 24), x1 - 24)); label.textContent = `t = ${f.t + 1}`;
 };
 const pause = () => {
   if (timer !== null) clearInterval(timer);
@@ -141,7 +155,7 @@ const draw = () => {
   pause();
   if (!props.value) return;
   const v = JSON.parse(props.value);
-  frames = v.frames; total = v.total;
+  frames = v.frames; total = v.total; computed = v.computed; final = v.final;
   const img = q('.ge-film-img'), r = q('.ge-film-range');
   img.width = v.width * v.scale; img.height = v.height * v.scale;
   q('.ge-film-labels').style.height = `${v.height * v.scale}px`;

@@ -61,6 +61,18 @@ def test_users_do_not_see_each_others_frames(app_server):
     assert len(a.predict(api_name="/export")) == 2
 
 
+def test_stop_keeps_what_was_computed(app_server, T):
+    c = Client(app_server.url, verbose=False)
+    job = c.submit("DDPM", 10, 0.0, 0, 16, "none (unconditional)", 0.0, api_name="/reverse")  # all T steps
+    for _ in job:  # the first streamed frame
+        break
+    value, status = c.predict(api_name="/stop")
+    v = viewer(value)
+    assert status.startswith("Stopped after") and v["final"] and 1 <= v["computed"] < v["total"] == T
+    assert [f["k"] for f in v["frames"]] == list(range(v["computed"]))
+    assert len(c.predict(api_name="/export")) == 2  # the partial run exports too
+
+
 def test_same_seed_reproduces_and_guidance_runs(client):
     a = client.predict(*RUN, api_name="/reverse")[0]
     b = client.predict(*RUN, api_name="/reverse")[0]

@@ -179,7 +179,7 @@ def test_diffusion_run_streams_frames_and_scrubs(page, shots):
     page.get_by_role("tab", name="Diffusion").click()
     page.get_by_role("tab", name="Reverse process").click()
     steps = page.locator("#diff-steps input[type=number]")
-    steps.fill("12")
+    steps.fill("40")  # long enough (≥ 0.1 s) for the page to show frames before the last
     steps.press("Enter")
     page.evaluate("""() => {  // every caption the viewer shows, streamed ones included
       window.geCaptions = [];
@@ -191,8 +191,9 @@ def test_diffusion_run_streams_frames_and_scrubs(page, shots):
     page.wait_for_selector("#diff-frame .ge-film-img:not([hidden])", timeout=30_000)  # the first frame streams in
     page.wait_for_function("() => document.querySelector('#diff-status').innerText.includes('done')", timeout=60_000)
     caption = "() => document.querySelector('#diff-frame .ge-film-caption').textContent"
-    page.wait_for_function(f"() => ({caption})().startsWith('frame 12 of 12')", timeout=10_000)
-    assert any(c.startswith("frame 1 of 12") for c in page.evaluate("window.geCaptions"))  # streamed, not only the end
+    page.wait_for_function(f"() => ({caption})().startsWith('frame 40 of 40')", timeout=10_000)
+    seen = [c for c in page.evaluate("window.geCaptions") if c.startswith("frame")]
+    assert any(not c.startswith("frame 40 of") for c in seen), seen  # frames streamed in before the last
     src = "() => document.querySelector('#diff-frame .ge-film-img').src"
     mark = "() => +document.querySelector('#diff-frame .ge-film-mark').getAttribute('x1')"
     last_src, last_mark = page.evaluate(src), page.evaluate(mark)
@@ -201,16 +202,16 @@ def test_diffusion_run_streams_frames_and_scrubs(page, shots):
     slider.scroll_into_view_if_needed()
     box = slider.bounding_box()
     page.mouse.click(box["x"] + 2, box["y"] + box["height"] / 2)  # scrub back to the first frame
-    assert page.evaluate(caption).startswith("frame 1 of 12")  # shown at once: no request to wait for
+    assert page.evaluate(caption).startswith("frame 1 of 40")  # shown at once: no request to wait for
     assert page.evaluate(src) != last_src and page.evaluate(mark) > last_mark  # the first frame is at a larger t
     slider.press("ArrowRight")
-    assert page.evaluate(caption).startswith("frame 2 of 12")
+    assert page.evaluate(caption).startswith("frame 2 of 40")
     page.click("#diff-frame [data-act=next]")
-    assert page.evaluate(caption).startswith("frame 3 of 12")
+    assert page.evaluate(caption).startswith("frame 3 of 40")
     page.click("#diff-frame [data-act=prev]")
-    assert page.evaluate(caption).startswith("frame 2 of 12")
+    assert page.evaluate(caption).startswith("frame 2 of 40")
     page.click("#diff-frame [data-act=play]")  # plays to the end and stops there
-    page.wait_for_function(f"() => ({caption})().startsWith('frame 12 of 12')", timeout=10_000)
+    page.wait_for_function(f"() => ({caption})().startsWith('frame 40 of 40')", timeout=10_000)
     assert page.evaluate(src) == last_src
     page.wait_for_function("() => document.querySelector('#diff-frame [data-act=play]').textContent.includes('play')")
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # a middle frame for the picture

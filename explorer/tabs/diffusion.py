@@ -9,9 +9,11 @@ page once, where explorer/filmstrip.py scrubs them without the server.
 
 import io
 import math
+import os
 import tempfile
 import time
 from functools import partial
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -189,50 +191,71 @@ def reverse(models: Models, sampler, steps, eta, seed, n, label, guidance):
     m, steps, eta, seed, n, y, guidance = _sampler_args(models, sampler, steps, eta, seed, n, label, guidance)
     g = torch.Generator().manual_seed(seed)
     z_T = torch.randn((n, 1, 28, 28), generator=g)
-    frames: list[filmstrip.Frame] = []
+    run = filmstrip.Run(steps)
     t0 = last = time.perf_counter()
     with torch.inference_mode():
         for k, step in enumerate(_trajectory(m, sampler, steps, eta, y, guidance, z_T, g)):
-            frames.append(filmstrip.Frame(k, step.t, _frame_png(step, n)))
+            run.frames.append(filmstrip.Frame(k, step.t, _frame_png(step, n)))
             now = time.perf_counter()
             if k == 0 or now - last > 0.05:
                 last = now
                 status = f"{sampler}: step {k + 1} of {steps}, {now - t0:.2f} s"
-                yield filmstrip.value(frames, steps, final=False), status, None
+                yield filmstrip.value(run, final=False), status, run  # the state holds the frames so far (Stop)
     status = f"{sampler} with {steps} steps done in {time.perf_counter() - t0:.2f} s: scrub the frames below."
-    yield filmstrip.value(frames, steps, final=True), status, frames
+    yield filmstrip.value(run, final=True), status, run
+
+
+def stopped(run) -> tuple:
+    """After Stop: hand the page what the run computed, scrubbable like a finished run."""
+    if not run or not run.frames:
+        return gr.update(), "Stopped before the first step."
+    return filmstrip.value(run, final=True), f"Stopped after {len(run.frames)} of {run.total} steps: scrub them below."
 
 
 HOLD_S = 1.0  # the sample stays on screen this long at the end of an export
+EXPORT_MAX_AGE_S = 3600  # exports older than this are removed (Gradio has served and cached them by then)
+_exports: list[Path] = []  # this process's export folder, made on first use
 
 
-def _export_frames(frames: list[filmstrip.Frame], scale: int = 3) -> list[np.ndarray]:
+def _export_path(suffix: str) -> str:
+    if not _exports:
+        _exports.append(Path(tempfile.mkdtemp(prefix="ge-exports-")))
+    now = time.time()
+    for old in _exports[0].glob("*"):
+        if now - old.stat().st_mtime > EXPORT_MAX_AGE_S:
+            old.unlink(missing_ok=True)
+    fd, path = tempfile.mkstemp(prefix="reverse-process-", suffix=suffix, dir=_exports[0])
+    os.close(fd)
+    return path
+
+
+def _export_frames(run, scale: int = 3) -> list[np.ndarray]:
     """At most 100 evenly spaced frames of a run, first and last included, upscaled."""
-    if not frames:
+    if not run or not run.frames:
         raise gr.Error("Run the reverse process first; there is nothing to export yet.")
+    frames = run.frames
     idx = np.unique(np.linspace(0, len(frames) - 1, min(len(frames), 100)).round().astype(int))
-    images = [render.upscale(np.asarray(Image.open(io.BytesIO(frames[i].png)).convert("L")), scale) for i in idx]
-    return images
+    return [render.upscale(np.asarray(Image.open(io.BytesIO(frames[i].png)).convert("L")), scale) for i in idx]
 
 
-def export_gif(frames) -> str:
+def export_gif(run) -> str:
     """The stored trajectory as an animated GIF: 60 ms a frame, the sample held for HOLD_S."""
-    images = [Image.fromarray(a) for a in _export_frames(frames)]
-    out = tempfile.NamedTemporaryFile(prefix="reverse-process-", suffix=".gif", delete=False)
+    images = [Image.fromarray(a) for a in _export_frames(run)]
+    path = _export_path(".gif")
     durations = [60] * (len(images) - 1) + [int(1000 * HOLD_S)]
-    images[0].save(out.name, save_all=True, append_images=images[1:], duration=durations, loop=0)
-    return out.name
+    images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0)
+    return path
 
 
-def export_mp4(frames) -> str:
+def export_mp4(run) -> str:
     """The stored trajectory as an H.264 MP4 (PyAV), same frames as the GIF, for slides and players."""
     import av
 
-    images = _export_frames(frames)
+    images = _export_frames(run)
     images += [images[-1]] * int(16 * HOLD_S)  # video frames have one duration: repeat the sample
     h, w = images[0].shape
-    out = tempfile.NamedTemporaryFile(prefix="reverse-process-", suffix=".mp4", delete=False)
-    with av.open(out.name, mode="w") as container:
+    path = _export_path(".mp4")
+    with av.open(path, mode="w") as container:
         stream = container.add_stream("libx264", rate=16)
         stream.width, stream.height = w + w % 2, h + h % 2  # yuv420p wants even sides
         stream.pix_fmt = "yuv420p"
@@ -243,12 +266,12 @@ def export_mp4(frames) -> str:
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
-    return out.name
+    return path
 
 
-def export(frames) -> list[str]:
+def export(run) -> list[str]:
     """GIF and MP4 of this user's last run."""
-    return [export_gif(frames), export_mp4(frames)]
+    return [export_gif(run), export_mp4(run)]
 
 
 @torch.inference_mode()
@@ -335,7 +358,7 @@ def build(models: Models) -> None:
             f_snaps = gr.HTML(snapshots(models, x0, 0) if x0 is not None else "")
         with gr.Tab("Reverse process"):
             with gr.Row():
-                r_sampler = gr.Radio(["DDIM", "DDPM"], value="DDIM", label="sampler")
+                r_sampler = gr.Radio(["DDIM", "DDPM"], value="DDIM", label="sampler", elem_id="diff-sampler")
                 r_steps = gr.Slider(1, T, value=min(50, T), step=1, label="steps (DDIM; DDPM uses all T)",
                                     elem_id="diff-steps")
                 r_eta = gr.Slider(0, 1, value=0.0, step=0.05, label="η (DDIM: 0 deterministic, 1 like DDPM)")
@@ -396,7 +419,7 @@ def build(models: Models) -> None:
     run_in = [r_sampler, r_steps, r_eta, r_seed, r_n, r_label, r_guid]
     run = r_run.click(partial(reverse, models), run_in, [r_view, r_status, r_frames], api_name="reverse",
                       concurrency_limit=2, show_progress="minimal")
-    r_stop.click(None, None, None, cancels=[run])
+    r_stop.click(stopped, r_frames, [r_view, r_status], cancels=[run], api_name="stop")
     r_export.click(export, r_frames, r_file, api_name="export")
     c_btn.click(partial(two_samplers, models), [c_a, c_b, c_eta, c_seed, c_n, c_label, c_guid], c_out,
                 api_name="two_samplers", concurrency_limit=2)

@@ -12,16 +12,22 @@ from tests.conftest import AppServer, start_app
 ROOT = Path(__file__).resolve().parents[2]
 
 PROBE = """([slider, container, signature]) => {
-  // keydown on the slider -> first animation frame after the container's `signature` changed
+  // keydown on the slider -> first animation frame after the container's `signature` changed.
+  // Installing it again replaces the previous probe (else every press and change would count twice).
+  if (window.__probe) { window.__probe.slider.removeEventListener('keydown', window.__probe.down, true);
+                        window.__probe.observer.disconnect(); }
   window.__down = []; window.__shown = [];
   const sig = new Function('el', `return (${signature})(el);`);
-  const el = document.querySelector(container);
-  document.querySelector(slider).addEventListener('keydown', () => window.__down.push(performance.now()), true);
+  const el = document.querySelector(container), sl = document.querySelector(slider);
+  const down = () => window.__down.push(performance.now());
+  sl.addEventListener('keydown', down, true);
   let last = sig(el);
-  new MutationObserver(() => {
+  const observer = new MutationObserver(() => {
     const now = sig(el);
     if (now !== last) { last = now; requestAnimationFrame(() => window.__shown.push(performance.now())); }
-  }).observe(el, {subtree: true, childList: true, attributes: true, characterData: true});
+  });
+  observer.observe(el, {subtree: true, childList: true, attributes: true, characterData: true});
+  window.__probe = {slider: sl, down, observer};
 }"""
 
 
