@@ -217,3 +217,30 @@ def test_diffusion_run_streams_frames_and_scrubs(page, shots):
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # a middle frame for the picture
     page.wait_for_timeout(800)
     page.screenshot(path=str(shots / "diffusion-reverse.png"), full_page=True)
+
+
+def test_diffusion_forward_process_follows_t_while_dragging_and_elbo_chart(page, shots):
+    page.get_by_role("tab", name="Diffusion").click()
+    forward = "() => document.querySelector('#diff-forward').innerHTML"
+    before = page.evaluate(forward)
+    slider = page.locator("#diff-t input[type=range]")
+    slider.scroll_into_view_if_needed()
+    box = slider.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.1, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, y, steps=8)
+    page.wait_for_function(f"() => ({forward})() !== {before!r}", timeout=10_000)  # changed before the release
+    page.mouse.up()
+    assert "ᾱ<sub>t</sub>" in page.evaluate(forward)
+    page.wait_for_function("() => document.querySelector('#diff-schedule .js-plotly-plot') !== null", timeout=10_000)
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(shots / "diffusion-forward.png"), full_page=True)
+
+    page.get_by_role("tab", name="ELBO per timestep").click()
+    page.click("#diff-elbo-run")
+    page.wait_for_function("() => document.querySelector('#diff-elbo-plot .gtitle')?.textContent.includes('bits/dim')",
+                           timeout=120_000)
+    assert "sum" in page.inner_text("#diff-elbo-table")
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(shots / "diffusion-elbo.png"), full_page=True)

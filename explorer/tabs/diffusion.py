@@ -8,6 +8,7 @@ page once, where explorer/filmstrip.py scrubs them without the server.
 """
 
 import io
+import itertools
 import math
 import os
 import tempfile
@@ -29,7 +30,7 @@ from train.models.ddpm import DDPM
 
 MAX_SAMPLES = 16  # images side by side in one run
 MAX_GUIDANCE = 10.0
-SNAPSHOT_TS = (0, 50, 100, 200, 400, 600, 800, 999)
+SNAPSHOT_FRACTIONS = (0, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0)  # of T: t = 0, 50, …, 1000 for T = 1000
 CLASSES = ["none (unconditional)", *[str(c) for c in range(10)]]
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 
@@ -134,10 +135,9 @@ def snapshots(models: Models, x, eps_seed) -> str:
         raise gr.Error("Choose a test digit or draw one first.")
     eps = torch.randn(x.shape, generator=torch.Generator().manual_seed(checks.seed(eps_seed, "ε seed")))
     figs = []
-    for t in SNAPSHOT_TS:
-        t = min(t, m.diffusion.T - 1)
-        z = x if t == 0 else m.diffusion.q_sample(x, torch.tensor([t]), eps)
-        figs.append(render.img_tag(_to_unit(z[0, 0]), size=84, caption=f"t = {t + 1 if t else 0}"))
+    for t in sorted({round(f * m.diffusion.T) for f in SNAPSHOT_FRACTIONS}):  # t = 0 is x; t ≥ 1 is index t − 1
+        z = x if t == 0 else m.diffusion.q_sample(x, torch.tensor([t - 1]), eps)
+        figs.append(render.img_tag(_to_unit(z[0, 0]), size=84, caption=f"t = {t}"))
     return render.row(*figs)
 
 
@@ -313,10 +313,10 @@ def elbo_chart(models: Models, x, seed) -> tuple[go.Figure, str]:
                             f"({float(terms.total()[0]):.1f} nats)",
                       xaxis=dict(title="t"), yaxis=dict(title="nats", type="log"), legend=dict(orientation="h", y=-0.2))
     total = float(terms.total()[0])
-    ranges = [(1, 1), (2, 10), (11, 100), (101, 500), (501, T)]
+    edges = sorted({1, *(e for e in (10, T // 10, T // 2) if 1 < e < T), T})  # T = 1000: 1, 10, 100, 500, 1000
     rows = [f"| reconstruction (t = 1) | {float(terms.reconstruction[0]):.2f} | "
             f"{100 * float(terms.reconstruction[0]) / total:.1f}% |"]
-    for lo, hi in ranges[1:]:
+    for lo, hi in ((a + 1, b) for a, b in itertools.pairwise(edges)):
         v = float(den[lo - 2 : hi - 1].sum())
         rows.append(f"| denoising, t = {lo}–{hi} | {v:.2f} | {100 * v / total:.1f}% |")
     rows.append(f"| prior (t = T) | {float(terms.prior[0]):.4f} | {100 * float(terms.prior[0]) / total:.2f}% |")
@@ -354,7 +354,7 @@ def build(models: Models) -> None:
                                     elem_id="diff-t")
                     f_eps = gr.Number(0, label="ε seed (fixed while you drag t)", minimum=0, step=1)
                     f_view = gr.HTML(forward_view(models, x0, t0, 0) if x0 is not None else "", elem_id="diff-forward")
-            f_sched = gr.Plot(schedule_figure(T, t0 - 1, m.config.schedule), show_label=False)
+            f_sched = gr.Plot(schedule_figure(T, t0 - 1, m.config.schedule), show_label=False, elem_id="diff-schedule")
             f_snaps = gr.HTML(snapshots(models, x0, 0) if x0 is not None else "")
         with gr.Tab("Reverse process"):
             with gr.Row():
@@ -396,9 +396,10 @@ def build(models: Models) -> None:
             gr.Markdown(ELBO_TEXT, latex_delimiters=LATEX)
             with gr.Row():
                 e_seed = gr.Number(0, label="seed of the z_t samples", minimum=0, step=1)
-                e_btn = gr.Button("Compute every term for the chosen digit (Forward process tab)", variant="primary")
-            e_plot = gr.Plot(show_label=False)
-            e_md = gr.Markdown()
+                e_btn = gr.Button("Compute every term for the chosen digit (Forward process tab)", variant="primary",
+                                  elem_id="diff-elbo-run")
+            e_plot = gr.Plot(show_label=False, elem_id="diff-elbo-plot")
+            e_md = gr.Markdown(elem_id="diff-elbo-table")
 
     # --- events ---
     fwd = partial(forward_view, models)

@@ -1,0 +1,32 @@
+"""The diffusion tab's handlers called directly, on small models of any T (the app tests use the shipped one)."""
+
+import itertools
+
+import pytest
+import torch
+
+from explorer.models import Models
+from explorer.tabs import diffusion
+from train.models.ddpm import DDPM, DDPMConfig
+
+
+@pytest.fixture(scope="module", params=[20, 50])
+def models(request) -> Models:
+    cfg = DDPMConfig(base_channels=8, channel_mults="1,2", num_res_blocks=1, attention_at=14, timesteps=request.param)
+    return Models(ddpm=DDPM(cfg).eval())
+
+
+def test_snapshots_span_zero_to_T(models):
+    T = models.ddpm.diffusion.T
+    html = diffusion.snapshots(models, torch.zeros(1, 1, 28, 28), 0)
+    captions = [int(c.split("<")[0]) for c in html.split("<figcaption>t = ")[1:]]
+    assert captions[0] == 0 and captions[-1] == T and captions == sorted(set(captions))
+
+
+def test_elbo_table_partitions_every_timestep(models):
+    T = models.ddpm.diffusion.T
+    _, md = diffusion.elbo_chart(models, torch.zeros(1, 1, 28, 28), 0)
+    spans = [line.split("t = ")[1].split(" ")[0] for line in md.splitlines() if line.startswith("| denoising")]
+    bounds = [tuple(map(int, s.split("–"))) for s in spans]
+    assert bounds[0][0] == 2 and bounds[-1][1] == T  # t = 1 is the reconstruction term, t = 2…T denoising
+    assert all(b[0] == a[1] + 1 and b[0] <= b[1] for a, b in itertools.pairwise(bounds))
