@@ -32,6 +32,12 @@ def test_forward_process(client, T):
     assert "ᾱ<sub>t</sub>" in b and b != c  # another ε seed, another z_t
 
 
+def test_snapshots_at_chosen_t(client, T):
+    client.predict(3, api_name="/diffusion_digit")
+    html = client.predict(0, f"0, 10, {T}", api_name="/snapshots")
+    assert html.count("<img") == 3 and f"t = {T}<" in html
+
+
 def viewer(value: str) -> dict:
     """The reverse viewer's value: {"final", "total", "width", "height", "scale", "frames": [{"k", "t", "src"}]}."""
     return json.loads(value)
@@ -124,6 +130,7 @@ BAD = [
     ("/reverse", ("Euler", 10, 0.0, 0, 2, "none (unconditional)", 0.0), "Euler"),
     ("/forward", (10**6, 0), "Value 1000000 is greater than maximum value"),
     ("/diffusion_digit", (10**7,), "Test digit index = 10000000 is outside"),
+    ("/snapshots", (0, "0, abc"), "'abc' is not a whole number"),
 ]
 
 

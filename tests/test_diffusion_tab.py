@@ -30,3 +30,24 @@ def test_elbo_table_partitions_every_timestep(models):
     bounds = [tuple(map(int, s.split("–"))) for s in spans]
     assert bounds[0][0] == 2 and bounds[-1][1] == T  # t = 1 is the reconstruction term, t = 2…T denoising
     assert all(b[0] == a[1] + 1 and b[0] <= b[1] for a, b in itertools.pairwise(bounds))
+
+
+def test_chosen_snapshot_ts(models):
+    T = models.ddpm.diffusion.T
+    html = diffusion.snapshots(models, torch.zeros(1, 1, 28, 28), 0, f"{T}; 3 1,1")
+    assert [c.split("<")[0] for c in html.split("<figcaption>t = ")[1:]] == ["1", "3", str(T)]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("", "give up to 12 whole numbers"),
+    ("5, x", "'x' is not a whole number"),
+    ("2.5", "'2.5' is not a whole number"),
+    ("-1", "t = -1 is outside the allowed range"),
+    ("100000", "t = 100000 is outside the allowed range"),
+    (",".join(map(str, range(13))), "13 snapshot t values given; at most 12"),
+])
+def test_bad_snapshot_ts_are_named(models, text, message):
+    import gradio as gr
+
+    with pytest.raises(gr.Error, match=message):
+        diffusion.snapshots(models, torch.zeros(1, 1, 28, 28), 0, text)

@@ -30,7 +30,8 @@ from train.models.ddpm import DDPM
 
 MAX_SAMPLES = 16  # images side by side in one run
 MAX_GUIDANCE = 10.0
-SNAPSHOT_FRACTIONS = (0, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0)  # of T: t = 0, 50, …, 1000 for T = 1000
+SNAPSHOT_FRACTIONS = (0, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0)  # default snapshots, of T: t = 0, 50, …, 1000
+MAX_SNAPSHOTS = 12
 CLASSES = ["none (unconditional)", *[str(c) for c in range(10)]]
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 
@@ -128,14 +129,40 @@ def forward_view(models: Models, x, t, eps_seed) -> str:
                       render.img_tag(_to_unit(z[0, 0]), size=196, caption=caption))
 
 
+def default_snapshots(T: int) -> str:
+    return ", ".join(str(t) for t in sorted({round(f * T) for f in SNAPSHOT_FRACTIONS}))
+
+
+def snapshot_ts(text, T: int) -> list[int]:
+    """'0, 50, 100' -> [0, 50, 100]: up to MAX_SNAPSHOTS whole numbers in [0, T], sorted, duplicates dropped."""
+    parts = [p for p in str(text or "").replace(";", ",").replace(" ", ",").split(",") if p]
+    if not parts:
+        raise gr.Error(f"Snapshot t values: give up to {MAX_SNAPSHOTS} whole numbers from 0 to {T}, e.g. 0, 100, 500.")
+    ts = []
+    for p in parts:
+        try:
+            ts.append(int(p))
+        except ValueError:
+            raise gr.Error(f"Snapshot t value {p!r} is not a whole number; allowed: 0 to {T}.") from None
+    bad = [t for t in ts if not 0 <= t <= T]
+    if bad:
+        raise gr.Error(f"Snapshot t = {bad[0]} is outside the allowed range [0, {T}].")
+    ts = sorted(set(ts))
+    if len(ts) > MAX_SNAPSHOTS:
+        raise gr.Error(f"{len(ts)} snapshot t values given; at most {MAX_SNAPSHOTS} are shown.")
+    return ts
+
+
 @torch.inference_mode()
-def snapshots(models: Models, x, eps_seed) -> str:
+def snapshots(models: Models, x, eps_seed, ts_text=None) -> str:
+    """z_t at each chosen t, all with the same ε (the forward view's)."""
     m = _ddpm(models)
     if x is None:
         raise gr.Error("Choose a test digit or draw one first.")
+    ts = snapshot_ts(ts_text if ts_text is not None else default_snapshots(m.diffusion.T), m.diffusion.T)
     eps = torch.randn(x.shape, generator=torch.Generator().manual_seed(checks.seed(eps_seed, "ε seed")))
     figs = []
-    for t in sorted({round(f * m.diffusion.T) for f in SNAPSHOT_FRACTIONS}):  # t = 0 is x; t ≥ 1 is index t − 1
+    for t in ts:  # t = 0 is x; t ≥ 1 is index t − 1
         z = x if t == 0 else m.diffusion.q_sample(x, torch.tensor([t - 1]), eps)
         figs.append(render.img_tag(_to_unit(z[0, 0]), size=84, caption=f"t = {t}"))
     return render.row(*figs)
@@ -355,7 +382,11 @@ def build(models: Models) -> None:
                     f_eps = gr.Number(0, label="ε seed (fixed while you drag t)", minimum=0, step=1)
                     f_view = gr.HTML(forward_view(models, x0, t0, 0) if x0 is not None else "", elem_id="diff-forward")
             f_sched = gr.Plot(schedule_figure(T, t0 - 1, m.config.schedule), show_label=False, elem_id="diff-schedule")
-            f_snaps = gr.HTML(snapshots(models, x0, 0) if x0 is not None else "")
+            with gr.Row():
+                f_snap_ts = gr.Textbox(default_snapshots(T), scale=3, elem_id="diff-snap-ts",
+                                       label=f"snapshot t values (up to {MAX_SNAPSHOTS}, 0 to {T})")
+                f_snap_btn = gr.Button("Show snapshots", scale=1)
+            f_snaps = gr.HTML(snapshots(models, x0, 0) if x0 is not None else "", elem_id="diff-snapshots")
         with gr.Tab("Reverse process"):
             with gr.Row():
                 r_sampler = gr.Radio(["DDIM", "DDPM"], value="DDIM", label="sampler", elem_id="diff-sampler")
@@ -408,14 +439,16 @@ def build(models: Models) -> None:
     f_t.release(lambda t: schedule_figure(T, max(int(t) - 1, 0), m.config.schedule), f_t, f_sched,
                 api_visibility="private", show_progress="hidden")
     snap = partial(snapshots, models)
-    for ev in (f_eps.change,):
-        ev(fwd, [digit, f_t, f_eps], f_view, api_visibility="private").then(snap, [digit, f_eps], f_snaps,
-                                                                               api_visibility="private")
+    snap_in = [digit, f_eps, f_snap_ts]
+    f_eps.change(fwd, [digit, f_t, f_eps], f_view, api_visibility="private").then(snap, snap_in, f_snaps,
+                                                                                   api_visibility="private")
+    f_snap_btn.click(snap, snap_in, f_snaps, api_name="snapshots")
+    f_snap_ts.submit(snap, snap_in, f_snaps, api_visibility="private")
     for ev, fn, inputs, api in ((f_pick.click, partial(choose_digit, models), [f_index], "diffusion_digit"),
                                 (f_draw.click, draw_digit, [f_sketch], None)):
         ev(fn, inputs, [digit], api_name=api, api_visibility="public" if api else "private").then(
             fwd, [digit, f_t, f_eps], f_view, api_visibility="private").then(
-            snap, [digit, f_eps], f_snaps, api_visibility="private")
+            snap, snap_in, f_snaps, api_visibility="private")
 
     run_in = [r_sampler, r_steps, r_eta, r_seed, r_n, r_label, r_guid]
     run = r_run.click(partial(reverse, models), run_in, [r_view, r_status, r_frames], api_name="reverse",
