@@ -27,8 +27,39 @@ def test_evaluate_writes_a_row_per_source_into_the_card(tiny):
     assert all(1.0 - 1e-9 <= r["inception_score"] <= 10.0 for r in rows)
     assert all(r["frechet_distance"] >= -1e-6 and r["n"] == 20 for r in rows)
     card = ckpt.read_card(ddpm)
-    assert card["sample_quality"]["command"] == "python -m train evaluate --n 20"
-    assert len(card["sample_quality"]["rows"]) == 3
+    assert [r["command"] for r in card["sample_quality"]["rows"]] == ["python -m train evaluate --n 20"] * 3
+
+    # another run merges into the table: same source and N replaced, new ones added, each with its command
+    evaluate(EvaluateConfig(ddpm=str(ddpm), vae="", classifier=str(clf), data_dir=str(data), n=20, samplers="ddim4",
+                            batch=10, cache="", labels="balanced", guidance=1.0), argv=["evaluate", "--labels", "b"])
+    table = ckpt.read_card(ddpm)["sample_quality"]["rows"]
+    assert [r["source"].split(",")[0] for r in table] == ["DDIM", "DDPM", table[2]["source"].split(",")[0], "DDIM"]
+    assert table[-1]["source"].endswith("class-conditional (labels 0–9 in turn), guidance w = 1")
+    assert [r["command"].split()[-1] for r in table] == ["20", "20", "b", "b"]
+
+
+def test_balanced_labels_cycle_through_the_classes():
+    from train.evaluate import balanced_labels
+
+    assert balanced_labels(0, 12).tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+    assert balanced_labels(250, 3).tolist() == [0, 1, 2]  # batch b continues where batch b − 1 stopped
+
+
+def test_class_conditional_samples_use_labels_and_guidance(tiny):
+    from train.evaluate import diffusion_samples
+
+    model = ckpt.load_checkpoint(tiny[0])
+    with torch.no_grad():  # untrained, the UNet's zero-initialised output layer ignores its input, labels included
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    uncond, _ = diffusion_samples(model, "ddim3", 6, 4, seed=0)
+    cond, _ = diffusion_samples(model, "ddim3", 6, 4, seed=0, labels="balanced")
+    guided, _ = diffusion_samples(model, "ddim3", 6, 4, seed=0, labels="balanced", guidance=2.0)
+    assert not torch.equal(uncond, cond) and not torch.equal(cond, guided)
+    with pytest.raises(ValueError, match=r"guidance = 2\.0 needs class labels"):
+        diffusion_samples(model, "ddim3", 6, 4, seed=0, guidance=2.0)
+    with pytest.raises(ValueError, match="labels 'some' is not 'none' or 'balanced'"):
+        diffusion_samples(model, "ddim3", 6, 4, seed=0, labels="some")
 
 
 def test_evaluate_refuses_unknown_samplers(tiny):

@@ -34,6 +34,9 @@ class EvaluateConfig:
     n: int = field(default=5000, metadata={"help": "images per source (at least 5,000 for reported numbers)"})
     samplers: str = field(default="ddim10,ddim20,ddim50,ddim100,ddpm",
                           metadata={"help": "comma-separated: ddimK (K steps, η = 0) and/or ddpm (all T steps)"})
+    labels: str = field(default="none", metadata={"help": "'none': unconditional samples; 'balanced': class-"
+                                                          "conditional, labels 0–9 in turn (n/10 of each)"})
+    guidance: float = field(default=0.0, metadata={"help": "classifier-free guidance scale w with --labels balanced"})
     batch: int = field(default=250, metadata={"help": "images sampled at once (one cached file per batch)"})
     cache: str = field(default="runs/evaluate", metadata={"help": "folder keeping finished batches ('' for none)"})
     seed: int = field(default=0, metadata={"help": "seed of every sampler"})
@@ -51,13 +54,20 @@ def file_digest(*paths: str | Path) -> str:
     return h.hexdigest()[:16]
 
 
-# What a cached batch depends on besides the weights: the samplers' code and this file's post-processing.
-SAMPLER_SOURCES = (Path(__file__).parent / "diffusion.py", Path(__file__))
+# What a cached batch depends on besides the weights and its name: the samplers' code, and how
+# diffusion_samples turns their output into images (bump SAMPLES_VERSION whenever that changes).
+SAMPLER_SOURCES = (Path(__file__).parent / "diffusion.py",)
+SAMPLES_VERSION = 1
 
 
 def cache_key(checkpoint: str | Path) -> str:
-    """Names the cache folder of a checkpoint: its digest, then the samplers' code digest."""
-    return f"{file_digest(checkpoint)}-code{file_digest(*SAMPLER_SOURCES)[:8]}"
+    """Names the cache folder of a checkpoint: its digest, the samplers' code digest, SAMPLES_VERSION."""
+    return f"{file_digest(checkpoint)}-code{file_digest(*SAMPLER_SOURCES)[:8]}-v{SAMPLES_VERSION}"
+
+
+def balanced_labels(start: int, count: int) -> torch.Tensor:
+    """Labels 0–9 in turn for images start … start + count − 1 of a run: n/10 of each class over n images."""
+    return (torch.arange(start, start + count) % 10).long()
 
 
 def _cached(path: Path | None, shape: tuple[int, ...]) -> tuple[torch.Tensor, float] | None:
@@ -74,19 +84,25 @@ def _cached(path: Path | None, shape: tuple[int, ...]) -> tuple[torch.Tensor, fl
 
 
 @torch.no_grad()
-def diffusion_samples(model, sampler: str, n: int, batch: int, seed: int,
-                      cache: Path | None = None) -> tuple[torch.Tensor, float]:
-    """n unconditional samples in [0, 1], (n, 1, 28, 28), and the seconds spent sampling them; batch b is
-    seeded seed·100,000 + b.
+def diffusion_samples(model, sampler: str, n: int, batch: int, seed: int, cache: Path | None = None,
+                      labels: str = "none", guidance: float = 0.0) -> tuple[torch.Tensor, float]:
+    """n samples in [0, 1], (n, 1, 28, 28), and the seconds spent sampling them; batch b is seeded
+    seed·100,000 + b. Unconditional (labels 'none'), or class-conditional with balanced labels, guided
+    with scale `guidance`.
 
     With `cache` (a folder for this checkpoint), finished batches are read from and written to it, named by
     sampler, seed, batch size, index and image count; each records the seconds it took, so the reported time
     is the sampling time even when batches came from the cache.
     """
+    if labels not in ("none", "balanced"):
+        raise ValueError(f"labels {labels!r} is not 'none' or 'balanced'")
+    if labels == "none" and guidance:
+        raise ValueError(f"guidance = {guidance} needs class labels (--labels balanced)")
+    tag = "" if labels == "none" else f"_balanced_w{guidance:g}"
     out, seconds = [], 0.0
-    for b, s in enumerate(tqdm(range(0, n, batch), desc=sampler, leave=False)):
+    for b, s in enumerate(tqdm(range(0, n, batch), desc=sampler + tag, leave=False)):
         shape = (min(batch, n - s), 1, 28, 28)
-        path = cache / f"{sampler}_seed{seed}_batch{batch}_{b:04d}x{shape[0]}.safetensors" if cache else None
+        path = cache / f"{sampler}{tag}_seed{seed}_batch{batch}_{b:04d}x{shape[0]}.safetensors" if cache else None
         hit = _cached(path, shape)
         if hit is not None:
             out.append(hit[0])
@@ -94,10 +110,12 @@ def diffusion_samples(model, sampler: str, n: int, batch: int, seed: int,
             continue
         t0 = time.perf_counter()
         g = torch.Generator().manual_seed(seed * 100_000 + b)
+        y = None if labels == "none" else balanced_labels(s, shape[0])
+        eps = model.eps_model(y, guidance)
         if sampler == "ddpm":
-            x = model.diffusion.sample(model.eps_model(None), shape, "ddpm", generator=g)
+            x = model.diffusion.sample(eps, shape, "ddpm", generator=g)
         else:
-            x = model.diffusion.sample(model.eps_model(None), shape, "ddim", int(sampler.removeprefix("ddim")), 0.0, g)
+            x = model.diffusion.sample(eps, shape, "ddim", int(sampler.removeprefix("ddim")), 0.0, g)
         x = ((x + 1) / 2).clamp(0, 1).contiguous()
         took = time.perf_counter() - t0
         seconds += took
@@ -137,18 +155,33 @@ def evaluate(cfg: EvaluateConfig, argv: list[str] | None = None) -> list[dict]:
         score(f"VAE {Path(cfg.vae).stem}: decoder means f(z), z ~ N(0, I)", x, time.time() - t0)
     ddpm = ckpt.load_checkpoint(cfg.ddpm)
     cache = Path(cfg.cache) / cache_key(cfg.ddpm) if cfg.cache else None
+    if cfg.labels == "balanced" and not ddpm.config.num_classes:
+        raise ValueError("--labels balanced needs a class-conditional DDPM; this one has no classes")
+    cond = "" if cfg.labels == "none" else ", class-conditional (labels 0–9 in turn)" + (
+        f", guidance w = {cfg.guidance:g}" if cfg.guidance else "")
     for name in cfg.samplers.split(","):
-        x, seconds = diffusion_samples(ddpm, name, cfg.n, cfg.batch, cfg.seed, cache)
+        x, seconds = diffusion_samples(ddpm, name, cfg.n, cfg.batch, cfg.seed, cache, cfg.labels, cfg.guidance)
         label = f"DDPM, all {ddpm.config.timesteps} steps" if name == "ddpm" else f"DDIM, {name[4:]} steps, η = 0"
-        score(label, x, seconds)
+        score(label + cond, x, seconds)
 
     print("\n| source | N | Inception Score | Fréchet distance | seconds |\n|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['source']} | {r['n']:,} | {r['inception_score']:.3f} ± {r['inception_score_std']:.3f} | "
               f"{r['frechet_distance']:.3f} | {r['seconds']} |")
     if cfg.write_card:
-        card = ckpt.read_card(cfg.ddpm)
-        card["sample_quality"] = {"command": ckpt.command_line(argv), "commit": ckpt.git_commit(), "date": ckpt.now(),
-                                  "classifier": Path(cfg.classifier).name, "rows": rows}
-        ckpt.write_json(ckpt.card_path(cfg.ddpm), card)
+        write_rows(cfg.ddpm, rows, Path(cfg.classifier).name, ckpt.command_line(argv))
     return rows
+
+
+def write_rows(ddpm: str | Path, rows: list[dict], classifier: str, command: str) -> None:
+    """Merge rows into the card's "sample_quality" table: a row replaces the one with the same source and N,
+    others are kept; each row records the command, commit and date that made it."""
+    card = ckpt.read_card(ddpm)
+    stamp = {"command": command, "commit": ckpt.git_commit(), "date": ckpt.now()}
+    old = card.get("sample_quality", {})
+    shared = {k: old[k] for k in ("command", "commit", "date") if k in old}  # cards before per-row stamps
+    table = [{**shared, **r} for r in old.get("rows", [])] if old.get("classifier") == classifier else []
+    for r in rows:
+        table = [t for t in table if (t["source"], t["n"]) != (r["source"], r["n"])] + [{**r, **stamp}]
+    card["sample_quality"] = {"classifier": classifier, "rows": table}
+    ckpt.write_json(ckpt.card_path(ddpm), card)
