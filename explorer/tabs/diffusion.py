@@ -12,6 +12,7 @@ import itertools
 import math
 import os
 import tempfile
+import threading
 import time
 from functools import partial
 from pathlib import Path
@@ -208,26 +209,55 @@ def _trajectory(m: DDPM, sampler: str, steps: int, eta: float, y, guidance: floa
     return m.diffusion.ddim_sample_progressive(eps_model, tuple(z_T.shape), steps, eta, generator, z_T=z_T)
 
 
+def _compute_frames(m: DDPM, sampler: str, steps: int, eta: float, y, guidance: float, z_T: torch.Tensor,
+                    generator: torch.Generator, run: filmstrip.Run, stop: threading.Event, done: threading.Event,
+                    errors: list[BaseException]) -> None:
+    """Run a whole trajectory in the calling thread, appending each step's frame to run.frames."""
+    n = z_T.shape[0]
+    try:
+        with torch.inference_mode():
+            for k, step in enumerate(_trajectory(m, sampler, steps, eta, y, guidance, z_T, generator)):
+                if stop.is_set():
+                    return
+                run.frames.append(filmstrip.Frame(k, step.t, _frame_png(step, n)))
+    except BaseException as e:  # handed to the streaming generator, which raises it in the request
+        errors.append(e)
+    finally:
+        done.set()
+
+
 def reverse(models: Models, sampler, steps, eta, seed, n, label, guidance):
     """Stream the reverse process: every step is kept (for scrubbing and export), the page gets frames as
     they come.
 
-    Yields (viewer value, status, frames state). While streaming, at most ~20 updates a second, each with the
+    Yields (viewer value, status, run state). While streaming, at most ~20 updates a second, each with the
     newest frame only; the last update hands the page the whole run (see explorer/filmstrip.py).
+
+    The steps run in one thread of their own while this generator only reports them, so sampling never
+    waits for Gradio to send an update, and torch's thread-local modes (inference mode) hold for the whole
+    run: Gradio resumes a generator in whichever worker thread is free. Stop (or a closed page) ends the
+    generator, which stops the thread at its next step.
     """
     m, steps, eta, seed, n, y, guidance = _sampler_args(models, sampler, steps, eta, seed, n, label, guidance)
     g = torch.Generator().manual_seed(seed)
     z_T = torch.randn((n, 1, 28, 28), generator=g)
     run = filmstrip.Run(steps)
-    t0 = last = time.perf_counter()
-    with torch.inference_mode():
-        for k, step in enumerate(_trajectory(m, sampler, steps, eta, y, guidance, z_T, g)):
-            run.frames.append(filmstrip.Frame(k, step.t, _frame_png(step, n)))
-            now = time.perf_counter()
-            if k == 0 or now - last > 0.05:
-                last = now
-                status = f"{sampler}: step {k + 1} of {steps}, {now - t0:.2f} s"
+    stop, done, errors = threading.Event(), threading.Event(), []
+    worker = threading.Thread(target=_compute_frames, name="reverse-process", daemon=True,
+                              args=(m, sampler, steps, eta, y, guidance, z_T, g, run, stop, done, errors))
+    t0 = time.perf_counter()
+    worker.start()
+    try:
+        shown = 0
+        while not done.wait(0.005 if shown == 0 else 0.05):  # the first frame at once, then ~20 a second
+            if len(run.frames) > shown:
+                shown = len(run.frames)
+                status = f"{sampler}: step {shown} of {steps}, {time.perf_counter() - t0:.2f} s"
                 yield filmstrip.value(run, final=False), status, run  # the state holds the frames so far (Stop)
+    finally:
+        stop.set()  # reached on Stop too: the generator is closed, and the thread ends at its next step
+    if errors:
+        raise errors[0]
     status = f"{sampler} with {steps} steps done in {time.perf_counter() - t0:.2f} s: scrub the frames below."
     yield filmstrip.value(run, final=True), status, run
 
