@@ -51,3 +51,10 @@ def test_bad_snapshot_ts_are_named(models, text, message):
 
     with pytest.raises(gr.Error, match=message):
         diffusion.snapshots(models, torch.zeros(1, 1, 28, 28), 0, text)
+
+
+def test_guidance_text_states_the_label_dropout_from_the_card(models):
+    models.ddpm_card = {"training": {"class_dropout": 0.1}}
+    assert "10% of the images had their label replaced" in diffusion._guidance_text(models)
+    models.ddpm_card = {}
+    assert "some of the images" in diffusion._guidance_text(models)

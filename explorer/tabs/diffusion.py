@@ -53,6 +53,21 @@ $\mathbb E_q\,\mathrm{KL}(q(z_{t-1}\mid z_t,x)\,\|\,p_\theta(z_{t-1}\mid z_t))$ 
 $-\mathbb E_q\log p_\theta(x\mid z_1)$. Below, each term for the chosen digit (one sample of $z_t$ per step).
 """
 
+GUIDANCE_TEXT = r"""
+**Class and guidance.** One network is both models: in training, DROPOUT of the images had their label replaced by
+"none", so $\varepsilon_\theta(z_t,t,y)$ is the conditional model and $\varepsilon_\theta(z_t,t,\varnothing)$ the
+unconditional one, which learned from that share of the images only and draws less tidy digits. Classifier-free guidance
+(Ho & Salimans 2022) samples with
+$\hat\varepsilon=(1+w)\,\varepsilon_\theta(z_t,t,y)-w\,\varepsilon_\theta(z_t,t,\varnothing)$:
+$w=0$ is the plain conditional model, larger $w$ pushes samples towards what makes $y$ likely, trading
+variety for clearer digits.
+"""
+
+
+def _guidance_text(models: Models) -> str:
+    share = models.ddpm_card.get("training", {}).get("class_dropout")
+    return GUIDANCE_TEXT.replace("DROPOUT", f"{share:.0%}" if share is not None else "some")
+
 
 # --- helpers ---------------------------------------------------------------------------------------
 
@@ -361,10 +376,11 @@ def elbo_chart(models: Models, x, seed) -> tuple[go.Figure, str]:
     T, dims = m.diffusion.T, x[0].numel()
     den = terms.denoising[0].numpy()
     fig = go.Figure(go.Bar(x=np.arange(2, T + 1), y=den, name="denoising KL, L_{t−1}", marker_color="#6366f1"))
-    fig.add_trace(go.Bar(x=[1], y=[float(terms.reconstruction[0])], name="reconstruction −log p(x|z₁)",
-                         marker_color="#ea580c"))
-    fig.add_trace(go.Bar(x=[T + 1], y=[float(terms.prior[0])], name="prior KL(q(z_T|x) ‖ N(0, I))",
-                         marker_color="#16a34a"))
+    # the two end terms are single values among T bars: drawn as large markers so they can be seen
+    fig.add_trace(go.Scatter(x=[1], y=[float(terms.reconstruction[0])], name="reconstruction −log p(x|z₁), t = 1",
+                             mode="markers", marker=dict(color="#ea580c", size=13, symbol="diamond")))
+    fig.add_trace(go.Scatter(x=[T + 1], y=[float(terms.prior[0])], name="prior KL(q(z_T|x) ‖ N(0, I)), t = T",
+                             mode="markers", marker=dict(color="#16a34a", size=13, symbol="diamond")))
     fig.update_layout(height=380, margin=dict(l=50, r=10, t=50, b=40), bargap=0,
                       title=f"negative ELBO = {float(terms.bits_per_dim(dims)[0]):.3f} bits/dim "
                             f"({float(terms.total()[0]):.1f} nats)",
@@ -436,8 +452,8 @@ def build(models: Models) -> None:
             r_frames = gr.State(None)
             gr.Markdown("Rows: the noisy sample $z_t$, the predicted noise $\\hat\\varepsilon$ (±2 shown black to "
                         "white) and the predicted clean image $\\hat x_0$. Once a run ends, the slider, the arrow keys "
-                        "and ▶ play move through its frames in your browser, without recomputing anything.",
-                        latex_delimiters=LATEX)
+                        "and ▶ play move through its frames in your browser, without recomputing anything.\n\n"
+                        + (_guidance_text(models) if m.config.num_classes else ""), latex_delimiters=LATEX)
             with gr.Row():
                 r_export = gr.Button("Export GIF and MP4", size="sm", scale=0)
                 r_file = gr.File(label="trajectory (GIF, MP4)", file_count="multiple", interactive=False, height=110)

@@ -25,6 +25,21 @@ from train.models.ddpm import DDPM, DDPMConfig
 SHIPPED = DDPMConfig(base_channels=16, channel_mults="1,2,4", num_res_blocks=2)  # see README / the card
 
 
+RUN_TIMES = """() => new Promise(resolve => {
+  // click Run; milliseconds, in the page, to the first streamed frame and to the run being scrubbable
+  const el = document.querySelector('#diff-frame'), range = el.querySelector('.ge-film-range');
+  const img = el.querySelector('.ge-film-img');
+  let t0 = 0, first = null, lastSrc = img.src;
+  const observer = new MutationObserver(() => {
+    if (first === null && range.disabled && img.src !== lastSrc) first = performance.now() - t0;
+    if (first !== null && !range.disabled) { observer.disconnect(); resolve([first, performance.now() - t0]); }
+  });
+  observer.observe(el, {subtree: true, attributes: true, childList: true, characterData: true});
+  t0 = performance.now();
+  document.querySelector('#diff-run').click();
+})"""
+
+
 def sampler_timings(model: DDPM, sampler: str, steps: int, repeats: int = 3) -> tuple[float, float]:
     """Seconds to the first yielded step and to the last, one image, best of `repeats`."""
     first, full = [], []
@@ -80,13 +95,10 @@ def main() -> int:
         with app_page(args.data_dir, ckdir) as (_, page):
             page.get_by_role("tab", name="Diffusion").click()
             page.get_by_role("tab", name="Reverse process").click()
-            t0 = time.perf_counter()
-            page.click("#diff-run")
-            page.wait_for_selector("#diff-frame .ge-film-img:not([hidden])", timeout=60_000)
-            app_first = time.perf_counter() - t0
-            page.wait_for_function("() => document.querySelector('#diff-status').innerText.includes('done')",
-                                   timeout=120_000)
-            app_full = time.perf_counter() - t0
+            runs = [page.evaluate(RUN_TIMES) for _ in range(4)]  # the first after start-up is cold
+            (cold_first, cold_full), warm = runs[0], runs[1:]
+            warm_first = sorted(r[0] for r in warm)[1]
+            warm_full = sorted(r[1] for r in warm)[1]
             slider = page.locator("#diff-frame .ge-film-range")
             page.wait_for_function("() => !document.querySelector('#diff-frame .ge-film-range').disabled")
             slider.scroll_into_view_if_needed()
@@ -114,8 +126,12 @@ def main() -> int:
         (f"DDIM-50, 1 image: full trajectory{note}", f"{ddim_full:.2f} s", "", 3, "≤ 1 s"),
         (f"DDPM-{model.config.timesteps}, 1 image: first step", f"{1000 * ddpm_first:.0f} ms", "", 1, ""),
         (f"DDPM-{model.config.timesteps}, 1 image: full trajectory", f"{ddpm_full:.1f} s", "", 1, ""),
-        ("app, DDIM-50 × 4 images: click → first frame shown", f"{1000 * app_first:.0f} ms", "", 1, ""),
-        ("app, DDIM-50 × 4 images: click → run done", f"{app_full:.2f} s", "", 1, ""),
+        ("app, DDIM-50 × 4 images: click → first frame shown (first run after start-up)", f"{cold_first:.0f} ms", "",
+         1, ""),
+        ("app, DDIM-50 × 4 images: click → first frame shown (median of 3 later runs)", f"{warm_first:.0f} ms", "", 3,
+         "≤ 200 ms"),
+        ("app, DDIM-50 × 4 images: click → run done, scrubbable (first run / median of 3 later)",
+         f"{cold_full / 1000:.2f} s / {warm_full / 1000:.2f} s", "", 4, ""),
         ("frame slider → frame shown, browser (DDIM-50 run)", f"{pct(scrub, 50):.1f} ms", f"{pct(scrub, 95):.1f} ms",
          len(scrub), "p50 ≤ 50 ms"),
         (f"app, DDPM-{model.config.timesteps} × 4 images: click → run done, frames in the page",
