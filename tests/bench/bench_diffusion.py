@@ -92,10 +92,15 @@ def main() -> int:
         ddim_first, ddim_full = sampler_timings(model, "ddim", 50)
         ddpm_first, ddpm_full = sampler_timings(model, "ddpm", model.config.timesteps, repeats=1)
 
+        print("samplers timed; starting the app", file=sys.stderr, flush=True)
         with app_page(args.data_dir, ckdir) as (_, page):
             page.get_by_role("tab", name="Diffusion").click()
             page.get_by_role("tab", name="Reverse process").click()
-            runs = [page.evaluate(RUN_TIMES) for _ in range(4)]  # the first after start-up is cold
+            runs = []
+            for _ in range(4):  # the first after start-up is cold
+                runs.append(page.evaluate(RUN_TIMES))
+                page.wait_for_timeout(500)  # Gradio drops a click on Run while it is finishing the last run
+            print(f"app runs (ms to first frame, to done): {runs}", file=sys.stderr, flush=True)
             (cold_first, cold_full), warm = runs[0], runs[1:]
             warm_first = sorted(r[0] for r in warm)[1]
             warm_full = sorted(r[1] for r in warm)[1]
@@ -107,6 +112,7 @@ def main() -> int:
                                    timeout=10_000)
             scrub = slider_latency(page, "#diff-frame .ge-film-range", "#diff-frame",
                                    "el => el.querySelector('.ge-film-img').src", args.changes, period=40)  # 50 frames
+            print("scrubbed the DDIM run; running DDPM in the app", file=sys.stderr, flush=True)
             # DDPM at all T steps, 4 images: the longest run; past the page's frame budget it keeps a subsample
             page.locator("#diff-sampler").get_by_label("DDPM", exact=True).check()
             t0 = time.perf_counter()
@@ -120,6 +126,7 @@ def main() -> int:
             scrub_ddpm = slider_latency(page, "#diff-frame .ge-film-range", "#diff-frame",
                                         "el => el.querySelector('.ge-film-img').src", args.changes, period=40)
     note = "" if shipped else " (untrained weights, shipped architecture)"
+    print("app done; timing training", file=sys.stderr, flush=True)
     fp32, bf16 = training_throughput(model.config, False), training_throughput(model.config, True)
     print_table([
         (f"DDIM-50, 1 image: first step{note}", f"{1000 * ddim_first:.0f} ms", "", 3, "≤ 200 ms"),
