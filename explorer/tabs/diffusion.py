@@ -310,21 +310,20 @@ def _export_frames(run, scale: int = 3) -> list[np.ndarray]:
     return [render.upscale(np.asarray(Image.open(io.BytesIO(frames[i].png)).convert("L")), scale) for i in idx]
 
 
-def export_gif(run) -> str:
-    """The stored trajectory as an animated GIF: 60 ms a frame, the sample held for HOLD_S."""
-    images = [Image.fromarray(a) for a in _export_frames(run)]
+def export_gif(frames: list[np.ndarray]) -> str:
+    """Frames from `_export_frames` as an animated GIF: 60 ms a frame, the sample held for HOLD_S."""
+    images = [Image.fromarray(a) for a in frames]
     path = _export_path(".gif")
     durations = [60] * (len(images) - 1) + [int(1000 * HOLD_S)]
     images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0)
     return path
 
 
-def export_mp4(run) -> str:
-    """The stored trajectory as an H.264 MP4 (PyAV), same frames as the GIF, for slides and players."""
+def export_mp4(frames: list[np.ndarray]) -> str:
+    """Frames from `_export_frames` as an H.264 MP4 (PyAV), the sample held for HOLD_S, for slides and players."""
     import av
 
-    images = _export_frames(run)
-    images += [images[-1]] * int(16 * HOLD_S)  # video frames have one duration: repeat the sample
+    images = frames + [frames[-1]] * int(16 * HOLD_S)  # video frames have one duration: repeat the sample
     h, w = images[0].shape
     path = _export_path(".mp4")
     with av.open(path, mode="w") as container:
@@ -342,8 +341,9 @@ def export_mp4(run) -> str:
 
 
 def export(run) -> list[str]:
-    """GIF and MP4 of this user's last run."""
-    return [export_gif(run), export_mp4(run)]
+    """GIF and MP4 of this user's last run (its frames decoded once for both)."""
+    frames = _export_frames(run)
+    return [export_gif(frames), export_mp4(frames)]
 
 
 @torch.inference_mode()
