@@ -168,6 +168,9 @@ def test_kl_fit_draws_both_fits(page, shots):
     page.get_by_role("tab", name="Forward vs reverse KL").click()
     page.click("#kl-fit-btn")
     page.wait_for_selector("text=moment-matching optimum", timeout=60_000)
+    # The table is Markdown and shows at once; Plotly draws the figure a moment later.
+    page.wait_for_function("() => { const p = document.querySelector('#kl-fit-plot .js-plotly-plot');"
+                           " return p && p.data && p.data.length > 0; }", timeout=10_000)
     names = page.evaluate("() => Array.from(document.querySelector('#kl-fit-plot .js-plotly-plot').data, t => t.name)")
     assert any("min KL(p‖q)" in n for n in names) and any("min KL(q‖p)" in n for n in names)
     assert "gradient descent step 200" in page.text_content("#kl-fit-plot .gtitle")

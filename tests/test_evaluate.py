@@ -128,3 +128,23 @@ def test_evaluate_keys_the_cache_by_checkpoint_and_code(tiny, tmp_path):
     ckpt.save_checkpoint(other, DDPM(DDPMConfig(base_channels=8, channel_mults="1,2", num_res_blocks=1,
                                                  attention_at=14, timesteps=20)), "ddpm", {})
     assert cache_key(other) != cache_key(ddpm)  # new weights never reuse old batches
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (the device machine, not CI)")
+def test_cuda_samples_are_cached_apart_and_named_in_the_row(tiny, tmp_path):
+    ddpm, clf, data = tiny
+    rows = evaluate(EvaluateConfig(ddpm=str(ddpm), vae="", classifier=str(clf), data_dir=str(data), n=8,
+                                   samplers="ddim2", batch=4, cache=str(tmp_path), write_card=False, device="cuda"))
+    assert rows[-1]["source"].endswith("sampled on cuda")
+    from train.evaluate import cache_key
+
+    names = sorted(p.name for p in (tmp_path / cache_key(ddpm)).iterdir())
+    assert names == ["ddim2_cuda_seed0_batch4_0000x4.safetensors", "ddim2_cuda_seed0_batch4_0001x4.safetensors"]
+
+
+def test_evaluate_refuses_an_absent_device(tiny):
+    ddpm, clf, data = tiny
+    cfg = EvaluateConfig(ddpm=str(ddpm), vae="", classifier=str(clf), data_dir=str(data), n=8, samplers="ddim2",
+                         batch=4, cache="", write_card=False, device="cuda" if not torch.cuda.is_available() else "xla")
+    with pytest.raises(ValueError, match="--device"):
+        evaluate(cfg)

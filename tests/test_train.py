@@ -161,3 +161,12 @@ def test_cli_flags_come_from_the_config_dataclasses(tmp_path, synthetic_data, ca
 def test_write_synthetic_gz_layout(tmp_path):
     write_synthetic_mnist(tmp_path, n_train=10, n_test=10, compress=True)
     assert (tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte.gz").exists()
+
+
+def test_commit_of_a_tree_without_git_comes_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENERATIVE_EXPLORER_COMMIT", "abc123")
+    assert ckpt.git_commit() != "abc123"  # this checkout has .git: git is asked, the variable is ignored
+    monkeypatch.setattr(ckpt, "REPO_ROOT", tmp_path)  # a copy of the tree, no .git
+    assert ckpt.git_commit() == "abc123"
+    monkeypatch.delenv("GENERATIVE_EXPLORER_COMMIT")
+    assert ckpt.git_commit() == "unknown"

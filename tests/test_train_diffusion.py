@@ -1,6 +1,7 @@
 """The diffusion and classifier trainers on tiny synthetic data: learning, sample grids, exact resume."""
 
 import pytest
+import torch
 
 from train import checkpoint as ckpt
 from train.models.classifier import ClassifierConfig
@@ -84,3 +85,37 @@ def test_resume_refuses_another_diffusion_config(tmp_path, synthetic_data):
     other = DDPMConfig(base_channels=8, channel_mults="1,2", num_res_blocks=1, attention_at=14, timesteps=30)
     with pytest.raises(ValueError, match="was trained with"):
         train_diffusion(other, _cfg(tmp_path, synthetic_data, resume=True))
+
+
+def test_device_flag_names_bad_or_absent_devices():
+    from train.run import torch_device
+
+    assert torch_device("cpu").type == "cpu"
+    for bad in ("banana", "mps:x"):
+        with pytest.raises(ValueError, match="--device"):
+            torch_device(bad)
+    if torch.cuda.is_available():
+        assert torch_device("cuda").type == "cuda"
+    else:
+        with pytest.raises(ValueError, match="no CUDA device"):
+            torch_device("cuda")
+
+
+def test_cli_refuses_an_unknown_device_with_a_sentence(capsys):
+    from train.__main__ import main
+
+    assert main(["diffusion", "--device", "banana", "--epochs", "0"]) == 2
+    assert "--device 'banana'" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (the device machine, not CI)")
+def test_training_on_cuda_follows_the_cpu_run(tmp_path, synthetic_data):
+    """Every random draw of training is made on the CPU, so a CUDA run sees the same batches, times and noise:
+    its losses agree with the CPU run's up to floating-point differences, and its checkpoint loads on the CPU."""
+    cpu = train_diffusion(TINY, _cfg(tmp_path / "cpu", synthetic_data, eval_images=0, epochs=2))
+    gpu = train_diffusion(TINY, _cfg(tmp_path / "gpu", synthetic_data, eval_images=0, epochs=2, device="cuda"))
+    for a, b in zip(cpu["history"], gpu["history"], strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=2e-2)
+        assert a["test_loss_ema"] == pytest.approx(b["test_loss_ema"], rel=2e-2)
+    model = ckpt.load_checkpoint(tmp_path / "gpu" / "ddpm.safetensors")
+    assert next(model.parameters()).device.type == "cpu"

@@ -70,7 +70,12 @@ def write_json(path: str | Path, obj: dict) -> None:
 
 
 def git_commit() -> str:
-    """The current commit of this repository (with '-dirty' if it has uncommitted changes), or 'unknown'."""
+    """The current commit of this repository (with '-dirty' if it has uncommitted changes), or 'unknown'.
+
+    A copy of the tree without its .git folder (a rented GPU machine, say) names its commit in the environment
+    variable GENERATIVE_EXPLORER_COMMIT."""
+    if not (REPO_ROOT / ".git").exists() and os.environ.get("GENERATIVE_EXPLORER_COMMIT"):
+        return os.environ["GENERATIVE_EXPLORER_COMMIT"]
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
                              check=True).stdout.strip()
@@ -86,7 +91,8 @@ def environment() -> dict[str, str]:
     import safetensors
 
     return {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__,
-            "safetensors": safetensors.__version__, "platform": platform.platform()}
+            "safetensors": safetensors.__version__, "platform": platform.platform(),
+            **({"cuda_device": torch.cuda.get_device_name(0)} if torch.cuda.is_available() else {})}
 
 
 def command_line(argv: list[str] | None = None) -> str:

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from train import checkpoint as ckpt
 from train.data import load_split
+from train.run import torch_device
 from train.sample_quality import classifier_outputs, frechet_distance, inception_score
 
 
@@ -41,6 +42,8 @@ class EvaluateConfig:
     cache: str = field(default="runs/evaluate", metadata={"help": "folder keeping finished batches ('' for none)"})
     seed: int = field(default=0, metadata={"help": "seed of every sampler"})
     threads: int = field(default=0, metadata={"help": "torch CPU threads (0: torch's default)"})
+    device: str = field(default="cpu", metadata={"help": "torch device of the diffusion sampler: cpu or cuda "
+                                                         "(its noise is drawn there, so samples differ by device)"})
     write_card: bool = field(default=True, metadata={"help": "store the table in the DDPM's card"})
 
 
@@ -92,13 +95,16 @@ def diffusion_samples(model, sampler: str, n: int, batch: int, seed: int, cache:
 
     With `cache` (a folder for this checkpoint), finished batches are read from and written to it, named by
     sampler, seed, batch size, index and image count; each records the seconds it took, so the reported time
-    is the sampling time even when batches came from the cache.
+    is the sampling time even when batches came from the cache. Samples are drawn on the model's device with a
+    generator there; the noise of a CUDA generator differs from a CPU one's, so batches made on another device
+    than the CPU carry its type in their name.
     """
     if labels not in ("none", "balanced"):
         raise ValueError(f"labels {labels!r} is not 'none' or 'balanced'")
     if labels == "none" and guidance:
         raise ValueError(f"guidance = {guidance} needs class labels (--labels balanced)")
-    tag = "" if labels == "none" else f"_balanced_w{guidance:g}"
+    dev = model.diffusion.betas.device
+    tag = ("" if labels == "none" else f"_balanced_w{guidance:g}") + ("" if dev.type == "cpu" else f"_{dev.type}")
     out, seconds = [], 0.0
     for b, s in enumerate(tqdm(range(0, n, batch), desc=sampler + tag, leave=False)):
         shape = (min(batch, n - s), 1, 28, 28)
@@ -109,14 +115,14 @@ def diffusion_samples(model, sampler: str, n: int, batch: int, seed: int, cache:
             seconds += hit[1]
             continue
         t0 = time.perf_counter()
-        g = torch.Generator().manual_seed(seed * 100_000 + b)
-        y = None if labels == "none" else balanced_labels(s, shape[0])
+        g = torch.Generator(dev).manual_seed(seed * 100_000 + b)
+        y = None if labels == "none" else balanced_labels(s, shape[0]).to(dev)
         eps = model.eps_model(y, guidance)
         if sampler == "ddpm":
             x = model.diffusion.sample(eps, shape, "ddpm", generator=g)
         else:
             x = model.diffusion.sample(eps, shape, "ddim", int(sampler.removeprefix("ddim")), 0.0, g)
-        x = ((x + 1) / 2).clamp(0, 1).contiguous()
+        x = ((x + 1) / 2).clamp(0, 1).cpu().contiguous()  # .cpu() waits for the device: `took` is the whole time
         took = time.perf_counter() - t0
         seconds += took
         if path is not None:
@@ -129,6 +135,7 @@ def diffusion_samples(model, sampler: str, n: int, batch: int, seed: int, cache:
 def evaluate(cfg: EvaluateConfig, argv: list[str] | None = None) -> list[dict]:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    device = torch_device(cfg.device)
     for name in cfg.samplers.split(","):
         if name != "ddpm" and not (name.startswith("ddim") and name.removeprefix("ddim").isdigit()):
             raise ValueError(f"sampler {name!r} is not 'ddpm' or 'ddimK' (K a number of steps)")
@@ -153,7 +160,7 @@ def evaluate(cfg: EvaluateConfig, argv: list[str] | None = None) -> list[dict]:
         with torch.no_grad():
             x = vae.sample(cfg.n, torch.Generator().manual_seed(cfg.seed)).probs.view(-1, 1, 28, 28)
         score(f"VAE {Path(cfg.vae).stem}: decoder means f(z), z ~ N(0, I)", x, time.time() - t0)
-    ddpm = ckpt.load_checkpoint(cfg.ddpm)
+    ddpm = ckpt.load_checkpoint(cfg.ddpm, device)
     cache = Path(cfg.cache) / cache_key(cfg.ddpm) if cfg.cache else None
     if cfg.labels == "balanced" and not ddpm.config.num_classes:
         raise ValueError("--labels balanced needs a class-conditional DDPM; this one has no classes")
@@ -162,7 +169,8 @@ def evaluate(cfg: EvaluateConfig, argv: list[str] | None = None) -> list[dict]:
     for name in cfg.samplers.split(","):
         x, seconds = diffusion_samples(ddpm, name, cfg.n, cfg.batch, cfg.seed, cache, cfg.labels, cfg.guidance)
         label = f"DDPM, all {ddpm.config.timesteps} steps" if name == "ddpm" else f"DDIM, {name[4:]} steps, η = 0"
-        score(label + cond, x, seconds)
+        on = "" if device.type == "cpu" else f", sampled on {device.type}"
+        score(label + cond + on, x, seconds)
 
     print("\n| source | N | Inception Score | Fréchet distance | seconds |\n|---|---|---|---|---|")
     for r in rows:

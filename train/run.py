@@ -40,6 +40,19 @@ class Run(NamedTuple):
     command: str
 
 
+def torch_device(name: str) -> torch.device:
+    """The torch device named by a --device flag; a ValueError naming it if it is unknown or absent here."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device {name!r} is not a torch device; use cpu or cuda (cuda:N)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name!r}: this machine has no CUDA device; use --device cpu")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device {name!r}: only cpu and cuda are supported")
+    return device
+
+
 def start_run(tcfg: RunConfig, argv: list[str] | None) -> Run:
     if tcfg.threads:
         torch.set_num_threads(tcfg.threads)

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from train import checkpoint as ckpt
 from train.data import batches, load_split
 from train.models.ddpm import DDPM, DDPMConfig
-from train.run import Progress, RunConfig, restore, save_progress, start_run
+from train.run import Progress, RunConfig, restore, save_progress, start_run, torch_device
 from train.run import card as run_card
 
 
@@ -36,6 +36,8 @@ class DiffusionTrainConfig(RunConfig):
     grad_clip: float = field(default=1.0, metadata={"help": "clip the gradient norm to this"})
     bf16: bool = field(default=False, metadata={"help": "bfloat16 autocast for the network (fast on CPUs with AMX)"})
     eval_images: int = field(default=100, metadata={"help": "test images for the final ELBO (T network calls each)"})
+    device: str = field(default="cpu", metadata={"help": "torch device of the network: cpu or cuda. Every random "
+                                                         "draw of training is made on the CPU, whatever the device"})
 
 
 def to_model_range(images: torch.Tensor) -> torch.Tensor:
@@ -54,16 +56,19 @@ def sample_grid(model: DDPM, path: Path, seed: int, steps: int = 50) -> None:
     """10 DDIM samples of each class (or 100 unconditional ones), one row per class, saved as a PNG."""
     from torchvision.utils import save_image
 
-    y = torch.arange(10).repeat_interleave(10) if model.config.num_classes else None
-    g = torch.Generator().manual_seed(seed)
+    dev = model.diffusion.betas.device
+    y = torch.arange(10, device=dev).repeat_interleave(10) if model.config.num_classes else None
+    g = torch.Generator(dev).manual_seed(seed)
     x = model.diffusion.sample(model.eps_model(y), (100, 1, 28, 28), "ddim", min(steps, model.config.timesteps), 0.0, g)
     save_image((x + 1) / 2, str(path), nrow=10)
 
 
 @torch.no_grad()
 def test_elbo_bpd(model: DDPM, x: torch.Tensor, seed: int, batch: int = 100) -> dict[str, float]:
-    """Negative ELBO in bits/dim of the unconditional model on test images x (B, 1, 28, 28) in [−1, 1]."""
-    g = torch.Generator().manual_seed(seed)
+    """Negative ELBO in bits/dim of the unconditional model on test images x (B, 1, 28, 28) in [−1, 1], on the
+    model's device (its generator too, so the draws depend on the device)."""
+    x = x.to(model.diffusion.betas.device)
+    g = torch.Generator(x.device).manual_seed(seed)
     eps = model.eps_model(None)
     tot, prior, rec, den = [], [], [], []
     for s in tqdm(range(0, len(x), batch), desc="test ELBO", leave=False):
@@ -79,9 +84,10 @@ def test_elbo_bpd(model: DDPM, x: torch.Tensor, seed: int, batch: int = 100) -> 
 
 
 def train(mcfg: DDPMConfig, tcfg: DiffusionTrainConfig, argv: list[str] | None = None) -> dict:
+    device = torch_device(tcfg.device)
     run = start_run(tcfg, argv)
     torch.manual_seed(tcfg.seed)
-    model = DDPM(mcfg)
+    model = DDPM(mcfg).to(device)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr)
     g = torch.Generator().manual_seed(tcfg.seed + 1)
@@ -90,13 +96,13 @@ def train(mcfg: DDPMConfig, tcfg: DiffusionTrainConfig, argv: list[str] | None =
 
     train_split = load_split(tcfg.dataset, True, tcfg.data_dir, tcfg.download)
     test_split = load_split(tcfg.dataset, False, tcfg.data_dir, tcfg.download)
-    train_x, train_y = to_model_range(train_split.images), train_split.labels
-    test_x, test_y = to_model_range(test_split.images[:1000]), test_split.labels[:1000]
+    train_x, train_y = to_model_range(train_split.images).to(device), train_split.labels.to(device)
+    test_x, test_y = to_model_range(test_split.images[:1000]).to(device), test_split.labels[:1000].to(device)
     T, null = mcfg.timesteps, model.unet.null_label
     steps_per_epoch = math.ceil(len(train_x) / tcfg.batch_size)
     g_test = torch.Generator().manual_seed(tcfg.seed + 2)  # fixed t and noise for the per-epoch test loss
-    test_t = torch.randint(0, T, (len(test_x),), generator=g_test)
-    test_noise = torch.randn(test_x.shape, generator=g_test)
+    test_t = torch.randint(0, T, (len(test_x),), generator=g_test).to(device)
+    test_noise = torch.randn(test_x.shape, generator=g_test).to(device)
 
     t0 = time.time()
     while epoch < tcfg.epochs:
@@ -105,14 +111,15 @@ def train(mcfg: DDPMConfig, tcfg: DiffusionTrainConfig, argv: list[str] | None =
         bar = tqdm(batches(len(train_x), tcfg.batch_size, g), total=steps_per_epoch,
                    desc=f"epoch {epoch + 1}/{tcfg.epochs}", leave=False, mininterval=5.0)
         for idx in bar:
+            idx = idx.to(device)
             x, y = train_x[idx], train_y[idx].clone()
-            t = torch.randint(0, T, (len(idx),), generator=g)
-            noise = torch.randn(x.shape, generator=g)
+            t = torch.randint(0, T, (len(idx),), generator=g).to(device)
+            noise = torch.randn(x.shape, generator=g).to(device)
             if mcfg.num_classes:
-                y[torch.rand(len(idx), generator=g) < tcfg.class_dropout] = null
+                y[(torch.rand(len(idx), generator=g) < tcfg.class_dropout).to(device)] = null
             for group in opt.param_groups:
                 group["lr"] = tcfg.lr * min(1.0, (step + 1) / max(tcfg.warmup_steps, 1))
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=tcfg.bf16):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=tcfg.bf16):
                 loss = model.diffusion.training_loss(model.eps_model(y if mcfg.num_classes else None), x, t, noise)
             loss = loss.mean()
             opt.zero_grad(set_to_none=True)
@@ -130,7 +137,7 @@ def train(mcfg: DDPMConfig, tcfg: DiffusionTrainConfig, argv: list[str] | None =
             print(f"stopped at step {step}, inside epoch {epoch + 1}; resume continues from epoch {epoch}")
             return {"history": history, "stopped_at_step": step}
         epoch += 1
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=tcfg.bf16):
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=tcfg.bf16):
             test_loss = sum(ema.diffusion.training_loss(ema.eps_model(test_y[s : s + 250]), test_x[s : s + 250],
                                                         test_t[s : s + 250], test_noise[s : s + 250]).sum().item()
                             for s in range(0, len(test_x), 250)) / len(test_x)
