@@ -58,3 +58,19 @@ def test_guidance_text_states_the_label_dropout_from_the_card(models):
     assert "10% of the images had their label replaced" in diffusion._guidance_text(models)
     models.ddpm_card = {}
     assert "some of the images" in diffusion._guidance_text(models)
+
+
+def test_guidance_text_quotes_the_measured_trade_off_from_the_card(models, monkeypatch):
+    row = {"kind": "ddpm", "sampler": "ddim50", "labels": "balanced", "n": 5000, "inception_score_std": 0.1}
+    monkeypatch.setattr(models, "ddpm_card", {"sample_quality": {"rows": [
+        {"kind": "real", "n": 5000, "inception_score": 9.574, "frechet_distance": 24.9},
+        {**row, "guidance": 1.0, "inception_score": 9.966, "frechet_distance": 63.98},
+        {**row, "guidance": 0.0, "inception_score": 9.265, "frechet_distance": 20.68},
+        {**row, "sampler": "ddim10", "guidance": 0.0, "inception_score": 9.3, "frechet_distance": 21.8},
+        {**row, "labels": "none", "guidance": 0.0, "inception_score": 7.4, "frechet_distance": 81.5},
+    ]}})
+    text = diffusion._guidance_text(models)
+    assert "$w=0$: IS 9.27, FD 20.7; $w=1$: IS 9.97, FD 64.0 (real digits: IS 9.57, FD 24.9)" in text
+    assert "5,000 samples each" in text and "7.4" not in text and "21.8" not in text
+    models.ddpm_card = {"sample_quality": {"rows": [{"source": "old row without fields", "n": 5000}]}}
+    assert "Measured" not in diffusion._guidance_text(models)

@@ -26,6 +26,9 @@ def test_evaluate_writes_a_row_per_source_into_the_card(tiny):
     assert [r["source"].split(",")[0] for r in rows] == [rows[0]["source"].split(",")[0], "DDIM", "DDPM"]
     assert all(1.0 - 1e-9 <= r["inception_score"] <= 10.0 for r in rows)
     assert all(r["frechet_distance"] >= -1e-6 and r["n"] == 20 for r in rows)
+    assert [r["kind"] for r in rows] == ["real", "ddpm", "ddpm"]  # fields the app reads (the guidance text)
+    assert [(r["sampler"], r["labels"], r["guidance"], r["device"]) for r in rows[1:]] == [
+        ("ddim4", "none", 0.0, "cpu"), ("ddpm", "none", 0.0, "cpu")]
     card = ckpt.read_card(ddpm)
     assert [r["command"] for r in card["sample_quality"]["rows"]] == ["python -m train evaluate --n 20"] * 3
 

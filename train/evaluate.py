@@ -145,21 +145,24 @@ def evaluate(cfg: EvaluateConfig, argv: list[str] | None = None) -> list[dict]:
     _, test_feats = classifier_outputs(clf, test)
     rows = []
 
-    def score(source: str, images: torch.Tensor, seconds: float, is_override: tuple | None = None) -> None:
+    def score(source: str, images: torch.Tensor, seconds: float, is_override: tuple | None = None, **what) -> None:
+        """One row: `source` says in words what was scored, `what` the same as fields (kind, sampler, ...)."""
         probs, feats = classifier_outputs(clf, images)
         is_mean, is_std = is_override or inception_score(probs)
-        rows.append({"source": source, "n": len(images), "inception_score": is_mean, "inception_score_std": is_std,
-                     "frechet_distance": frechet_distance(feats, test_feats), "seconds": round(seconds, 1)})
+        rows.append({"source": source, **what, "n": len(images), "inception_score": is_mean,
+                     "inception_score_std": is_std, "frechet_distance": frechet_distance(feats, test_feats),
+                     "seconds": round(seconds, 1)})
         print(json.dumps(rows[-1]), flush=True)
 
     test_is, test_is_std = inception_score(classifier_outputs(clf, test)[0])
-    score("real test images (IS) / real training images (FD): the floor", train, 0.0, (test_is, test_is_std))
+    score("real test images (IS) / real training images (FD): the floor", train, 0.0, (test_is, test_is_std),
+          kind="real")
     if cfg.vae:
         vae = ckpt.load_checkpoint(cfg.vae)
         t0 = time.time()
         with torch.no_grad():
             x = vae.sample(cfg.n, torch.Generator().manual_seed(cfg.seed)).probs.view(-1, 1, 28, 28)
-        score(f"VAE {Path(cfg.vae).stem}: decoder means f(z), z ~ N(0, I)", x, time.time() - t0)
+        score(f"VAE {Path(cfg.vae).stem}: decoder means f(z), z ~ N(0, I)", x, time.time() - t0, kind="vae")
     ddpm = ckpt.load_checkpoint(cfg.ddpm, device)
     cache = Path(cfg.cache) / cache_key(cfg.ddpm) if cfg.cache else None
     if cfg.labels == "balanced" and not ddpm.config.num_classes:
@@ -170,7 +173,8 @@ def evaluate(cfg: EvaluateConfig, argv: list[str] | None = None) -> list[dict]:
         x, seconds = diffusion_samples(ddpm, name, cfg.n, cfg.batch, cfg.seed, cache, cfg.labels, cfg.guidance)
         label = f"DDPM, all {ddpm.config.timesteps} steps" if name == "ddpm" else f"DDIM, {name[4:]} steps, η = 0"
         on = "" if device.type == "cpu" else f", sampled on {device.type}"
-        score(label + cond + on, x, seconds)
+        score(label + cond + on, x, seconds, kind="ddpm", sampler=name, labels=cfg.labels, guidance=cfg.guidance,
+              device=device.type)
 
     print("\n| source | N | Inception Score | Fréchet distance | seconds |\n|---|---|---|---|---|")
     for r in rows:

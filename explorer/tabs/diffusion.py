@@ -66,7 +66,29 @@ variety for clearer digits.
 
 def _guidance_text(models: Models) -> str:
     share = models.ddpm_card.get("training", {}).get("class_dropout")
-    return GUIDANCE_TEXT.replace("DROPOUT", f"{share:.0%}" if share is not None else "some")
+    return (GUIDANCE_TEXT.replace("DROPOUT", f"{share:.0%}" if share is not None else "some")
+            + _measured_guidance(models.ddpm_card))
+
+
+def _measured_guidance(card: dict) -> str:
+    """What the card's sample-quality table (train/evaluate.py) measured of class-conditional DDIM-50 at each
+    guidance scale, as a sentence; '' if it holds no such rows."""
+    rows = card.get("sample_quality", {}).get("rows", [])
+    by_w: dict[float, dict] = {}
+    for r in rows:
+        if (r.get("kind"), r.get("sampler"), r.get("labels")) == ("ddpm", "ddim50", "balanced"):
+            by_w.setdefault(float(r["guidance"]), r)
+    if not by_w:
+        return ""
+    scores = "; ".join(f"$w={w:g}$: IS {r['inception_score']:.2f}, FD {r['frechet_distance']:.1f}"
+                       for w, r in sorted(by_w.items()))
+    real = next((r for r in rows if r.get("kind") == "real"), None)
+    floor = (f" (real digits: IS {real['inception_score']:.2f}, FD {real['frechet_distance']:.1f})" if real else "")
+    n = min(r["n"] for r in by_w.values())
+    return (f"\n\n**Measured on this model** with DDIM-50, {n:,} samples each, scored by our MNIST classifier "
+            f"(`python -m train evaluate`): {scores}{floor}. A higher Inception Score (IS) means each sample is "
+            "more confidently one digit; a higher Fréchet distance (FD) means the samples as a whole sit further "
+            "from real digits, in their variety as much as in their shapes.\n")
 
 
 # --- helpers ---------------------------------------------------------------------------------------
