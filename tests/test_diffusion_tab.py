@@ -70,7 +70,8 @@ def test_guidance_text_quotes_the_measured_trade_off_from_the_card(models, monke
         {**row, "labels": "none", "guidance": 0.0, "inception_score": 7.4, "frechet_distance": 81.5},
     ]}})
     text = diffusion._guidance_text(models)
-    assert "$w=0$: IS 9.27, FD 20.7; $w=1$: IS 9.97, FD 64.0 (real digits: IS 9.57, FD 24.9)" in text
+    assert ("$w=0$: IS 9.27, FD 20.7; $w=1$: IS 9.97, FD 64.0 "
+            "(real digits: IS 9.57; two sets of real digits are FD 24.9 apart)") in text
     assert "5,000 samples each" in text and "7.4" not in text and "21.8" not in text
     models.ddpm_card = {"sample_quality": {"rows": [{"source": "old row without fields", "n": 5000}]}}
     assert "Measured" not in diffusion._guidance_text(models)

@@ -83,7 +83,8 @@ def _measured_guidance(card: dict) -> str:
     scores = "; ".join(f"$w={w:g}$: IS {r['inception_score']:.2f}, FD {r['frechet_distance']:.1f}"
                        for w, r in sorted(by_w.items()))
     real = next((r for r in rows if r.get("kind") == "real"), None)
-    floor = (f" (real digits: IS {real['inception_score']:.2f}, FD {real['frechet_distance']:.1f})" if real else "")
+    floor = (f" (real digits: IS {real['inception_score']:.2f}; two sets of real digits are FD "
+             f"{real['frechet_distance']:.1f} apart)" if real else "")
     n = min(r["n"] for r in by_w.values())
     return (f"\n\n**Measured on this model** with DDIM-50, {n:,} samples each, scored by our MNIST classifier "
             f"(`python -m train evaluate`): {scores}{floor}. A higher Inception Score (IS) means each sample is "
