@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from explorer import render
+from explorer import filmstrip, render
 from explorer.models import Models
 from explorer.tabs import diffusion, kl, vae
 
@@ -15,7 +15,8 @@ own `train` package. Every picture below is computed live from the shipped check
 
 
 def build_demo(models: Models) -> gr.Blocks:
-    gr.set_static_paths([render.PLOTLY_JS])  # live plots load plotly.js from the app itself
+    # live plots load plotly.js from the app itself; the reverse-process viewer fetches finished runs' frames
+    gr.set_static_paths([render.PLOTLY_JS, filmstrip.folder()])
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(HEADER)
         with gr.Tabs(elem_id="labs"):

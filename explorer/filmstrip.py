@@ -1,11 +1,16 @@
 """A trajectory viewer that scrubs in the browser.
 
-A run's frames reach the page once, as PNG data URLs inside the component's value; after that the frame
-slider, the step buttons and playback only swap an <img>'s source in the page, so scrubbing never waits
-for the server. While a run streams, each update carries only its newest frame. The final update carries
-every frame, or, past FRAME_BUDGET bytes (DDPM's 1000 steps of many samples), an even subsample that always
-keeps the first and the last; the server still keeps every frame for export. A stopped run is shown like a
-finished one, with what it computed.
+A run's frames reach the page once, as PNG data URLs; after that the frame slider, the step buttons and
+playback only swap an <img>'s source in the page, so scrubbing never waits for the server. While a run
+streams, each update carries only its newest frame. When it ends, `publish` writes every frame, or, past
+FRAME_BUDGET bytes (DDPM's 1000 steps of many samples), an even subsample that always keeps the first and
+the last, to a JSON file that the app serves (`folder()`); the final value names that file and carries the
+last frame, and the page fetches the rest. The server still keeps every frame for export. A stopped run is
+shown like a finished one, with what it computed.
+
+Why a file and not the value itself: Gradio slows down after delivering large values. Measured with
+tests/bench/bench_gradio_floor.py, click → first streamed value grows from about 25 ms to about 225 ms
+once earlier runs ended in a 600 kB value; the viewer's final values reach megabytes.
 
 Beside the frames, a small SVG of the noise schedule, √ᾱ_t (signal) and √(1−ᾱ_t) (noise) against t, with a
 marker at the shown frame's t. The curves are drawn once, into the template; scrubbing moves the marker.
@@ -16,7 +21,10 @@ from __future__ import annotations
 import base64
 import io
 import json
+import tempfile
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -25,6 +33,8 @@ from PIL import Image
 FRAME_BUDGET = 8_000_000  # PNG bytes of one run's frames sent to the page (~10.7 MB as base64)
 PLAY_FRAMES = 100  # playback shows about this many frames, whatever the run's length
 SVG_W, SVG_H, PAD, TOP = 260, 160, 30, 26  # TOP: room for the legend
+MAX_AGE_S = 3600  # published runs older than this are removed (the page fetched them long before)
+_folder: list[Path] = []  # this process's folder of published runs, made on first use
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,31 @@ def value(run: Run, final: bool, budget: int = FRAME_BUDGET) -> str:
     w, h = Image.open(io.BytesIO(shown[-1].png)).size
     return json.dumps({"final": final, "total": run.total, "computed": len(run.frames), "width": w, "height": h,
                        "scale": 4 if w <= 200 else 2, "frames": [_frame_json(f) for f in shown]})
+
+
+def folder() -> Path:
+    """The folder of published runs; the app serves it (gr.set_static_paths in build_demo)."""
+    if not _folder:
+        _folder.append(Path(tempfile.mkdtemp(prefix="ge-runs-")))
+    return _folder[0]
+
+
+def publish(run: Run, budget: int = FRAME_BUDGET) -> str:
+    """The final value of a finished or stopped run: the frames kept for the page (see `kept`) go to a JSON
+    file {"frames": [...]} under `folder()`, which the value names by URL (relative to the page, as Gradio
+    serves files) beside the last frame, shown at once while the page fetches the file."""
+    if not run.frames:
+        return ""
+    d, now = folder(), time.time()
+    for old in d.glob("run-*.json"):
+        if now - old.stat().st_mtime > MAX_AGE_S:
+            old.unlink(missing_ok=True)
+    shown = kept(run.frames, budget)
+    with tempfile.NamedTemporaryFile("w", prefix="run-", suffix=".json", dir=d, delete=False) as f:
+        json.dump({"frames": [_frame_json(fr) for fr in shown]}, f)
+    v = json.loads(value(Run(run.total, run.frames[-1:]), final=True))
+    v.update(computed=len(run.frames), kept=len(shown), frames_url=f"gradio_api/file={f.name}")
+    return json.dumps(v)
 
 
 def schedule_svg(alphas_cumprod: np.ndarray) -> str:
@@ -125,11 +160,11 @@ TEMPLATE = """
 
 JS = """
 const q = s => element.querySelector(s);
-let frames = [], total = 0, computed = 0, final = false, timer = null;
+let frames = [], total = 0, computed = 0, kept = 0, final = false, timer = null;
 const caption = f => `frame ${f.k + 1} of ${total}: t = ${f.t + 1} (index ${f.t})` +
   (f.k === total - 1 ? ' (the sample)' : '') +
   (final && computed < total ? ` · stopped after ${computed} of ${total} steps` : '') +
-  (final && frames.length < computed ? ` · the page keeps ${frames.length} of the ${computed} frames` : '');
+  (final && kept < computed ? ` · the page keeps ${kept} of the ${computed} frames` : '');
 const show = i => {
   const f = frames[i];
   if (!f) return;
@@ -151,17 +186,31 @@ const go = i => {
   r.value = Math.max(0, Math.min(frames.length - 1, i));
   show(+r.value);
 };
+let drawn = 0;  // counts values: a fetch that returns after a newer value arrived is dropped
+const enable = on => {
+  const r = q('.ge-film-range');
+  r.max = frames.length - 1; r.value = frames.length - 1; r.disabled = !on;
+  element.querySelectorAll('.ge-film-btn').forEach(b => { b.disabled = !on; });
+  show(frames.length - 1);
+};
 const draw = () => {
   pause();
+  const mine = ++drawn;
   if (!props.value) return;
   const v = JSON.parse(props.value);
-  frames = v.frames; total = v.total; computed = v.computed; final = v.final;
-  const img = q('.ge-film-img'), r = q('.ge-film-range');
+  frames = v.frames; total = v.total; computed = v.computed; final = v.final; kept = v.kept ?? frames.length;
+  const img = q('.ge-film-img');
   img.width = v.width * v.scale; img.height = v.height * v.scale;
   q('.ge-film-labels').style.height = `${v.height * v.scale}px`;
-  r.max = frames.length - 1; r.value = frames.length - 1; r.disabled = !v.final;
-  element.querySelectorAll('.ge-film-btn').forEach(b => { b.disabled = !v.final; });
-  show(frames.length - 1);
+  enable(v.final && !v.frames_url);
+  if (!v.frames_url) return;
+  // a finished run: its last frame is shown; the rest come from a file (see filmstrip.publish)
+  fetch(new URL(v.frames_url, document.baseURI))
+    .then(r => { if (!r.ok) throw new Error(`HTTP ${r.status}`); return r.json(); })
+    .then(all => { if (mine === drawn) { frames = all.frames; enable(true); } })
+    .catch(e => {
+      if (mine === drawn) q('.ge-film-caption').textContent = `could not load the frames (${e.message})`;
+    });
 };
 element.addEventListener('input', e => { if (e.target.matches('.ge-film-range')) { pause(); show(+e.target.value); } });
 element.addEventListener('click', e => {

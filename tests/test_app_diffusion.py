@@ -2,6 +2,7 @@
 
 import json
 import math
+import urllib.request
 
 import pytest
 from gradio_client import Client
@@ -39,8 +40,18 @@ def test_snapshots_at_chosen_t(client, T):
 
 
 def viewer(value: str) -> dict:
-    """The reverse viewer's value: {"final", "total", "width", "height", "scale", "frames": [{"k", "t", "src"}]}."""
+    """The reverse viewer's value: {"final", "total", "computed", "width", "height", "scale",
+    "frames": [{"k", "t", "src"}]}, and for a finished run "kept" and "frames_url"."""
     return json.loads(value)
+
+
+def all_frames(client: Client, v: dict) -> list[dict]:
+    """A finished run's frames as the page gets them: fetched from the file the value names."""
+    assert v["final"] and len(v["frames"]) == 1 and v["frames_url"].startswith("gradio_api/file=")
+    with urllib.request.urlopen(client.src.rstrip("/") + "/" + v["frames_url"], timeout=30) as r:
+        frames = json.loads(r.read())["frames"]
+    assert frames[-1] == v["frames"][0] and len(frames) == v["kept"]
+    return frames
 
 
 def test_reverse_streams_frames_then_hands_the_page_every_step(client, T):
@@ -51,11 +62,12 @@ def test_reverse_streams_frames_then_hands_the_page_every_step(client, T):
     first = viewer(outputs[0][0])
     assert not first["final"] and len(first["frames"]) == 1 and first["frames"][0]["k"] == 0
     v = viewer(final)
-    assert v["final"] and v["total"] == 10 and [f["k"] for f in v["frames"]] == list(range(10))
-    ts = [f["t"] for f in v["frames"]]
+    frames = all_frames(client, v)
+    assert v["final"] and v["total"] == 10 and [f["k"] for f in frames] == list(range(10))
+    ts = [f["t"] for f in frames]
     assert ts == sorted(ts, reverse=True) and ts[-1] == 0 and ts[0] < T  # DDIM's 10 steps, from near T down to 1
-    assert all(f["src"].startswith("data:image/png;base64,") for f in v["frames"])
-    assert len({f["src"] for f in v["frames"]}) == 10  # every frame differs
+    assert all(f["src"].startswith("data:image/png;base64,") for f in frames)
+    assert len({f["src"] for f in frames}) == 10  # every frame differs
     assert (v["width"], v["height"]) == (2 * 30 + 2, 3 * 30 + 2)  # 2 samples side by side, 3 rows, 2-px gutters
 
 
@@ -75,17 +87,18 @@ def test_stop_keeps_what_was_computed(app_server, T):
     value, status = c.predict(api_name="/stop")
     v = viewer(value)
     assert status.startswith("Stopped after") and v["final"] and 1 <= v["computed"] < v["total"] == T
-    assert [f["k"] for f in v["frames"]] == list(range(v["computed"]))
+    assert [f["k"] for f in all_frames(c, v)] == list(range(v["computed"]))
     assert len(c.predict(api_name="/export")) == 2  # the partial run exports too
 
 
 def test_same_seed_reproduces_and_guidance_runs(client):
-    a = client.predict(*RUN, api_name="/reverse")[0]
-    b = client.predict(*RUN, api_name="/reverse")[0]
-    assert a == b
+    a = viewer(client.predict(*RUN, api_name="/reverse")[0])
+    b = viewer(client.predict(*RUN, api_name="/reverse")[0])
+    assert a["frames_url"] != b["frames_url"] and all_frames(client, a) == all_frames(client, b)
     c = viewer(client.predict("DDIM", 5, 0.5, 1, 2, "7", 3.0, api_name="/reverse")[0])
-    assert c["total"] == 5 and len(c["frames"]) == 5
-    assert c["frames"] != viewer(client.predict("DDIM", 5, 0.5, 2, 2, "7", 3.0, api_name="/reverse")[0])["frames"]
+    assert c["total"] == 5 and len(all_frames(client, c)) == 5
+    d = viewer(client.predict("DDIM", 5, 0.5, 2, 2, "7", 3.0, api_name="/reverse")[0])
+    assert all_frames(client, c) != all_frames(client, d)
 
 
 def test_export_gif_and_mp4(client):

@@ -297,14 +297,14 @@ def reverse(models: Models, sampler, steps, eta, seed, n, label, guidance):
     if errors:
         raise errors[0]
     status = f"{sampler} with {steps} steps done in {time.perf_counter() - t0:.2f} s: scrub the frames below."
-    yield filmstrip.value(run, final=True), status, run
+    yield filmstrip.publish(run), status, run
 
 
 def stopped(run) -> tuple:
     """After Stop: hand the page what the run computed, scrubbable like a finished run."""
     if not run or not run.frames:
         return gr.update(), "Stopped before the first step."
-    return filmstrip.value(run, final=True), f"Stopped after {len(run.frames)} of {run.total} steps: scrub them below."
+    return filmstrip.publish(run), f"Stopped after {len(run.frames)} of {run.total} steps: scrub them below."
 
 
 HOLD_S = 1.0  # the sample stays on screen this long at the end of an export
