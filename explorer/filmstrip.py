@@ -18,11 +18,15 @@ marker at the shown frame's t. The curves are drawn once, into the template; scr
 
 from __future__ import annotations
 
+import atexit
 import base64
+import contextlib
 import io
 import json
+import shutil
 import tempfile
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +37,7 @@ from PIL import Image
 FRAME_BUDGET = 8_000_000  # PNG bytes of one run's frames sent to the page (~10.7 MB as base64)
 PLAY_FRAMES = 100  # playback shows about this many frames, whatever the run's length
 SVG_W, SVG_H, PAD, TOP = 260, 160, 30, 26  # TOP: room for the legend
-MAX_AGE_S = 3600  # published runs older than this are removed (the page fetched them long before)
+MAX_AGE_S = 600  # published runs older than this are removed (the page fetches them within a second)
 _folder: list[Path] = []  # this process's folder of published runs, made on first use
 
 
@@ -87,6 +91,7 @@ def folder() -> Path:
     """The folder of published runs; the app serves it (gr.set_static_paths in build_demo)."""
     if not _folder:
         _folder.append(Path(tempfile.mkdtemp(prefix="ge-runs-")))
+        atexit.register(shutil.rmtree, _folder[0], ignore_errors=True)
     return _folder[0]
 
 
@@ -97,14 +102,17 @@ def publish(run: Run, budget: int = FRAME_BUDGET) -> str:
     if not run.frames:
         return ""
     d, now = folder(), time.time()
+    d.mkdir(parents=True, exist_ok=True)  # a temp cleaner may have removed it; the served path stays the same
     for old in d.glob("run-*.json"):
-        if now - old.stat().st_mtime > MAX_AGE_S:
-            old.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # another run's publish may remove it first
+            if now - old.stat().st_mtime > MAX_AGE_S:
+                old.unlink()
     shown = kept(run.frames, budget)
     with tempfile.NamedTemporaryFile("w", prefix="run-", suffix=".json", dir=d, delete=False) as f:
         json.dump({"frames": [_frame_json(fr) for fr in shown]}, f)
     v = json.loads(value(Run(run.total, run.frames[-1:]), final=True))
-    v.update(computed=len(run.frames), kept=len(shown), frames_url=f"gradio_api/file={f.name}")
+    url = "gradio_api/file=" + urllib.parse.quote(Path(f.name).as_posix(), safe="/")
+    v.update(computed=len(run.frames), kept=len(shown), frames_url=url)
     return json.dumps(v)
 
 
@@ -186,7 +194,7 @@ const go = i => {
   r.value = Math.max(0, Math.min(frames.length - 1, i));
   show(+r.value);
 };
-let drawn = 0;  // counts values: a fetch that returns after a newer value arrived is dropped
+let drawn = 0, loading = null;  // a newer value drops (and aborts) the fetch of an older one
 const enable = on => {
   const r = q('.ge-film-range');
   r.max = frames.length - 1; r.value = frames.length - 1; r.disabled = !on;
@@ -196,6 +204,7 @@ const enable = on => {
 const draw = () => {
   pause();
   const mine = ++drawn;
+  if (loading) { loading.abort(); loading = null; }
   if (!props.value) return;
   const v = JSON.parse(props.value);
   frames = v.frames; total = v.total; computed = v.computed; final = v.final; kept = v.kept ?? frames.length;
@@ -205,11 +214,13 @@ const draw = () => {
   enable(v.final && !v.frames_url);
   if (!v.frames_url) return;
   // a finished run: its last frame is shown; the rest come from a file (see filmstrip.publish)
-  fetch(new URL(v.frames_url, document.baseURI))
+  loading = new AbortController();
+  fetch(new URL(v.frames_url, document.baseURI), {signal: loading.signal})
     .then(r => { if (!r.ok) throw new Error(`HTTP ${r.status}`); return r.json(); })
     .then(all => { if (mine === drawn) { frames = all.frames; enable(true); } })
     .catch(e => {
-      if (mine === drawn) q('.ge-film-caption').textContent = `could not load the frames (${e.message})`;
+      if (mine === drawn && e.name !== 'AbortError')
+        q('.ge-film-caption').textContent = `could not load the frames (${e.message}): run again`;
     });
 };
 element.addEventListener('input', e => { if (e.target.matches('.ge-film-range')) { pause(); show(+e.target.value); } });

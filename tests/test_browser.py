@@ -195,6 +195,8 @@ def test_diffusion_run_streams_frames_and_scrubs(page, shots):
     page.wait_for_function("() => document.querySelector('#diff-status').innerText.includes('done')", timeout=60_000)
     caption = "() => document.querySelector('#diff-frame .ge-film-caption').textContent"
     page.wait_for_function(f"() => ({caption})().startsWith('frame 40 of 40')", timeout=10_000)
+    # the final value shows the last frame at once; the slider opens once the page has fetched the rest
+    page.wait_for_function("() => !document.querySelector('#diff-frame .ge-film-range').disabled", timeout=10_000)
     seen = [c for c in page.evaluate("window.geCaptions") if c.startswith("frame")]
     assert any(not c.startswith("frame 40 of") for c in seen), seen  # frames streamed in before the last
     src = "() => document.querySelector('#diff-frame .ge-film-img').src"
@@ -215,6 +217,8 @@ def test_diffusion_run_streams_frames_and_scrubs(page, shots):
     assert page.evaluate(caption).startswith("frame 2 of 40")
     page.click("#diff-frame [data-act=play]")  # plays to the end and stops there
     page.wait_for_function(f"() => ({caption})().startsWith('frame 40 of 40')", timeout=10_000)
+    # the final value shows the last frame at once; the slider opens once the page has fetched the rest
+    page.wait_for_function("() => !document.querySelector('#diff-frame .ge-film-range').disabled", timeout=10_000)
     assert page.evaluate(src) == last_src
     page.wait_for_function("() => document.querySelector('#diff-frame [data-act=play]').textContent.includes('play')")
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # a middle frame for the picture

@@ -61,10 +61,13 @@ def test_guidance_text_states_the_label_dropout_from_the_card(models):
 
 
 def test_guidance_text_quotes_the_measured_trade_off_from_the_card(models, monkeypatch):
-    row = {"kind": "ddpm", "sampler": "ddim50", "labels": "balanced", "n": 5000, "inception_score_std": 0.1}
+    row = {"kind": "ddpm", "sampler": "ddim50", "labels": "balanced", "n": 5000, "device": "cpu"}
     monkeypatch.setattr(models, "ddpm_card", {"sample_quality": {"rows": [
         {"kind": "real", "n": 5000, "inception_score": 9.574, "frechet_distance": 24.9},
+        {**row, "guidance": 1.0, "inception_score": 9.0, "frechet_distance": 70.0},  # replaced by a newer row
         {**row, "guidance": 1.0, "inception_score": 9.966, "frechet_distance": 63.98},
+        {**row, "guidance": 2.0, "n": 1000, "inception_score": 9.99, "frechet_distance": 90.0},  # a smaller N
+        {**row, "guidance": 3.0, "device": "cuda-NVIDIA-H200", "inception_score": 9.99, "frechet_distance": 99.0},
         {**row, "guidance": 0.0, "inception_score": 9.265, "frechet_distance": 20.68},
         {**row, "sampler": "ddim10", "guidance": 0.0, "inception_score": 9.3, "frechet_distance": 21.8},
         {**row, "labels": "none", "guidance": 0.0, "inception_score": 7.4, "frechet_distance": 81.5},
@@ -72,6 +75,7 @@ def test_guidance_text_quotes_the_measured_trade_off_from_the_card(models, monke
     text = diffusion._guidance_text(models)
     assert ("$w=0$: IS 9.27, FD 20.7; $w=1$: IS 9.97, FD 64.0 "
             "(real digits: IS 9.57; two sets of real digits are FD 24.9 apart)") in text
-    assert "5,000 samples each" in text and "7.4" not in text and "21.8" not in text
+    assert "5,000 samples each, scored" in text and "w=2" not in text and "w=3" not in text
+    assert "7.4" not in text and "21.8" not in text
     models.ddpm_card = {"sample_quality": {"rows": [{"source": "old row without fields", "n": 5000}]}}
     assert "Measured" not in diffusion._guidance_text(models)

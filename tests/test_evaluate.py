@@ -138,11 +138,12 @@ def test_cuda_samples_are_cached_apart_and_named_in_the_row(tiny, tmp_path):
     ddpm, clf, data = tiny
     rows = evaluate(EvaluateConfig(ddpm=str(ddpm), vae="", classifier=str(clf), data_dir=str(data), n=8,
                                    samplers="ddim2", batch=4, cache=str(tmp_path), write_card=False, device="cuda"))
-    assert rows[-1]["source"].endswith("sampled on cuda")
-    from train.evaluate import cache_key
+    from train.evaluate import cache_key, device_tag
 
+    gpu = device_tag(torch.device("cuda"))
+    assert gpu.startswith("cuda-") and " " not in gpu and rows[-1]["source"].endswith(f"sampled on {gpu}")
     names = sorted(p.name for p in (tmp_path / cache_key(ddpm)).iterdir())
-    assert names == ["ddim2_cuda_seed0_batch4_0000x4.safetensors", "ddim2_cuda_seed0_batch4_0001x4.safetensors"]
+    assert names == [f"ddim2_{gpu}_seed0_batch4_000{b}x4.safetensors" for b in (0, 1)]
 
 
 def test_evaluate_refuses_an_absent_device(tiny):

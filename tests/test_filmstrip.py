@@ -60,17 +60,20 @@ def test_streaming_values_carry_the_newest_frame_and_the_final_one_all():
 def test_publish_writes_the_kept_frames_to_a_served_file_and_names_it(tmp_path, monkeypatch):
     import io
     import os
+    import urllib.parse
     from pathlib import Path
 
     from PIL import Image
 
-    monkeypatch.setattr(filmstrip, "_folder", [tmp_path])
+    tmp_path = tmp_path / "runs 100%#"  # characters a URL must escape
+    monkeypatch.setattr(filmstrip, "_folder", [tmp_path])  # publish makes the folder again if it is gone
     pngs = []
     for k in range(10):  # frames that differ, so the file's order can be checked
         buf = io.BytesIO()
         Image.new("L", (62, 92), color=k * 20).save(buf, format="PNG")
         pngs.append(buf.getvalue())
     fs = [Frame(k, 9 - k, pngs[k]) for k in range(10)]
+    tmp_path.mkdir()
     stale = tmp_path / "run-old.json"
     stale.write_text("{}")
     os.utime(stale, (0, 0))  # older than MAX_AGE_S: removed by the next publish
@@ -79,13 +82,15 @@ def test_publish_writes_the_kept_frames_to_a_served_file_and_names_it(tmp_path, 
     assert v["final"] and (v["total"], v["computed"], v["kept"]) == (12, 10, 10)
     assert [f["k"] for f in v["frames"]] == [9]  # the last frame, shown while the page fetches the rest
     assert v["frames_url"].startswith("gradio_api/file=")  # relative: the app may be served under a path
-    path = Path(v["frames_url"].removeprefix("gradio_api/file="))
+    assert " " not in v["frames_url"] and "#" not in v["frames_url"]
+    path = Path(urllib.parse.unquote(v["frames_url"].removeprefix("gradio_api/file=")))
     assert path.parent == tmp_path and not stale.exists()
     stored = json.loads(path.read_text())["frames"]
     assert stored == json.loads(filmstrip.value(filmstrip.Run(12, fs), final=True))["frames"]
 
     small = json.loads(filmstrip.publish(filmstrip.Run(12, fs), budget=3 * len(pngs[0])))  # over budget
-    kept = json.loads(Path(small["frames_url"].removeprefix("gradio_api/file=")).read_text())["frames"]
+    kept = json.loads(Path(urllib.parse.unquote(small["frames_url"].removeprefix("gradio_api/file=")))
+                      .read_text())["frames"]
     assert small["kept"] == len(kept) < 10 and kept[0]["k"] == 0 and kept[-1]["k"] == 9
     assert filmstrip.publish(filmstrip.Run(10)) == ""
 

@@ -165,7 +165,9 @@ def test_write_synthetic_gz_layout(tmp_path):
 
 def test_commit_of_a_tree_without_git_comes_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("GENERATIVE_EXPLORER_COMMIT", "abc123")
-    assert ckpt.git_commit() != "abc123"  # this checkout has .git: git is asked, the variable is ignored
+    (tmp_path / "checkout" / ".git").mkdir(parents=True)  # a tree with .git: git is asked, the variable ignored
+    monkeypatch.setattr(ckpt, "REPO_ROOT", tmp_path / "checkout")
+    assert ckpt.git_commit() == "unknown"  # (an empty .git is no repository)
     monkeypatch.setattr(ckpt, "REPO_ROOT", tmp_path)  # a copy of the tree, no .git
     assert ckpt.git_commit() == "abc123"
     monkeypatch.delenv("GENERATIVE_EXPLORER_COMMIT")

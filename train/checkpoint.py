@@ -73,7 +73,8 @@ def git_commit() -> str:
     """The current commit of this repository (with '-dirty' if it has uncommitted changes), or 'unknown'.
 
     A copy of the tree without its .git folder (a rented GPU machine, say) names its commit in the environment
-    variable GENERATIVE_EXPLORER_COMMIT."""
+    variable GENERATIVE_EXPLORER_COMMIT, '-dirty' included when the copy has uncommitted changes:
+    `GENERATIVE_EXPLORER_COMMIT=$(git rev-parse HEAD)$(git diff --quiet HEAD || echo -dirty)`."""
     if not (REPO_ROOT / ".git").exists() and os.environ.get("GENERATIVE_EXPLORER_COMMIT"):
         return os.environ["GENERATIVE_EXPLORER_COMMIT"]
     try:
@@ -91,8 +92,7 @@ def environment() -> dict[str, str]:
     import safetensors
 
     return {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__,
-            "safetensors": safetensors.__version__, "platform": platform.platform(),
-            **({"cuda_device": torch.cuda.get_device_name(0)} if torch.cuda.is_available() else {})}
+            "safetensors": safetensors.__version__, "platform": platform.platform()}
 
 
 def command_line(argv: list[str] | None = None) -> str:

@@ -68,6 +68,13 @@ def cache_key(checkpoint: str | Path) -> str:
     return f"{file_digest(checkpoint)}-code{file_digest(*SAMPLER_SOURCES)[:8]}-v{SAMPLES_VERSION}"
 
 
+def device_tag(device: torch.device) -> str:
+    """'cpu', or 'cuda-' and the GPU's name in letters, digits and dashes ('cuda-NVIDIA-H200')."""
+    if device.type != "cuda":
+        return device.type
+    return "cuda-" + "-".join("".join(c if c.isalnum() else " " for c in torch.cuda.get_device_name(device)).split())
+
+
 def balanced_labels(start: int, count: int) -> torch.Tensor:
     """Labels 0–9 in turn for images start … start + count − 1 of a run: n/10 of each class over n images."""
     return (torch.arange(start, start + count) % 10).long()
@@ -96,15 +103,16 @@ def diffusion_samples(model, sampler: str, n: int, batch: int, seed: int, cache:
     With `cache` (a folder for this checkpoint), finished batches are read from and written to it, named by
     sampler, seed, batch size, index and image count; each records the seconds it took, so the reported time
     is the sampling time even when batches came from the cache. Samples are drawn on the model's device with a
-    generator there; the noise of a CUDA generator differs from a CPU one's, so batches made on another device
-    than the CPU carry its type in their name.
+    generator there. A CUDA generator's numbers differ from a CPU one's, and from one GPU model to another
+    (they depend on its number of multiprocessors), so batches made on a GPU carry its name (`device_tag`).
     """
     if labels not in ("none", "balanced"):
         raise ValueError(f"labels {labels!r} is not 'none' or 'balanced'")
     if labels == "none" and guidance:
         raise ValueError(f"guidance = {guidance} needs class labels (--labels balanced)")
     dev = model.diffusion.betas.device
-    tag = ("" if labels == "none" else f"_balanced_w{guidance:g}") + ("" if dev.type == "cpu" else f"_{dev.type}")
+    tag = "" if labels == "none" else f"_balanced_w{guidance:g}"
+    tag += "" if dev.type == "cpu" else f"_{device_tag(dev)}"
     out, seconds = [], 0.0
     for b, s in enumerate(tqdm(range(0, n, batch), desc=sampler + tag, leave=False)):
         shape = (min(batch, n - s), 1, 28, 28)
@@ -172,9 +180,9 @@ def evaluate(cfg: EvaluateConfig, argv: list[str] | None = None) -> list[dict]:
     for name in cfg.samplers.split(","):
         x, seconds = diffusion_samples(ddpm, name, cfg.n, cfg.batch, cfg.seed, cache, cfg.labels, cfg.guidance)
         label = f"DDPM, all {ddpm.config.timesteps} steps" if name == "ddpm" else f"DDIM, {name[4:]} steps, η = 0"
-        on = "" if device.type == "cpu" else f", sampled on {device.type}"
+        on = "" if device.type == "cpu" else f", sampled on {device_tag(device)}"
         score(label + cond + on, x, seconds, kind="ddpm", sampler=name, labels=cfg.labels, guidance=cfg.guidance,
-              device=device.type)
+              device=device_tag(device))
 
     print("\n| source | N | Inception Score | Fréchet distance | seconds |\n|---|---|---|---|---|")
     for r in rows:

@@ -50,6 +50,8 @@ def torch_device(name: str) -> torch.device:
         raise ValueError(f"--device {name!r}: this machine has no CUDA device; use --device cpu")
     if device.type not in ("cpu", "cuda"):
         raise ValueError(f"--device {name!r}: only cpu and cuda are supported")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"--device {name!r}: this machine has CUDA devices 0 to {torch.cuda.device_count() - 1}")
     return device
 
 
@@ -81,6 +83,8 @@ def restore(run: Run, tcfg: RunConfig, model_config: Any, modules: dict[str, tor
     generator.set_state(st["generator"])
     if "torch_rng" in st:  # dropout draws from torch's global RNG (states saved before this key resume approximately)
         torch.set_rng_state(st["torch_rng"])
+    if "cuda_rng" in st and torch.cuda.is_available():  # dropout of a network on a CUDA device draws there
+        torch.cuda.set_rng_state(st["cuda_rng"])
     return Progress(st["epoch"], st["step"], st["history"], [*st.get("commands", []), run.command])
 
 
@@ -90,6 +94,7 @@ def save_progress(run: Run, model_config: Any, modules: dict[str, torch.nn.Modul
     ckpt.save_state(run.state_path, {
         **{key: module.state_dict() for key, module in modules.items()},
         "optimizer": opt.state_dict(), "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
+        **({"cuda_rng": torch.cuda.get_rng_state()} if torch.cuda.is_initialized() else {}),
         "epoch": progress.epoch,
         "step": progress.step, "history": progress.history, "model_config": asdict(model_config),
         "commands": progress.commands,

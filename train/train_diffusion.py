@@ -36,8 +36,9 @@ class DiffusionTrainConfig(RunConfig):
     grad_clip: float = field(default=1.0, metadata={"help": "clip the gradient norm to this"})
     bf16: bool = field(default=False, metadata={"help": "bfloat16 autocast for the network (fast on CPUs with AMX)"})
     eval_images: int = field(default=100, metadata={"help": "test images for the final ELBO (T network calls each)"})
-    device: str = field(default="cpu", metadata={"help": "torch device of the network: cpu or cuda. Every random "
-                                                         "draw of training is made on the CPU, whatever the device"})
+    device: str = field(default="cpu", metadata={"help": "torch device of the network: cpu or cuda. Batches, "
+                                                         "t, noise and label dropout are drawn on the CPU whatever "
+                                                         "the device; the network's dropout draws on the device"})
 
 
 def to_model_range(images: torch.Tensor) -> torch.Tensor:

@@ -74,19 +74,19 @@ def _measured_guidance(card: dict) -> str:
     """What the card's sample-quality table (train/evaluate.py) measured of class-conditional DDIM-50 at each
     guidance scale, as a sentence; '' if it holds no such rows."""
     rows = card.get("sample_quality", {}).get("rows", [])
-    by_w: dict[float, dict] = {}
-    for r in rows:
-        if (r.get("kind"), r.get("sampler"), r.get("labels")) == ("ddpm", "ddim50", "balanced"):
-            by_w.setdefault(float(r["guidance"]), r)
-    if not by_w:
+    ddim = [r for r in rows if (r.get("kind"), r.get("sampler"), r.get("labels")) == ("ddpm", "ddim50", "balanced")]
+    if not ddim:
         return ""
+    n = max(r["n"] for r in ddim)  # the largest evaluation, on one device (the CPU if it has rows)
+    device = "cpu" if any(r.get("device") == "cpu" for r in ddim) else ddim[-1].get("device")
+    by_w = {float(r["guidance"]): r for r in ddim if r["n"] == n and r.get("device") == device}  # newest wins
     scores = "; ".join(f"$w={w:g}$: IS {r['inception_score']:.2f}, FD {r['frechet_distance']:.1f}"
                        for w, r in sorted(by_w.items()))
     real = next((r for r in rows if r.get("kind") == "real"), None)
     floor = (f" (real digits: IS {real['inception_score']:.2f}; two sets of real digits are FD "
              f"{real['frechet_distance']:.1f} apart)" if real else "")
-    n = min(r["n"] for r in by_w.values())
-    return (f"\n\n**Measured on this model** with DDIM-50, {n:,} samples each, scored by our MNIST classifier "
+    where = "" if device == "cpu" else f", sampled on {device}"
+    return (f"\n\n**Measured on this model** with DDIM-50, {n:,} samples each{where}, scored by our MNIST classifier "
             f"(`python -m train evaluate`): {scores}{floor}. A higher Inception Score (IS) means each sample is "
             "more confidently one digit; a higher Fréchet distance (FD) means the samples as a whole sit further "
             "from real digits, in their variety as much as in their shapes.\n")

@@ -4,9 +4,11 @@ The diffusion lab's "click → first frame" (bench_diffusion.py) includes Gradio
 benchmark measures those alone, with a handler that does no work, so the two tables can be read together:
 
 - a generator that streams small values only (the framework's floor);
-- the same after runs whose last value was large, as the reverse-process viewer's is (every frame of a run
+- the same after runs whose last value was large, as the reverse-process viewer's was (every frame of a run
   as PNG data URLs, up to 8 MB): the first value of a later run then takes longer to show, growing over the
-  first runs and then levelling off.
+  first runs and then levelling off;
+- the control: the same large runs, but the component is set to a small value before each timed click, so
+  the slowdown comes from the large values delivered before, not from the one on screen.
 
     python -m tests.bench.bench_gradio_floor [--runs 16] [--large 600000]
 """
@@ -50,12 +52,17 @@ def build(large: int) -> gr.Blocks:
         small, big = gr.Number(0, visible=False), gr.Number(large, visible=False)
         gr.Button("small", elem_id="floor-small").click(stream, small, html)
         gr.Button("large", elem_id="floor-large").click(stream, big, html)
+        gr.Button("clear", elem_id="floor-clear").click(lambda: "<p id='floor-value'>cleared</p>", None, html)
     return demo
 
 
-def timings(page, button: str, runs: int) -> list[float]:
+def timings(page, button: str, runs: int, clear: bool = False) -> list[float]:
     out = []
     for _ in range(runs):
+        if clear:
+            page.click("#floor-clear")
+            page.wait_for_function("() => document.querySelector('#floor-value').textContent === 'cleared'")
+            page.wait_for_timeout(300)
         out.append(page.evaluate(CLICK_TO_VALUE, button))
         page.wait_for_function("() => document.querySelector('#floor-value').textContent.startsWith('done')",
                                timeout=30_000)
@@ -78,16 +85,17 @@ def main() -> int:
     try:
         with sync_playwright() as p:
             rows = []
-            for kind in ("small", "large"):
+            for kind in ("small", "large", "cleared"):
                 browser = launch(p)  # a fresh page for each kind: nothing carried over
                 page = browser.new_page()
                 page.goto(f"http://127.0.0.1:{port}/")
                 page.wait_for_selector("#floor-small")
-                ms = timings(page, f"#floor-{kind}", args.runs)
+                ms = timings(page, "#floor-small" if kind == "small" else "#floor-large", args.runs, kind == "cleared")
                 browser.close()
                 print(f"{kind}: {[round(t) for t in ms]}", file=sys.stderr, flush=True)
-                what = ("small values only" if kind == "small"
-                        else f"after runs ending in a {args.large:,}-character value")
+                what = {"small": "small values only",
+                        "large": f"after runs ending in a {args.large:,}-character value",
+                        "cleared": f"after runs ending in a {args.large:,}-character value, then a small one"}[kind]
                 half = args.runs // 2
                 rows.append((f"Gradio, click → first streamed value shown, {what}: runs 1–3 (median)",
                              f"{pct(ms[:3], 50):.0f} ms", "", 3, ""))
