@@ -88,11 +88,17 @@ def value(run: Run, final: bool, budget: int = FRAME_BUDGET) -> str:
 
 
 def folder() -> Path:
-    """The folder of published runs; the app serves it (gr.set_static_paths in build_demo)."""
+    """The folder of files the page fetches (published runs, render.publish_traces); the app serves it
+    (gr.set_static_paths in build_demo)."""
     if not _folder:
         _folder.append(Path(tempfile.mkdtemp(prefix="ge-runs-")))
         atexit.register(shutil.rmtree, _folder[0], ignore_errors=True)
     return _folder[0]
+
+
+def served_url(path: Path) -> str:
+    """The URL of a file in `folder()`, relative to the page (the app may be served under a path)."""
+    return "gradio_api/file=" + urllib.parse.quote(path.as_posix(), safe="/")
 
 
 def publish(run: Run, budget: int = FRAME_BUDGET) -> str:
@@ -111,8 +117,7 @@ def publish(run: Run, budget: int = FRAME_BUDGET) -> str:
     with tempfile.NamedTemporaryFile("w", prefix="run-", suffix=".json", dir=d, delete=False) as f:
         json.dump({"frames": [_frame_json(fr) for fr in shown]}, f)
     v = json.loads(value(Run(run.total, run.frames[-1:]), final=True))
-    url = "gradio_api/file=" + urllib.parse.quote(Path(f.name).as_posix(), safe="/")
-    v.update(computed=len(run.frames), kept=len(shown), frames_url=url)
+    v.update(computed=len(run.frames), kept=len(shown), frames_url=served_url(Path(f.name)))
     return json.dumps(v)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import html
 import io
+import os
+import tempfile
 from pathlib import Path
 
 import gradio as gr
@@ -82,25 +84,54 @@ PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 LIVE_PLOT_JS = """
 const box = element.querySelector('.ge-live-html'), div = element.querySelector('.ge-live-plot');
 let template = null;  // plotly's template (7 kB) comes with the first figure only; later ones reuse it
+const under = {};  // static traces by URL (see render.publish_traces), fetched once, drawn below the figure's
 const draw = () => {
   if (!props.value) return;
-  const v = JSON.parse(props.value);
+  const value = props.value, v = JSON.parse(value);
   box.innerHTML = v.html;
   if (v.figure.layout.template) template = v.figure.layout.template; else v.figure.layout.template = template;
-  Plotly.react(div, v.figure.data, v.figure.layout, {displaylogo: false});
+  const url = v.static_url;
+  Plotly.react(div, [...((url && under[url]) || []), ...v.figure.data], v.figure.layout, {displaylogo: false});
+  if (url && !(url in under)) {
+    under[url] = null;  // being fetched
+    fetch(new URL(url, document.baseURI))
+      .then(r => { if (!r.ok) throw new Error(`HTTP ${r.status}`); return r.json(); })
+      .then(t => { under[url] = t.traces; if (props.value === value) draw(); })
+      .catch(e => { delete under[url]; box.innerHTML += `<p>could not load the plot's points (${e.message})</p>`; });
+  }
 };
 draw();
 watch('value', draw);
 """
 
 
-def live_value(fig, html: str = "", template: bool = False) -> str:
+def live_value(fig, html: str = "", template: bool = False, static_url: str | None = None) -> str:
     """The value of a `live_plot`: HTML shown above the figure, and the figure as plotly JSON, without its
-    template unless asked (the page keeps the first one it gets)."""
+    template unless asked (the page keeps the first one it gets). With `static_url` (from `publish_traces`),
+    the page draws those traces, fetched once, below the figure's own: large traces that never change then
+    travel once, not with every update (Gradio slows down after delivering large values: see
+    tests/bench/bench_gradio_floor.py)."""
     d = fig.to_plotly_json()
     if not template:
         d["layout"].pop("template", None)
-    return plotly.io.json.to_json_plotly({"html": html, "figure": d})
+    return plotly.io.json.to_json_plotly({"html": html, "figure": d, "static_url": static_url})
+
+
+def publish_traces(traces, name: str) -> str:
+    """Write the plotly traces that `traces()` makes to `name`.json in the app's served folder
+    (explorer/filmstrip.py's `folder()`), unless it is there already; returns the URL a `live_value` names
+    them by. `name`: letters, digits and dashes, one per set of traces (the file is never rewritten)."""
+    from explorer import filmstrip  # the one served folder of this process
+
+    d = filmstrip.folder()
+    path = d / f"{name}.json"
+    if not path.exists():
+        d.mkdir(parents=True, exist_ok=True)
+        text = plotly.io.json.to_json_plotly({"traces": [t.to_plotly_json() for t in traces()]})
+        with tempfile.NamedTemporaryFile("w", dir=d, prefix=f".{name}-", suffix=".tmp", delete=False) as f:
+            f.write(text)
+        os.replace(f.name, path)  # atomic: a page never fetches half a file
+    return filmstrip.served_url(path)
 
 
 def live_plot(value: str, elem_id: str) -> gr.HTML:

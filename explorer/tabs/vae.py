@@ -198,22 +198,32 @@ def ancestral(models: Models, name: str, seed, n) -> tuple[go.Figure, str, str]:
     return fig, stages, grids
 
 
-def latent_map(models: Models, cache: Cache, name: str, state, z_values: list | None) -> go.Figure:
-    """Test-set encoder means coloured by digit, the sliders' z (a list, None for 0) as a star, and the
-    encoded digit's posterior ellipses."""
+def _map_points_url(models: Models, cache: Cache, name: str) -> str | None:
+    """The test-set encoder means of model `name`, one trace per digit, as a file the page fetches once
+    (render.publish_traces): 10,000 points (~150 kB) that no slider changes."""
+    mu = cache.means[name]
+    if mu is None:
+        return None
+
+    def traces() -> list:
+        uv = cache.planes[name].to_uv(mu).numpy()
+        labels = models.digits.labels.numpy()
+        return [go.Scattergl(x=uv[labels == c, 0], y=uv[labels == c, 1], mode="markers", name=str(c),
+                             marker=dict(size=3, color=DIGIT_COLORS[c], opacity=0.6),
+                             hovertemplate=f"digit {c}<br>(%{{x:.2f}}, %{{y:.2f}})<extra></extra>")
+                for c in range(10)]
+
+    return render.publish_traces(traces, "vae-map-" + "".join(c if c.isalnum() else "-" for c in name))
+
+
+def latent_map(models: Models, cache: Cache, name: str, state, z_values: list | None, template: bool = False) -> str:
+    """The latent map as a `render.live_value`: the test-set encoder means coloured by digit (fetched once by the
+    page, see `_map_points_url`), the sliders' z (a list, None for 0) as a star, and the encoded digit's
+    posterior ellipses."""
     vae = _vae(models, name)
     z = _latent(vae, z_values if z_values is not None else [0.0] * vae.latent_dim)
     plane = cache.planes[name]
     fig = go.Figure()
-    mu = cache.means[name]
-    if mu is not None:
-        uv = plane.to_uv(mu).numpy()
-        labels = models.digits.labels.numpy()
-        for c in range(10):
-            sel = labels == c
-            fig.add_trace(go.Scattergl(x=uv[sel, 0], y=uv[sel, 1], mode="markers", name=str(c),
-                                       marker=dict(size=3, color=DIGIT_COLORS[c], opacity=0.6),
-                                       hovertemplate=f"digit {c}<br>(%{{x:.2f}}, %{{y:.2f}})<extra></extra>"))
     if state is not None:
         with torch.inference_mode():
             q = vae.encode(state["x"][None])
@@ -233,7 +243,7 @@ def latent_map(models: Models, cache: Cache, name: str, state, z_values: list | 
                       xaxis=dict(title=f"{ax}1", range=[-4, 4]), yaxis=dict(title=f"{ax}2", range=[-4, 4],
                                                                          scaleanchor="x"),
                       clickmode="event")
-    return fig
+    return render.live_value(fig, template=template, static_url=_map_points_url(models, cache, name))
 
 
 def _projected_ellipse(plane: LatentPlane, m: torch.Tensor, s: torch.Tensor, k: int, t: torch.Tensor):
@@ -557,7 +567,9 @@ def build(models: Models) -> gr.State | None:
                 with gr.Tab("Latent map"):
                     gr.Markdown(MAP_TEXT, latex_delimiters=latex)
                     with gr.Row():
-                        lmap = gr.Plot(latent_map(models, cache, first, None, None), elem_id="vae-map", scale=3)
+                        with gr.Column(scale=3):
+                            lmap = render.live_plot(latent_map(models, cache, first, None, None, template=True),
+                                                    elem_id="vae-map")
                         grid_img = gr.Image(manifold_image(models, cache, first),
                                             label="decoded manifold (click a cell)",
                                             interactive=False, elem_id="vae-manifold", scale=2,
@@ -670,7 +682,7 @@ def build(models: Models) -> gr.State | None:
     return encoded
 
 
-def _map_after_release(models: Models, cache: Cache, d: int, name: str, state, z: list | None, value) -> go.Figure:
+def _map_after_release(models: Models, cache: Cache, d: int, name: str, state, z: list | None, value) -> str:
     D = _vae(models, name).latent_dim
     z = list(z) if z is not None and len(z) == D else [0.0] * D
     if d < D:

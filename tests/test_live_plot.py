@@ -1,0 +1,71 @@
+"""Live plots whose large, fixed traces travel once as a served file (render.publish_traces), not per update."""
+
+import base64
+import json
+import urllib.parse
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from explorer import filmstrip, render
+from tests.conftest import CHECKPOINTS
+
+
+def _file(url: str) -> Path:
+    assert url.startswith("gradio_api/file=")
+    return Path(urllib.parse.unquote(url.removeprefix("gradio_api/file=")))
+
+
+def _count(arr) -> int:
+    """Length of a plotly array: a list, or a typed array {"dtype", "bdata": base64}."""
+    if isinstance(arr, dict):
+        return len(base64.b64decode(arr["bdata"])) // np.dtype(arr["dtype"]).itemsize
+    return len(arr)
+
+
+def test_published_traces_are_written_once_and_named_by_url(tmp_path, monkeypatch):
+    monkeypatch.setattr(filmstrip, "_folder", [tmp_path / "served"])  # made on first use
+    calls = []
+
+    def traces():
+        calls.append(1)
+        return [go.Scatter(x=[1, 2], y=[3, 4], name="a"), go.Scatter(x=[5], y=[6], name="b")]
+
+    url = render.publish_traces(traces, "points-1")
+    assert render.publish_traces(traces, "points-1") == url and len(calls) == 1  # made once, then reused
+    stored = json.loads(_file(url).read_text())["traces"]
+    assert [t["name"] for t in stored] == ["a", "b"] and _file(url).parent == tmp_path / "served"
+    assert not list((tmp_path / "served").glob("*.tmp"))
+
+    v = json.loads(render.live_value(go.Figure(go.Scatter(x=[0], y=[0])), "<b>hi</b>", static_url=url))
+    assert v["static_url"] == url and v["html"] == "<b>hi</b>" and len(v["figure"]["data"]) == 1
+    assert json.loads(render.live_value(go.Figure()))["static_url"] is None
+
+
+@pytest.fixture(scope="module")
+def vae_lab(synthetic_data):
+    from explorer.models import load_models
+    from explorer.tabs import vae
+
+    models = load_models(CHECKPOINTS, synthetic_data)
+    return models, vae.Cache(models)
+
+
+def test_latent_map_updates_are_small_and_its_points_travel_once(vae_lab, tmp_path, monkeypatch):
+    from explorer.tabs import vae
+
+    monkeypatch.setattr(filmstrip, "_folder", [tmp_path])
+    models, cache = vae_lab
+    for name in models.vaes:
+        value = vae.latent_map(models, cache, name, None, [0.5] * models.vaes[name].latent_dim)
+        v = json.loads(value)
+        assert [t["name"] for t in v["figure"]["data"]] == ["sliders' z"] and len(value) < 2_000
+        points = json.loads(_file(v["static_url"]).read_text())["traces"]
+        assert [t["name"] for t in points] == [str(c) for c in range(10)]
+        assert sum(_count(t["x"]) for t in points) == len(models.digits.labels)  # every test digit, once
+        again = json.loads(vae.latent_map(models, cache, name, None, [-0.5] * models.vaes[name].latent_dim))
+        assert again["static_url"] == v["static_url"] and again["figure"] != v["figure"]  # the star moved
+    urls = {json.loads(vae.latent_map(models, cache, name, None, None))["static_url"] for name in models.vaes}
+    assert len(urls) == len(models.vaes)  # one file per model
