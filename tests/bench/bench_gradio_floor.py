@@ -8,7 +8,9 @@ benchmark measures those alone, with a handler that does no work, so the two tab
   as PNG data URLs, up to 8 MB): the first value of a later run then takes longer to show, growing over the
   first runs and then levelling off;
 - the control: the same large runs, but the component is set to a small value before each timed click, so
-  the slowdown comes from the large values delivered before, not from the one on screen.
+  the slowdown comes from the large values delivered before, not from the one on screen;
+- another component: after each large run, a click whose small value goes to a second component (one
+  return, no streaming), so the slowdown is the page's, not the component's.
 
     python -m tests.bench.bench_gradio_floor [--runs 16] [--large 600000]
 """
@@ -39,6 +41,19 @@ CLICK_TO_VALUE = """(button) => new Promise(resolve => {
 })"""
 
 
+PING = """() => new Promise(resolve => {
+  // milliseconds from clicking #floor-ping to the first change of #floor-pong's text (another component)
+  const text = () => document.querySelector('#floor-pong').textContent, before = text();
+  let t0 = 0;
+  const observer = new MutationObserver(() => {
+    if (text() !== before) { observer.disconnect(); resolve(performance.now() - t0); }
+  });
+  observer.observe(document.querySelector('#floor-other'), {subtree: true, childList: true, characterData: true});
+  t0 = performance.now();
+  document.querySelector('#floor-ping').click();
+})"""
+
+
 def build(large: int) -> gr.Blocks:
     def stream(last_size: float):
         """Twenty small values, 50 ms apart, then one of `last_size` characters, like a reverse-process run."""
@@ -53,12 +68,22 @@ def build(large: int) -> gr.Blocks:
         gr.Button("small", elem_id="floor-small").click(stream, small, html)
         gr.Button("large", elem_id="floor-large").click(stream, big, html)
         gr.Button("clear", elem_id="floor-clear").click(lambda: "<p id='floor-value'>cleared</p>", None, html)
+        other = gr.HTML("<p id='floor-pong'>0</p>", elem_id="floor-other")
+        gr.Button("ping", elem_id="floor-ping").click(lambda: f"<p id='floor-pong'>{time.time()}</p>", None, other)
     return demo
 
 
-def timings(page, button: str, runs: int, clear: bool = False) -> list[float]:
+def timings(page, button: str, runs: int, clear: bool = False, ping: bool = False) -> list[float]:
     out = []
     for _ in range(runs):
+        if ping:  # a large run, untimed; then the timed click on the other component
+            page.click(button)
+            page.wait_for_function("() => document.querySelector('#floor-value').textContent.startsWith('done')",
+                                   timeout=30_000)
+            page.wait_for_timeout(500)
+            out.append(page.evaluate(PING))
+            page.wait_for_timeout(300)
+            continue
         if clear:
             page.click("#floor-clear")
             page.wait_for_function("() => document.querySelector('#floor-value').textContent === 'cleared'")
@@ -85,21 +110,24 @@ def main() -> int:
     try:
         with sync_playwright() as p:
             rows = []
-            for kind in ("small", "large", "cleared"):
+            for kind in ("small", "large", "cleared", "other"):
                 browser = launch(p)  # a fresh page for each kind: nothing carried over
                 page = browser.new_page()
                 page.goto(f"http://127.0.0.1:{port}/")
                 page.wait_for_selector("#floor-small")
-                ms = timings(page, "#floor-small" if kind == "small" else "#floor-large", args.runs, kind == "cleared")
+                ms = timings(page, "#floor-small" if kind == "small" else "#floor-large", args.runs,
+                             clear=kind == "cleared", ping=kind == "other")
                 browser.close()
                 print(f"{kind}: {[round(t) for t in ms]}", file=sys.stderr, flush=True)
                 what = {"small": "small values only",
                         "large": f"after runs ending in a {args.large:,}-character value",
-                        "cleared": f"after runs ending in a {args.large:,}-character value, then a small one"}[kind]
+                        "cleared": f"after runs ending in a {args.large:,}-character value, then a small one",
+                        "other": f"another component's value, after runs ending in a {args.large:,}-character value",
+                        }[kind]
                 half = args.runs // 2
-                rows.append((f"Gradio, click → first streamed value shown, {what}: runs 1–3 (median)",
+                rows.append((f"Gradio, click → first value shown, {what}: runs 1–3 (median)",
                              f"{pct(ms[:3], 50):.0f} ms", "", 3, ""))
-                rows.append((f"Gradio, click → first streamed value shown, {what}: runs {half + 1}–{args.runs}",
+                rows.append((f"Gradio, click → first value shown, {what}: runs {half + 1}–{args.runs}",
                              f"{pct(ms[half:], 50):.0f} ms", f"{pct(ms[half:], 95):.0f} ms", args.runs - half, ""))
     finally:
         demo.close()
