@@ -231,13 +231,13 @@ def latent_map(models: Models, cache: Cache, name: str, state, z_values: list | 
         t = torch.linspace(0, 2 * math.pi, 100)
         for k in (1, 2):
             pts = _projected_ellipse(plane, m, s, k, t)
-            fig.add_trace(go.Scattergl(x=pts[:, 0].numpy(), y=pts[:, 1].numpy(), mode="lines",
-                                     line=dict(color="black", width=2 if k == 1 else 1, dash=None if k == 1 else "dot"),
-                                     name=f"q(z|x) {k}σ", hoverinfo="skip"))
+            fig.add_trace(go.Scattergl(
+                x=pts[:, 0].numpy(), y=pts[:, 1].numpy(), mode="lines", name=f"q(z|x) {k}σ", hoverinfo="skip",
+                line=dict(color="black", width=2 if k == 1 else 1, dash=None if k == 1 else "dot")))
     zz = plane.to_uv(z).numpy()
     # WebGL like the points: Plotly draws every WebGL trace above every SVG one, which hid an SVG star among them
     fig.add_trace(go.Scattergl(x=[zz[0]], y=[zz[1]], mode="markers", name="sliders' z",
-                             marker=dict(symbol="star", size=18, color="gold", line=dict(color="black", width=1.5))))
+                               marker=dict(symbol="star", size=18, color="gold", line=dict(color="black", width=1.5))))
     ax = "z" if plane.exact else "PC"
     fig.update_layout(height=520, margin=dict(l=40, r=10, t=40, b=40), legend=dict(itemsizing="constant"),
                       title="test-set encoder means" + ("" if plane.exact else ", on their 2 principal axes"),
