@@ -96,6 +96,16 @@ def folder() -> Path:
     return _folder[0]
 
 
+def prune(folder: Path, pattern: str, max_age_s: float) -> None:
+    """Remove the files in `folder` matching `pattern` that are older than `max_age_s` seconds. Safe beside
+    another request pruning the same folder."""
+    now = time.time()
+    for old in folder.glob(pattern):
+        with contextlib.suppress(OSError):  # another request may remove it first
+            if now - old.stat().st_mtime > max_age_s:
+                old.unlink()
+
+
 def served_url(path: Path) -> str:
     """The URL of a file in `folder()`, relative to the page (the app may be served under a path)."""
     return "gradio_api/file=" + urllib.parse.quote(path.as_posix(), safe="/")
@@ -107,12 +117,9 @@ def publish(run: Run, budget: int = FRAME_BUDGET) -> str:
     serves files) beside the last frame, shown at once while the page fetches the file."""
     if not run.frames:
         return ""
-    d, now = folder(), time.time()
+    d = folder()
     d.mkdir(parents=True, exist_ok=True)  # a temp cleaner may have removed it; the served path stays the same
-    for old in d.glob("run-*.json"):
-        with contextlib.suppress(OSError):  # another run's publish may remove it first
-            if now - old.stat().st_mtime > MAX_AGE_S:
-                old.unlink()
+    prune(d, "run-*.json", MAX_AGE_S)
     shown = kept(run.frames, budget)
     with tempfile.NamedTemporaryFile("w", prefix="run-", suffix=".json", dir=d, delete=False) as f:
         json.dump({"frames": [_frame_json(fr) for fr in shown]}, f)

@@ -103,3 +103,15 @@ def test_schedule_svg_spans_the_plot_and_names_T():
     (x_first, y_first), (x_last, y_last) = (map(float, p.split(",")) for p in (signal[0], signal[-1]))
     assert x_first < x_last and y_first < y_last  # √ᾱ starts near the top (1) and falls towards the axis (0)
     assert x_last == filmstrip.SVG_W - 10  # the curve reaches t = T
+
+
+def test_prune_removes_only_old_matching_files(tmp_path):
+    import os
+
+    for name in ("run-old.json", "run-new.json", "keep-old.json"):
+        (tmp_path / name).write_text("{}")
+    for name in ("run-old.json", "keep-old.json"):
+        os.utime(tmp_path / name, (0, 0))
+    filmstrip.prune(tmp_path, "run-*.json", 60)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep-old.json", "run-new.json"]
+    filmstrip.prune(tmp_path / "gone", "*", 60)  # a missing folder is nothing to prune

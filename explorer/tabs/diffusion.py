@@ -315,10 +315,7 @@ _exports: list[Path] = []  # this process's export folder, made on first use
 def _export_path(suffix: str) -> str:
     if not _exports:
         _exports.append(Path(tempfile.mkdtemp(prefix="ge-exports-")))
-    now = time.time()
-    for old in _exports[0].glob("*"):
-        if now - old.stat().st_mtime > EXPORT_MAX_AGE_S:
-            old.unlink(missing_ok=True)
+    filmstrip.prune(_exports[0], "*", EXPORT_MAX_AGE_S)
     fd, path = tempfile.mkstemp(prefix="reverse-process-", suffix=suffix, dir=_exports[0])
     os.close(fd)
     return path
