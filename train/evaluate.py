@@ -44,6 +44,8 @@ class EvaluateConfig:
     threads: int = field(default=0, metadata={"help": "torch CPU threads (0: torch's default)"})
     device: str = field(default="cpu", metadata={"help": "torch device of the diffusion sampler: cpu or cuda "
                                                          "(its noise is drawn there, so samples differ by device)"})
+    compile: bool = field(default=False, metadata={"help": "run the UNet channels-last and compiled by "
+                                                           "torch.compile (needs a C++ compiler; ~1.8x on CPU)"})
     write_card: bool = field(default=True, metadata={"help": "store the table in the DDPM's card"})
 
 
@@ -73,6 +75,16 @@ def device_tag(device: torch.device) -> str:
     if device.type != "cuda":
         return device.type
     return "cuda-" + "-".join("".join(c if c.isalnum() else " " for c in torch.cuda.get_device_name(device)).split())
+
+
+def fast_unet(unet: torch.nn.Module) -> torch.nn.Module:
+    """The same network, laid out channels-last and compiled by TorchInductor (torch.compile).
+
+    On two CPU cores, a batch of 250 takes 1.47 ms per image and step instead of 2.71 (channels-last alone:
+    2.02). Its outputs differ from the plain network's by float rounding only (about 1e-6, as a different
+    thread count gives), so it shares the plain network's cached batches. Compiling takes about 40 s.
+    """
+    return torch.compile(unet.to(memory_format=torch.channels_last))
 
 
 def balanced_labels(start: int, count: int) -> torch.Tensor:
@@ -172,6 +184,8 @@ def evaluate(cfg: EvaluateConfig, argv: list[str] | None = None) -> list[dict]:
             x = vae.sample(cfg.n, torch.Generator().manual_seed(cfg.seed)).probs.view(-1, 1, 28, 28)
         score(f"VAE {Path(cfg.vae).stem}: decoder means f(z), z ~ N(0, I)", x, time.time() - t0, kind="vae")
     ddpm = ckpt.load_checkpoint(cfg.ddpm, device)
+    if cfg.compile:
+        ddpm.unet = fast_unet(ddpm.unet)
     cache = Path(cfg.cache) / cache_key(cfg.ddpm) if cfg.cache else None
     if cfg.labels == "balanced" and not ddpm.config.num_classes:
         raise ValueError("--labels balanced needs a class-conditional DDPM; this one has no classes")
