@@ -78,11 +78,12 @@ def device_tag(device: torch.device) -> str:
 
 
 def fast_unet(unet: torch.nn.Module) -> torch.nn.Module:
-    """The same network, laid out channels-last and compiled by TorchInductor (torch.compile).
+    """The same network, laid out channels-last (in place) and compiled by TorchInductor (torch.compile).
 
     On two CPU cores, a batch of 250 takes 1.47 ms per image and step instead of 2.71 (channels-last alone:
-    2.02). Its outputs differ from the plain network's by float rounding only (about 1e-6, as a different
-    thread count gives), so it shares the plain network's cached batches. Compiling takes about 40 s.
+    2.02); a whole DDPM-1000 batch of 250, 385 s instead of about 680. Its outputs differ from the plain
+    network's by float rounding only (about 1e-6, as a different thread count gives), so it shares the plain
+    network's cached batches. Compiling takes about 40 s.
     """
     return torch.compile(unet.to(memory_format=torch.channels_last))
 
