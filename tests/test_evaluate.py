@@ -168,3 +168,20 @@ def test_compiled_unet_samples_what_the_plain_one_does(tiny):
     fast, _ = diffusion_samples(model, "ddim3", 4, 4, seed=0, labels="balanced", guidance=1.0)
     assert not torch.equal(plain, torch.zeros_like(plain))
     torch.testing.assert_close(fast, plain, atol=1e-4, rtol=0)
+
+
+def test_evaluate_compile_flag_samples_with_the_compiled_unet(tiny, monkeypatch):
+    import train.evaluate as ev
+
+    ddpm, clf, data = tiny
+    compiled, fast_unet = [], ev.fast_unet
+
+    def recording_fast_unet(unet):
+        compiled.append(unet)
+        return fast_unet(unet)
+
+    monkeypatch.setattr(ev, "fast_unet", recording_fast_unet)
+    for flag in (False, True):
+        evaluate(EvaluateConfig(ddpm=str(ddpm), vae="", classifier=str(clf), data_dir=str(data), n=4,
+                                samplers="ddim2", batch=4, cache="", write_card=False, compile=flag))
+        assert len(compiled) == int(flag)
