@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 from pathlib import Path
 
@@ -32,6 +34,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # no launch telemetry or version check: the app runs offline, in classrooms (set before gradio is imported)
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    # a user's bad input is one INFO line (explorer.checks.InputError), not a traceback
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    for noisy in ("httpx", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     import torch
 
     from explorer.app import LAUNCH_KW, build_demo

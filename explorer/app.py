@@ -24,8 +24,9 @@ def build_demo(models: Models) -> gr.Blocks:
                 encoded = vae.build(models)
             with gr.Tab("KL divergence", id="kl", elem_id="tab-kl"):
                 kl.build(models, encoded)
-            with gr.Tab("Diffusion", id="diffusion", elem_id="tab-diffusion"):
+            with gr.Tab("Diffusion", id="diffusion", elem_id="tab-diffusion") as diffusion_tab:
                 diffusion.build(models)
+        render.brush_on_open(diffusion_tab, "diff-sketch")  # its first sub-tab holds a sketchpad
         demo.load(None, js=vae.MAP_CLICK_JS)
     return demo
 

@@ -1,26 +1,140 @@
-"""Input checks shared by every tab: short errors that name the value and the allowed range."""
+"""Input checks shared by every lab: short errors that name the value and the allowed range.
+
+A bad input is the user's, not the server's: `InputError` shows its message to the user (a toast for
+queued events; views updated while dragging show it in place, see `error_note`), writes one INFO line to
+the log, and prints no traceback.
+"""
 
 from __future__ import annotations
 
+import html
+import logging
 import math
 
 import gradio as gr
 
 MAX_SEED = 2**31 - 1
+SHOWN_CHARS = 60  # an error quotes at most this much of a bad value
+log = logging.getLogger("explorer")
+
+
+class InputError(gr.Error):
+    """A user's bad input: shown to them, logged as one INFO line, no traceback in the server's log."""
+
+    def __init__(self, message: str):
+        super().__init__(message, print_exception=False)
+        log.info("bad input: %s", message)
+
+
+def shown(value) -> str:
+    """A bad value as an error quotes it: its repr, cut to SHOWN_CHARS characters."""
+    r = repr(value)
+    return r if len(r) <= SHOWN_CHARS else r[: SHOWN_CHARS - 1] + "…"
+
+
+def sentence(text: str) -> str:
+    """`text` ending in exactly one full stop (messages are built from other messages)."""
+    return text.rstrip().rstrip(".") + "."
+
+
+def fmt(v: float) -> str:
+    """A bound as a person reads it: 2147483647, not 2.14748e+09; −4, not -4.0."""
+    if float(v).is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    return f"{v:g}"
 
 
 def number(name: str, value, lo: float, hi: float, integer: bool = False) -> float:
-    """`value` as a float (or int) in [lo, hi]; NaN, ±inf, non-numbers and fractions of integers are refused."""
+    """`value` as a float (or int) in [lo, hi]; empty boxes, NaN, ±inf, non-numbers, booleans and fractions of
+    integers are refused with a message that names `name` and the range."""
+    allowed = f"[{fmt(lo)}, {fmt(hi)}]"
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise InputError(f"{name} is empty: enter a {'whole ' if integer else ''}number in {allowed}.")
+    if isinstance(value, bool):
+        raise InputError(f"{name} must be a number in {allowed}, not {value}.")
     try:
         v = float(value)
-    except (TypeError, ValueError):
-        raise gr.Error(f"{name} must be a number, not {value!r}.") from None
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"{name} must be a number in {allowed}, not {shown(value)}.") from None
     if not math.isfinite(v) or not lo <= v <= hi:
-        raise gr.Error(f"{name} = {value} is outside the allowed range [{lo:g}, {hi:g}].")
+        raise InputError(f"{name} = {shown(value) if isinstance(value, str) else fmt(v)} is outside the allowed "
+                         f"range {allowed}.")
     if integer and v != int(v):
-        raise gr.Error(f"{name} = {value} must be a whole number in [{lo:g}, {hi:g}].")
+        raise InputError(f"{name} = {fmt(v)} must be a whole number in {allowed}.")
     return int(v) if integer else v
 
 
 def seed(value, name: str = "Seed") -> int:
     return number(name, value, 0, MAX_SEED, integer=True)
+
+
+def choice(name: str, value, allowed) -> str:
+    """`value` if it is one of `allowed` (strings), else an error listing them."""
+    allowed = list(allowed)
+    if not isinstance(value, str) or value not in allowed:
+        raise InputError(f"{name} must be one of {', '.join(allowed)}; got {shown(value)}.")
+    return value
+
+
+def error_note(message: str) -> str:
+    """An error shown inside a view that updates while dragging (queue=False events show no toast)."""
+    return f"<p class='ge-error' role='alert'>⚠️ {html.escape(str(message))}</p>"
+
+
+# Gradio writes a type stub (explorer/checks.pyi, ignored by git) beside any module that subclasses a component.
+
+
+class Slider(gr.Slider):
+    """gr.Slider whose value reaches the handler as it was typed or dragged, unchecked.
+
+    Gradio's own check of a slider's range raises before the handler runs, with a message that names
+    neither the slider nor, for a typed letter, anything a person can act on ("Could not preprocess
+    input component at index 3 … TypeError"); on a queue=False event it is not shown at all. Every
+    handler checks its inputs with `number`, which names the slider and its range."""
+
+    is_template = True  # drawn by Gradio's own slider in the page
+
+    def preprocess(self, payload):
+        return payload
+
+
+class Number(gr.Number):
+    """gr.Number whose value reaches the handler unchecked, like `Slider`."""
+
+    is_template = True
+
+    def preprocess(self, payload):
+        return payload
+
+
+def live(fn):
+    """`fn` for a view updated while dragging (a queue=False event, which shows no toast): a bad input
+    returns its message as the first output, in place (`error_note`), and leaves any other output as it is."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except InputError as e:
+            return error_note(e.message)
+
+    return wrapper
+
+
+class Radio(gr.Radio):
+    """gr.Radio whose value reaches the handler unchecked, like `Slider` (handlers check it with `choice`)."""
+
+    is_template = True
+
+    def preprocess(self, payload):
+        return payload
+
+
+class Dropdown(gr.Dropdown):
+    """gr.Dropdown whose value reaches the handler unchecked, like `Slider` (handlers check it with `choice`)."""
+
+    is_template = True
+
+    def preprocess(self, payload):
+        return payload

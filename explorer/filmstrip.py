@@ -22,9 +22,11 @@ import atexit
 import base64
 import contextlib
 import io
+import itertools
 import json
 import shutil
 import tempfile
+import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -43,7 +45,8 @@ _folder: list[Path] = []  # this process's folder of published runs, made on fir
 
 @dataclass(frozen=True)
 class Frame:
-    """One reverse step: k-th of the run (0-based), at timestep index t (0-based: t = 0 is z_1), as a PNG."""
+    """One frame of a run, the k-th (0-based), as a PNG: the input z_t of a reverse step at the paper's
+    t (1 … T), or, last, the sampler's output z_0 (t = 0)."""
 
     k: int
     t: int
@@ -68,12 +71,28 @@ def kept(frames: list[Frame], budget: int = FRAME_BUDGET) -> list[Frame]:
         m -= 1
 
 
+_run_ids = itertools.count(1)
+
+
 @dataclass
 class Run:
-    """One user's reverse process, kept in their gr.State: the planned number of steps and every frame so far."""
+    """One user's reverse process, kept in their gr.State: every frame so far, and how to stop it.
+
+    `total` frames are planned: one per step and the sample. Stop sets `stop`; the run's own stream then
+    ends with its final value, so nothing the run streamed can arrive after it. `id` grows with every run
+    of the process: the page ignores values of a run older than the newest it has shown."""
 
     total: int
     frames: list[Frame] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+    id: int = field(default_factory=lambda: next(_run_ids))
+    started: bool = False  # a handler has begun computing it
+    done: bool = False  # finished, stopped or failed
+    name: str = "reverse-process"  # what its exports are called
+
+    @property
+    def steps(self) -> int:
+        return self.total - 1
 
 
 def value(run: Run, final: bool, budget: int = FRAME_BUDGET) -> str:
@@ -83,7 +102,8 @@ def value(run: Run, final: bool, budget: int = FRAME_BUDGET) -> str:
         return ""
     shown = kept(run.frames, budget) if final else run.frames[-1:]
     w, h = Image.open(io.BytesIO(shown[-1].png)).size
-    return json.dumps({"final": final, "total": run.total, "computed": len(run.frames), "width": w, "height": h,
+    return json.dumps({"run": run.id, "final": final, "total": run.total, "computed": len(run.frames),
+                       "width": w, "height": h,
                        "scale": 4 if w <= 200 else 2, "frames": [_frame_json(f) for f in shown]})
 
 
@@ -97,13 +117,16 @@ def folder() -> Path:
 
 
 def prune(folder: Path, pattern: str, max_age_s: float) -> None:
-    """Remove the files in `folder` matching `pattern` that are older than `max_age_s` seconds. Safe beside
-    another request pruning the same folder."""
+    """Remove the files and folders in `folder` matching `pattern` that are older than `max_age_s` seconds.
+    Safe beside another request pruning the same folder."""
     now = time.time()
     for old in folder.glob(pattern):
         with contextlib.suppress(OSError):  # another request may remove it first
             if now - old.stat().st_mtime > max_age_s:
-                old.unlink()
+                if old.is_dir():
+                    shutil.rmtree(old, ignore_errors=True)
+                else:
+                    old.unlink()
 
 
 def served_url(path: Path) -> str:
@@ -123,7 +146,7 @@ def publish(run: Run, budget: int = FRAME_BUDGET) -> str:
     shown = kept(run.frames, budget)
     with tempfile.NamedTemporaryFile("w", prefix="run-", suffix=".json", dir=d, delete=False) as f:
         json.dump({"frames": [_frame_json(fr) for fr in shown]}, f)
-    v = json.loads(value(Run(run.total, run.frames[-1:]), final=True))
+    v = json.loads(value(Run(run.total, run.frames[-1:], id=run.id), final=True))
     v.update(computed=len(run.frames), kept=len(shown), frames_url=served_url(Path(f.name)))
     return json.dumps(v)
 
@@ -180,10 +203,10 @@ TEMPLATE = """
 
 JS = """
 const q = s => element.querySelector(s);
-let frames = [], total = 0, computed = 0, kept = 0, final = false, timer = null;
-const caption = f => `frame ${f.k + 1} of ${total}: t = ${f.t + 1} (index ${f.t})` +
-  (f.k === total - 1 ? ' (the sample)' : '') +
-  (final && computed < total ? ` · stopped after ${computed} of ${total} steps` : '') +
+let frames = [], total = 0, computed = 0, kept = 0, final = false, timer = null, newest = 0;
+const caption = f => `frame ${f.k + 1} of ${total}: ` +
+  (f.t === 0 ? 'z₀, the sample (the sampler’s output)' : `z_t at t = ${f.t}, the input of step ${f.k + 1}`) +
+  (final && computed < total ? ` · stopped after ${computed} of ${total - 1} steps` : '') +
   (final && kept < computed ? ` · the page keeps ${kept} of the ${computed} frames` : '');
 const show = i => {
   const f = frames[i];
@@ -192,9 +215,9 @@ const show = i => {
   img.src = f.src; img.alt = `frame ${f.k + 1}`; img.hidden = false;
   q('.ge-film-caption').textContent = caption(f);
   const svg = q('.ge-film-sched'), mark = q('.ge-film-mark'), label = q('.ge-film-mark-label');
-  const x0 = +svg.dataset.x0, x1 = +svg.dataset.x1, x = x0 + (f.t + 1) / +svg.dataset.t * (x1 - x0);
+  const x0 = +svg.dataset.x0, x1 = +svg.dataset.x1, x = x0 + f.t / +svg.dataset.t * (x1 - x0);
   mark.setAttribute('x1', x); mark.setAttribute('x2', x); mark.setAttribute('visibility', 'visible');
-  label.setAttribute('x', Math.min(Math.max(x, x0 + 24), x1 - 24)); label.textContent = `t = ${f.t + 1}`;
+  label.setAttribute('x', Math.min(Math.max(x, x0 + 24), x1 - 24)); label.textContent = `t = ${f.t}`;
 };
 const pause = () => {
   if (timer !== null) clearInterval(timer);
@@ -214,11 +237,13 @@ const enable = on => {
   show(frames.length - 1);
 };
 const draw = () => {
+  if (!props.value) return;
+  const v = JSON.parse(props.value);
+  if (v.run < newest) return;  // a value of an older run, arriving late: the newer run's stays on screen
+  newest = v.run;
   pause();
   const mine = ++drawn;
   if (loading) { loading.abort(); loading = null; }
-  if (!props.value) return;
-  const v = JSON.parse(props.value);
   frames = v.frames; total = v.total; computed = v.computed; final = v.final; kept = v.kept ?? frames.length;
   const img = q('.ge-film-img');
   img.width = v.width * v.scale; img.height = v.height * v.scale;

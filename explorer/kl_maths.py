@@ -149,37 +149,55 @@ class FitStep:
     reverse: tuple[float, float]  # (μ, σ) of q fitted by minimizing KL(q || p)
     kl_forward: float  # KL(p || q_forward)
     kl_reverse: float  # KL(q_reverse || p)
+    converged_forward: bool = False  # its gradient fell below the tolerance (the fit stopped moving)
+    converged_reverse: bool = False
+    final: bool = False  # the last step: both converged, or the step limit was reached
+
+
+def _report_step(i: int) -> bool:
+    """Which steps a fit reports: every 10 up to 100, then every 100 (a fit can take thousands)."""
+    return i % 10 == 0 if i <= 100 else i % 100 == 0
 
 
 def fit_gaussian(
-    p: MixtureSameFamily, steps: int = 200, lr: float = 0.08, start: tuple[float, float] = (0.5, 1.0), every: int = 10
+    p: MixtureSameFamily, max_steps: int = 5000, lr: float = 0.1, start: tuple[float, float] = (0.5, 1.0),
+    tol: float = 1e-5,
 ) -> Iterator[FitStep]:
-    """Gradient descent (Adam) on (μ, log σ) of q for both directions at once, yielding every `every` steps.
+    """Gradient descent (Adam) on (μ, log σ) of q for both directions at once, yielding every few steps and last.
 
-    Both KLs are computed by quadrature on a fixed grid wide enough for p and any sensible q. For the
-    reverse direction the grid also follows q, which can become narrow (mode seeking). Start q off the
-    centre of a symmetric mixture: there the reverse KL has a saddle and gradient descent cannot pick a mode.
+    Each direction stops moving once its gradient's largest component is below `tol` (converged); the fit ends
+    when both have, or after `max_steps`. From any start in the lab's range the forward fit converges within
+    about 3,000 steps (measured on the lab's presets and extreme mixtures). Both KLs are computed by quadrature
+    on a fixed grid wide enough for p and any sensible q; for the reverse direction the grid also follows q, which
+    can become narrow (mode seeking). Start q off the centre of a symmetric mixture: there the reverse KL has a
+    saddle and gradient descent cannot pick a mode.
     """
     x = quadrature_grid(p)
     params = {
         k: torch.tensor([start[0], math.log(start[1])], dtype=DT, requires_grad=True) for k in ("forward", "reverse")
     }
-    opt = torch.optim.Adam(list(params.values()), lr=lr)
-    for i in range(steps + 1):
+    opts = {k: torch.optim.Adam([v], lr=lr) for k, v in params.items()}
+    done = {"forward": False, "reverse": False}
+    for i in range(max_steps + 1):
         qf = Normal(params["forward"][0], params["forward"][1].exp())
         qr = Normal(params["reverse"][0], params["reverse"][1].exp())
         xr = torch.cat([x, qr.loc.detach() + qr.scale.detach() * torch.linspace(-8, 8, 401, dtype=DT)]).sort().values
-        kl_f, kl_r = kl_quadrature(p, qf, x), kl_quadrature(qr, p, xr)
-        if i % every == 0 or i == steps:
+        kls = {"forward": kl_quadrature(p, qf, x), "reverse": kl_quadrature(qr, p, xr)}
+        for k in ("forward", "reverse"):
+            if not done[k]:
+                opts[k].zero_grad()
+                kls[k].backward()
+                done[k] = float(params[k].grad.abs().max()) < tol
+        final = i == max_steps or all(done.values())
+        if _report_step(i) or final:
             with torch.no_grad():
-                yield FitStep(
-                    i, (float(qf.loc), float(qf.scale)), (float(qr.loc), float(qr.scale)), float(kl_f), float(kl_r)
-                )
-        if i == steps:
-            break
-        opt.zero_grad()
-        (kl_f + kl_r).backward()
-        opt.step()
+                yield FitStep(i, (float(qf.loc), float(qf.scale)), (float(qr.loc), float(qr.scale)),
+                              float(kls["forward"]), float(kls["reverse"]), done["forward"], done["reverse"], final)
+        if final:
+            return
+        for k in ("forward", "reverse"):
+            if not done[k]:
+                opts[k].step()
 
 
 def fmt_nats(v: float) -> str:

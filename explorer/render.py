@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -89,6 +90,7 @@ const draw = () => {
   if (!props.value) return;
   const value = props.value, v = JSON.parse(value);
   box.innerHTML = v.html;
+  if (!v.figure) return;  // a message only (live_note): the figure stays as it was
   if (v.figure.layout.template) template = v.figure.layout.template; else v.figure.layout.template = template;
   const url = v.static_url;
   Plotly.react(div, [...((url && under[url]) || []), ...v.figure.data], v.figure.layout, {displaylogo: false});
@@ -115,6 +117,11 @@ def live_value(fig, html: str = "", template: bool = False, static_url: str | No
     if not template:
         d["layout"].pop("template", None)
     return plotly.io.json.to_json_plotly({"html": html, "figure": d, "static_url": static_url})
+
+
+def live_note(html: str) -> str:
+    """A `live_plot` value that replaces the HTML above the figure and leaves the figure as it is."""
+    return json.dumps({"html": html, "figure": None, "static_url": None})
 
 
 def publish_traces(traces, name: str) -> str:
@@ -147,6 +154,44 @@ def live_plot(value: str, elem_id: str) -> gr.HTML:
                    elem_id=elem_id)
 
 
+def _stale_js(elem_ids: list[str], on: bool) -> str:
+    ids = json.dumps(elem_ids)
+    if on:  # only a view that holds a result can be out of date
+        body = "if (el && el.dataset.geComputed) el.classList.add('ge-stale');"
+    else:
+        body = "if (el) { el.classList.remove('ge-stale'); el.dataset.geComputed = '1'; }"
+    return f"() => {{ for (const id of {ids}) {{ const el = document.getElementById(id); {body} }} return []; }}"
+
+
+def mark_stale(sources: list, elem_ids: list[str]) -> None:
+    """Any change of a control in `sources` (a click, for buttons) marks the views `elem_ids` as out of date,
+    in the page alone (no request): a result that no longer matches the controls says so until it is
+    recomputed by the event that `clear_stale` names."""
+    for s in sources:
+        (s.click if isinstance(s, gr.Button) else s.change)(None, None, None, js=_stale_js(elem_ids, True))
+
+
+def clear_stale(dep, elem_ids: list[str]):
+    """After the event `dep` has recomputed the views `elem_ids`, they are current again."""
+    return dep.then(None, None, None, js=_stale_js(elem_ids, False))
+
+
+def brush_on_open(tab, elem_id: str) -> None:
+    """When `tab` is opened, select the brush of the Sketchpad `elem_id` if no tool is selected yet: Gradio's
+    Sketchpad opens with no tool ("select the draw tool to start"), and a first stroke drew nothing."""
+    js = f"""() => {{
+      const pick = n => {{
+        const el = document.getElementById({json.dumps(elem_id)});
+        const brush = el && el.querySelector('button[aria-label=Brush]');
+        if (!brush) {{ if (n > 0) setTimeout(() => pick(n - 1), 100); return; }}
+        if (el.innerText.includes('select the draw tool')) brush.click();
+      }};
+      pick(30);
+      return [];
+    }}"""
+    tab.select(None, None, None, js=js)
+
+
 CSS = """
 .ge-row {display:flex; gap:14px; align-items:center; flex-wrap:wrap}
 .ge-digit, .ge-grid {margin:0; display:flex; flex-direction:column; align-items:center}
@@ -160,4 +205,8 @@ CSS = """
 .ge-kl {border:1px solid #8884; border-radius:8px; padding:8px 16px; min-width:150px; text-align:center}
 .ge-kl > div:first-child {font-size:0.9em; opacity:0.8}
 .ge-kl b {font-size:1.5em}
+.ge-stale {position:relative}
+.ge-stale > * {opacity:0.45}
+.ge-stale::before {content:"⚠ out of date: the controls changed since this was computed. Run it again.";
+  display:block; font-weight:600; color:#b45309; padding:2px 6px}
 """

@@ -8,6 +8,7 @@ float32 underflow demonstration, digit preprocessing for drawings.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,7 @@ from PIL import Image
 from train.models.vae import VAE, posterior_grid, running_log_mean_exp
 
 SIDE = 28
+MAX_SIDE = 512  # photos are reduced to at most this many pixels a side before the ink is found
 
 
 @dataclass
@@ -83,13 +85,21 @@ class LikelihoodCurves:
 
 
 @torch.inference_mode()
-def likelihood_curves(vae: VAE, x: torch.Tensor, k_max: int, repeats: int, seed: int,
-                      points: int = 40) -> LikelihoodCurves:
-    """log p(x) estimated three ways as K grows, each repeated `repeats` times. x: (784,) in {0, 1}."""
+def likelihood_curves(vae: VAE, x: torch.Tensor, k_max: int, repeats: int, seed: int, points: int = 40,
+                      progress: Callable[[float, str], None] | None = None) -> LikelihoodCurves:
+    """log p(x) estimated three ways as K grows, each repeated `repeats` times. x: (784,) in {0, 1}.
+
+    `progress(fraction, what)` is told after each run of K samples (a 32-D model at K = 10^5 takes a minute)."""
     g = torch.Generator().manual_seed(seed)
-    xb = x.reshape(1, -1).expand(repeats, -1)
-    lw_prior = vae.log_weights(xb, k_max, "prior", g)  # (R, K)
-    lw_post = vae.log_weights(xb, k_max, "posterior", g)  # (R, K)
+    xr = x.reshape(1, -1)
+    runs = {"prior": [], "posterior": []}
+    for proposal, name in (("prior", "naive, z ~ p(z)"), ("posterior", "importance sampling, z ~ q(z|x)")):
+        for r in range(repeats):
+            if progress is not None:
+                done = r + (repeats if proposal == "posterior" else 0)
+                progress(done / (2 * repeats), f"{name}: run {r + 1} of {repeats}, K = {k_max:,}")
+            runs[proposal].append(vae.log_weights(xr, k_max, proposal, g))  # (1, K)
+    lw_prior, lw_post = torch.cat(runs["prior"]), torch.cat(runs["posterior"])  # (R, K) each
     ks = np.unique(np.round(np.logspace(0, math.log10(k_max), points)).astype(int))
     idx = torch.as_tensor(ks - 1)
     steps = torch.arange(1, k_max + 1, dtype=lw_post.dtype)
@@ -151,31 +161,87 @@ def elbo_report(vae: VAE, x: torch.Tensor, seed: int, log_px_is: float, samples:
     return ELBOReport(float(t.reconstruction[0]), float(t.kl[0]), float(t.elbo[0]), log_px, method), grid
 
 
+def _otsu(values: np.ndarray, bins: int = 256) -> float:
+    """The threshold between the two classes of `values` (in [0, 1]) that maximizes their between-class
+    variance (Otsu 1979)."""
+    hist, edges = np.histogram(values, bins=bins, range=(0.0, 1.0))
+    p = hist.astype(np.float64) / max(hist.sum(), 1)
+    centers = (edges[:-1] + edges[1:]) / 2
+    w0 = np.cumsum(p)
+    m0 = np.cumsum(p * centers)
+    mt = m0[-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (mt * w0 - m0) ** 2 / (w0 * (1 - w0))
+    return float(centers[np.nanargmax(np.where(np.isfinite(between), between, -1))])
+
+
+def ink_map(img: np.ndarray) -> np.ndarray:
+    """How much ink each pixel holds, in [0, 1] with the paper at 0, for a drawing or a photo of a digit.
+
+    A drawing on a transparent canvas: ink is opacity (times darkness, or lightness for light strokes).
+    An opaque image (a scan or a photo, either polarity): the paper's level is estimated as the median of the
+    image's border, the ink's as the far end of the other pixels' distribution; each pixel's ink is where it
+    lies between the two. So a dark digit on grey paper, or a light digit on a dark board, both give ink 1 on
+    the strokes and 0 on the paper, whatever the lighting's level.
+    """
+    a = np.asarray(img)
+    if a.ndim == 3 and a.shape[2] == 4 and a[..., 3].min() < 255:
+        lum = a[..., :3].astype(np.float32).mean(-1) / 255.0
+        alpha = a[..., 3].astype(np.float32) / 255.0
+        ink = alpha * (1.0 - lum)
+        return ink if ink.max() >= 0.2 else alpha * lum  # light strokes on a transparent canvas
+    if a.ndim == 2:
+        lum = a.astype(np.float32) / 255.0
+    elif a.ndim == 3 and a.shape[2] in (3, 4):
+        lum = a[..., :3].astype(np.float32).mean(-1) / 255.0
+    else:
+        raise ValueError(f"expected a 2-D grey or RGB(A) image, got an array of shape {a.shape}")
+    if max(lum.shape) > MAX_SIDE:  # a phone photo: a digit needs no more than this, and it keeps the work small
+        f = MAX_SIDE / max(lum.shape)
+        size = (max(1, round(lum.shape[1] * f)), max(1, round(lum.shape[0] * f)))
+        lum = np.asarray(Image.fromarray(lum).resize(size, Image.BOX), dtype=np.float32)
+    h, w = lum.shape
+    b = max(1, round(0.05 * min(h, w)))  # the paper: a frame 5% of the image wide
+    yy, xx = np.mgrid[0:h, 0:w]
+    edge = np.zeros((h, w), bool)
+    edge[:b], edge[-b:], edge[:, :b], edge[:, -b:] = True, True, True, True
+    # the paper's level as a plane a + b·x + c·y fitted to the frame: takes out an even lighting gradient
+    A = np.stack([np.ones(edge.sum()), xx[edge] / w, yy[edge] / h], 1)
+    coef, *_ = np.linalg.lstsq(A, lum[edge], rcond=None)
+    paper = coef[0] + coef[1] * xx / w + coef[2] * yy / h
+    dev = _box_blur(lum - paper)  # 3×3 mean: sensor noise and grain average out, strokes do not
+    # how far the ink reaches each way: a high percentile (robust to specks), or half the extreme for thin strokes
+    dark = max(np.percentile(-dev, 99.5), 0.5 * float((-dev).max()))
+    light = max(np.percentile(dev, 99.5), 0.5 * float(dev.max()))
+    contrast = dark if dark >= light else light
+    if contrast < 0.08:  # no pixel stands out from the paper by more than about 20 grey levels
+        return np.zeros_like(lum)
+    ink = (-dev if dark >= light else dev) / contrast
+    return np.clip(ink, 0.0, 1.0)
+
+
+def _box_blur(a: np.ndarray) -> np.ndarray:
+    """The mean over each pixel's 3×3 neighbourhood (edges repeated)."""
+    p = np.pad(a, 1, mode="edge")
+    h, w = a.shape
+    return sum(p[i : i + h, j : j + w] for i in range(3) for j in range(3)) / 9.0
+
+
 def preprocess_drawing(img: np.ndarray) -> torch.Tensor:
     """A drawing or photo of a digit -> (784,) in {0, 1}, prepared the way MNIST's digits were.
 
-    Ink is dark-on-light or opaque-on-transparent. As in MNIST, the ink's bounding box is scaled to fit
-    20×20 and placed so its centre of mass sits at the centre of the 28×28 frame; then it is
-    thresholded at 0.5. Raises ValueError for an image without ink.
+    The ink (`ink_map`) is separated from the paper by Otsu's threshold, which also clears the paper's
+    grain; as in MNIST, the ink's bounding box is scaled to fit 20×20 (anti-aliased) and placed so its centre
+    of mass sits at the centre of the 28×28 frame; then it is thresholded at 0.5. Raises ValueError for an
+    image without ink.
     """
-    a = np.asarray(img)
-    if a.ndim == 2:
-        ink = 1.0 - a.astype(np.float32) / 255.0
-    elif a.ndim == 3 and a.shape[2] in (3, 4):
-        lum = a[..., :3].astype(np.float32).mean(-1) / 255.0
-        if a.shape[2] == 4 and a[..., 3].min() < 255:
-            ink = (a[..., 3].astype(np.float32) / 255.0) * (1.0 - lum)
-            if ink.max() < 0.2:  # light strokes on a transparent canvas
-                ink = a[..., 3].astype(np.float32) / 255.0 * lum
-        else:
-            ink = 1.0 - lum
-            if np.median(ink) > 0.5:  # a light digit on a dark background, like MNIST itself
-                ink = 1.0 - ink
-    else:
-        raise ValueError(f"expected a 2-D grey or RGB(A) image, got an array of shape {a.shape}")
-    mask = ink > 0.15
-    if not mask.any():
+    ink = ink_map(img)
+    if ink.max() <= 0.15:
         raise ValueError("the image has no ink: draw or upload a digit")
+    level = max(_otsu(ink[ink > 0.02]) if (ink > 0.02).sum() > 16 else 0.15, 0.15)
+    mask = ink > level
+    ink = np.where(mask, ink, 0.0)
+    ink = ink / max(float(ink.max()), 1e-6)
     ys, xs = np.nonzero(mask)
     crop = ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
     h, w = crop.shape

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.browser import browser_required, launch
 from train.checkpoint import load_checkpoint
 from train.data import write_synthetic_mnist
 
@@ -99,6 +100,46 @@ def app_checkpoints(tmp_path_factory) -> Path:
         tiny = DDPM(DDPMConfig(base_channels=8, channel_mults="1,2", num_res_blocks=1, attention_at=14, timesteps=50))
         save_checkpoint(d / "ddpm.safetensors", tiny, "ddpm", {"note": "tiny untrained model for tests"})
     return d
+
+
+# --- the browser tests' fixtures: headless Chromium (tests/browser.py) and a fresh page of the app ---
+
+@pytest.fixture(scope="session")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as e:
+        if browser_required():
+            pytest.fail(f"playwright is not installed: {e}")
+        pytest.skip("playwright is not installed")
+    with sync_playwright() as p:
+        try:
+            b = launch(p)
+        except RuntimeError as e:
+            if browser_required():
+                pytest.fail(str(e))
+            pytest.skip(str(e))
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="session")
+def shots(tmp_path_factory) -> Path:
+    d = Path(os.environ.get("GE_SCREENSHOT_DIR") or tmp_path_factory.mktemp("screenshots"))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+@pytest.fixture
+def page(browser, app_server):
+    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(app_server.url)
+    pg.wait_for_selector("#vae-decoded img", timeout=60_000)
+    yield pg
+    pg.close()
+    assert not errors, errors
 
 
 @pytest.fixture(scope="session")

@@ -25,10 +25,9 @@ def T(app_checkpoints) -> int:
 
 
 def test_forward_process(client, T):
-    client.predict(3, api_name="/diffusion_digit")
-    a = client.predict(0, 0, api_name="/forward")
-    b = client.predict(T // 2, 0, api_name="/forward")
-    c = client.predict(T // 2, 1, api_name="/forward")
+    a = client.predict(0, 0, 3, api_name="/forward")  # t, ε seed, test digit
+    b = client.predict(T // 2, 0, 3, api_name="/forward")
+    c = client.predict(T // 2, 1, 3, api_name="/forward")
     assert "z<sub>0</sub> = x" in a and a.count("<img") == 3
     assert "ᾱ<sub>t</sub>" in b and b != c  # another ε seed, another z_t
 
@@ -63,11 +62,12 @@ def test_reverse_streams_frames_then_hands_the_page_every_step(client, T):
     assert not first["final"] and len(first["frames"]) == 1 and first["frames"][0]["k"] == 0
     v = viewer(final)
     frames = all_frames(client, v)
-    assert v["final"] and v["total"] == 10 and [f["k"] for f in frames] == list(range(10))
+    # ten steps' inputs z_t, then the sample z_0
+    assert v["final"] and v["total"] == 11 and [f["k"] for f in frames] == list(range(11))
     ts = [f["t"] for f in frames]
-    assert ts == sorted(ts, reverse=True) and ts[-1] == 0 and ts[0] < T  # DDIM's 10 steps, from near T down to 1
+    assert ts == sorted(ts, reverse=True) and ts[-2] == 1 and ts[-1] == 0 and ts[0] <= T  # from T down to 1, then 0
     assert all(f["src"].startswith("data:image/png;base64,") for f in frames)
-    assert len({f["src"] for f in frames}) == 10  # every frame differs
+    assert len({f["src"] for f in frames}) == 11  # every frame differs
     assert (v["width"], v["height"]) == (2 * 30 + 2, 3 * 30 + 2)  # 2 samples side by side, 3 rows, 2-px gutters
 
 
@@ -84,10 +84,12 @@ def test_stop_keeps_what_was_computed(app_server, T):
     job = c.submit("DDPM", 10, 0.0, 0, 16, "none (unconditional)", 0.0, api_name="/reverse")  # all T steps
     for _ in job:  # the first streamed frame
         break
-    value, status = c.predict(api_name="/stop")
+    assert c.predict(api_name="/stop") != "Nothing is running."  # no message: the run's own stream ends with it
+    value, status, = job.result()
     v = viewer(value)
-    assert status.startswith("Stopped after") and v["final"] and 1 <= v["computed"] < v["total"] == T
+    assert status.startswith("Stopped after") and v["final"] and 1 <= v["computed"] < v["total"] - 1 == T
     assert [f["k"] for f in all_frames(c, v)] == list(range(v["computed"]))
+    assert c.predict(api_name="/stop") == "Nothing is running."
     assert len(c.predict(api_name="/export")) == 2  # the partial run exports too
 
 
@@ -96,7 +98,7 @@ def test_same_seed_reproduces_and_guidance_runs(client):
     b = viewer(client.predict(*RUN, api_name="/reverse")[0])
     assert a["frames_url"] != b["frames_url"] and all_frames(client, a) == all_frames(client, b)
     c = viewer(client.predict("DDIM", 5, 0.5, 1, 2, "7", 3.0, api_name="/reverse")[0])
-    assert c["total"] == 5 and len(all_frames(client, c)) == 5
+    assert c["total"] == 6 and len(all_frames(client, c)) == 6
     d = viewer(client.predict("DDIM", 5, 0.5, 2, 2, "7", 3.0, api_name="/reverse")[0])
     assert all_frames(client, c) != all_frames(client, d)
 
@@ -108,24 +110,27 @@ def test_export_gif_and_mp4(client):
     client.predict(*RUN, api_name="/reverse")
     gif, mp4 = client.predict(api_name="/export")
     with Image.open(gif) as im:
-        assert im.format == "GIF" and im.n_frames == 10  # ten steps
-        im.seek(9)
+        assert im.format == "GIF" and im.n_frames == 11  # ten steps and the sample
+        im.seek(10)
         assert im.info["duration"] == 1000  # the sample is held for a second
     with av.open(mp4) as container:
         stream = container.streams.video[0]
-        assert stream.codec_context.name == "h264" and sum(1 for _ in container.decode(stream)) == 10 + 16
+        assert stream.codec_context.name == "h264" and sum(1 for _ in container.decode(stream)) == 11 + 16
 
 
 def test_two_samplers(client):
-    html = client.predict(10, 3, 0.0, 0, 2, "none (unconditional)", 0.0, api_name="/two_samplers")
-    assert html.count("<img") == 3 and "DDPM" in html and "same z_T" in html
+    html = client.predict(10, 3, 0.0, 0, 2, "none (unconditional)", 0.0, False, api_name="/two_samplers")
+    assert html.count("<img") == 2 and "DDPM" not in html and "same z_T" in html  # DDPM-T is a choice, not a default
+    html = client.predict(10, 3, 0.0, 0, 2, "none (unconditional)", 0.0, True, api_name="/two_samplers")
+    assert html.count("<img") == 3 and "DDPM, all" in html
 
 
 def test_elbo_terms_sum(client, T):
     client.predict(5, api_name="/diffusion_digit")
     fig, md = client.predict(0, api_name="/elbo_terms")
     assert isinstance(fig, dict) and "bits/dim" in md
-    total = float(md.split("**sum** | **")[1].split("**")[0])
+    assert "terms of the loss −ELBO" in md  # the loss, not the bound: every term is a positive cost
+    total = float(md.split("−log p(x)** | **")[1].split("**")[0])
     parts = [
         float(line.split("|")[2])
         for line in md.splitlines()
@@ -135,13 +140,15 @@ def test_elbo_terms_sum(client, T):
 
 
 BAD = [
-    ("/reverse", ("DDIM", 0, 0.0, 0, 2, "none (unconditional)", 0.0), "Value 0 is less than minimum value 1"),
-    ("/reverse", ("DDIM", 10, 1.5, 0, 2, "none (unconditional)", 0.0), "Value 1.5 is greater than maximum value 1"),
-    ("/reverse", ("DDIM", 10, 0.0, 0, 99, "none (unconditional)", 0.0), "Value 99 is greater than maximum value 16"),
-    ("/reverse", ("DDIM", 10, 0.0, 0, 2, "none (unconditional)", 50.0), "Value 50.0 is greater than maximum value 10"),
-    ("/reverse", ("DDIM", 10, 0.0, -1, 2, "none (unconditional)", 0.0), "Value -1 is less than minimum value 0"),
-    ("/reverse", ("Euler", 10, 0.0, 0, 2, "none (unconditional)", 0.0), "Euler"),
-    ("/forward", (10**6, 0), "Value 1000000 is greater than maximum value"),
+    ("/reverse", ("DDIM", 0, 0.0, 0, 2, "none (unconditional)", 0.0), r"Steps = 0 is outside the allowed range \[1, "),
+    ("/reverse", ("DDIM", 10, 1.5, 0, 2, "none (unconditional)", 0.0), r"η = 1.5 is outside the allowed .* \[0, 1\]"),
+    ("/reverse", ("DDIM", 10, 0.0, 0, 99, "none (unconditional)", 0.0), r"Samples = 99 is outside .* \[1, 16\]"),
+    ("/reverse", ("DDIM", 10, 0.0, 0, 2, "none (unconditional)", 50.0), r"Guidance scale w = 50 is outside .*10\]"),
+    ("/reverse", ("DDIM", 10, 0.0, -1, 2, "none (unconditional)", 0.0),
+     r"Seed = -1 is outside the allowed range \[0, 2147483647\]"),  # not 2.14748e\+09
+    ("/reverse", ("Euler", 10, 0.0, 0, 2, "none (unconditional)", 0.0), "Sampler must be one of DDIM, DDPM; got 'Eul"),
+    ("/forward", (10**6, 0), r"t = 1000000 is outside the allowed range \[0, "),
+    ("/forward", ("abc", 0), r"t must be a number in \[0, .*\], not 'abc'"),
     ("/diffusion_digit", (10**7,), "Test digit index = 10000000 is outside"),
     ("/snapshots", (0, "0, abc"), "'abc' is not a whole number"),
 ]
@@ -162,7 +169,7 @@ def test_bad_inputs(client, api, args, message):
             ["DDIM", 10, math.nan, 0, 2, "none (unconditional)", 0.0],
             "η = nan is outside the allowed range [0, 1]",
         ),
-        ("/reverse", ["DDIM", 10, 0.0, 0, 2, "none (unconditional)", math.nan], "Guidance scale = nan is outside"),
+        ("/reverse", ["DDIM", 10, 0.0, 0, 2, "none (unconditional)", math.nan], "Guidance scale w = nan is outside"),
     ],
 )
 def test_nan_inputs(app_server, client, api, data, message):

@@ -54,13 +54,13 @@ def test_kl_2d_and_vae_term(client):
 
 
 BAD = [
-    ("/kl_1d", (0.0, 0.0, 0.0, 1.0, "KL(p‖q)"), "Value 0.0 is less than minimum value 0.001"),
-    ("/kl_1d", (0.0, -1.0, 0.0, 1.0, "KL(p‖q)"), "Value -1.0 is less than minimum value 0.001"),
-    ("/kl_1d", (25.0, 1.0, 0.0, 1.0, "KL(p‖q)"), "Value 25.0 is greater than maximum value 10"),
+    ("/kl_1d", (0.0, 0.0, 0.0, 1.0, "KL(p‖q)"), r"σ_p = 0 is outside the allowed range \[0.001, 10\]"),
+    ("/kl_1d", (0.0, -1.0, 0.0, 1.0, "KL(p‖q)"), r"σ_p = -1 is outside the allowed range \[0.001, 10\]"),
+    ("/kl_1d", (25.0, 1.0, 0.0, 1.0, "KL(p‖q)"), r"μ_p = 25 is outside the allowed range \[-10, 10\]"),
     ("/kl_1d", (0.0, 1.0, 0.0, 1.0, "sideways"), "sideways"),
-    ("/kl_monte_carlo", (0.0, 1.0, 0.0, 1.0, 7, 0), "Value 7 is greater than maximum value 6"),
-    ("/kl_2d", (0, 0, 1, 1, 1.0, 0, 0, 1, 1, 0), "Value 1.0 is greater than maximum value 0.99"),
-    ("/kl_fit", (0, 0.0, 1, 1, 0.5, 0), "Value 0.0 is less than minimum value 0.1"),
+    ("/kl_monte_carlo", (0.0, 1.0, 0.0, 1.0, 7, 0), r"log10 N = 7 is outside the allowed range \[1, 6\]"),
+    ("/kl_2d", (0, 0, 1, 1, 1.0, 0, 0, 1, 1, 0), r"ρ_p = 1 is outside the allowed range \[-0.99, 0.99\]"),
+    ("/kl_fit", (0, 0.0, 1, 1, 0.5, 0), r"σ₁ = 0 is outside the allowed range \[0.1, 5\]"),
     ("/kl_vae_term", ("2-D latent", 10**6), r"Test digit index = 1000000 is outside the allowed range \[0, 63\]"),
 ]
 
@@ -75,7 +75,7 @@ def test_bad_inputs(client, api, args, message):
 @pytest.mark.parametrize(("api", "data", "message"), [
     ("/kl_1d", [math.nan, 1.0, 0.0, 1.0, "KL(p‖q)"], "μ_p = nan is outside the allowed range [-10, 10]"),
     ("/kl_1d", [0.0, math.nan, 0.0, 1.0, "KL(p‖q)"], "σ_p = nan is outside the allowed range [0.001, 10]"),
-    ("/kl_1d", [0.0, 1.0, math.inf, 1.0, "KL(p‖q)"], "Value inf is greater than maximum value 10"),
+    ("/kl_1d", [0.0, 1.0, math.inf, 1.0, "KL(p‖q)"], "μ_q = inf is outside the allowed range [-10, 10]"),
     ("/kl_2d", [0, 0, 1, 1, math.nan, 0, 0, 1, 1, 0], "ρ_p = nan is outside the allowed range [-0.99, 0.99]"),
     ("/kl_monte_carlo", [0.0, 1.0, 0.0, 1.0, math.nan, 0], "log10 N = nan is outside the allowed range [1, 6]"),
 ])

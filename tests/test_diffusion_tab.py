@@ -79,3 +79,97 @@ def test_guidance_text_quotes_the_measured_trade_off_from_the_card(models, monke
     assert "7.4" not in text and "21.8" not in text
     models.ddpm_card = {"sample_quality": {"rows": [{"source": "old row without fields", "n": 5000}]}}
     assert "Measured" not in diffusion._guidance_text(models)
+
+
+# --- issue 10: the sample is a frame; stop ends the run's own stream; controls that have no effect --------
+
+def test_the_last_frame_is_the_sampler_output(models):
+    """DDIM with 1 step used to end on "t = 1000 (the sample)" over pure noise: the last frame was the last
+    step's input. Now every run ends with z_0, the sampler's output, at t = 0."""
+    T = models.ddpm.diffusion.T
+    for steps in (1, 5):
+        req = diffusion.parse_request(models, "DDIM", steps, 0.0, 3, 2, "none (unconditional)", 0.0)
+        frames = list(diffusion._frames(models.ddpm, req))
+        assert next(f.t for f in frames) == T and frames[-1].t == 0 and len(frames) == steps + 1
+        assert [f.k for f in frames] == list(range(steps + 1))
+        g = torch.Generator().manual_seed(3)
+        z_T = torch.randn((2, 1, 28, 28), generator=g)
+        last = list(diffusion._trajectory(models.ddpm, req, z_T, g))[-1]
+        assert frames[-1].png == diffusion._frame_png(last.z_prev, last.eps, last.z_prev)
+        assert frames[-2].png == diffusion._frame_png(last.z_t, last.eps, last.x0)  # z_1's frame is not z_0's
+
+
+def _drain(gen):
+    return [out for out in gen]
+
+
+def test_stop_ends_the_run_with_its_final_value(models):
+    """However the race falls, the stopped run's last value is final and scrubbable: it comes from the run's own
+    stream, after everything it streamed."""
+    import json
+
+    for _ in range(3):
+        run = diffusion.new_run(None)
+        gen = diffusion.reverse(models, "DDPM", 0, 0.0, 0, 4, "none (unconditional)", 0.0, run)
+        first = next(gen)
+        assert not json.loads(first[0])["final"]
+        assert diffusion.stop(run) != "Nothing is running."
+        rest = list(gen)
+        value, status, _ = rest[-1]
+        v = json.loads(value)
+        assert v["final"] and status.startswith("Stopped after") and v["computed"] < v["total"]
+        assert all(json.loads(o[0])["final"] is False for o in rest[:-1] if isinstance(o[0], str))
+        assert run.done and diffusion.stop(run) == "Nothing is running."
+
+
+def test_stop_before_the_run_starts(models):
+    run = diffusion.new_run(None)
+    diffusion.stop(run)  # pressed while the run waited in the queue
+    out = list(diffusion.reverse(models, "DDIM", 5, 0.0, 0, 2, "none (unconditional)", 0.0, run))
+    assert len(out) == 1 and out[0][1].startswith("Stopped before the first step")
+
+
+def test_a_new_run_stops_the_one_still_going(models):
+    old = diffusion.new_run(None)
+    gen = diffusion.reverse(models, "DDPM", 0, 0.0, 0, 2, "none (unconditional)", 0.0, old)
+    next(gen)
+    new = diffusion.new_run(old)
+    assert old.stop.is_set() and not new.stop.is_set() and new.id > old.id
+    assert list(gen)[-1][1].startswith("Stopped after")
+
+
+def test_controls_without_effect_are_disabled():
+    steps, eta = diffusion._sampler_controls("DDPM")
+    assert steps["interactive"] is False and eta["interactive"] is False
+    assert all(u["interactive"] for u in diffusion._sampler_controls("DDIM"))
+    assert diffusion._guidance_control("none (unconditional)")["interactive"] is False
+    assert diffusion._guidance_control("3")["interactive"] is True
+
+
+def test_request_describes_itself_in_words(models):
+    one = diffusion.parse_request(models, "DDIM", 1, 0.0, 7, 1, "none (unconditional)", 5.0)
+    assert one.describe() == "DDIM, 1 step, η = 0, seed 7, unconditional"  # not "1 steps"
+    assert one.guidance == 0.0  # w has no effect without a class
+    T = models.ddpm.diffusion.T
+    ddpm = diffusion.parse_request(models, "DDPM", 3, 0.2, 0, 1, "none (unconditional)", 0.0)
+    assert ddpm.steps == T and ddpm.describe().startswith(f"DDPM, all {T} steps")
+    assert diffusion.export_name(one) == "ddim1-eta0-seed7-uncond"
+
+
+def test_elbo_chart_reports_progress_and_speaks_of_the_loss(models):
+    seen = []
+
+    def progress(frac, desc=None):
+        seen.append(frac)
+
+    fig, md = diffusion.elbo_chart(models, torch.zeros(1, 1, 28, 28), 0, progress=progress)
+    assert seen and seen[-1] == 1.0 and seen == sorted(seen)
+    assert "terms of the loss −ELBO" in md and "−ELBO" in fig.layout.title.text
+    assert "-\\mathrm{ELBO}=" in diffusion.ELBO_TEXT and "L_T" in diffusion.ELBO_TEXT
+
+
+def test_two_samplers_include_ddpm_only_when_asked(models):
+    calls = []
+    html = diffusion.two_samplers(models, 3, 2, 0.0, 0, 1, "none (unconditional)", 0.0, False,
+                                  progress=lambda f, desc=None: calls.append(desc))
+    assert html.count("<img") == 2 and "DDPM" not in html and calls

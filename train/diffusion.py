@@ -213,12 +213,14 @@ class GaussianDiffusion(nn.Module):
     # --- the ELBO --------------------------------------------------------------------------------
     @torch.no_grad()
     def elbo_terms(self, model: EpsModel, x0: torch.Tensor, generator: torch.Generator | None = None,
-                   t_indices: list[int] | None = None, batch: int = 250) -> ELBOTerms:
+                   t_indices: list[int] | None = None, batch: int = 250,
+                   progress: Callable[[int, int], None] | None = None) -> ELBOTerms:
         """Every term of the negative ELBO for images x0 in [−1, 1] on the 256-level grid (Ho eq. 5).
 
         Each denoising term uses one sample z_t ~ q(z_t | x) per image. (image, t) pairs are batched, up to
         `batch` per network call, so `model` must accept any batch size (the unconditional ε_θ does).
         `t_indices` restricts the work to some steps (the others stay 0); by default all T are computed.
+        `progress(done, total)` is called after each network call with the number of timesteps done.
         """
         B, dev = x0.shape[0], x0.device
         mean_T = extract(self.sqrt_alphas_cumprod, torch.full((B,), self.T - 1, device=dev), x0.shape) * x0
@@ -245,6 +247,8 @@ class GaussianDiffusion(nn.Module):
                     reconstruction = nll[j]
                 else:
                     denoising[:, ti - 1] = kl[j]
+            if progress is not None:
+                progress(min(s + per_call, len(ts)), len(ts))
         return ELBOTerms(prior, denoising, reconstruction)
 
 

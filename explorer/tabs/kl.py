@@ -5,6 +5,7 @@ Layout first (`build`), events wired after; handlers are module-level functions.
 explorer/kl_maths.py (torch.distributions, float64).
 """
 
+import json
 import math
 from functools import partial
 
@@ -20,6 +21,8 @@ from explorer.models import Models
 MU_RANGE = 10.0
 SIGMA_MIN, SIGMA_MAX = 0.001, 10.0
 MAX_LOG10_N = 6  # Monte Carlo: up to 10^6 samples
+SIGMA_Q0 = 0.8  # q starts narrower than p and shifted: the two KLs differ (0.84 vs 0.54), and k3 is the steadier
+# estimator there (for a wider q it is not: see monte_carlo)
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 P_COLOR, Q_COLOR, F_COLOR, R_COLOR = "#2563eb", "#ea580c", "#16a34a", "#9333ea"
 
@@ -49,8 +52,9 @@ PRESETS = {
     ),
     "two spikes far apart": (
         (-4.0, 0.1, 4.0, 0.1),
-        "two narrow Gaussians 8 apart: (8)²/(2·0.1²) = 3200 nats. Their supports still "
-        "overlap (all of ℝ), but their overlap in mass is about e^-3200.",
+        "two narrow Gaussians 8 apart: KL = 8²/(2·0.1²) = 3200 nats both ways, the average of log p/q under p. "
+        "Their supports still overlap (all of ℝ), so the KL is finite; the mass they share, 2Φ(−40) ≈ e^-804, "
+        "is another number: do not confuse the two.",
     ),
 }
 
@@ -85,8 +89,7 @@ def gaussians_1d(mu_p, sigma_p, mu_q, sigma_q, direction: str, template: bool = 
     """Both KL values (HTML) and a figure of the two densities with the shaded integrand of the chosen
     direction, as one `render.live_value` for the live plot."""
     mu_p, sigma_p, mu_q, sigma_q = _params(mu_p, sigma_p, mu_q, sigma_q)
-    if direction not in ("KL(p‖q)", "KL(q‖p)"):
-        raise gr.Error(f"direction must be 'KL(p‖q)' or 'KL(q‖p)', not {direction!r}.")
+    direction = checks.choice("Direction", direction, ("KL(p‖q)", "KL(q‖p)"))
     kl_pq, kl_qp = km.kl_1d(mu_p, sigma_p, mu_q, sigma_q)
     p, q = km.normal(mu_p, sigma_p), km.normal(mu_q, sigma_q)
     x = km.grid_for(mu_p, sigma_p, mu_q, sigma_q)
@@ -128,13 +131,43 @@ def gaussians_1d(mu_p, sigma_p, mu_q, sigma_q, direction: str, template: bool = 
     return render.live_value(fig, _numbers_html(kl_pq, kl_qp), template)
 
 
+def kl_1d(mu_p: float, sigma_p: float, mu_q: float, sigma_q: float, direction: str = "KL(p‖q)") -> str:
+    """The API of the 1-D panel: its live value (JSON: the numbers as HTML and the plotly figure)."""
+    return gaussians_1d(mu_p, sigma_p, mu_q, sigma_q, direction)
+
+
+def kl_2d(mu_p1: float, mu_p2: float, sigma_p1: float, sigma_p2: float, rho_p: float, mu_q1: float, mu_q2: float,
+          sigma_q1: float, sigma_q2: float, rho_q: float) -> tuple[dict, str]:
+    """The API of the 2-D panel: the figure as plotly JSON and both KLs as HTML."""
+    fig, html = gaussians_2d(mu_p1, mu_p2, sigma_p1, sigma_p2, rho_p, mu_q1, mu_q2, sigma_q1, sigma_q2, rho_q)
+    return json.loads(fig.to_json()), html
+
+
+def gaussians_1d_live(mu_p, sigma_p, mu_q, sigma_q, direction: str) -> str:
+    """`gaussians_1d` for dragging (queue=False, no toast): a bad value's message replaces the numbers above
+    the figure, and the figure stays."""
+    try:
+        return gaussians_1d(mu_p, sigma_p, mu_q, sigma_q, direction)
+    except checks.InputError as e:
+        return render.live_note(checks.error_note(e.message))
+
+
+def gaussians_2d_live(*values) -> tuple:
+    """`gaussians_2d` for dragging: a bad value's message replaces the numbers, the figure stays."""
+    try:
+        return gaussians_2d(*values)
+    except checks.InputError as e:
+        return gr.update(), checks.error_note(e.message)
+
+
 def preset(name: str, mu_p, sigma_p, mu_q, sigma_q) -> tuple:
     """Presets only set the sliders (and say what they show); 'swap p and q' exchanges the current pair."""
     if name == "swap p and q":
         mu_p, sigma_p, mu_q, sigma_q = _params(mu_p, sigma_p, mu_q, sigma_q)
         return mu_q, sigma_q, mu_p, sigma_p, "p and q swapped: the two divergences trade places."
-    if name not in PRESETS:
-        raise gr.Error(f"Unknown preset {name!r}; choose one of: {', '.join([*PRESETS, 'swap p and q'])}.")
+    if not isinstance(name, str) or name not in PRESETS:
+        raise checks.InputError(f"Unknown preset {checks.shown(name)}; choose one of: "
+                                f"{', '.join([*PRESETS, 'swap p and q'])}.")
     values, caption = PRESETS[name]
     return (*values, caption)
 
@@ -164,8 +197,16 @@ def monte_carlo(mu_p, sigma_p, mu_q, sigma_q, log10_n, seed) -> tuple[go.Figure,
         margin=dict(l=50, r=10, t=50, b=40),
         legend=dict(orientation="h", y=-0.2),
     )
-    ratio = (mc.k1_stderr / mc.k3_stderr) ** 2 if mc.k3_stderr > 0 else float("inf")
+    ratio = (mc.k1_stderr / mc.k3_stderr) ** 2 if mc.k3_stderr > 0 else float("nan")
     heavy = sigma_q > math.sqrt(2) * sigma_p
+    if not ratio == ratio:  # both standard errors 0 (p = q: every sample of both is 0)
+        compare = "Both estimators have zero variance here (every sample is 0: p = q), so their ratio is 0/0."
+    elif ratio >= 1:
+        compare = (f"Here k3 is the steadier one: the sample variance of k1 is **{ratio:.3g}×** that of k3. k3 adds "
+                   "r − 1, whose mean under p is zero, which cancels most of k1's noise when q is near p.")
+    else:
+        compare = (f"Here k3 is the noisier one: its sample variance is **{1 / ratio:.3g}×** that of k1. Adding "
+                   "r − 1 helps only while r = q/p stays near 1 where p has its mass.")
     md = f"""
 | estimator (N = {n:,}, seed {seed}) | estimate | standard error |
 |---|---|---|
@@ -173,11 +214,10 @@ def monte_carlo(mu_p, sigma_p, mu_q, sigma_q, log10_n, seed) -> tuple[go.Figure,
 | k1 = mean of log p(x) − log q(x) | {mc.k1:.5g} | {mc.k1_stderr:.2g} |
 | k3 = mean of (r − 1) − log r, r = q(x)/p(x) | {mc.k3:.5g} | {mc.k3_stderr:.2g} |
 
-Sample variance of k1 is **{ratio:.3g}×** that of k3. Both are unbiased because E_p[r] = 1; k3 adds r − 1, whose mean
-is zero, to cancel most of the noise when q is near p, and no sample of k3 is negative.
+{compare} Both are unbiased because E_p[r] = 1, and no sample of k3 is negative.
 """ + (
         "\n⚠️ Here σ_q > √2·σ_p, so r = q/p has **infinite variance** under p: k3's standard error is not trustworthy "
-        "and its running mean jumps now and then."
+        "and its running mean jumps now and then; trust k1."
         if heavy
         else ""
     )
@@ -204,6 +244,8 @@ def fit(mu1, s1, mu2, s2, w1, start_mu):
     m_star, s_star = km.moment_match(mu1, s1, mu2, s2, w1)
     step = None
     for step in km.fit_gaussian(p, start=(start_mu, 1.0)):
+        if not step.final and step.step > 100 and step.step % 500:  # thousands of steps: stream a few of them
+            continue
         fig = go.Figure()
         fig.add_trace(
             go.Scatter(
@@ -254,15 +296,17 @@ def fit(mu1, s1, mu2, s2, w1, start_mu):
 """
         yield fig, md
     gap = max(abs(step.forward[0] - m_star), abs(step.forward[1] - s_star))
-    yield (
-        fig,
-        md
-        + (
-            f"\nThe forward fit reached the moment-matching optimum to within **{gap:.1e}**: minimizing "
-            "KL(p ‖ q) makes q cover all of p's mass. The reverse fit settles on one mode instead: KL(q ‖ p) "
-            "punishes q for putting mass where p has little."
-        ),
-    )
+    if step.converged_forward:
+        fwd = (f"The forward fit **converged** after {step.step:,} steps (gradient below 1e-5) and sits "
+               f"**{gap:.1e}** from the moment-matching optimum (the largest difference in μ or σ): minimizing "
+               "KL(p ‖ q) makes q cover all of p's mass.")
+    else:
+        fwd = (f"The forward fit **did not converge** within {step.step:,} steps: it is still {gap:.2g} from the "
+               "moment-matching optimum (the largest difference in μ or σ).")
+    rev = ("The reverse fit **converged** on one mode instead: KL(q ‖ p) punishes q for putting mass where p has "
+           "little." if step.converged_reverse else
+           f"The reverse fit **did not converge** within {step.step:,} steps; so far it leans towards one mode.")
+    yield fig, md + "\n" + fwd + " " + rev
 
 
 def _params_2d(prefix: str, mu1, mu2, s1, s2, rho) -> tuple:
@@ -279,7 +323,7 @@ def _params_2d(prefix: str, mu1, mu2, s1, s2, rho) -> tuple:
 def gaussians_2d(*values) -> tuple[go.Figure, str]:
     """Two 2-D Gaussians: their 1σ and 2σ ellipses and both KL directions (closed form)."""
     if len(values) != 10:
-        raise gr.Error(f"Expected 10 values (μ₁, μ₂, σ₁, σ₂, ρ for p and for q), got {len(values)}.")
+        raise checks.InputError(f"Expected 10 values (μ₁, μ₂, σ₁, σ₂, ρ for p and for q), got {len(values)}.")
     pp, qp = _params_2d("_p", *values[:5]), _params_2d("_q", *values[5:])
     kl_pq, kl_qp = km.kl_2d(pp, qp)
     fig = go.Figure()
@@ -325,28 +369,34 @@ PRESETS_2D = {
 
 
 def preset_2d(name: str) -> tuple:
-    if name not in PRESETS_2D:
-        raise gr.Error(f"Unknown preset {name!r}; choose one of: {', '.join(PRESETS_2D)}.")
+    if not isinstance(name, str) or name not in PRESETS_2D:
+        raise checks.InputError(f"Unknown preset {checks.shown(name)}; choose one of: {', '.join(PRESETS_2D)}.")
     values, caption = PRESETS_2D[name]
     return (*[float(v) for v in values], caption)
 
 
 @torch.inference_mode()
-def vae_kl_term(models: Models, name: str, index, state) -> tuple[go.Figure, str, dict]:
-    """Per-dimension KL(q(z|x) ‖ N(0, 1)) of the shipped VAE for a test digit (or the VAE lab's digit)."""
-    if name not in models.vaes:
-        raise gr.Error(f"Model {name!r} is not loaded; choose one of: {', '.join(models.vaes) or 'none'}.")
+def vae_kl_term(models: Models, name: str, index) -> tuple[go.Figure, str, dict]:
+    """Per-dimension KL(q(z|x) ‖ N(0, I)) of the shipped VAE `name` for test digit `index`."""
+    if models.digits is None:
+        raise checks.InputError(models.digits_error or "MNIST test digits are not loaded.")
+    name = checks.choice("Model", name, models.vaes)
+    i = checks.number("Test digit index", index, 0, len(models.digits.x) - 1, integer=True)
+    q = models.vaes[name].encode(models.digits.x[i][None])
+    label = f"test digit #{i} (a {int(models.digits.labels[i])})"
+    return _kl_term_view(models, name, label, q.base_dist.loc[0], q.base_dist.scale[0])
+
+
+def lab_digit_kl_term(models: Models, state) -> tuple[go.Figure, str, dict]:
+    """The same for the digit encoded in the VAE lab, by the VAE lab's model: the numbers of both labs agree."""
+    if state is None:
+        raise checks.InputError("No digit is encoded in the VAE lab yet: encode one in VAE › Encode first.")
+    return _kl_term_view(models, state.model, state.label, state.mu, state.sigma)
+
+
+def _kl_term_view(models: Models, name: str, label: str, mu: torch.Tensor, sigma: torch.Tensor):
     vae = models.vaes[name]
-    if state is not None:
-        x, label = state["x"], state.get("label", "the VAE lab's digit")
-    else:
-        if models.digits is None:
-            raise gr.Error(models.digits_error or "MNIST test digits are not loaded.")
-        i = checks.number("Test digit index", index, 0, len(models.digits.x) - 1, integer=True)
-        x, label = models.digits.x[i], f"test digit #{i} (a {int(models.digits.labels[i])})"
-    q = vae.encode(x[None])
-    mu, sigma = q.base_dist.loc[0], q.base_dist.scale[0]
-    kl = torch.distributions.kl_divergence(q.base_dist, torch.distributions.Normal(0.0, 1.0))[0]
+    kl = vae.kl_per_dim(torch.distributions.Independent(torch.distributions.Normal(mu, sigma), 1))
     fig = go.Figure(
         go.Bar(
             x=[f"z{d + 1}" for d in range(vae.latent_dim)],
@@ -357,14 +407,14 @@ def vae_kl_term(models: Models, name: str, index, state) -> tuple[go.Figure, str
         )
     )
     fig.update_layout(
-        title=f"KL(q(z|x) ‖ N(0, I)) per dimension for {label}: total {float(kl.sum()):.2f} nats",
+        title=f"KL(q(z|x) ‖ N(0, I)) per dimension for {label}, {name} VAE: total {float(kl.sum()):.2f} nats",
         height=320,
         margin=dict(l=40, r=10, t=50, b=40),
         yaxis=dict(title="nats"),
     )
     md = (
-        f"The VAE's KL term sums these {vae.latent_dim} bars: the posterior of each dimension against the prior. "
-        f"Bars near 0 mark dimensions the encoder does not use for this digit."
+        f"**{label}, encoded by the {name} VAE.** Its KL term sums these {vae.latent_dim} bars: the posterior of "
+        f"each dimension against the prior. Bars near 0 mark dimensions the encoder does not use for this digit."
     )
     return fig, md, {"mu": mu.tolist(), "sigma": sigma.tolist()}
 
@@ -372,7 +422,7 @@ def vae_kl_term(models: Models, name: str, index, state) -> tuple[go.Figure, str
 def show_dimension(encoded: dict | None, dim) -> tuple:
     """Put one latent dimension into the 1-D panel: p = the prior N(0, 1), q = the encoder's N(μ_d, σ_d²)."""
     if not encoded:
-        raise gr.Error("Show a digit's KL term first.")
+        raise checks.InputError("Show a digit's KL term first.")
     D = len(encoded["mu"])
     d = checks.number("Dimension", dim, 1, D, integer=True) - 1
     mu, sigma = encoded["mu"][d], encoded["sigma"][d]
@@ -391,30 +441,34 @@ def build(models: Models, encoded_state: gr.State | None = None) -> None:
     gr.Markdown(INTRO, latex_delimiters=LATEX)
     with gr.Row():
         with gr.Column(scale=2, min_width=300):
-            mu_p = gr.Slider(-MU_RANGE, MU_RANGE, value=0.0, step=0.01, label="μ_p", elem_id="kl-mu-p")
-            sigma_p = gr.Slider(SIGMA_MIN, SIGMA_MAX, value=1.0, step=0.001, label="σ_p", elem_id="kl-sigma-p")
-            mu_q = gr.Slider(-MU_RANGE, MU_RANGE, value=1.0, step=0.01, label="μ_q", elem_id="kl-mu-q")
-            sigma_q = gr.Slider(SIGMA_MIN, SIGMA_MAX, value=2.0, step=0.001, label="σ_q", elem_id="kl-sigma-q")
-            direction = gr.Radio(
+            mu_p = checks.Slider(-MU_RANGE, MU_RANGE, value=0.0, step=0.01, label="μ_p", elem_id="kl-mu-p")
+            sigma_p = checks.Slider(SIGMA_MIN, SIGMA_MAX, value=1.0, step=0.001, label="σ_p", elem_id="kl-sigma-p")
+            mu_q = checks.Slider(-MU_RANGE, MU_RANGE, value=1.0, step=0.01, label="μ_q", elem_id="kl-mu-q")
+            sigma_q = checks.Slider(SIGMA_MIN, SIGMA_MAX, value=SIGMA_Q0, step=0.001, label="σ_q",
+                                    elem_id="kl-sigma-q")
+            direction = checks.Radio(
                 ["KL(p‖q)", "KL(q‖p)"], value="KL(p‖q)", label="shade the integrand of", elem_id="kl-direction"
             )
             with gr.Row():
                 preset_buttons = [gr.Button(n, size="sm") for n in [*PRESETS, "swap p and q"]]
             caption = gr.Markdown(elem_id="kl-caption")
         with gr.Column(scale=5):
-            plot = render.live_plot(gaussians_1d(0.0, 1.0, 1.0, 2.0, "KL(p‖q)", template=True), elem_id="kl-plot")
+            plot = render.live_plot(gaussians_1d(0.0, 1.0, 1.0, SIGMA_Q0, "KL(p‖q)", template=True),
+                                    elem_id="kl-plot")
 
     with gr.Tabs():
         with gr.Tab("Monte Carlo vs closed form"):
             gr.Markdown(
-                "Estimate KL(p ‖ q) from samples of the p above: the plain average of log p/q, and the "
-                "lower-variance k3. The closed form is the dashed line."
+                "Estimate KL(p ‖ q) from samples of the p above: k1, the plain average of log p/q, and "
+                "k3 = (r − 1) − log r with r = q/p. Both are unbiased; k3 has the lower variance when q is close "
+                "to p, and it can be far worse when q is much wider than p (for σ_q > √2·σ_p, r has infinite "
+                "variance under p). The closed form is the dashed line."
             )
             with gr.Row():
-                mc_n = gr.Slider(1, MAX_LOG10_N, value=4, step=0.1, label="log₁₀ N (10 to 1,000,000 samples)")
-                mc_seed = gr.Number(0, label="seed", minimum=0, step=1)
+                mc_n = checks.Slider(1, MAX_LOG10_N, value=4, step=0.1, label="log₁₀ N (10 to 1,000,000 samples)")
+                mc_seed = checks.Number(0, label="seed", minimum=0, step=1)
                 mc_btn = gr.Button("Estimate", variant="primary", elem_id="kl-mc-btn")
-            mc_plot = gr.Plot(show_label=False)
+            mc_plot = gr.Plot(show_label=False, elem_id="kl-mc-plot")
             mc_md = gr.Markdown(elem_id="kl-mc-table")
         with gr.Tab("Forward vs reverse KL"):
             gr.Markdown(
@@ -422,12 +476,12 @@ def build(models: Models, encoded_state: gr.State | None = None) -> None:
                 "minimizing KL(p ‖ q) and once KL(q ‖ p), both computed by quadrature."
             )
             with gr.Row():
-                f_mu1 = gr.Slider(-MU_RANGE, MU_RANGE, value=-2.0, step=0.1, label="μ₁")
-                f_s1 = gr.Slider(0.1, 5, value=0.6, step=0.05, label="σ₁")
-                f_mu2 = gr.Slider(-MU_RANGE, MU_RANGE, value=2.5, step=0.1, label="μ₂")
-                f_s2 = gr.Slider(0.1, 5, value=0.8, step=0.05, label="σ₂")
-                f_w = gr.Slider(0.01, 0.99, value=0.4, step=0.01, label="weight w₁ of component 1")
-                f_start = gr.Slider(-MU_RANGE, MU_RANGE, value=0.5, step=0.1, label="start μ_q (σ_q starts at 1)")
+                f_mu1 = checks.Slider(-MU_RANGE, MU_RANGE, value=-2.0, step=0.1, label="μ₁")
+                f_s1 = checks.Slider(0.1, 5, value=0.6, step=0.05, label="σ₁")
+                f_mu2 = checks.Slider(-MU_RANGE, MU_RANGE, value=2.5, step=0.1, label="μ₂")
+                f_s2 = checks.Slider(0.1, 5, value=0.8, step=0.05, label="σ₂")
+                f_w = checks.Slider(0.01, 0.99, value=0.4, step=0.01, label="weight w₁ of component 1")
+                f_start = checks.Slider(-MU_RANGE, MU_RANGE, value=0.5, step=0.1, label="start μ_q (σ_q starts at 1)")
             f_btn = gr.Button("Fit", variant="primary", elem_id="kl-fit-btn")
             f_plot = gr.Plot(show_label=False, elem_id="kl-fit-plot")
             f_md = gr.Markdown(elem_id="kl-fit-table")
@@ -438,16 +492,16 @@ def build(models: Models, encoded_state: gr.State | None = None) -> None:
                     with gr.Column(min_width=260):
                         gr.Markdown(f"**{who}**")
                         sl2 += [
-                            gr.Slider(-5, 5, value=vals[0], step=0.05, label=f"μ_{who},1"),
-                            gr.Slider(-5, 5, value=vals[1], step=0.05, label=f"μ_{who},2"),
-                            gr.Slider(0.05, 5, value=vals[2], step=0.05, label=f"σ_{who},1"),
-                            gr.Slider(0.05, 5, value=vals[3], step=0.05, label=f"σ_{who},2"),
-                            gr.Slider(-0.99, 0.99, value=vals[4], step=0.01, label=f"ρ_{who}"),
+                            checks.Slider(-5, 5, value=vals[0], step=0.05, label=f"μ_{who},1"),
+                            checks.Slider(-5, 5, value=vals[1], step=0.05, label=f"μ_{who},2"),
+                            checks.Slider(0.05, 5, value=vals[2], step=0.05, label=f"σ_{who},1"),
+                            checks.Slider(0.05, 5, value=vals[3], step=0.05, label=f"σ_{who},2"),
+                            checks.Slider(-0.99, 0.99, value=vals[4], step=0.01, label=f"ρ_{who}"),
                         ]
                 with gr.Column(scale=2):
                     fig2, nums2 = gaussians_2d(-1.0, 0.0, 1.0, 0.6, 0.5, 1.0, 0.5, 0.8, 1.2, -0.3)
-                    numbers2 = gr.HTML(nums2)
-                    plot2 = gr.Plot(fig2, show_label=False)
+                    numbers2 = gr.HTML(nums2, elem_id="kl-2d-numbers")
+                    plot2 = gr.Plot(fig2, show_label=False, elem_id="kl-2d-plot")
             with gr.Row():
                 presets2 = [gr.Button(n, size="sm") for n in PRESETS_2D]
             caption2 = gr.Markdown()
@@ -461,32 +515,32 @@ def build(models: Models, encoded_state: gr.State | None = None) -> None:
                     "in the panel above, with p = the prior and q = the encoder's posterior."
                 )
                 with gr.Row():
-                    v_model = gr.Dropdown(list(models.vaes), value=list(models.vaes)[-1], label="model")
-                    v_index = gr.Number(0, label="test digit index", minimum=0, step=1)
+                    v_model = checks.Dropdown(list(models.vaes), value=list(models.vaes)[-1], label="model")
+                    v_index = checks.Number(0, label="test digit index", minimum=0, step=1)
                     v_btn = gr.Button("Show this test digit", variant="primary")
-                    v_lab_btn = gr.Button("Use the VAE lab's encoded digit", interactive=encoded_state is not None)
-                v_plot = gr.Plot(show_label=False)
-                v_md = gr.Markdown()
+                    v_lab_btn = gr.Button("Use the VAE lab's encoded digit (and its model)",
+                                          interactive=encoded_state is not None, elem_id="kl-vae-lab-btn")
+                v_plot = gr.Plot(show_label=False, elem_id="kl-vae-plot")
+                v_md = gr.Markdown(elem_id="kl-vae-md")
                 v_enc = gr.State(None)
                 with gr.Row():
-                    v_dim = gr.Number(1, label="dimension", minimum=1, step=1)
+                    v_dim = checks.Number(1, label="dimension", minimum=1, step=1)
                     v_show = gr.Button("Show this dimension in the panel above")
 
     # --- events ---
     ins = [mu_p, sigma_p, mu_q, sigma_q, direction]
     outs = plot
-    for i, c in enumerate([mu_p, sigma_p, mu_q, sigma_q]):
+    for c in [mu_p, sigma_p, mu_q, sigma_q]:
         c.input(
-            gaussians_1d,
+            gaussians_1d_live,
             ins,
             outs,
             queue=False,
             trigger_mode="always_last",
             show_progress="hidden",
-            api_name="kl_1d" if i == 0 else None,
-            api_visibility="public" if i == 0 else "private",
+            api_visibility="private",
         )
-    direction.change(gaussians_1d, ins, outs, queue=False, show_progress="hidden", api_visibility="private")
+    direction.change(gaussians_1d_live, ins, outs, queue=False, show_progress="hidden", api_visibility="private")
     for b in preset_buttons:
         b.click(
             preset,
@@ -495,30 +549,35 @@ def build(models: Models, encoded_state: gr.State | None = None) -> None:
             api_name="preset" if b is preset_buttons[0] else None,
             api_visibility="public" if b is preset_buttons[0] else "private",
         ).then(gaussians_1d, ins, outs, show_progress="hidden", api_visibility="private")
-    mc_btn.click(
+    mc_views = ["kl-mc-plot", "kl-mc-table"]
+    render.mark_stale([mu_p, sigma_p, mu_q, sigma_q, mc_n, mc_seed], mc_views)
+    render.clear_stale(mc_btn.click(
         monte_carlo, [mu_p, sigma_p, mu_q, sigma_q, mc_n, mc_seed], [mc_plot, mc_md], api_name="kl_monte_carlo"
-    )
-    f_btn.click(fit, [f_mu1, f_s1, f_mu2, f_s2, f_w, f_start], [f_plot, f_md], api_name="kl_fit")
-    for i, s in enumerate(sl2):
+    ), mc_views)
+    fit_in = [f_mu1, f_s1, f_mu2, f_s2, f_w, f_start]
+    render.mark_stale(fit_in, ["kl-fit-plot", "kl-fit-table"])
+    render.clear_stale(f_btn.click(fit, fit_in, [f_plot, f_md], api_name="kl_fit"), ["kl-fit-plot", "kl-fit-table"])
+    for s in sl2:
         s.input(
-            gaussians_2d,
+            gaussians_2d_live,
             sl2,
             [plot2, numbers2],
             queue=False,
             trigger_mode="always_last",
             show_progress="hidden",
-            api_name="kl_2d" if i == 0 else None,
-            api_visibility="public" if i == 0 else "private",
+            api_visibility="private",
         )
     for b in presets2:
         b.click(preset_2d, gr.State(b.value), [*sl2, caption2], api_visibility="private").then(
             gaussians_2d, sl2, [plot2, numbers2], show_progress="hidden", api_visibility="private"
         )
+    gr.api(kl_1d, api_name="kl_1d")
+    gr.api(kl_2d, api_name="kl_2d")
     if models.vaes:
-        term = partial(vae_kl_term, models)
-        v_btn.click(term, [v_model, v_index, gr.State(None)], [v_plot, v_md, v_enc], api_name="kl_vae_term")
+        v_btn.click(partial(vae_kl_term, models), [v_model, v_index], [v_plot, v_md, v_enc], api_name="kl_vae_term")
         if encoded_state is not None:
-            v_lab_btn.click(term, [v_model, v_index, encoded_state], [v_plot, v_md, v_enc], api_visibility="private")
+            v_lab_btn.click(partial(lab_digit_kl_term, models), [encoded_state], [v_plot, v_md, v_enc],
+                            api_visibility="private")
         v_show.click(
             show_dimension, [v_enc, v_dim], [mu_p, sigma_p, mu_q, sigma_q, direction, caption], api_visibility="private"
         ).then(gaussians_1d, ins, outs, show_progress="hidden", api_visibility="private")

@@ -17,6 +17,7 @@ import torch
 
 from explorer import checks, render
 from explorer.models import VAE_CHECKPOINTS, Models
+from explorer.state import EncodedDigit
 from explorer.vae_maths import (
     LatentPlane,
     elbo_report,
@@ -74,12 +75,15 @@ $\varepsilon\sim\mathcal N(0,I)$, so gradients flow through $\mu$ and $\sigma$; 
 
 LIKELIHOOD_TEXT = r"""
 **Why $\log p(x)$ is hard.** $p(x)=\int p(x\mid z)\,p(z)\,dz$ has no closed form for a neural decoder. The naive
-estimate $\log\frac1K\sum_k p(x\mid z_k)$ with $z_k\sim p(z)$ is unbiased for $p(x)$ but hopeless in practice: almost
+estimate averages $p(x\mid z_k)$ over $K$ draws $z_k\sim p(z)$. That average is unbiased for $p(x)$, but its log is
+biased low (Jensen: $\mathbb E\log\hat p\le\log\mathbb E\,\hat p=\log p(x)$), and it is hopeless in practice: almost
 every prior sample explains $x$ badly, so the average hangs on rare lucky draws and needs an enormous $K$, all the
 more as $D$ grows (the posterior fills a vanishing share of the prior's volume). Drawing $z_k\sim q_\phi(z\mid x)$
-instead and weighting by $p(z_k)/q_\phi(z_k\mid x)$ (importance sampling) puts the samples where the posterior is.
-Each $p(x\mid z)$ is a product of 784 probabilities, far too small for floating point, so every estimate here is
-computed in log space with log-sum-exp.
+instead and weighting by $p(z_k)/q_\phi(z_k\mid x)$ (importance sampling) puts the samples where the posterior is;
+its log is biased low too, and the bias shrinks as $K$ grows. Each $p(x\mid z)$ is a product of 784 per-pixel
+probabilities: near the encoder's mean it is tiny but may still fit in float32, while for most $z$ drawn from the
+prior it is below float32's smallest number and multiplies out to exactly 0 (the share is below the plot). So every
+estimate here is computed in log space, with log-sum-exp.
 """
 
 ELBO_TEXT = r"""
@@ -93,9 +97,9 @@ posterior).
 # --- input checks ------------------------------------------------------------------------------
 
 def _vae(models: Models, name: str) -> VAE:
-    if name not in models.vaes:
-        raise gr.Error(f"Model {name!r} is not loaded; choose one of: {', '.join(models.vaes) or 'none'}.")
-    return models.vaes[name]
+    if not models.vaes:
+        raise checks.InputError("No VAE checkpoint is loaded; see the VAE tab for the command that trains one.")
+    return models.vaes[checks.choice("Model", name, models.vaes)]
 
 
 _number = checks.number
@@ -105,13 +109,13 @@ def _latent(vae: VAE, values) -> torch.Tensor:
     """The first D slider values as a (D,) latent, each checked to lie in the sliders' range."""
     D = vae.latent_dim
     if len(values) < D:
-        raise gr.Error(f"Expected {D} latent values for this model, got {len(values)}.")
-    return torch.tensor([_number(f"z[{d + 1}]", values[d], -Z_RANGE, Z_RANGE) for d in range(D)])
+        raise checks.InputError(f"Expected {D} latent values for this model, got {len(values)}.")
+    return torch.tensor([_number(f"z{d + 1}", values[d], -Z_RANGE, Z_RANGE) for d in range(D)])
 
 
 def _digits(models: Models):
     if models.digits is None:
-        raise gr.Error(models.digits_error or "MNIST test digits are not loaded.")
+        raise checks.InputError(models.digits_error or "MNIST test digits are not loaded.")
     return models.digits
 
 
@@ -122,8 +126,16 @@ def _index(models: Models, index) -> int:
 
 def _encoded(state) -> torch.Tensor:
     if state is None:
-        raise gr.Error("Encode a digit first (pick a test digit or draw one in the Encode tab).")
-    return state["x"]
+        raise checks.InputError("Encode a digit first: pick a test digit or draw one in the Encode tab.")
+    return state.x
+
+
+def encode_digit(models: Models, name: str, x: torch.Tensor, label: str) -> EncodedDigit:
+    """x: (784,) in {0, 1}, encoded once by model `name`: what every view of the encoded digit reads."""
+    vae = _vae(models, name)
+    with torch.inference_mode():
+        q = vae.encode(x[None])
+    return EncodedDigit(x, name, q.base_dist.loc[0], q.base_dist.scale[0], label)
 
 
 # --- per-model caches (computed once at start-up; read-only afterwards) ------------------------
@@ -166,10 +178,14 @@ def decode_slider(models: Models, d: int, name: str, seed, value, z: list | None
     """
     D = _vae(models, name).latent_dim
     if d >= D:
-        raise gr.Error(f"z{d + 1} does not exist in a {D}-D latent.")
+        raise checks.InputError(f"z{d + 1} does not exist in a {D}-D latent.")
     z = list(z) if z is not None and len(z) == D else [0.0] * D
-    z[d] = _number(f"z[{d + 1}]", value, -Z_RANGE, Z_RANGE)
-    return decode(models, name, seed, *z), z
+    try:
+        z[d] = _number(f"z{d + 1}", value, -Z_RANGE, Z_RANGE)
+        return decode(models, name, seed, *z), z
+    except checks.InputError as e:  # a queue=False event shows no toast: the message goes above the image
+        seed = seed if isinstance(seed, int | float) and 0 <= seed <= checks.MAX_SEED else 0
+        return checks.error_note(e.message + " The image shows the last valid z.") + decode(models, name, seed, *z), z
 
 
 def decode_all(models: Models, name: str, seed, *z_values) -> tuple[str, list]:
@@ -224,10 +240,8 @@ def latent_map(models: Models, cache: Cache, name: str, state, z_values: list | 
     z = _latent(vae, z_values if z_values is not None else [0.0] * vae.latent_dim)
     plane = cache.planes[name]
     fig = go.Figure()
-    if state is not None:
-        with torch.inference_mode():
-            q = vae.encode(state["x"][None])
-        m, s = q.base_dist.loc[0], q.base_dist.scale[0]
+    if state is not None and state.model == name:
+        m, s = state.mu, state.sigma
         t = torch.linspace(0, 2 * math.pi, 100)
         for k in (1, 2):
             pts = _projected_ellipse(plane, m, s, k, t)
@@ -235,8 +249,11 @@ def latent_map(models: Models, cache: Cache, name: str, state, z_values: list | 
                 x=pts[:, 0].numpy(), y=pts[:, 1].numpy(), mode="lines", name=f"q(z|x) {k}σ", hoverinfo="skip",
                 line=dict(color="black", width=2 if k == 1 else 1, dash=None if k == 1 else "dot")))
     zz = plane.to_uv(z).numpy()
-    # WebGL like the points: Plotly draws every WebGL trace above every SVG one, which hid an SVG star among them
-    fig.add_trace(go.Scattergl(x=[zz[0]], y=[zz[1]], mode="markers", name="sliders' z",
+    # WebGL like the points: Plotly draws every WebGL trace above every SVG one, which hid an SVG star among them.
+    # Its meta carries the plane's projection uv = (z − c)·P, so the page moves it as a slider changes (STAR_JS).
+    proj = {"center": [float(f"{v:.6g}") for v in plane.center.tolist()],
+            "P": [[float(f"{v:.6g}") for v in row] for row in torch.linalg.pinv(plane.axes).tolist()]}
+    fig.add_trace(go.Scattergl(x=[zz[0]], y=[zz[1]], mode="markers", name="sliders' z", meta=proj,
                                marker=dict(symbol="star", size=18, color="gold", line=dict(color="black", width=1.5))))
     ax = "z" if plane.exact else "PC"
     fig.update_layout(height=520, margin=dict(l=40, r=10, t=40, b=40), legend=dict(itemsizing="constant"),
@@ -282,27 +299,26 @@ def map_click(models: Models, cache: Cache, name: str, point: str) -> list:
     try:
         u, v = (float(p) for p in str(point).split(","))
     except ValueError:
-        raise gr.Error(f"A map point is two numbers 'u,v'; got {point!r}.") from None
+        raise checks.InputError(f"A map point is two numbers 'u,v'; got {point!r}.") from None
     u = _number("Map coordinate u", u, -Z_RANGE, Z_RANGE)
     v = _number("Map coordinate v", v, -Z_RANGE, Z_RANGE)
     return _sliders_from_z(cache.planes[name].to_z(torch.tensor([u, v])))
 
 
-def _encode_view(models: Models, name: str, x: torch.Tensor, title: str, eps_seed: int):
-    """Everything the Encode panel shows for a binary digit x: (784,)."""
-    vae = _vae(models, name)
+def _encode_view(models: Models, enc: EncodedDigit, eps_seed: int):
+    """Everything the Encode panel shows for an encoded digit."""
+    vae = _vae(models, enc.model)
+    mu, sigma = enc.mu, enc.sigma
     with torch.inference_mode():
-        q = vae.encode(x[None])
-        mu, sigma = q.base_dist.loc[0], q.base_dist.scale[0]
-        kl = torch.distributions.kl_divergence(q.base_dist, torch.distributions.Normal(0.0, 1.0))[0]  # (D,)
+        kl = vae.kl_per_dim(enc.posterior())[0]  # (D,)
         recon = vae.decode_probs(mu[None])[0]
     D = vae.latent_dim
     dims = [f"z{d + 1}" for d in range(D)]
     fig_q = go.Figure(go.Scatter(x=dims, y=mu.numpy(), mode="markers", name="μ",
                                  error_y=dict(type="data", array=(2 * sigma).numpy(), visible=True),
                                  marker=dict(size=8, color="#6366f1")))
-    fig_q.update_layout(title="q(z|x): μ ± 2σ per dimension", height=280, margin=dict(l=30, r=10, t=40, b=30),
-                        yaxis=dict(range=[-Z_RANGE, Z_RANGE]))
+    fig_q.update_layout(title=f"q(z|x): μ ± 2σ per dimension ({enc.model})", height=280,
+                        margin=dict(l=30, r=10, t=40, b=30), yaxis=dict(range=[-Z_RANGE, Z_RANGE]))
     fig_kl = go.Figure(go.Bar(x=dims, y=kl.numpy(), marker_color="#f59e0b"))
     fig_kl.update_layout(title=f"KL(q(z|x) ‖ N(0, I)) per dimension: total {float(kl.sum()):.2f} nats",
                          height=280, margin=dict(l=30, r=10, t=40, b=30))
@@ -310,21 +326,20 @@ def _encode_view(models: Models, name: str, x: torch.Tensor, title: str, eps_see
         f"| z{d + 1} | {mu[d]:+.3f} | {sigma[d]:.3f} | {kl[d]:.3f} |" for d in range(min(D, 8)))
     if D > 8:
         table += f"\n\n({D - 8} more dimensions in the plots)"
-    images = render.row(render.img_tag(x, caption=title),
-                        render.img_tag(recon, caption="reconstruction f<sub>θ</sub>(μ)"))
-    return images, fig_q, fig_kl, table, reparameterize(models, name, {"x": x}, eps_seed)
+    images = render.row(render.img_tag(enc.x, caption=f"encoded: {enc.label}"),
+                        render.img_tag(recon, caption=f"reconstruction f<sub>θ</sub>(μ), {enc.model}"))
+    return images, fig_q, fig_kl, table, reparameterize(models, enc.model, enc, eps_seed)
 
 
 @torch.inference_mode()
 def reparameterize(models: Models, name: str, state, eps_seed) -> str:
     """z = μ + σ·ε for a seeded ε, and what the decoder makes of it."""
     vae = _vae(models, name)
-    x = _encoded(state)
+    enc = _encoded_for(models, name, state)
     eps_seed = checks.seed(eps_seed, "ε seed")
-    q = vae.encode(x[None])
-    mu, sigma = q.base_dist.loc[0], q.base_dist.scale[0]
+    mu, sigma = enc.mu, enc.sigma
     eps = torch.randn(vae.latent_dim, generator=torch.Generator().manual_seed(eps_seed))
-    z = mu + sigma * eps
+    z = vae.reparameterize(enc.posterior(), 1, eps=eps[None, None])[0, 0]
     probs = vae.decode_probs(z[None])[0]
     n = min(vae.latent_dim, 4)
     fmt = ", ".join
@@ -335,12 +350,26 @@ def reparameterize(models: Models, name: str, state, eps_seed) -> str:
     return render.row(render.img_tag(probs, size=112, caption="f<sub>θ</sub>(μ + σ·ε)")) + eq
 
 
+def _encoded_for(models: Models, name: str, state) -> EncodedDigit:
+    """The session's encoded digit as model `name` encodes it (re-encoded if another model encoded it)."""
+    _encoded(state)
+    return state if state.model == name else encode_digit(models, name, state.x, state.label)
+
+
 def encode_index(models: Models, name: str, index, eps_seed):
     i = _index(models, index)
+    eps_seed = checks.seed(eps_seed, "ε seed")
     d = _digits(models)
-    x = d.x[i]
-    return ({"x": x, "label": f"test digit #{i} (a {int(d.labels[i])})"},
-            *_encode_view(models, name, x, f"test #{i}: a {int(d.labels[i])}", checks.seed(eps_seed, "ε seed")))
+    enc = encode_digit(models, name, d.x[i], f"test digit #{i} (a {int(d.labels[i])})")
+    return (enc, *_encode_view(models, enc, eps_seed))
+
+
+def reencode(models: Models, name: str, state, eps_seed):
+    """After the model changed: the same digit through the new model's encoder (nothing, if none is encoded)."""
+    if state is None:
+        return (None, *[gr.update()] * 5)
+    enc = _encoded_for(models, name, state)
+    return (enc, *_encode_view(models, enc, checks.seed(eps_seed, "ε seed")))
 
 
 def _image_array(value) -> np.ndarray:
@@ -350,44 +379,45 @@ def _image_array(value) -> np.ndarray:
     if isinstance(value, dict):
         value = value.get("composite")
     if value is None:
-        raise gr.Error("No image: draw a digit on the sketchpad or upload an image first.")
+        raise checks.InputError("No image: draw a digit on the sketchpad or upload an image first.")
     if isinstance(value, str):
         try:
             with Image.open(value) as im:
                 return np.asarray(im.convert("RGBA"))
         except (UnidentifiedImageError, OSError):
-            raise gr.Error("That file is not an image Pillow can read (PNG, JPEG, …).") from None
+            raise checks.InputError("That file is not an image Pillow can read (PNG, JPEG, …).") from None
     return np.asarray(value)
 
 
-def encode_drawing(models: Models, name: str, image, eps_seed):
+def encode_drawing(models: Models, name: str, image, eps_seed, label: str = "your drawing"):
+    eps_seed = checks.seed(eps_seed, "ε seed")
+    a = _image_array(image)
     try:
-        x = preprocess_drawing(_image_array(image))
+        x = preprocess_drawing(a)
     except ValueError as e:
-        raise gr.Error(f"Cannot read a digit from that image: {e}.") from None
-    return ({"x": x, "label": "your drawing"},
-            *_encode_view(models, name, x, "your digit (binarized)",
-                          checks.seed(eps_seed, "ε seed")))
+        raise checks.InputError(checks.sentence(f"Cannot read a digit from that image: {e}")) from None
+    enc = encode_digit(models, name, x, label)
+    return (enc, *_encode_view(models, enc, eps_seed))
 
 
 def sliders_to_mu(models: Models, name: str, state) -> list:
-    vae = _vae(models, name)
-    with torch.inference_mode():
-        mu = vae.encode(_encoded(state)[None]).base_dist.loc[0]
-    return _sliders_from_z(mu)
+    return _sliders_from_z(_encoded_for(models, name, state).mu)
 
 
-def likelihood(models: Models, name: str, state, k_max, repeats, seed):
+def likelihood(models: Models, name: str, state, k_max, repeats, seed, progress=gr.Progress()):
     """The likelihood lab for the encoded digit: estimates against K, underflow, ELBO terms, posterior."""
     vae = _vae(models, name)
-    x = _encoded(state)
+    state = _encoded_for(models, name, state)
+    x = state.x
     k_max = _number("K (samples)", k_max, 10, MAX_K, integer=True)
     repeats = _number("Repeats", repeats, 1, MAX_REPEATS, integer=True)
     seed = checks.seed(seed)
     if k_max * repeats > MAX_SAMPLE_BUDGET:
-        raise gr.Error(f"K × repeats = {k_max * repeats:,} exceeds the limit of {MAX_SAMPLE_BUDGET:,} samples; "
-                       f"lower K or the repeats.")
-    curves = likelihood_curves(vae, x, k_max, repeats, seed)
+        raise checks.InputError(f"K × repeats = {k_max * repeats:,} exceeds the limit of {MAX_SAMPLE_BUDGET:,} "
+                                "samples; lower K or the repeats.")
+    curves = likelihood_curves(vae, x, k_max, repeats, seed,
+                               progress=lambda f, what: progress(0.9 * f, desc=what))
+    progress(0.9, desc="ELBO terms and log p(x)")
     report, grid = elbo_report(vae, x, seed, curves.best_importance)
 
     fig = go.Figure()
@@ -403,7 +433,7 @@ def likelihood(models: Models, name: str, state, k_max, repeats, seed):
     fig.add_hline(y=report.log_px, line=dict(color="black", dash="dash"),
                   annotation_text=f"log p(x) ≈ {report.log_px:.2f} ({'exact' if grid is not None else 'best IS'})")
     lo = min(report.elbo, float(np.nanmin(curves.importance))) - 10
-    fig.update_layout(title=f"log p(x) for {state.get('label', 'the digit')}: {repeats} runs (thin) and their mean",
+    fig.update_layout(title=f"log p(x) for {state.label} ({name}): {repeats} runs (thin) and their mean",
                       xaxis=dict(type="log", title="K, samples per estimate"),
                       yaxis=dict(title="nats", range=[max(lo - 60, float(np.nanmin(np.where(
                           np.isfinite(curves.naive), curves.naive, np.nan))) - 5), report.log_px + 8]),
@@ -515,6 +545,19 @@ MAP_CLICK_JS = """
 }
 """
 MAP_POINT_JS = "(model, point) => [model, window.__geMapPoint ?? point]"
+STAR_JS = """(...z) => {
+  // the star's meta holds the map plane's projection uv = (z − c)·P (latent_map); a bad value moves nothing
+  const div = document.querySelector('#vae-map .ge-live-plot');
+  if (!div || !div.data || !window.Plotly) return [];
+  const i = div.data.findIndex(t => t.meta && t.meta.P), star = div.data[i];
+  if (i < 0) return [];
+  const {center, P} = star.meta, zs = z.slice(0, center.length).map(Number);
+  if (z.slice(0, center.length).some(v => v === null || v === '') || zs.some(v => !Number.isFinite(v))) return [];
+  let u = 0, v = 0;
+  zs.forEach((zd, d) => { u += (zd - center[d]) * P[d][0]; v += (zd - center[d]) * P[d][1]; });
+  window.Plotly.restyle(div, {x: [[u]], y: [[v]]}, [i]);
+  return [];
+}"""
 
 
 def build(models: Models) -> gr.State | None:
@@ -537,14 +580,14 @@ def build(models: Models) -> gr.State | None:
 
     with gr.Row():
         with gr.Column(scale=2, min_width=320):
-            model = gr.Dropdown(names, value=first, label="model", elem_id="vae-model")
+            model = checks.Dropdown(names, value=first, label="model", elem_id="vae-model")
             decoded = gr.HTML(decode(models, first, 0, *[0.0] * D0), elem_id="vae-decoded")
             with gr.Row():
-                seed = gr.Number(0, label="pixel seed", minimum=0, step=1, elem_id="vae-seed")
+                seed = checks.Number(0, label="pixel seed", minimum=0, step=1, elem_id="vae-seed")
                 zero = gr.Button("z = 0", size="sm")
                 rand = gr.Button("random z", size="sm")
             def z_slider(k: int) -> gr.Slider:
-                return gr.Slider(-Z_RANGE, Z_RANGE, value=0.0, step=0.01, label=f"z{k + 1}", min_width=140,
+                return checks.Slider(-Z_RANGE, Z_RANGE, value=0.0, step=0.01, label=f"z{k + 1}", min_width=140,
                                  visible=k < D0, elem_id=f"vae-z{k + 1}")
 
             sliders = [z_slider(0), z_slider(1)]  # full width: the 2-D model's two sliders are easy to drag
@@ -558,11 +601,11 @@ def build(models: Models) -> gr.State | None:
                 with gr.Tab("Ancestral sampling"):
                     gr.Markdown(SAMPLING_TEXT, latex_delimiters=latex)
                     with gr.Row():
-                        s_seed = gr.Number(0, label="seed", minimum=0, step=1)
-                        s_n = gr.Slider(1, 400, value=64, step=1, label="samples in the grid")
+                        s_seed = checks.Number(0, label="seed", minimum=0, step=1)
+                        s_n = checks.Slider(1, 400, value=64, step=1, label="samples in the grid")
                         s_btn = gr.Button("Draw z ~ N(0, I)", variant="primary", elem_id="vae-sample-btn")
                     with gr.Row():
-                        s_z = gr.Plot(label="stage 1", elem_id="vae-stage-z")
+                        s_z = gr.Plot(label="① the latent z", elem_id="vae-stage-z")
                         s_stages = gr.HTML(elem_id="vae-stages")
                     s_grid = gr.HTML(elem_id="vae-sample-grid")
                 with gr.Tab("Latent map"):
@@ -577,13 +620,13 @@ def build(models: Models) -> gr.State | None:
                                             buttons=[])
                     map_click_box = gr.Textbox(visible="hidden", elem_id="vae-map-click")
                     map_click_btn = gr.Button(visible="hidden", elem_id="vae-map-click-btn")
-                with gr.Tab("Encode"):
+                with gr.Tab("Encode") as encode_tab:
                     gr.Markdown(ENCODE_TEXT, latex_delimiters=latex)
                     encoded = gr.State(None)
                     with gr.Row():
                         with gr.Column():
                             with gr.Row():
-                                idx = gr.Number(0, label=f"test digit index (0–{max(n_test - 1, 0)})", step=1,
+                                idx = checks.Number(0, label=f"test digit index (0–{max(n_test - 1, 0)})", step=1,
                                                 minimum=0, elem_id="vae-index")
                                 idx_btn = gr.Button("Encode test digit", variant="primary", elem_id="vae-encode-btn")
                             gallery = gr.Gallery(value=_gallery(models), label="or pick one", columns=10, height=170,
@@ -598,33 +641,34 @@ def build(models: Models) -> gr.State | None:
                             enc_images = gr.HTML()
                             with gr.Row():
                                 to_mu = gr.Button("Move the sliders to μ", elem_id="vae-to-mu")
-                                eps_seed = gr.Number(0, label="ε seed", minimum=0, step=1)
+                                eps_seed = checks.Number(0, label="ε seed", minimum=0, step=1)
                                 eps_btn = gr.Button("Resample ε")
                             enc_eps = gr.HTML()
-                            enc_q = gr.Plot()
-                            enc_kl = gr.Plot()
+                            enc_q = gr.Plot(label="q(z|x): μ ± 2σ", show_label=False, elem_id="vae-enc-q")
+                            enc_kl = gr.Plot(label="KL per dimension", show_label=False, elem_id="vae-enc-kl")
                             enc_table = gr.Markdown()
                 with gr.Tab("Likelihood"):
                     gr.Markdown(LIKELIHOOD_TEXT, latex_delimiters=latex)
                     with gr.Row():
-                        l_k = gr.Slider(10, MAX_K, value=10_000, step=10, label="K, largest sample count")
-                        l_r = gr.Slider(1, MAX_REPEATS, value=5, step=1, label="repeated runs")
-                        l_seed = gr.Number(0, label="seed", minimum=0, step=1)
+                        l_k = checks.Slider(10, MAX_K, value=10_000, step=10, label="K, largest sample count")
+                        l_r = checks.Slider(1, MAX_REPEATS, value=5, step=1, label="repeated runs")
+                        l_seed = checks.Number(0, label="seed", minimum=0, step=1)
                         l_btn = gr.Button("Estimate log p(x) for the encoded digit", variant="primary")
-                    l_plot = gr.Plot()
+                    l_plot = gr.Plot(label="log p(x) against K", show_label=False, elem_id="vae-lik-plot")
                     with gr.Row():
-                        l_elbo = gr.Markdown(latex_delimiters=latex)
-                        l_post = gr.Plot(visible=False)
-                    l_under = gr.Markdown()
+                        l_elbo = gr.Markdown(latex_delimiters=latex, elem_id="vae-lik-elbo")
+                        l_post = gr.Plot(label="true posterior", show_label=False, visible=False,
+                                         elem_id="vae-lik-post")
+                    l_under = gr.Markdown(elem_id="vae-lik-under")
                 with gr.Tab("Interpolation"):
                     gr.Markdown("Decode the path between the encoder means μ of two test digits: a straight line, "
                                 "and a great circle (slerp) that keeps ‖z‖ near the typical radius of N(0, I).")
                     with gr.Row():
-                        i_a = gr.Number(3, label="from test digit", minimum=0, step=1)
-                        i_b = gr.Number(2, label="to test digit", minimum=0, step=1)
-                        i_steps = gr.Slider(3, 24, value=10, step=1, label="steps")
+                        i_a = checks.Number(3, label="from test digit", minimum=0, step=1)
+                        i_b = checks.Number(2, label="to test digit", minimum=0, step=1)
+                        i_steps = checks.Slider(3, 24, value=10, step=1, label="steps")
                         i_btn = gr.Button("Interpolate", variant="primary")
-                    i_out = gr.HTML()
+                    i_out = gr.HTML(elem_id="vae-interp")
 
     # --- events ---
     z_state = gr.State(None)  # this session's latent z as a list of D floats (None: all zero)
@@ -660,26 +704,42 @@ def build(models: Models) -> gr.State | None:
                 js=MAP_POINT_JS)
     set_sliders(to_mu.click, partial(sliders_to_mu, models), [model, encoded], api_visibility="private")
 
+    enc_out = [encoded, enc_images, enc_q, enc_kl, enc_table, enc_eps]
     (model.change(partial(_on_model, models), [model], [*sliders, more_dims], show_progress="hidden",
                   api_visibility="private")
      .then(sync, z_in, [decoded, z_state], show_progress="hidden", api_visibility="private")
+     .then(partial(reencode, models), [model, encoded, eps_seed], enc_out, api_visibility="private")
      .then(partial(manifold_image, models, cache), [model], grid_img, api_visibility="private")
      .then(map_fn, map_in, lmap, api_visibility="private"))
+    for s in sliders:  # the map's star follows every change of z (drag, arrow keys, typing), in the page
+        s.change(None, sliders, None, js=STAR_JS)
 
-    s_btn.click(partial(ancestral, models), [model, s_seed, s_n], [s_z, s_stages, s_grid], api_name="sample")
+    sampled = ["vae-stage-z", "vae-stages", "vae-sample-grid"]
+    render.mark_stale([model, s_seed, s_n], sampled)
+    render.clear_stale(s_btn.click(partial(ancestral, models), [model, s_seed, s_n], [s_z, s_stages, s_grid],
+                                   api_name="sample"), sampled)
 
-    enc_out = [encoded, enc_images, enc_q, enc_kl, enc_table, enc_eps]
     enc_idx = idx_btn.click(partial(encode_index, models), [model, idx, eps_seed], enc_out, api_name="encode_index")
     enc_idx.then(map_fn, map_in, lmap, api_visibility="private")
     gallery.select(_gallery_index, None, idx, api_visibility="private").then(
         partial(encode_index, models), [model, idx, eps_seed], enc_out, api_visibility="private").then(
         map_fn, map_in, lmap, api_visibility="private")
-    draw_btn.click(partial(_encode_sketch_or_upload, models), [model, sketch, upload, eps_seed], enc_out,
+    render.brush_on_open(encode_tab, "vae-sketch")
+    newest = gr.State("sketch")  # which of the sketchpad and the upload changed last: that one is encoded
+    sketch.change(lambda: "sketch", None, newest, api_visibility="private", show_progress="hidden", queue=False)
+    upload.change(lambda f: "upload" if f else "sketch", upload, newest, api_visibility="private",
+                  show_progress="hidden", queue=False)
+    draw_btn.click(partial(_encode_sketch_or_upload, models), [model, sketch, upload, newest, eps_seed], enc_out,
                    api_name="encode_drawing").then(map_fn, map_in, lmap, api_visibility="private")
     eps_btn.click(partial(reparameterize, models), [model, encoded, eps_seed], enc_eps, api_name="reparameterize")
-    l_btn.click(partial(likelihood, models), [model, encoded, l_k, l_r, l_seed], [l_plot, l_under, l_elbo, l_post],
-                api_name="likelihood")
-    i_btn.click(partial(interpolate, models), [model, i_a, i_b, i_steps], i_out, api_name="interpolate")
+    lik = ["vae-lik-plot", "vae-lik-elbo", "vae-lik-under"]
+    render.mark_stale([model, l_k, l_r, l_seed], lik)
+    render.clear_stale(l_btn.click(
+        partial(likelihood, models), [model, encoded, l_k, l_r, l_seed], [l_plot, l_under, l_elbo, l_post],
+        api_name="likelihood"), lik)
+    render.mark_stale([model, i_a, i_b, i_steps], ["vae-interp"])
+    render.clear_stale(i_btn.click(partial(interpolate, models), [model, i_a, i_b, i_steps], i_out,
+                                   api_name="interpolate"), ["vae-interp"])
     return encoded
 
 
@@ -711,8 +771,21 @@ def _gallery_index(evt: gr.SelectData) -> int:
     return int(evt.index)
 
 
-def _encode_sketch_or_upload(models: Models, name: str, sketch, upload, eps_seed):
-    """Prefer an uploaded image when there is one, else the sketchpad's drawing."""
-    if upload:
-        return encode_drawing(models, name, upload, eps_seed)
-    return encode_drawing(models, name, sketch, eps_seed)
+def _encode_sketch_or_upload(models: Models, name: str, sketch, upload, newest, eps_seed):
+    """Encode whichever of the drawing and the upload changed last (`newest`: "sketch" or "upload"), or the
+    other if that one is empty (an API call sends only one); the panel's caption says which it was."""
+    newest = checks.choice("Newest input", newest, ("sketch", "upload"))
+    has_sketch = _has_drawing(sketch)
+    if upload and (newest == "upload" or not has_sketch):
+        return encode_drawing(models, name, upload, eps_seed, "your upload")
+    return encode_drawing(models, name, sketch, eps_seed, "your drawing")
+
+
+def _has_drawing(sketch) -> bool:
+    """Whether a Sketchpad value holds any stroke."""
+    if isinstance(sketch, dict):
+        sketch = sketch.get("composite")
+    if sketch is None:
+        return False
+    a = np.asarray(sketch)
+    return bool(a.size) and (a[..., 3].any() if a.ndim == 3 and a.shape[2] == 4 else bool(np.ptp(a)))

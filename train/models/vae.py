@@ -94,11 +94,18 @@ class VAE(nn.Module):
         return Independent(Bernoulli(logits=self.decode_logits(z)), 1)
 
     # --- objectives and estimates ------------------------------------------------------------
-    def reparameterize(self, q: Independent, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """z = μ + σ·ε with ε ~ N(0, I): (n, B, D), differentiable in μ and σ (Kingma & Welling §2.4)."""
+    def reparameterize(self, q: Independent, n: int, generator: torch.Generator | None = None,
+                       eps: torch.Tensor | None = None) -> torch.Tensor:
+        """z = μ + σ·ε with ε ~ N(0, I): (n, B, D), differentiable in μ and σ (Kingma & Welling §2.4).
+        `eps` (n, B, D), if given, is used instead of fresh draws."""
         mu, sigma = q.base_dist.loc, q.base_dist.scale
-        eps = torch.randn((n, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
+        if eps is None:
+            eps = torch.randn((n, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
         return mu + sigma * eps
+
+    def kl_per_dim(self, q: Independent) -> torch.Tensor:
+        """KL(q(z_d|x) || p(z_d)) for each latent dimension d: (B, D). Summed over d it is the ELBO's KL term."""
+        return kl_divergence(q.base_dist, self.prior().base_dist)
 
     def elbo(self, x: torch.Tensor, n_samples: int = 1, generator: torch.Generator | None = None) -> ELBOTerms:
         """ELBO(x) = E_q[log p(x|z)] − KL(q(z|x) || p(z)). x: (B, M) in {0, 1} -> three (B,) tensors."""

@@ -1,0 +1,74 @@
+"""Step-by-step work in a thread of its own, reported by a generator that a Gradio handler can stream.
+
+Why a thread: Gradio resumes a generator handler in whichever worker thread is free and only after it has
+sent the previous update, so work done inside the handler waits for the network, and torch's thread-local
+modes (inference mode) do not hold across its steps. Here the work runs to its end in one thread, puts
+each item on a queue, and the handler only drains it.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
+_END = object()
+
+
+class _Failure:
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+def stream(produce: Callable[[], Iterable[T]], stop: threading.Event, interval: float = 0.05,
+           name: str = "background") -> Iterator[list[T]]:
+    """Run `produce()` in a new thread; yield lists of the items it made since the last yield.
+
+    The first item is yielded as soon as it exists, later ones at most one list per `interval` seconds
+    (a browser cannot show more anyway). Ends when `produce` is exhausted or `stop` is set (by the caller,
+    e.g. a Stop button), re-raises what `produce` raised, and sets `stop` when closed, so that a closed
+    page ends the thread at its next item.
+    """
+    q: queue.Queue = queue.Queue()
+
+    def work() -> None:
+        try:
+            for item in produce():
+                if stop.is_set():
+                    return
+                q.put(item)
+        except BaseException as e:  # handed to the consumer, which raises it in the request
+            q.put(_Failure(e))
+        finally:
+            q.put(_END)
+
+    threading.Thread(target=work, name=name, daemon=True).start()
+    first = True
+    try:
+        while not stop.is_set():
+            try:
+                item = q.get(timeout=interval)  # wake up every interval to see whether we were stopped
+            except queue.Empty:
+                continue
+            batch: list[T] = []
+            deadline = time.monotonic() + (0.0 if first else interval)
+            while True:
+                if item is _END:
+                    if batch:
+                        yield batch
+                    return
+                if isinstance(item, _Failure):
+                    raise item.error
+                batch.append(item)
+                left = deadline - time.monotonic()
+                try:
+                    item = q.get(timeout=left) if left > 0 else q.get_nowait()
+                except queue.Empty:
+                    break
+            first = False
+            yield batch
+    finally:
+        stop.set()

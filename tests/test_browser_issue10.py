@@ -1,0 +1,142 @@
+"""What a student and a teacher ran into (issue 10), as they saw it: in headless Chromium."""
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+
+def _type(page, selector: str, text: str) -> None:
+    box = page.locator(selector)
+    box.scroll_into_view_if_needed()
+    box.fill(text)
+    box.press("Enter")
+
+
+def _open(page, *tabs: str) -> None:
+    for name in tabs:
+        page.get_by_role("tab", name=name, exact=True).click()
+
+
+def test_stop_always_ends_scrubbable_with_its_message(page):
+    """Stop used to leave the reverse process stuck at "DDPM: step N of 1000", its slider disabled (4 of 6 tries):
+    streamed values of the cancelled run arrived after Stop's final value."""
+    _open(page, "Diffusion", "Reverse process")
+    page.get_by_text("DDPM", exact=True).click()
+    for _ in range(3):
+        page.click("#diff-run")
+        page.wait_for_selector("#diff-frame .ge-film-img:not([hidden])", timeout=30_000)
+        page.wait_for_function("() => document.querySelector('#diff-status').innerText.includes('step')",
+                               timeout=30_000)
+        page.click("#diff-stop")
+        page.wait_for_function("() => document.querySelector('#diff-status').innerText.startsWith('Stopped after')",
+                               timeout=5_000)
+        page.wait_for_function("() => !document.querySelector('#diff-frame .ge-film-range').disabled", timeout=5_000)
+        page.wait_for_timeout(1000)  # nothing streamed afterwards takes it back
+        assert page.inner_text("#diff-status").startswith("Stopped after")
+        assert "stopped after" in page.inner_text("#diff-frame .ge-film-caption")
+        assert not page.locator("#diff-frame .ge-film-range").is_disabled()
+
+
+def test_the_sample_is_the_last_frame_and_exports_are_per_run(page):
+    _open(page, "Diffusion", "Reverse process")
+    _type(page, "#diff-steps input[type=number]", "1")
+    page.click("#diff-run")
+    page.wait_for_function("() => document.querySelector('#diff-status').innerText.includes('done')", timeout=30_000)
+    caption = "() => document.querySelector('#diff-frame .ge-film-caption').textContent"
+    page.wait_for_function(f"() => ({caption})().startsWith('frame 2 of 2: z₀, the sample')", timeout=10_000)
+    assert "index" not in page.evaluate(caption)  # not "t = 1 (index 0)"
+    page.get_by_role("button", name="Export GIF and MP4").click()
+    page.wait_for_selector("#diff-export-files a", timeout=60_000)
+    files = page.inner_text("#diff-export-files")
+    assert "ddim1-eta0-seed0-uncond" in files and ".gif" in files and ".mp4" in files  # named after the run
+    page.click("#diff-run")  # a new run: the previous run's files go
+    page.wait_for_function("() => !document.querySelector('#diff-export-files a')", timeout=10_000)
+
+
+def test_controls_without_effect_are_disabled(page):
+    _open(page, "Diffusion", "Reverse process")
+    assert page.locator("#diff-guidance input[type=range]").is_disabled()  # class "none": w does nothing
+    page.get_by_text("DDPM", exact=True).click()
+    page.wait_for_function("() => document.querySelector('#diff-steps input[type=range]').disabled", timeout=10_000)
+    assert page.locator("#diff-eta input[type=range]").is_disabled()
+
+
+@pytest.mark.parametrize(("tabs", "box", "typed", "view", "message"), [
+    ((), "#vae-z1 input[type=number]", "9", "#vae-decoded", "z1 = 9 is outside the allowed range [-4, 4]"),
+    ((), "#vae-z1 input[type=number]", "", "#vae-decoded", "z1 is empty"),
+    (("KL divergence",), "#kl-sigma-p input[type=number]", "0", "#kl-plot",
+     "σ_p = 0 is outside the allowed range [0.001, 10]"),
+    (("KL divergence",), "#kl-sigma-p input[type=number]", "-1", "#kl-plot", "σ_p = -1 is outside"),
+    (("Diffusion",), "#diff-t input[type=number]", "1001", "#diff-forward", "t = 1001 is outside the allowed range"),
+], ids=["vae-z1-9", "vae-z1-empty", "kl-sigma-0", "kl-sigma-neg", "forward-t-1001"])
+def test_typed_values_get_a_named_message(page, tabs, box, typed, view, message):
+    """Typed values used to fail silently (HTTP 500 in the console), or leak "Could not preprocess input
+    component at index 3 … TypeError", or show a bare "Error" badge."""
+    _open(page, *tabs)
+    _type(page, box, typed)
+    page.wait_for_function("([v, m]) => document.querySelector(v).innerText.includes(m)", arg=[view, message],
+                           timeout=10_000)
+
+
+def test_the_star_and_the_schedule_marker_follow_keys_and_typing(page):
+    _open(page, "Latent map")
+    page.wait_for_function("() => (document.querySelector('#vae-map .ge-live-plot').data || []).length > 0",
+                           timeout=30_000)
+    star = "() => { const d = document.querySelector('#vae-map .ge-live-plot').data; " \
+           "const s = d.find(t => t.meta && t.meta.P); return [s.x[0], s.y[0]]; }"
+    assert page.evaluate(star) == [0, 0]
+    page.locator("#vae-z1 input[type=range]").focus()
+    for _ in range(50):
+        page.keyboard.press("ArrowRight")  # keys fire no "release": the star used to stay put
+    page.wait_for_function(f"() => Math.abs(({star})()[0] - 0.5) < 1e-6", timeout=5_000)
+    _type(page, "#vae-z2 input[type=number]", "-1.5")
+    page.wait_for_function(f"() => Math.abs(({star})()[1] + 1.5) < 1e-6", timeout=5_000)
+
+    _open(page, "Diffusion")
+    page.wait_for_function("() => document.querySelector('#diff-schedule .ge-live-plot').layout", timeout=30_000)
+    _type(page, "#diff-t input[type=number]", "700")
+    page.wait_for_function("() => document.querySelector('#diff-schedule .ge-live-plot').layout.shapes[0].x0 === 700",
+                           timeout=5_000)
+
+
+def test_stale_results_are_marked(page):
+    _open(page, "KL divergence")
+    _type(page, "#kl-mu-q input[type=number]", "1.5")
+    page.wait_for_timeout(300)
+    assert "ge-stale" not in (page.get_attribute("#kl-mc-table", "class") or "")  # nothing computed yet
+    page.click("#kl-mc-btn")
+    page.wait_for_selector("#kl-mc-table table", timeout=30_000)
+    assert "ge-stale" not in page.get_attribute("#kl-mc-table", "class")
+    _type(page, "#kl-mu-q input[type=number]", "2")
+    page.wait_for_function("() => document.querySelector('#kl-mc-table').classList.contains('ge-stale')",
+                           timeout=5_000)
+    page.click("#kl-mc-btn")
+    page.wait_for_function("() => !document.querySelector('#kl-mc-table').classList.contains('ge-stale')",
+                           timeout=30_000)
+
+
+def test_the_sketchpad_draws_at_once_and_the_newest_input_wins(page):
+    _open(page, "Encode")
+    canvas = page.locator("#vae-sketch canvas").first
+    canvas.scroll_into_view_if_needed()
+    page.wait_for_function("() => !document.querySelector('#vae-sketch').innerText.includes('select the draw tool')",
+                           timeout=10_000)
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.8, steps=12)
+    page.mouse.up()
+    page.wait_for_timeout(500)
+    page.get_by_role("button", name="Encode drawing / upload").click()
+    page.wait_for_selector("text=encoded: your drawing", timeout=30_000)
+
+
+def test_the_kl_lab_shows_the_vae_labs_digit_with_its_model(page):
+    _open(page, "Encode")
+    page.click("#vae-encode-btn")
+    page.wait_for_selector("text=encoded: test digit #0", timeout=30_000)
+    _open(page, "KL divergence", "The VAE's KL term")
+    page.click("#kl-vae-lab-btn")
+    page.wait_for_function("() => document.querySelector('#kl-vae-md').innerText.includes('2-D latent')",
+                           timeout=30_000)
+    assert "test digit #0" in page.inner_text("#kl-vae-md")

@@ -1,0 +1,60 @@
+"""explorer/checks.py: every bad value gets a short message that names it and the allowed range."""
+
+import logging
+
+import pytest
+
+from explorer import checks
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    (9, "z1 = 9 is outside the allowed range [-4, 4]."),
+    ("9", "z1 = '9' is outside the allowed range [-4, 4]."),
+    (None, "z1 is empty: enter a number in [-4, 4]."),
+    ("", "z1 is empty: enter a number in [-4, 4]."),
+    ("abc", "z1 must be a number in [-4, 4], not 'abc'."),
+    (True, "z1 must be a number in [-4, 4], not True."),
+    ([1, 2], "z1 must be a number in [-4, 4], not [1, 2]."),
+    (float("nan"), "z1 = nan is outside the allowed range [-4, 4]."),
+    ("x" * 10_000, "z1 must be a number in [-4, 4], not 'xxxxxxxxx"),
+])
+def test_number_names_the_value_and_the_range(value, message):
+    with pytest.raises(checks.InputError) as e:
+        checks.number("z1", value, -4, 4)
+    assert e.value.message.startswith(message) and len(e.value.message) < 120
+
+
+def test_ranges_read_as_people_write_them():
+    with pytest.raises(checks.InputError, match=r"\[0, 2147483647\]"):  # not [0, 2.14748e+09]
+        checks.seed(-1)
+    with pytest.raises(checks.InputError, match=r"must be a whole number in \[1, 10\]"):
+        checks.number("Steps", 2.5, 1, 10, integer=True)
+    assert checks.fmt(0.001) == "0.001" and checks.fmt(-4.0) == "-4" and checks.fmt(1e30) == "1e+30"
+    assert checks.sentence("first.") == "first." and checks.sentence("Cannot read: first") == "Cannot read: first."
+
+
+def test_bad_input_is_one_info_line_without_traceback(caplog):
+    with caplog.at_level(logging.INFO, logger="explorer"), pytest.raises(checks.InputError) as e:
+        checks.number("σ_p", 0, 0.001, 10)
+    assert e.value.print_exception is False  # Gradio prints no traceback for it
+    assert [r.getMessage() for r in caplog.records] == ["bad input: σ_p = 0 is outside the allowed range [0.001, 10]."]
+
+
+def test_live_views_show_the_message_in_place():
+    def view(v):
+        return f"<p>{checks.number('t', v, 0, 1000, integer=True)}</p>"
+
+    live = checks.live(view)
+    assert live(5) == "<p>5</p>"
+    note = live(1001)
+    assert "t = 1001 is outside the allowed range [0, 1000]" in note and "role='alert'" in note
+
+
+def test_components_hand_the_raw_value_to_the_handler():
+    """Gradio's own range check raised before the handler, with "Could not preprocess input component at index
+    3 … TypeError" for a typed letter, and nothing at all on a queue=False event."""
+    s = checks.Slider(-4, 4, value=0, label="z1")
+    assert s.preprocess(9) == 9 and s.preprocess("abc") == "abc" and s.preprocess(None) is None
+    assert s.get_block_name() == "slider"  # still Gradio's slider in the page
+    assert checks.Number(0).preprocess(-1) == -1 and checks.Number(0).get_block_name() == "number"
+    assert checks.Radio(["a", "b"]).preprocess("c") == "c" and checks.Dropdown(["a"]).preprocess(["a"]) == ["a"]
