@@ -1,12 +1,12 @@
-"""build_demo(models) -> gr.Blocks: one tab per lab, each built by its module in explorer/tabs."""
+"""build_demo(models) -> gr.Blocks: one tab per lab, each built by its package in explorer/labs."""
 
 from __future__ import annotations
 
 import gradio as gr
 
 from explorer import filmstrip, render
+from explorer.labs import diffusion, kl, vae
 from explorer.models import Models
-from explorer.tabs import diffusion, kl, vae
 
 TITLE = "Generative Explorer"
 HEADER = """# Generative Explorer
@@ -27,7 +27,6 @@ def build_demo(models: Models) -> gr.Blocks:
             with gr.Tab("Diffusion", id="diffusion", elem_id="tab-diffusion") as diffusion_tab:
                 diffusion.build(models)
         render.brush_on_open(diffusion_tab, "diff-sketch")  # its first sub-tab holds a sketchpad
-        demo.load(None, js=vae.MAP_CLICK_JS)
     return demo
 
 

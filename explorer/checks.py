@@ -12,6 +12,7 @@ import logging
 import math
 
 import gradio as gr
+import numpy as np
 
 MAX_SEED = 2**31 - 1
 SHOWN_CHARS = 60  # an error quotes at most this much of a bad value
@@ -79,6 +80,24 @@ def choice(name: str, value, allowed) -> str:
 def error_note(message: str) -> str:
     """An error shown inside a view that updates while dragging (queue=False events show no toast)."""
     return f"<p class='ge-error' role='alert'>⚠️ {html.escape(str(message))}</p>"
+
+
+def image_array(value) -> np.ndarray:
+    """An ImageEditor/Sketchpad value, an image file path, or an array -> a numpy image; errors are InputError."""
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(value, dict):
+        value = value.get("composite")
+    if value is None:
+        raise InputError("No image: draw a digit on the sketchpad or upload an image first.")
+    if isinstance(value, str):
+        try:
+            with Image.open(value) as im:
+                return np.asarray(im.convert("RGBA"))
+        except (UnidentifiedImageError, OSError):
+            raise InputError("That file is not an image Pillow can read (PNG, JPEG, …).") from None
+    return np.asarray(value)
+
 
 
 # Gradio writes a type stub (explorer/checks.pyi, ignored by git) beside any module that subclasses a component.

@@ -31,13 +31,15 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 import gradio as gr
 import numpy as np
 from PIL import Image
 
+from explorer import render
+
 FRAME_BUDGET = 8_000_000  # PNG bytes of one run's frames sent to the page (~10.7 MB as base64)
-PLAY_FRAMES = 100  # playback shows about this many frames, whatever the run's length
 SVG_W, SVG_H, PAD, TOP = 260, 160, 30, 26  # TOP: room for the legend
 MAX_AGE_S = 600  # published runs older than this are removed (the page fetches them within a second)
 _folder: list[Path] = []  # this process's folder of published runs, made on first use
@@ -53,8 +55,31 @@ class Frame:
     png: bytes
 
 
-def _frame_json(f: Frame) -> dict:
-    return {"k": f.k, "t": f.t, "src": "data:image/png;base64," + base64.b64encode(f.png).decode("ascii")}
+class ViewerFrame(TypedDict):
+    """One frame as the page gets it."""
+
+    k: int  # 0-based position in the run
+    t: int  # the paper's t: 1 … T for a step's input z_t, 0 for the sample z_0
+    src: str  # a PNG data URL
+
+
+class ViewerValue(TypedDict, total=False):
+    """The viewer's value, one JSON object; explorer/static/filmstrip.js reads exactly these keys."""
+
+    run: int  # the run's id: the page ignores values of runs older than the newest it has shown
+    final: bool  # False while streaming (one frame), True once the run ended (finished or stopped)
+    total: int  # frames planned: steps + 1 (the sample)
+    computed: int  # frames computed (fewer than total when stopped)
+    width: int  # one frame's size in pixels
+    height: int
+    scale: int  # how many screen pixels per frame pixel
+    frames: list[ViewerFrame]  # streaming: the newest; final: the last, shown while the rest are fetched
+    kept: int  # final only: how many frames the file holds (an even subsample past FRAME_BUDGET)
+    frames_url: str  # final only: where the file of all kept frames is, relative to the page
+
+
+def _frame_json(f: Frame) -> ViewerFrame:
+    return ViewerFrame(k=f.k, t=f.t, src="data:image/png;base64," + base64.b64encode(f.png).decode("ascii"))
 
 
 def kept(frames: list[Frame], budget: int = FRAME_BUDGET) -> list[Frame]:
@@ -102,9 +127,8 @@ def value(run: Run, final: bool, budget: int = FRAME_BUDGET) -> str:
         return ""
     shown = kept(run.frames, budget) if final else run.frames[-1:]
     w, h = Image.open(io.BytesIO(shown[-1].png)).size
-    return json.dumps({"run": run.id, "final": final, "total": run.total, "computed": len(run.frames),
-                       "width": w, "height": h,
-                       "scale": 4 if w <= 200 else 2, "frames": [_frame_json(f) for f in shown]})
+    return json.dumps(ViewerValue(run=run.id, final=final, total=run.total, computed=len(run.frames), width=w, height=h,
+                                  scale=4 if w <= 200 else 2, frames=[_frame_json(f) for f in shown]))
 
 
 def folder() -> Path:
@@ -151,10 +175,12 @@ def publish(run: Run, budget: int = FRAME_BUDGET) -> str:
     return json.dumps(v)
 
 
-def schedule_svg(alphas_cumprod: np.ndarray) -> str:
-    """√ᾱ_t and √(1−ᾱ_t) against t = 1…T, with a marker line the page moves to the shown frame's t."""
-    T = len(alphas_cumprod)
-    a = np.asarray(alphas_cumprod, dtype=np.float64)
+def schedule_svg(diffusion) -> str:
+    """√ᾱ_t and √(1−ᾱ_t) of a GaussianDiffusion against t = 1…T, with a marker line the page moves to the shown
+    frame's t."""
+    T = diffusion.T
+    signal = diffusion.sqrt_alphas_cumprod.double().numpy()
+    noise = diffusion.sqrt_one_minus_alphas_cumprod.double().numpy()
     xs = PAD + (np.arange(1, T + 1) / T) * (SVG_W - PAD - 10)
     idx = np.unique(np.r_[np.arange(0, T, max(1, T // 200)), T - 1])  # ~200 points, t = T included
     y0, y1 = SVG_H - PAD, TOP  # the plot's bottom (0) and top (1)
@@ -172,8 +198,8 @@ def schedule_svg(alphas_cumprod: np.ndarray) -> str:
         f"<text x='{PAD - 4}' y='{y0}' text-anchor='end' font-size='10' fill='currentColor'>0</text>"
         f"<text x='{PAD}' y='{SVG_H - 14}' font-size='10' fill='currentColor'>t = 1</text>"
         f"<text x='{SVG_W - 10}' y='{SVG_H - 14}' text-anchor='end' font-size='10' fill='currentColor'>T = {T}</text>"
-        f"<polyline points='{line(np.sqrt(a))}' fill='none' stroke='#2563eb' stroke-width='2'/>"
-        f"<polyline points='{line(np.sqrt(1 - a))}' fill='none' stroke='#ea580c' stroke-width='2'/>"
+        f"<polyline points='{line(signal)}' fill='none' stroke='#2563eb' stroke-width='2'/>"
+        f"<polyline points='{line(noise)}' fill='none' stroke='#ea580c' stroke-width='2'/>"
         f"<text x='{PAD}' y='11' font-size='10' fill='#2563eb'>— signal √ᾱ<tspan font-size='7'>t</tspan></text>"
         f"<text x='{SVG_W - 10}' y='11' text-anchor='end' font-size='10' fill='#ea580c'>— noise "
         f"√(1−ᾱ<tspan font-size='7'>t</tspan>)</text>"
@@ -184,115 +210,14 @@ def schedule_svg(alphas_cumprod: np.ndarray) -> str:
     )
 
 
-TEMPLATE = """
-<div class='ge-film'>
-  <div class='ge-film-view'>
-    <div class='ge-labels ge-film-labels'><div>z<sub>t</sub></div><div>ε̂</div><div>x̂<sub>0</sub></div></div>
-    <img class='ge-film-img' alt='' style='image-rendering:pixelated' hidden>
-    {svg}
-  </div>
-  <div class='ge-film-controls'>
-    <button type='button' class='ge-film-btn' data-act='prev' disabled aria-label='previous frame'>◀ step</button>
-    <button type='button' class='ge-film-btn' data-act='play' disabled aria-label='play or pause'>▶ play</button>
-    <button type='button' class='ge-film-btn' data-act='next' disabled aria-label='next frame'>step ▶</button>
-    <input type='range' class='ge-film-range' min='0' max='0' value='0' step='1' disabled aria-label='frame'>
-  </div>
-  <p class='ge-note ge-film-caption'>Run the reverse process: its frames appear here as they are computed.</p>
-</div>
-"""
-
-JS = """
-const q = s => element.querySelector(s);
-let frames = [], total = 0, computed = 0, kept = 0, final = false, timer = null, newest = 0;
-const caption = f => `frame ${f.k + 1} of ${total}: ` +
-  (f.t === 0 ? 'z₀, the sample (the sampler’s output)' : `z_t at t = ${f.t}, the input of step ${f.k + 1}`) +
-  (final && computed < total ? ` · stopped after ${computed} of ${total - 1} steps` : '') +
-  (final && kept < computed ? ` · the page keeps ${kept} of the ${computed} frames` : '');
-const show = i => {
-  const f = frames[i];
-  if (!f) return;
-  const img = q('.ge-film-img');
-  img.src = f.src; img.alt = `frame ${f.k + 1}`; img.hidden = false;
-  q('.ge-film-caption').textContent = caption(f);
-  const svg = q('.ge-film-sched'), mark = q('.ge-film-mark'), label = q('.ge-film-mark-label');
-  const x0 = +svg.dataset.x0, x1 = +svg.dataset.x1, x = x0 + f.t / +svg.dataset.t * (x1 - x0);
-  mark.setAttribute('x1', x); mark.setAttribute('x2', x); mark.setAttribute('visibility', 'visible');
-  label.setAttribute('x', Math.min(Math.max(x, x0 + 24), x1 - 24)); label.textContent = `t = ${f.t}`;
-};
-const pause = () => {
-  if (timer !== null) clearInterval(timer);
-  timer = null;
-  q('[data-act=play]').textContent = '▶ play';
-};
-const go = i => {
-  const r = q('.ge-film-range');
-  r.value = Math.max(0, Math.min(frames.length - 1, i));
-  show(+r.value);
-};
-let drawn = 0, loading = null;  // a newer value drops (and aborts) the fetch of an older one
-const enable = on => {
-  const r = q('.ge-film-range');
-  r.max = frames.length - 1; r.value = frames.length - 1; r.disabled = !on;
-  element.querySelectorAll('.ge-film-btn').forEach(b => { b.disabled = !on; });
-  show(frames.length - 1);
-};
-const draw = () => {
-  if (!props.value) return;
-  const v = JSON.parse(props.value);
-  if (v.run < newest) return;  // a value of an older run, arriving late: the newer run's stays on screen
-  newest = v.run;
-  pause();
-  const mine = ++drawn;
-  if (loading) { loading.abort(); loading = null; }
-  frames = v.frames; total = v.total; computed = v.computed; final = v.final; kept = v.kept ?? frames.length;
-  const img = q('.ge-film-img');
-  img.width = v.width * v.scale; img.height = v.height * v.scale;
-  q('.ge-film-labels').style.height = `${v.height * v.scale}px`;
-  enable(v.final && !v.frames_url);
-  if (!v.frames_url) return;
-  // a finished run: its last frame is shown; the rest come from a file (see filmstrip.publish)
-  loading = new AbortController();
-  fetch(new URL(v.frames_url, document.baseURI), {signal: loading.signal})
-    .then(r => { if (!r.ok) throw new Error(`HTTP ${r.status}`); return r.json(); })
-    .then(all => { if (mine === drawn) { frames = all.frames; enable(true); } })
-    .catch(e => {
-      if (mine === drawn && e.name !== 'AbortError')
-        q('.ge-film-caption').textContent = `could not load the frames (${e.message}): run again`;
-    });
-};
-element.addEventListener('input', e => { if (e.target.matches('.ge-film-range')) { pause(); show(+e.target.value); } });
-element.addEventListener('click', e => {
-  const b = e.target.closest('.ge-film-btn');
-  if (!b || b.disabled) return;
-  const r = q('.ge-film-range'), i = +r.value;
-  if (b.dataset.act === 'prev') { pause(); go(i - 1); }
-  else if (b.dataset.act === 'next') { pause(); go(i + 1); }
-  else if (timer !== null) pause();
-  else {
-    if (i >= frames.length - 1) go(0);
-    const stride = Math.max(1, Math.floor(frames.length / PLAY_FRAMES));
-    b.textContent = '⏸ pause';
-    timer = setInterval(() => {
-      const j = +q('.ge-film-range').value + stride;
-      if (j >= frames.length - 1) { pause(); go(frames.length - 1); } else go(j);
-    }, 60);
-  }
-});
-draw();
-watch('value', draw);
-""".replace("PLAY_FRAMES", str(PLAY_FRAMES))
-
-CSS = """
-.ge-film-view {display:flex; gap:14px; align-items:center; flex-wrap:wrap}
-.ge-film-img {border:1px solid #8884; border-radius:4px; background:#000}
-.ge-film-controls {display:flex; gap:8px; align-items:center; margin-top:8px}
-.ge-film-range {flex:1; min-width:160px}
-.ge-film-btn {padding:2px 10px; border:1px solid #8886; border-radius:6px; background:transparent; cursor:pointer}
-.ge-film-btn:disabled {opacity:0.4; cursor:default}
-"""
 
 
-def viewer(alphas_cumprod: np.ndarray, elem_id: str) -> gr.HTML:
-    """The viewer for a model with this ᾱ schedule; set its value with `value(...)`."""
-    return gr.HTML("", html_template=TEMPLATE.replace("{svg}", schedule_svg(alphas_cumprod)), js_on_load=JS,
-                   css_template=CSS, elem_id=elem_id)
+
+
+def viewer(diffusion, elem_id: str) -> gr.HTML:
+    """The viewer for a model with this GaussianDiffusion's schedule; set its value with `value(...)`. Its page code is
+    explorer/static/filmstrip.{html,js,css}; the schedule's SVG goes where the HTML says <!-- schedule -->."""
+    before, after = render.static("filmstrip.html").split("<!-- schedule -->")
+    return gr.HTML("", html_template=before + schedule_svg(diffusion) + after,
+                   js_on_load=render.static("filmstrip.js"), css_template=render.static("filmstrip.css"),
+                   elem_id=elem_id)

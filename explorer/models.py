@@ -55,6 +55,35 @@ class Models:
     digits: TestDigits | None = None
     digits_error: str = ""
 
+    # --- guards: what a handler asks for, or a message that says what is missing -------------------
+    def vae(self, name) -> VAE:
+        """The VAE the UI calls `name` ("2-D latent", ...)."""
+        from explorer import checks
+
+        if not self.vaes:
+            raise checks.InputError("No VAE checkpoint is loaded; see the VAE tab for the command that trains one.")
+        return self.vaes[checks.choice("Model", name, self.vaes)]
+
+    def diffusion_model(self) -> DDPM:
+        from explorer import checks
+
+        if self.ddpm is None:
+            raise checks.InputError(self.errors.get("diffusion", "No diffusion checkpoint is loaded."))
+        return self.ddpm
+
+    def test_digits(self) -> TestDigits:
+        from explorer import checks
+
+        if self.digits is None:
+            raise checks.InputError(self.digits_error or "MNIST test digits are not loaded; draw a digit instead.")
+        return self.digits
+
+    def test_index(self, index) -> int:
+        """`index` checked against the test set: a whole number in [0, N − 1]."""
+        from explorer import checks
+
+        return checks.number("Test digit index", index, 0, len(self.test_digits().x) - 1, integer=True)
+
 
 def load_test_digits(data_dir: Path, download: bool) -> tuple[TestDigits | None, str]:
     from train.data import TEST_BINARIZE_SEED, binarize, load_split

@@ -7,6 +7,7 @@ browser scales them up with `image-rendering: pixelated`, so pixels stay crisp a
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 import json
@@ -21,6 +22,18 @@ import torch
 from PIL import Image
 
 SIDE = 28  # MNIST images are 28×28
+STATIC = Path(__file__).resolve().parent / "static"  # the page's own JS, CSS and HTML
+
+
+@functools.cache
+def static(name: str) -> str:
+    """The text of explorer/static/`name`, read once."""
+    return (STATIC / name).read_text(encoding="utf-8")
+
+
+def js_call(name: str, *args) -> str:
+    """An event's `js` that calls the function in explorer/static/`name` with JSON arguments."""
+    return f"() => ({static(name).strip()})({', '.join(json.dumps(a) for a in args)})"
 
 
 def to_uint8(img: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -82,29 +95,6 @@ def row(*figures: str, arrows: bool = False) -> str:
 # plotly.js as shipped inside the plotly Python package: served by the app itself, so it works offline
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
-LIVE_PLOT_JS = """
-const box = element.querySelector('.ge-live-html'), div = element.querySelector('.ge-live-plot');
-let template = null;  // plotly's template (7 kB) comes with the first figure only; later ones reuse it
-const under = {};  // static traces by URL (see render.publish_traces), fetched once, drawn below the figure's
-const draw = () => {
-  if (!props.value) return;
-  const value = props.value, v = JSON.parse(value);
-  box.innerHTML = v.html;
-  if (!v.figure) return;  // a message only (live_note): the figure stays as it was
-  if (v.figure.layout.template) template = v.figure.layout.template; else v.figure.layout.template = template;
-  const url = v.static_url;
-  Plotly.react(div, [...((url && under[url]) || []), ...v.figure.data], v.figure.layout, {displaylogo: false});
-  if (url && !(url in under)) {
-    under[url] = null;  // being fetched
-    fetch(new URL(url, document.baseURI))
-      .then(r => { if (!r.ok) throw new Error(`HTTP ${r.status}`); return r.json(); })
-      .then(t => { under[url] = t.traces; if (props.value === value) draw(); })
-      .catch(e => { delete under[url]; box.innerHTML += `<p>could not load the plot's points (${e.message})</p>`; });
-  }
-};
-draw();
-watch('value', draw);
-"""
 
 
 def live_value(fig, html: str = "", template: bool = False, static_url: str | None = None) -> str:
@@ -150,17 +140,8 @@ def live_plot(value: str, elem_id: str) -> gr.HTML:
     `gr.set_static_paths([PLOTLY_JS])` before launching (build_demo does).
     """
     return gr.HTML(value, html_template="<div class='ge-live-html'></div><div class='ge-live-plot'></div>",
-                   js_on_load=LIVE_PLOT_JS, head=f'<script src="/gradio_api/file={PLOTLY_JS}"></script>',
+                   js_on_load=static("live_plot.js"), head=f'<script src="/gradio_api/file={PLOTLY_JS}"></script>',
                    elem_id=elem_id)
-
-
-def _stale_js(elem_ids: list[str], on: bool) -> str:
-    ids = json.dumps(elem_ids)
-    if on:  # only a view that holds a result can be out of date
-        body = "if (el && el.dataset.geComputed) el.classList.add('ge-stale');"
-    else:
-        body = "if (el) { el.classList.remove('ge-stale'); el.dataset.geComputed = '1'; }"
-    return f"() => {{ for (const id of {ids}) {{ const el = document.getElementById(id); {body} }} return []; }}"
 
 
 def mark_stale(sources: list, elem_ids: list[str]) -> None:
@@ -168,45 +149,17 @@ def mark_stale(sources: list, elem_ids: list[str]) -> None:
     in the page alone (no request): a result that no longer matches the controls says so until it is
     recomputed by the event that `clear_stale` names."""
     for s in sources:
-        (s.click if isinstance(s, gr.Button) else s.change)(None, None, None, js=_stale_js(elem_ids, True))
+        (s.click if isinstance(s, gr.Button) else s.change)(None, None, None, js=js_call("stale.js", elem_ids, True))
 
 
 def clear_stale(dep, elem_ids: list[str]):
     """After the event `dep` has recomputed the views `elem_ids`, they are current again."""
-    return dep.then(None, None, None, js=_stale_js(elem_ids, False))
+    return dep.then(None, None, None, js=js_call("stale.js", elem_ids, False))
 
 
 def brush_on_open(tab, elem_id: str) -> None:
-    """When `tab` is opened, select the brush of the Sketchpad `elem_id` if no tool is selected yet: Gradio's
-    Sketchpad opens with no tool ("select the draw tool to start"), and a first stroke drew nothing."""
-    js = f"""() => {{
-      const pick = n => {{
-        const el = document.getElementById({json.dumps(elem_id)});
-        const brush = el && el.querySelector('button[aria-label=Brush]');
-        if (!brush) {{ if (n > 0) setTimeout(() => pick(n - 1), 100); return; }}
-        if (el.innerText.includes('select the draw tool')) brush.click();
-      }};
-      pick(30);
-      return [];
-    }}"""
-    tab.select(None, None, None, js=js)
+    """When `tab` is opened, select the brush of the Sketchpad `elem_id` if no tool is selected yet."""
+    tab.select(None, None, None, js=js_call("brush.js", elem_id))
 
 
-CSS = """
-.ge-row {display:flex; gap:14px; align-items:center; flex-wrap:wrap}
-.ge-digit, .ge-grid {margin:0; display:flex; flex-direction:column; align-items:center}
-.ge-digit img, .ge-grid img {border:1px solid #8884; border-radius:4px; background:#000}
-.ge-digit figcaption, .ge-grid figcaption {font-size:0.85em; opacity:0.85; margin-top:4px; text-align:center}
-.ge-arrow {font-size:2em; opacity:0.6}
-.ge-note {font-size:0.92em; opacity:0.9}
-.ge-error {color:#b91c1c; font-weight:600}
-.ge-live-plot {width:100%; min-height:400px}
-.ge-labels {display:flex; flex-direction:column; justify-content:space-around; font-size:1.1em; opacity:0.8}
-.ge-kl {border:1px solid #8884; border-radius:8px; padding:8px 16px; min-width:150px; text-align:center}
-.ge-kl > div:first-child {font-size:0.9em; opacity:0.8}
-.ge-kl b {font-size:1.5em}
-.ge-stale {position:relative}
-.ge-stale > * {opacity:0.45}
-.ge-stale::before {content:"⚠ out of date: the controls changed since this was computed. Run it again.";
-  display:block; font-weight:600; color:#b45309; padding:2px 6px}
-"""
+CSS = static("app.css")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.browser import browser_required, launch
+from tests.chromium import browser_required, launch
 from train.checkpoint import load_checkpoint
 from train.data import write_synthetic_mnist
 
@@ -102,7 +102,7 @@ def app_checkpoints(tmp_path_factory) -> Path:
     return d
 
 
-# --- the browser tests' fixtures: headless Chromium (tests/browser.py) and a fresh page of the app ---
+# --- the browser tests' fixtures: headless Chromium (tests/chromium.py) and a fresh page of the app ---
 
 @pytest.fixture(scope="session")
 def browser():

@@ -50,6 +50,16 @@ def cosine_betas(T: int, s: float = 0.008, max_beta: float = 0.999) -> torch.Ten
     return (1 - f[1:] / f[:-1]).clamp(max=max_beta)
 
 
+def to_model_range(x: torch.Tensor) -> torch.Tensor:
+    """Grey levels in [0, 1] -> the model's [−1, 1]."""
+    return x * 2 - 1
+
+
+def to_unit_range(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """[−scale, scale] -> [0, 1], clipped: model images (scale 1) or predicted noise (shown at scale 2) for display."""
+    return ((x / scale + 1) / 2).clamp(0, 1)
+
+
 def extract(a: torch.Tensor, t: torch.Tensor, x_shape: torch.Size) -> torch.Tensor:
     """a[t] reshaped to broadcast against x: a (T,), t (B,) -> (B, 1, 1, …)."""
     return a.gather(0, t).reshape(t.shape[0], *([1] * (len(x_shape) - 1)))
@@ -115,6 +125,22 @@ class GaussianDiffusion(nn.Module):
             self.register_buffer(k, v.float(), persistent=False)
 
     # --- forward process -------------------------------------------------------------------------
+    def coefficients(self, t: int) -> tuple[float, float, float]:
+        """(√ᾱ_t, √(1−ᾱ_t), SNR = ᾱ_t/(1−ᾱ_t)) at the paper's step t ∈ {0, …, T}; t = 0 is the data itself."""
+        if not 0 <= t <= self.T:
+            raise ValueError(f"t = {t} is outside the allowed range [0, {self.T}]")
+        if t == 0:
+            return 1.0, 0.0, math.inf
+        a = float(self.alphas_cumprod[t - 1])  # index t − 1 is the paper's step t
+        return math.sqrt(a), math.sqrt(1.0 - a), a / (1.0 - a)
+
+    def q_sample_at(self, x0: torch.Tensor, t: int, noise: torch.Tensor) -> torch.Tensor:
+        """z_t at the paper's step t ∈ {0, …, T} for every image of x0 (t = 0: x0 itself). x0, noise: (B, …)."""
+        self.coefficients(t)  # checks t
+        if t == 0:
+            return x0
+        return self.q_sample(x0, torch.full((x0.shape[0],), t - 1, dtype=torch.long, device=x0.device), noise)
+
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """z_t = √ᾱ_t x + √(1−ᾱ_t) ε  (Ho eq. 4, reparameterized). x0, noise: (B, …), t: (B,)."""
         return (extract(self.sqrt_alphas_cumprod, t, x0.shape) * x0

@@ -119,7 +119,7 @@ def main() -> int:
             t0 = time.perf_counter()
             page.click("#diff-run")
             page.wait_for_function("() => { const s = document.querySelector('#diff-status').innerText;"
-                                   "        return s.startsWith('DDPM with') && s.includes('done'); }", timeout=600_000)
+                                   "        return s.startsWith('DDPM, all') && s.includes('done'); }", timeout=600_000)
             page.wait_for_function("() => !document.querySelector('#diff-frame .ge-film-range').disabled")
             ddpm_app = time.perf_counter() - t0
             kept = 1 + int(page.eval_on_selector("#diff-frame .ge-film-range", "el => el.max"))

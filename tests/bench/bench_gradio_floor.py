@@ -25,7 +25,7 @@ import time
 import gradio as gr
 
 from tests.bench.common import pct, print_table
-from tests.browser import launch
+from tests.chromium import launch
 
 CLICK_TO_VALUE = """(button) => new Promise(resolve => {
   // milliseconds from clicking `button` to the first change of #floor-value's text

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.browser import launch
+from tests.chromium import launch
 from tests.conftest import AppServer, start_app
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,9 +4,11 @@ import pytest
 import torch
 
 from train import checkpoint as ckpt
+from train.data import load_split
 from train.evaluate import EvaluateConfig, evaluate
 from train.models.classifier import Classifier, ClassifierConfig
 from train.models.ddpm import DDPM, DDPMConfig
+from train.sample_quality import classifier_outputs, frechet_distance, inception_score
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +25,15 @@ def test_evaluate_writes_a_row_per_source_into_the_card(tiny):
     ddpm, clf, data = tiny
     rows = evaluate(EvaluateConfig(ddpm=str(ddpm), vae="", classifier=str(clf), data_dir=str(data), n=20,
                                    samplers="ddim4,ddpm", batch=10, cache=""), argv=["evaluate", "--n", "20"])
-    assert [r["source"].split(",")[0] for r in rows] == [rows[0]["source"].split(",")[0], "DDIM", "DDPM"]
+    floor = "real test images (IS) / real training images (FD): the floor"
+    assert [r["source"].split(",")[0] for r in rows] == [floor, "DDIM", "DDPM"]
+    # the floor row, recomputed here: the test digits' own IS, and FD from N training digits to N test digits
+    model = ckpt.load_checkpoint(clf)
+    test_probs, test_feats = classifier_outputs(model, load_split("mnist", False, str(data)).images[:20])
+    train_feats = classifier_outputs(model, load_split("mnist", True, str(data)).images[:20])[1]
+    assert (rows[0]["inception_score"], rows[0]["inception_score_std"]) == pytest.approx(inception_score(test_probs))
+    assert rows[0]["frechet_distance"] == pytest.approx(frechet_distance(train_feats, test_feats))
+    assert rows[0]["frechet_distance"] != pytest.approx(frechet_distance(test_feats, test_feats), abs=1e-6)
     assert all(1.0 - 1e-9 <= r["inception_score"] <= 10.0 for r in rows)
     assert all(r["frechet_distance"] >= -1e-6 and r["n"] == 20 for r in rows)
     assert [r["kind"] for r in rows] == ["real", "ddpm", "ddpm"]  # fields the app reads (the guidance text)
@@ -36,7 +46,10 @@ def test_evaluate_writes_a_row_per_source_into_the_card(tiny):
     evaluate(EvaluateConfig(ddpm=str(ddpm), vae="", classifier=str(clf), data_dir=str(data), n=20, samplers="ddim4",
                             batch=10, cache="", labels="balanced", guidance=1.0), argv=["evaluate", "--labels", "b"])
     table = ckpt.read_card(ddpm)["sample_quality"]["rows"]
-    assert [r["source"].split(",")[0] for r in table] == ["DDIM", "DDPM", table[2]["source"].split(",")[0], "DDIM"]
+    assert [r["source"].split(",")[0] for r in table] == ["DDIM", "DDPM", floor, "DDIM"]
+    # the floor row was replaced by the second run's (same source and N, same scores), the first run's DDPM rows kept
+    assert {k: table[2][k] for k in rows[0]} == rows[0]
+    assert [{k: t[k] for k in r} for t, r in zip(table[:2], rows[1:], strict=True)] == rows[1:]
     assert table[-1]["source"].endswith("class-conditional (labels 0–9 in turn), guidance w = 1")
     assert [r["command"].split()[-1] for r in table] == ["20", "20", "b", "b"]
 

@@ -11,7 +11,8 @@ import torch
 from PIL import Image
 
 from explorer import checks
-from explorer.tabs import kl, vae
+from explorer.labs.kl import fit, monte_carlo, panel, two_d, vae_term
+from explorer.labs.vae import controls, encode, likelihood
 from explorer.vae_maths import likelihood_curves, preprocess_drawing, underflow
 from tests.conftest import CHECKPOINTS
 from train.checkpoint import load_checkpoint
@@ -62,21 +63,21 @@ def test_a_photographed_digit_is_read_as_that_digit(vae2d, classifier, invert):
 def test_one_digit_has_one_kl_in_both_labs(models):
     """The KL lab applied its own model choice (default 32-D) to the VAE lab's digit: 35.44 nats there against
     11.25 in the VAE lab. Now it uses the VAE lab's model and says which."""
-    enc, _images, _q, fig_kl, _table, _eps = vae.encode_index(models, "2-D latent", 3, 0)
-    fig, md, _ = kl.lab_digit_kl_term(models, enc)
+    enc, _images, _q, fig_kl, _table, _eps = encode.encode_index(models, "2-D latent", 3, 0)
+    fig, md, _ = vae_term.lab_digit_kl_term(models, enc)
     vae_total = float(fig_kl.layout.title.text.split("total ")[1].split(" nats")[0])
     kl_total = float(fig.layout.title.text.split("total ")[1].split(" nats")[0])
     assert kl_total == pytest.approx(vae_total, abs=0.01) and "2-D latent" in md and "test digit #3" in md
     with pytest.raises(checks.InputError, match="No digit is encoded in the VAE lab yet"):
-        kl.lab_digit_kl_term(models, None)  # not test digit #0 in silence
+        vae_term.lab_digit_kl_term(models, None)  # not test digit #0 in silence
 
 
 def test_switching_the_model_re_encodes_the_digit(models):
-    enc, *_ = vae.encode_index(models, "2-D latent", 3, 0)
-    again, images, fig_q, *_ = vae.reencode(models, "32-D latent", enc, 0)
+    enc, *_ = encode.encode_index(models, "2-D latent", 3, 0)
+    again, images, fig_q, *_ = encode.reencode(models, "32-D latent", enc, 0)
     assert again.model == "32-D latent" and again.latent_dim == 32 and torch.equal(again.x, enc.x)
     assert "32-D latent" in images and "32-D latent" in fig_q.layout.title.text
-    assert vae.reencode(models, "2-D latent", None, 0)[0] is None  # nothing encoded, nothing shown
+    assert encode.reencode(models, "2-D latent", None, 0)[0] is None  # nothing encoded, nothing shown
 
 
 def test_the_newest_of_drawing_and_upload_is_encoded(models, tmp_path):
@@ -87,28 +88,29 @@ def test_the_newest_of_drawing_and_upload_is_encoded(models, tmp_path):
     img[40:60, 40:160] = 0
     img[40:170, 140:160] = 0  # a "7"
     Image.fromarray(img).save(photo)
-    enc_draw = vae._encode_sketch_or_upload(models, "2-D latent", {"composite": drawing}, str(photo), "sketch", 0)[0]
-    enc_up = vae._encode_sketch_or_upload(models, "2-D latent", {"composite": drawing}, str(photo), "upload", 0)[0]
+    enc_draw = encode._encode_sketch_or_upload(models, "2-D latent", {"composite": drawing}, str(photo), "sketch", 0)[0]
+    enc_up = encode._encode_sketch_or_upload(models, "2-D latent", {"composite": drawing}, str(photo), "upload", 0)[0]
     assert enc_draw.label == "your drawing" and enc_up.label == "your upload" and not torch.equal(enc_draw.x, enc_up.x)
     # an API call sends only one of them: that one is encoded, whatever was newest in the page
-    assert vae._encode_sketch_or_upload(models, "2-D latent", None, str(photo), "sketch", 0)[0].label == "your upload"
+    only_upload = encode._encode_sketch_or_upload(models, "2-D latent", None, str(photo), "sketch", 0)[0]
+    assert only_upload.label == "your upload"
 
 
 def test_typed_slider_values_are_answered_in_place(models):
-    html, z = vae.decode_slider(models, 0, "2-D latent", 0, 9, [0.5, 0.0])
+    html, z = controls.decode_slider(models, 0, "2-D latent", 0, 9, [0.5, 0.0])
     assert "z1 = 9 is outside the allowed range [-4, 4]" in html and "<img" in html and z == [0.5, 0.0]
-    html, _ = vae.decode_slider(models, 0, "2-D latent", 0, "", [0.5, 0.0])
+    html, _ = controls.decode_slider(models, 0, "2-D latent", 0, "", [0.5, 0.0])
     assert "z1 is empty" in html
-    note = json.loads(kl.gaussians_1d_live(0.0, 0, 1.0, 1.0, "KL(p‖q)"))
+    note = json.loads(panel.gaussians_1d_live(0.0, 0, 1.0, 1.0, "KL(p‖q)"))
     assert "σ_p = 0 is outside the allowed range [0.001, 10]" in note["html"] and note["figure"] is None
-    _, nums = kl.gaussians_2d_live(0, 0, 1, 1, 1.5, 0, 0, 1, 1, 0)
+    _, nums = two_d.gaussians_2d_live(0, 0, 1, 1, 1.5, 0, 0, 1, 1, 0)
     assert "ρ_p = 1.5 is outside the allowed range [-0.99, 0.99]" in nums
 
 
 # --- statements that must match the maths ----------------------------------------------------------------
 
 def test_two_spikes_text_tells_the_kl_from_the_shared_mass():
-    caption = kl.PRESETS["two spikes far apart"][1]
+    caption = panel.PRESETS["two spikes far apart"][1]
     # equal widths σ = 0.1, means 8 apart: KL = Δ²/(2σ²) = 3200 nats; shared mass 2Φ(−Δ/(2σ)) = 2Φ(−40)
     log_shared = math.log(2) + torch.special.log_ndtr(torch.tensor(-40.0, dtype=torch.float64)).item()
     assert round(log_shared) == -804 and "e^-804" in caption and "3200 nats" in caption
@@ -116,7 +118,7 @@ def test_two_spikes_text_tells_the_kl_from_the_shared_mass():
 
 
 def test_likelihood_text_says_what_is_true(models, vae2d):
-    text = vae.LIKELIHOOD_TEXT
+    text = likelihood.LIKELIHOOD_TEXT
     assert "biased" in text and "far too small for floating point" not in text
     # a well-explained digit: p(x|μ) fits in float32 (the material said every p(x|z) is too small)
     with torch.no_grad():
@@ -136,16 +138,16 @@ def test_monte_carlo_text_agrees_with_the_numbers_at_the_defaults():
     """At the old defaults (σ_q = 2 > √2·σ_p) the text promised "the lower-variance k3" while k3 (0.340 ± 0.022)
     missed the closed form (0.443) further than k1. The defaults now sit where k3 is steadier, and the text says
     which one is, from the sample."""
-    _, md = kl.monte_carlo(0.0, 1.0, 1.0, kl.SIGMA_Q0, 4, 0)
+    _, md = monte_carlo.monte_carlo(0.0, 1.0, 1.0, panel.SIGMA_Q0, 4, 0)
     assert "Here k3 is the steadier one" in md and "infinite variance" not in md
-    _, md = kl.monte_carlo(0.0, 1.0, 1.0, 2.0, 4, 0)
+    _, md = monte_carlo.monte_carlo(0.0, 1.0, 1.0, 2.0, 4, 0)
     assert "infinite variance" in md and "trust k1" in md
-    _, md = kl.monte_carlo(0.0, 1.0, 0.0, 1.0, 4, 0)
+    _, md = monte_carlo.monte_carlo(0.0, 1.0, 0.0, 1.0, 4, 0)
     assert "0/0" in md and "inf×" not in md  # p = q
 
 
 def test_fit_reports_what_happened():
-    *_, (_fig, md) = kl.fit(-2.0, 0.6, 2.5, 0.8, 0.4, -5.0)
+    *_, (_fig, md) = fit.fit(-2.0, 0.6, 2.5, 0.8, 0.4, -5.0)
     assert "forward fit **converged**" in md
     last_mu = float(md.split("| forward fit, min KL(p ‖ q) | ")[1].split(" |")[0])
     assert last_mu == pytest.approx(0.70, abs=1e-2)  # the old fit stopped at −1.05 and called it the optimum

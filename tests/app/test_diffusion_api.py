@@ -8,7 +8,7 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from tests.test_app import raw_call
+from tests.app import raw_call
 from train.checkpoint import load_checkpoint
 
 RUN = ("DDIM", 10, 0.0, 0, 2, "none (unconditional)", 0.0)  # sampler, steps, η, seed, samples, class, guidance

@@ -5,8 +5,8 @@ import itertools
 import pytest
 import torch
 
+from explorer.labs.diffusion import compare, elbo, export, forward, reverse
 from explorer.models import Models
-from explorer.tabs import diffusion
 from train.models.ddpm import DDPM, DDPMConfig
 
 
@@ -18,14 +18,14 @@ def models(request) -> Models:
 
 def test_snapshots_span_zero_to_T(models):
     T = models.ddpm.diffusion.T
-    html = diffusion.snapshots(models, torch.zeros(1, 1, 28, 28), 0)
+    html = forward.snapshots(models, torch.zeros(1, 1, 28, 28), 0)
     captions = [int(c.split("<")[0]) for c in html.split("<figcaption>t = ")[1:]]
     assert captions[0] == 0 and captions[-1] == T and captions == sorted(set(captions))
 
 
 def test_elbo_table_partitions_every_timestep(models):
     T = models.ddpm.diffusion.T
-    _, md = diffusion.elbo_chart(models, torch.zeros(1, 1, 28, 28), 0)
+    _, md = elbo.elbo_chart(models, torch.zeros(1, 1, 28, 28), 0)
     spans = [line.split("t = ")[1].split(" ")[0] for line in md.splitlines() if line.startswith("| denoising")]
     bounds = [tuple(map(int, s.split("–"))) for s in spans]
     assert bounds[0][0] == 2 and bounds[-1][1] == T  # t = 1 is the reconstruction term, t = 2…T denoising
@@ -34,7 +34,7 @@ def test_elbo_table_partitions_every_timestep(models):
 
 def test_chosen_snapshot_ts(models):
     T = models.ddpm.diffusion.T
-    html = diffusion.snapshots(models, torch.zeros(1, 1, 28, 28), 0, f"{T}; 3 1,1")
+    html = forward.snapshots(models, torch.zeros(1, 1, 28, 28), 0, f"{T}; 3 1,1")
     assert [c.split("<")[0] for c in html.split("<figcaption>t = ")[1:]] == ["1", "3", str(T)]
 
 
@@ -50,14 +50,14 @@ def test_bad_snapshot_ts_are_named(models, text, message):
     import gradio as gr
 
     with pytest.raises(gr.Error, match=message):
-        diffusion.snapshots(models, torch.zeros(1, 1, 28, 28), 0, text)
+        forward.snapshots(models, torch.zeros(1, 1, 28, 28), 0, text)
 
 
 def test_guidance_text_states_the_label_dropout_from_the_card(models):
     models.ddpm_card = {"training": {"class_dropout": 0.1}}
-    assert "10% of the images had their label replaced" in diffusion._guidance_text(models)
+    assert "10% of the images had their label replaced" in reverse._guidance_text(models)
     models.ddpm_card = {}
-    assert "some of the images" in diffusion._guidance_text(models)
+    assert "some of the images" in reverse._guidance_text(models)
 
 
 def test_guidance_text_quotes_the_measured_trade_off_from_the_card(models, monkeypatch):
@@ -72,13 +72,13 @@ def test_guidance_text_quotes_the_measured_trade_off_from_the_card(models, monke
         {**row, "sampler": "ddim10", "guidance": 0.0, "inception_score": 9.3, "frechet_distance": 21.8},
         {**row, "labels": "none", "guidance": 0.0, "inception_score": 7.4, "frechet_distance": 81.5},
     ]}})
-    text = diffusion._guidance_text(models)
+    text = reverse._guidance_text(models)
     assert ("$w=0$: IS 9.27, FD 20.7; $w=1$: IS 9.97, FD 64.0 "
             "(real digits: IS 9.57; two sets of real digits are FD 24.9 apart)") in text
     assert "5,000 samples each, scored" in text and "w=2" not in text and "w=3" not in text
     assert "7.4" not in text and "21.8" not in text
     models.ddpm_card = {"sample_quality": {"rows": [{"source": "old row without fields", "n": 5000}]}}
-    assert "Measured" not in diffusion._guidance_text(models)
+    assert "Measured" not in reverse._guidance_text(models)
 
 
 # --- issue 10: the sample is a frame; stop ends the run's own stream; controls that have no effect --------
@@ -88,15 +88,15 @@ def test_the_last_frame_is_the_sampler_output(models):
     step's input. Now every run ends with z_0, the sampler's output, at t = 0."""
     T = models.ddpm.diffusion.T
     for steps in (1, 5):
-        req = diffusion.parse_request(models, "DDIM", steps, 0.0, 3, 2, "none (unconditional)", 0.0)
-        frames = list(diffusion._frames(models.ddpm, req))
+        req = reverse.parse_request(models, "DDIM", steps, 0.0, 3, 2, "none (unconditional)", 0.0)
+        frames = list(reverse._frames(models.ddpm, req))
         assert next(f.t for f in frames) == T and frames[-1].t == 0 and len(frames) == steps + 1
         assert [f.k for f in frames] == list(range(steps + 1))
         g = torch.Generator().manual_seed(3)
         z_T = torch.randn((2, 1, 28, 28), generator=g)
-        last = list(diffusion._trajectory(models.ddpm, req, z_T, g))[-1]
-        assert frames[-1].png == diffusion._frame_png(last.z_prev, last.eps, last.z_prev)
-        assert frames[-2].png == diffusion._frame_png(last.z_t, last.eps, last.x0)  # z_1's frame is not z_0's
+        last = list(reverse._trajectory(models.ddpm, req, z_T, g))[-1]
+        assert frames[-1].png == reverse._frame_png(last.z_prev, last.eps, last.z_prev)
+        assert frames[-2].png == reverse._frame_png(last.z_t, last.eps, last.x0)  # z_1's frame is not z_0's
 
 
 def _drain(gen):
@@ -109,51 +109,51 @@ def test_stop_ends_the_run_with_its_final_value(models):
     import json
 
     for _ in range(3):
-        run = diffusion.new_run(None)
-        gen = diffusion.reverse(models, "DDPM", 0, 0.0, 0, 4, "none (unconditional)", 0.0, run)
+        run = reverse.new_run(None)
+        gen = reverse.reverse(models, "DDPM", 0, 0.0, 0, 4, "none (unconditional)", 0.0, run)
         first = next(gen)
         assert not json.loads(first[0])["final"]
-        assert diffusion.stop(run) != "Nothing is running."
+        assert reverse.stop(run) != "Nothing is running."
         rest = list(gen)
         value, status, _ = rest[-1]
         v = json.loads(value)
         assert v["final"] and status.startswith("Stopped after") and v["computed"] < v["total"]
         assert all(json.loads(o[0])["final"] is False for o in rest[:-1] if isinstance(o[0], str))
-        assert run.done and diffusion.stop(run) == "Nothing is running."
+        assert run.done and reverse.stop(run) == "Nothing is running."
 
 
 def test_stop_before_the_run_starts(models):
-    run = diffusion.new_run(None)
-    diffusion.stop(run)  # pressed while the run waited in the queue
-    out = list(diffusion.reverse(models, "DDIM", 5, 0.0, 0, 2, "none (unconditional)", 0.0, run))
+    run = reverse.new_run(None)
+    reverse.stop(run)  # pressed while the run waited in the queue
+    out = list(reverse.reverse(models, "DDIM", 5, 0.0, 0, 2, "none (unconditional)", 0.0, run))
     assert len(out) == 1 and out[0][1].startswith("Stopped before the first step")
 
 
 def test_a_new_run_stops_the_one_still_going(models):
-    old = diffusion.new_run(None)
-    gen = diffusion.reverse(models, "DDPM", 0, 0.0, 0, 2, "none (unconditional)", 0.0, old)
+    old = reverse.new_run(None)
+    gen = reverse.reverse(models, "DDPM", 0, 0.0, 0, 2, "none (unconditional)", 0.0, old)
     next(gen)
-    new = diffusion.new_run(old)
+    new = reverse.new_run(old)
     assert old.stop.is_set() and not new.stop.is_set() and new.id > old.id
     assert list(gen)[-1][1].startswith("Stopped after")
 
 
 def test_controls_without_effect_are_disabled():
-    steps, eta = diffusion._sampler_controls("DDPM")
+    steps, eta = reverse._sampler_controls("DDPM")
     assert steps["interactive"] is False and eta["interactive"] is False
-    assert all(u["interactive"] for u in diffusion._sampler_controls("DDIM"))
-    assert diffusion._guidance_control("none (unconditional)")["interactive"] is False
-    assert diffusion._guidance_control("3")["interactive"] is True
+    assert all(u["interactive"] for u in reverse._sampler_controls("DDIM"))
+    assert reverse._guidance_control("none (unconditional)")["interactive"] is False
+    assert reverse._guidance_control("3")["interactive"] is True
 
 
 def test_request_describes_itself_in_words(models):
-    one = diffusion.parse_request(models, "DDIM", 1, 0.0, 7, 1, "none (unconditional)", 5.0)
+    one = reverse.parse_request(models, "DDIM", 1, 0.0, 7, 1, "none (unconditional)", 5.0)
     assert one.describe() == "DDIM, 1 step, η = 0, seed 7, unconditional"  # not "1 steps"
     assert one.guidance == 0.0  # w has no effect without a class
     T = models.ddpm.diffusion.T
-    ddpm = diffusion.parse_request(models, "DDPM", 3, 0.2, 0, 1, "none (unconditional)", 0.0)
+    ddpm = reverse.parse_request(models, "DDPM", 3, 0.2, 0, 1, "none (unconditional)", 0.0)
     assert ddpm.steps == T and ddpm.describe().startswith(f"DDPM, all {T} steps")
-    assert diffusion.export_name(one) == "ddim1-eta0-seed7-uncond"
+    assert export.export_name(one) == "ddim1-eta0-seed7-uncond"
 
 
 def test_elbo_chart_reports_progress_and_speaks_of_the_loss(models):
@@ -162,14 +162,14 @@ def test_elbo_chart_reports_progress_and_speaks_of_the_loss(models):
     def progress(frac, desc=None):
         seen.append(frac)
 
-    fig, md = diffusion.elbo_chart(models, torch.zeros(1, 1, 28, 28), 0, progress=progress)
+    fig, md = elbo.elbo_chart(models, torch.zeros(1, 1, 28, 28), 0, progress=progress)
     assert seen and seen[-1] == 1.0 and seen == sorted(seen)
     assert "terms of the loss −ELBO" in md and "−ELBO" in fig.layout.title.text
-    assert "-\\mathrm{ELBO}=" in diffusion.ELBO_TEXT and "L_T" in diffusion.ELBO_TEXT
+    assert "-\\mathrm{ELBO}=" in elbo.ELBO_TEXT and "L_T" in elbo.ELBO_TEXT
 
 
 def test_two_samplers_include_ddpm_only_when_asked(models):
     calls = []
-    html = diffusion.two_samplers(models, 3, 2, 0.0, 0, 1, "none (unconditional)", 0.0, False,
+    html = compare.two_samplers(models, 3, 2, 0.0, 0, 1, "none (unconditional)", 0.0, False,
                                   progress=lambda f, desc=None: calls.append(desc))
     assert html.count("<img") == 2 and "DDPM" not in html and calls

@@ -7,7 +7,7 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from tests.test_app import raw_call
+from tests.app import raw_call
 
 
 @pytest.fixture(scope="module")

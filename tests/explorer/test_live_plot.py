@@ -46,32 +46,32 @@ def test_published_traces_are_written_once_and_named_by_url(tmp_path, monkeypatc
 
 @pytest.fixture(scope="module")
 def vae_lab(synthetic_data):
+    from explorer.labs.vae.common import Cache
     from explorer.models import load_models
-    from explorer.tabs import vae
 
     models = load_models(CHECKPOINTS, synthetic_data)
-    return models, vae.Cache(models)
+    return models, Cache(models)
 
 
 def test_latent_map_updates_are_small_and_its_points_travel_once(vae_lab, tmp_path, monkeypatch):
-    from explorer.tabs import vae
+    from explorer.labs.vae import common, latent_map
 
     monkeypatch.setattr(filmstrip, "_folder", [tmp_path])
     models, cache = vae_lab
     for name in models.vaes:
-        value = vae.latent_map(models, cache, name, None, [0.5] * models.vaes[name].latent_dim)
+        value = latent_map.latent_map(models, cache, name, None, [0.5] * models.vaes[name].latent_dim)
         v = json.loads(value)
         # the star carries the plane's projection (D × 2 numbers), so the page moves it as a slider changes
         assert [t["name"] for t in v["figure"]["data"]] == ["sliders' z"] and len(value) < 3_000
         points = json.loads(_file(v["static_url"]).read_text())["traces"]
         assert [t["name"] for t in points] == [str(c) for c in range(10)]
         assert sum(_count(t["x"]) for t in points) == len(models.digits.labels)  # every test digit, once
-        again = json.loads(vae.latent_map(models, cache, name, None, [-0.5] * models.vaes[name].latent_dim))
+        again = json.loads(latent_map.latent_map(models, cache, name, None, [-0.5] * models.vaes[name].latent_dim))
         assert again["static_url"] == v["static_url"] and again["figure"] != v["figure"]  # the star moved
     # an encoded digit adds its posterior ellipses; all WebGL, so the points (WebGL) never cover them
-    enc = vae.encode_digit(models, name, models.digits.x[0], "test digit #0")
-    encoded = json.loads(vae.latent_map(models, cache, name, enc, None))["figure"]["data"]
+    enc = common.encode_digit(models, name, models.digits.x[0], "test digit #0")
+    encoded = json.loads(latent_map.latent_map(models, cache, name, enc, None))["figure"]["data"]
     assert [(t["name"], t["type"]) for t in encoded] == [("q(z|x) 1σ", "scattergl"), ("q(z|x) 2σ", "scattergl"),
                                                          ("sliders' z", "scattergl")]
-    urls = {json.loads(vae.latent_map(models, cache, name, None, None))["static_url"] for name in models.vaes}
+    urls = {json.loads(latent_map.latent_map(models, cache, name, None, None))["static_url"] for name in models.vaes}
     assert len(urls) == len(models.vaes)  # one file per model

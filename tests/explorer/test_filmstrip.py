@@ -96,8 +96,9 @@ def test_publish_writes_the_kept_frames_to_a_served_file_and_names_it(tmp_path, 
 
 
 def test_schedule_svg_spans_the_plot_and_names_T():
-    a = np.cumprod(1 - np.linspace(1e-4, 0.02, 1000))
-    svg = filmstrip.schedule_svg(a)
+    from train.diffusion import GaussianDiffusion
+
+    svg = filmstrip.schedule_svg(GaussianDiffusion(1000, "linear"))
     assert "data-t='1000'" in svg and "T = 1000" in svg and svg.count("<polyline") == 2
     signal = svg.split("<polyline points='")[1].split("'")[0].split()
     (x_first, y_first), (x_last, y_last) = (map(float, p.split(",")) for p in (signal[0], signal[-1]))

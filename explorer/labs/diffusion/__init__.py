@@ -1,0 +1,44 @@
+"""The diffusion lab: a DDPM as a Markovian hierarchical VAE. The fixed forward process, the learned reverse
+process frame by frame, two samplers from the same noise, and the ELBO term by term. One module per sub-lab;
+what they share is `common.DiffusionControls`. All the maths is in train/diffusion.py.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from explorer import render
+from explorer.labs.diffusion import compare, elbo, forward, reverse
+from explorer.labs.diffusion.common import LATEX, DiffusionControls, test_digit
+from explorer.models import Models
+
+INTRO = r"""
+**A diffusion model is a hierarchical VAE with a fixed encoder.** The data $x$ is $z_0$; the encoder adds a
+little Gaussian noise at each of $T$ steps, $q(z_t\mid z_{t-1})=\mathcal N(\sqrt{\alpha_t}\,z_{t-1},(1-\alpha_t)I)$,
+nothing learned. Steps compose in closed form: $q(z_t\mid x)=\mathcal N(\sqrt{\bar\alpha_t}\,x,(1-\bar\alpha_t)I)$ with
+$\bar\alpha_t=\prod_{s\le t}\alpha_s$, so $z_t=\sqrt{\bar\alpha_t}\,x+\sqrt{1-\bar\alpha_t}\,\varepsilon$.
+The decoder is learned: starting from $z_T\sim\mathcal N(0,I)$ it runs the chain backwards, and at each step a network
+$\varepsilon_\theta(z_t,t)$ predicts the noise in $z_t$, which fixes the mean of $p_\theta(z_{t-1}\mid z_t)$ and a guess
+$\hat x_0=(z_t-\sqrt{1-\bar\alpha_t}\,\hat\varepsilon)/\sqrt{\bar\alpha_t}$ of the clean image.
+"""
+
+
+def build(models: Models) -> None:
+    """The diffusion tab's contents; call inside `with gr.Tab(...)`."""
+    gr.Markdown(INTRO, latex_delimiters=LATEX)
+    if models.ddpm is None:
+        gr.Markdown(f"⚠️ **Diffusion model unavailable.** {models.errors.get('diffusion', '')}",
+                    elem_classes="ge-error")
+        return
+    x0 = test_digit(models, 0) if models.digits is not None else None
+    ctl = DiffusionControls(models, models.ddpm, gr.State(x0))
+    with gr.Tabs():
+        with gr.Tab("Forward process") as forward_tab:
+            forward.build(ctl)
+        with gr.Tab("Reverse process"):
+            reverse.build(ctl)
+        with gr.Tab("Same seed, two samplers"):
+            compare.build(ctl)
+        with gr.Tab("ELBO per timestep"):
+            elbo.build(ctl)
+    render.brush_on_open(forward_tab, "diff-sketch")

@@ -1,0 +1,69 @@
+"""The same z_T through DDIM at two step counts, and DDPM with all T steps if asked."""
+
+import dataclasses
+import time
+from functools import partial
+
+import gradio as gr
+import torch
+
+from explorer import checks, render
+from explorer.labs.diffusion.common import DiffusionControls
+from explorer.labs.diffusion.reverse import GUIDANCE_LABEL_OFF, _guidance_control, _trajectory, parse_request
+from explorer.models import Models
+from explorer.state import CLASS_NONE, CLASSES, MAX_GUIDANCE, MAX_SAMPLES
+from train.diffusion import to_unit_range
+
+
+def two_samplers(models: Models, steps_a, steps_b, eta, seed, n, label, guidance, with_ddpm=False,
+                 progress=gr.Progress()) -> str:
+    """DDIM with two step counts (and, if asked, DDPM with all T steps) from the same z_T, final samples side
+    by side. Reports its progress step by step (DDPM's 1000 steps take minutes on a CPU)."""
+    req = parse_request(models, "DDIM", steps_a, eta, seed, n, label, guidance)
+    m = models.diffusion_model()
+    steps_b = checks.number("Steps (second DDIM)", steps_b, 1, m.diffusion.T, integer=True)
+    if not isinstance(with_ddpm, bool):
+        raise checks.InputError(f"'Include DDPM' must be true or false, not {checks.shown(with_ddpm)}.")
+    arms = [req, dataclasses.replace(req, steps=steps_b)]
+    if with_ddpm:
+        arms.append(dataclasses.replace(req, sampler="DDPM", steps=m.diffusion.T, eta=1.0))
+    z_T = torch.randn((req.n, 1, 28, 28), generator=torch.Generator().manual_seed(req.seed))
+    total, done, out = sum(a.steps for a in arms), 0, []
+    with torch.inference_mode():
+        for arm in arms:
+            t0 = time.perf_counter()
+            g = torch.Generator().manual_seed(req.seed + 1)
+            last = None
+            for k, step in enumerate(_trajectory(m, arm, z_T, g)):
+                last = step
+                if k % 10 == 0:
+                    progress((done + k) / total, desc=f"{arm.sampler}, {arm.steps} steps: step {k + 1}")
+            done += arm.steps
+            what = f"DDPM, all {arm.steps} steps" if arm.sampler == "DDPM" else f"DDIM, {arm.steps} steps, η = {eta:g}"
+            out.append(render.grid_tag(to_unit_range(last.z_prev.squeeze(1)), req.n, cell=56,
+                                       caption=f"{what}: {time.perf_counter() - t0:.1f} s"))
+    return ("<div>" + "".join(out) + f"<p class='ge-note'>all from the same z_T (seed {req.seed}"
+            + ("" if req.label is None else f", class {req.label}, w = {req.guidance:g}") + ")</p></div>")
+
+
+def build(ctl: DiffusionControls) -> None:
+    T = ctl.T
+    gr.Markdown("DDIM with two step counts, and if you ask, DDPM with all T steps, all from the same initial "
+                "noise z_T.")
+    with gr.Row():
+        a = checks.Slider(1, T, value=min(50, T), step=1, label="DDIM steps (first)")
+        b = checks.Slider(1, T, value=min(10, T), step=1, label="DDIM steps (second)")
+        eta = checks.Slider(0, 1, value=0.0, step=0.05, label="η")
+        seed = checks.Number(0, label="seed", minimum=0, step=1)
+        n = checks.Slider(1, MAX_SAMPLES, value=4, step=1, label="samples")
+        label = checks.Dropdown(CLASSES, value=CLASS_NONE, label="class", interactive=bool(ctl.ddpm.config.num_classes))
+        guidance = checks.Slider(0, MAX_GUIDANCE, value=2.0, step=0.5, label=GUIDANCE_LABEL_OFF, interactive=False)
+    with gr.Row():
+        ddpm = gr.Checkbox(False, label=f"also DDPM with all {T} steps (minutes on a CPU)", elem_id="diff-compare-ddpm")
+        btn = gr.Button("Compare", variant="primary", elem_id="diff-compare-btn")
+    out = gr.HTML(elem_id="diff-compare")
+    label.change(_guidance_control, label, guidance, api_visibility="private", show_progress="hidden")
+    inputs = [a, b, eta, seed, n, label, guidance, ddpm]
+    render.mark_stale(inputs, ["diff-compare"])
+    render.clear_stale(btn.click(partial(two_samplers, ctl.models), inputs, out, api_name="two_samplers",
+                                 concurrency_limit=2), ["diff-compare"])

@@ -1,0 +1,147 @@
+"""The fixed forward process: z_t of a digit while you drag t, the schedules, and snapshots at chosen t."""
+
+from functools import partial
+
+import gradio as gr
+import numpy as np
+import plotly.graph_objects as go
+import torch
+
+from explorer import checks, render
+from explorer.labs.diffusion.common import DiffusionControls, test_digit
+from explorer.models import Models
+from explorer.vae_maths import preprocess_drawing
+from train.diffusion import GaussianDiffusion, to_model_range, to_unit_range
+
+SNAPSHOT_FRACTIONS = (0, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0)  # default snapshots, of T: t = 0, 50, …, 1000
+MAX_SNAPSHOTS = 12
+
+def schedule_figure(T: int, t_mark: int | None = None, trained: str = "linear") -> go.Figure:
+    """β_t, ᾱ_t and log SNR against t = 1 … T for the linear and cosine schedules, the current t (0 … T) marked."""
+    fig = go.Figure()
+    ts = np.arange(1, T + 1)
+    for name, dash in (("linear", None), ("cosine", "dot")):
+        d = GaussianDiffusion(T, name)
+        width = 3 if name == trained else 1.5
+        fig.add_trace(go.Scatter(x=ts, y=d.alphas_cumprod.numpy(), name=f"ᾱ_t ({name})", line=dict(color="#2563eb",
+                                 dash=dash, width=width)))
+        fig.add_trace(go.Scatter(x=ts, y=d.betas.numpy(), name=f"β_t ({name})", line=dict(color="#ea580c", dash=dash,
+                                 width=width)))
+        fig.add_trace(go.Scatter(x=ts, y=d.log_snr.numpy(), name=f"log SNR ({name})", yaxis="y2",
+                                 line=dict(color="#16a34a", dash=dash, width=width)))
+    if t_mark is not None:  # shapes[0] and annotations[0]: SCHEDULE_MARK_JS moves them while t changes
+        fig.add_vline(x=t_mark, line=dict(color="black", width=1.5), annotation_text=f"t = {t_mark}")
+    fig.update_layout(meta={"T": T}, height=330, margin=dict(l=50, r=50, t=40, b=40),
+                      title=f"schedules (the model uses {trained})",
+                      xaxis=dict(title="t"), yaxis=dict(title="ᾱ_t, β_t", range=[0, 1]),
+                      yaxis2=dict(title="log SNR = log ᾱ/(1−ᾱ)", overlaying="y", side="right", showgrid=False),
+                      legend=dict(orientation="h", y=-0.25, font=dict(size=10)))
+    return fig
+
+
+def forward_view(models: Models, x, t, eps_seed) -> str:
+    """z_t = √ᾱ_t x + √(1−ᾱ_t) ε for one fixed ε, with the coefficients spelled out."""
+    m = models.diffusion_model()
+    if x is None:
+        raise checks.InputError("Choose a test digit or draw one first.")
+    t = checks.number("t", t, 0, m.diffusion.T, integer=True)
+    eps_seed = checks.seed(eps_seed, "ε seed")
+    eps = torch.randn(x.shape, generator=torch.Generator().manual_seed(eps_seed))
+    z = m.diffusion.q_sample_at(x, t, eps)
+    signal, noise, snr = m.diffusion.coefficients(t)
+    caption = (f"z<sub>{t}</sub> = {signal:.3f}·x + {noise:.3f}·ε &nbsp; (ᾱ<sub>t</sub> = {signal**2:.4g}, "
+               f"signal-to-noise {snr:.3g})" if t else "t = 0: z<sub>0</sub> = x")
+    return render.row(render.img_tag(to_unit_range(x[0, 0]), size=112, caption="x"),
+                      render.img_tag(to_unit_range(eps[0, 0], 2.0), size=112, caption=f"ε (seed {eps_seed})"),
+                      render.img_tag(to_unit_range(z[0, 0]), size=196, caption=caption))
+
+
+def default_snapshots(T: int) -> str:
+    return ", ".join(str(t) for t in sorted({round(f * T) for f in SNAPSHOT_FRACTIONS}))
+
+
+def snapshot_ts(text, T: int) -> list[int]:
+    """'0, 50, 100' -> [0, 50, 100]: up to MAX_SNAPSHOTS whole numbers in [0, T], sorted, duplicates dropped."""
+    parts = [p for p in str(text or "").replace(";", ",").replace(" ", ",").split(",") if p]
+    if not parts:
+        raise checks.InputError(f"Snapshot t values: give up to {MAX_SNAPSHOTS} whole numbers from 0 to {T}, "
+                                "e.g. 0, 100, 500.")
+    ts = []
+    for p in parts:
+        try:
+            ts.append(int(p))
+        except ValueError:
+            raise checks.InputError(f"Snapshot t value {p!r} is not a whole number; allowed: 0 to {T}.") from None
+    bad = [t for t in ts if not 0 <= t <= T]
+    if bad:
+        raise checks.InputError(f"Snapshot t = {bad[0]} is outside the allowed range [0, {T}].")
+    ts = sorted(set(ts))
+    if len(ts) > MAX_SNAPSHOTS:
+        raise checks.InputError(f"{len(ts)} snapshot t values given; at most {MAX_SNAPSHOTS} are shown.")
+    return ts
+
+
+def snapshots(models: Models, x, eps_seed, ts_text=None) -> str:
+    """z_t at each chosen t, all with the same ε (the forward view's)."""
+    m = models.diffusion_model()
+    if x is None:
+        raise checks.InputError("Choose a test digit or draw one first.")
+    ts = snapshot_ts(ts_text if ts_text is not None else default_snapshots(m.diffusion.T), m.diffusion.T)
+    eps = torch.randn(x.shape, generator=torch.Generator().manual_seed(checks.seed(eps_seed, "ε seed")))
+    return render.row(*(render.img_tag(to_unit_range(m.diffusion.q_sample_at(x, t, eps)[0, 0]), size=84,
+                                       caption=f"t = {t}") for t in ts))
+
+
+def draw_digit(image) -> torch.Tensor:
+    a = checks.image_array(image)
+    try:
+        x = preprocess_drawing(a)
+    except ValueError as e:
+        raise checks.InputError(checks.sentence(f"Cannot read a digit from that image: {e}")) from None
+    return to_model_range(x.view(1, 1, 28, 28))
+
+
+def build(ctl: DiffusionControls) -> gr.Tab | None:
+    models, T = ctl.models, ctl.T
+    x0 = ctl.digit.value
+    t0 = T // 4  # where the forward view starts: a quarter of the way to pure noise
+    with gr.Row():
+        with gr.Column(scale=2):
+            with gr.Row():
+                index = checks.Number(0, label="test digit index", minimum=0, step=1)
+                ctl.pick = gr.Button("Use this test digit")
+            sketch = gr.Sketchpad(label="or draw one", type="numpy", canvas_size=(200, 200), elem_id="diff-sketch",
+                                  brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"))
+            ctl.draw = gr.Button("Use the drawing")
+        with gr.Column(scale=3):
+            t = checks.Slider(0, T, value=t0, step=1, label="t (0 = the image, T = pure noise)", elem_id="diff-t")
+            eps = checks.Number(0, label="ε seed (fixed while you drag t)", minimum=0, step=1)
+            view = gr.HTML(forward_view(models, x0, t0, 0) if x0 is not None else "", elem_id="diff-forward")
+    render.live_plot(render.live_value(schedule_figure(T, t0, ctl.ddpm.config.schedule), template=True),
+                     elem_id="diff-schedule")
+    with gr.Row():
+        snap_ts = gr.Textbox(default_snapshots(T), scale=3, elem_id="diff-snap-ts",
+                             label=f"snapshot t values (up to {MAX_SNAPSHOTS}, 0 to {T})")
+        snap_btn = gr.Button("Show snapshots", scale=1)
+    snaps = gr.HTML(snapshots(models, x0, 0) if x0 is not None else "", elem_id="diff-snapshots")
+
+    fwd, snap = partial(forward_view, models), partial(snapshots, models)
+    t.input(checks.live(fwd), [ctl.digit, t, eps], view, queue=False, trigger_mode="always_last",
+            show_progress="hidden", api_visibility="private")
+    t.change(None, t, None, js=render.static("schedule_mark.js"))  # the marker follows every change, in the page
+    snap_in = [ctl.digit, eps, snap_ts]
+    eps.change(fwd, [ctl.digit, t, eps], view, api_visibility="private").then(snap, snap_in, snaps,
+                                                                               api_visibility="private")
+    snap_btn.click(snap, snap_in, snaps, api_name="snapshots")
+    snap_ts.submit(snap, snap_in, snaps, api_visibility="private")
+    for ev, fn, inputs, api in ((ctl.pick.click, partial(test_digit, models), [index], "diffusion_digit"),
+                                (ctl.draw.click, draw_digit, [sketch], None)):
+        ev(fn, inputs, [ctl.digit], api_name=api, api_visibility="public" if api else "private").then(
+            fwd, [ctl.digit, t, eps], view, api_visibility="private").then(
+            snap, snap_in, snaps, api_visibility="private")
+
+    def forward(t: int, eps_seed: int = 0, index: int = 0) -> str:
+        """z_t of test digit `index` for noise seed `eps_seed`, as HTML (the forward view)."""
+        return forward_view(models, test_digit(models, index), t, eps_seed)
+
+    gr.api(forward, api_name="forward")

@@ -1,0 +1,205 @@
+"""The learned reverse process, streamed frame by frame (z_t, predicted ε, predicted x̂_0, and last the sample),
+then scrubbed in the page (explorer/filmstrip.py); DDPM or DDIM, class and guidance; Stop; export."""
+
+import io
+import time
+from functools import partial
+
+import gradio as gr
+import torch
+from PIL import Image
+
+from explorer import background, checks, filmstrip, render
+from explorer.labs.diffusion.common import LATEX, DiffusionControls
+from explorer.labs.diffusion.export import export, export_name
+from explorer.models import Models
+from explorer.state import CLASS_NONE, CLASSES, MAX_GUIDANCE, MAX_SAMPLES, SamplerRequest
+from train.diffusion import to_unit_range
+from train.models.ddpm import DDPM
+
+GUIDANCE_LABEL_ON = "guidance scale w"
+GUIDANCE_LABEL_OFF = "guidance scale w (pick a class: without one there is nothing to guide towards)"
+
+GUIDANCE_TEXT = r"""
+**Class and guidance.** One network is both models: in training, DROPOUT of the images had their label replaced by
+"none", so $\varepsilon_\theta(z_t,t,y)$ is the conditional model and $\varepsilon_\theta(z_t,t,\varnothing)$ the
+unconditional one, which learned from that share of the images only and draws less tidy digits. Classifier-free guidance
+(Ho & Salimans 2022) samples with
+$\hat\varepsilon=(1+w)\,\varepsilon_\theta(z_t,t,y)-w\,\varepsilon_\theta(z_t,t,\varnothing)$:
+$w=0$ is the plain conditional model, larger $w$ pushes samples towards what makes $y$ likely, trading
+variety for clearer digits.
+"""
+
+
+def _guidance_text(models: Models) -> str:
+    share = models.ddpm_card.get("training", {}).get("class_dropout")
+    return (GUIDANCE_TEXT.replace("DROPOUT", f"{share:.0%}" if share is not None else "some")
+            + _measured_guidance(models.ddpm_card))
+
+
+def _measured_guidance(card: dict) -> str:
+    """What the card's sample-quality table (train/evaluate.py) measured of class-conditional DDIM-50 at each
+    guidance scale, as a sentence; '' if it holds no such rows."""
+    rows = card.get("sample_quality", {}).get("rows", [])
+    ddim = [r for r in rows if (r.get("kind"), r.get("sampler"), r.get("labels")) == ("ddpm", "ddim50", "balanced")]
+    if not ddim:
+        return ""
+    n = max(r["n"] for r in ddim)  # the largest evaluation, on one device (the CPU if it has rows)
+    device = "cpu" if any(r.get("device") == "cpu" for r in ddim) else ddim[-1].get("device")
+    by_w = {float(r["guidance"]): r for r in ddim if r["n"] == n and r.get("device") == device}  # newest wins
+    scores = "; ".join(f"$w={w:g}$: IS {r['inception_score']:.2f}, FD {r['frechet_distance']:.1f}"
+                       for w, r in sorted(by_w.items()))
+    real = next((r for r in rows if r.get("kind") == "real"), None)
+    floor = (f" (real digits: IS {real['inception_score']:.2f}; two sets of real digits are FD "
+             f"{real['frechet_distance']:.1f} apart)" if real else "")
+    where = "" if device == "cpu" else f", sampled on {device}"
+    return (f"\n\n**Measured on this model** with DDIM-50, {n:,} samples each{where}, scored by our MNIST classifier "
+            f"(`python -m train evaluate`): {scores}{floor}. A higher Inception Score (IS) means each sample is "
+            "more confidently one digit; a higher Fréchet distance (FD) means the samples as a whole sit further "
+            "from real digits, in their variety as much as in their shapes.\n")
+
+
+def _frame_png(z: torch.Tensor, eps: torch.Tensor, x0: torch.Tensor) -> bytes:
+    """One frame as a PNG: rows z_t, ε̂ (±2 shown as black to white), x̂_0; one column per sample. (n, 1, 28, 28)
+    each, in [−1, 1] (ε̂ in about ±2)."""
+    n = z.shape[0]
+    rows = torch.cat([to_unit_range(z), to_unit_range(eps, 2.0), to_unit_range(x0)])  # (3n, 1, 28, 28)
+    g = render.grid(rows.squeeze(1), n, pad=2)  # row-major: all z_t, then all ε̂, then all x̂_0
+    buf = io.BytesIO()
+    Image.fromarray(g, mode="L").save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def parse_request(models: Models, sampler, steps, eta, seed, n, label, guidance) -> SamplerRequest:
+    m = models.diffusion_model()
+    return SamplerRequest.parse(m.diffusion.T, m.config.num_classes, sampler, steps, eta, seed, n, label, guidance)
+
+
+def _trajectory(m: DDPM, req: SamplerRequest, z_T: torch.Tensor, generator: torch.Generator):
+    y = None if req.label is None else torch.full((z_T.shape[0],), req.label, dtype=torch.long)
+    eps_model = m.eps_model(y, req.guidance)
+    if req.sampler == "DDPM":
+        return m.diffusion.ddpm_sample_progressive(eps_model, tuple(z_T.shape), generator, z_T=z_T)
+    return m.diffusion.ddim_sample_progressive(eps_model, tuple(z_T.shape), req.steps, req.eta, generator, z_T=z_T)
+
+
+def _frames(m: DDPM, req: SamplerRequest):
+    """Every frame of a run, one per step (its input z_t, ε̂, x̂_0) and last the sample z_0 (its x̂_0 row
+    repeats z_0; its ε̂ row is the last step's prediction, the noise that step removed)."""
+    g = torch.Generator().manual_seed(req.seed)
+    z_T = torch.randn((req.n, 1, 28, 28), generator=g)
+    with torch.inference_mode():
+        k, step = -1, None
+        for k, step in enumerate(_trajectory(m, req, z_T, g)):
+            yield filmstrip.Frame(k, step.t + 1, _frame_png(step.z_t, step.eps, step.x0))
+        yield filmstrip.Frame(k + 1, 0, _frame_png(step.z_prev, step.eps, step.z_prev))
+
+
+def new_run(run) -> filmstrip.Run:
+    """The Run button's first step, before the run waits in the queue: a fresh run in this session's state,
+    so that Stop can reach it even before it starts. A run still going is stopped."""
+    if run is not None and not run.done:
+        run.stop.set()
+    return filmstrip.Run(0)
+
+
+def new_run_without_exports(run) -> tuple[filmstrip.Run, None]:
+    """`new_run`, and the previous run's export files cleared: they no longer match what is shown."""
+    return new_run(run), None
+
+
+def reverse(models: Models, sampler, steps, eta, seed, n, label, guidance, run=None):
+    """Stream the reverse process: every frame is kept (for scrubbing and export), the page gets frames as
+    they come.
+
+    Yields (viewer value, status, run state). While streaming, at most ~20 updates a second, each with the
+    newest frame only; the last update hands the page the whole run (see explorer/filmstrip.py). The steps
+    run in a thread of their own (explorer/background.py). Stop sets the run's `stop`: this generator then
+    yields the stopped run as its last value, so no streamed value can arrive after it.
+    """
+    req = parse_request(models, sampler, steps, eta, seed, n, label, guidance)
+    if run is None or run.started:  # an API call, which has no Run button's first step
+        run = filmstrip.Run(0)
+    run.total, run.started, run.name = req.steps + 1, True, export_name(req)
+    what = req.describe()
+    if run.stop.is_set():
+        run.done = True
+        yield gr.update(), f"Stopped before the first step ({what}).", run
+        return
+    t0 = time.perf_counter()
+    try:
+        frames = partial(_frames, models.diffusion_model(), req)
+        for batch in background.stream(frames, run.stop, name="reverse-process"):
+            run.frames.extend(batch)
+            k = min(len(run.frames), req.steps)
+            status = f"{what}: step {k} of {req.steps}, {time.perf_counter() - t0:.2f} s"
+            yield filmstrip.value(run, final=False), status, run
+    finally:
+        run.done = True  # also when the page was closed: the generator is closed, the thread ends
+    if len(run.frames) < run.total:  # stopped: background.stream ended early
+        done = len(run.frames)
+        status = (f"Stopped after {done} of {req.steps} steps ({what}): scrub them below." if done else
+                  f"Stopped before the first step ({what}).")
+        yield (filmstrip.publish(run) if done else gr.update()), status, run
+        return
+    status = f"{what}: done in {time.perf_counter() - t0:.2f} s. Scrub the frames below; the last is the sample."
+    yield filmstrip.publish(run), status, run
+
+
+def stop(run) -> str | dict:
+    """Stop this session's run: the run's own stream ends with its final value. Says so if none is going."""
+    if run is None or run.done:
+        return "Nothing is running."
+    run.stop.set()
+    return gr.update()
+
+
+def _sampler_controls(sampler: str) -> list:
+    """DDPM always takes all T steps with fresh noise: the steps and η sliders only matter for DDIM."""
+    ddim = sampler == "DDIM"
+    return [gr.update(interactive=ddim, label="steps" if ddim else "steps (DDPM always takes all T)"),
+            gr.update(interactive=ddim, label="η (DDIM: 0 deterministic, 1 like DDPM)" if ddim
+                      else "η (DDPM draws fresh noise every step, like DDIM with η = 1)")]
+
+
+def _guidance_control(label: str) -> dict:
+    on = label != CLASS_NONE
+    return gr.update(interactive=on, label=GUIDANCE_LABEL_ON if on else GUIDANCE_LABEL_OFF)
+
+
+def build(ctl: DiffusionControls) -> None:
+    models, m, T = ctl.models, ctl.ddpm, ctl.T
+    with gr.Row():
+        sampler = checks.Radio(["DDIM", "DDPM"], value="DDIM", label="sampler", elem_id="diff-sampler")
+        steps = checks.Slider(1, T, value=min(50, T), step=1, label="steps", elem_id="diff-steps")
+        eta = checks.Slider(0, 1, value=0.0, step=0.05, label="η (DDIM: 0 deterministic, 1 like DDPM)",
+                            elem_id="diff-eta")
+        seed = checks.Number(0, label="seed", minimum=0, step=1)
+        n = checks.Slider(1, MAX_SAMPLES, value=4, step=1, label="samples at once")
+    with gr.Row():
+        label = checks.Dropdown(CLASSES, value=CLASS_NONE, label="class (classifier-free guidance)",
+                                interactive=bool(m.config.num_classes), elem_id="diff-class")
+        guidance = checks.Slider(0, MAX_GUIDANCE, value=2.0, step=0.5, interactive=False, elem_id="diff-guidance",
+                                 label=GUIDANCE_LABEL_OFF)
+        run_btn = gr.Button("Run the reverse process", variant="primary", elem_id="diff-run")
+        stop_btn = gr.Button("Stop", variant="stop", elem_id="diff-stop")
+    status = gr.Markdown(elem_id="diff-status")
+    view = filmstrip.viewer(m.diffusion, elem_id="diff-frame")
+    run = gr.State(None)  # this session's filmstrip.Run
+    gr.Markdown("Rows: the noisy sample $z_t$, the predicted noise $\\hat\\varepsilon$ (±2 shown black to white) and "
+                "the predicted clean image $\\hat x_0$. The last frame is the sample $z_0$ the sampler returns. Once "
+                "a run ends, the slider, the arrow keys and ▶ play move through its frames in your browser, without "
+                "recomputing anything.\n\n" + (_guidance_text(models) if m.config.num_classes else ""),
+                latex_delimiters=LATEX)
+    with gr.Row():
+        export_btn = gr.Button("Export GIF and MP4", size="sm", scale=0)
+        files = gr.File(label="trajectory (GIF, MP4)", file_count="multiple", interactive=False, height=110,
+                        elem_id="diff-export-files")
+
+    sampler.change(_sampler_controls, sampler, [steps, eta], api_visibility="private", show_progress="hidden")
+    label.change(_guidance_control, label, guidance, api_visibility="private", show_progress="hidden")
+    (run_btn.click(new_run_without_exports, run, [run, files], api_visibility="private", show_progress="hidden")
+     .then(partial(reverse, models), [sampler, steps, eta, seed, n, label, guidance, run], [view, status, run],
+           api_name="reverse", concurrency_limit=2, show_progress="minimal"))
+    stop_btn.click(stop, run, status, api_name="stop", show_progress="hidden")
+    export_btn.click(export, run, files, api_name="export")

@@ -1,0 +1,60 @@
+"""What the KL lab's sub-labs share: ranges, colours, the 1-D panel's controls, and its parameter checks."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import gradio as gr
+
+from explorer import checks
+from explorer import kl_maths as km
+
+MU_RANGE = 10.0
+SIGMA_MIN, SIGMA_MAX = 0.001, 10.0
+MAX_LOG10_N = 6  # Monte Carlo: up to 10^6 samples
+# q starts narrower than p and shifted: the two KLs differ (0.84 vs 0.54), and k3 is the steadier estimator there
+# (for a wider q it is not: see monte_carlo.py)
+SIGMA_Q0 = 0.8
+LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
+P_COLOR, Q_COLOR, F_COLOR, R_COLOR = "#2563eb", "#ea580c", "#16a34a", "#9333ea"
+
+
+@dataclass
+class KlControls:
+    """The 1-D panel at the top of the lab, which the sub-labs below read (Monte Carlo) or set (the VAE's term)."""
+
+    mu_p: gr.Slider
+    sigma_p: gr.Slider
+    mu_q: gr.Slider
+    sigma_q: gr.Slider
+    direction: gr.Radio
+    plot: gr.HTML  # the live plot: densities, the shaded integrand, both KLs
+    caption: gr.Markdown
+
+    @property
+    def params(self) -> list:
+        return [self.mu_p, self.sigma_p, self.mu_q, self.sigma_q]
+
+
+def params(mu_p, sigma_p, mu_q, sigma_q) -> tuple[float, float, float, float]:
+    return (
+        checks.number("μ_p", mu_p, -MU_RANGE, MU_RANGE),
+        checks.number("σ_p", sigma_p, SIGMA_MIN, SIGMA_MAX),
+        checks.number("μ_q", mu_q, -MU_RANGE, MU_RANGE),
+        checks.number("σ_q", sigma_q, SIGMA_MIN, SIGMA_MAX),
+    )
+
+
+def numbers_html(kl_pq: float, kl_qp: float) -> str:
+    def cell(v: float) -> str:
+        bits = v / math.log(2) if math.isfinite(v) else v
+        return f"<b>{km.fmt_nats(v)}</b> nats<br><span class='ge-note'>{km.fmt_nats(bits)} bits</span>"
+
+    return (
+        f"<div class='ge-row' id='kl-numbers'>"
+        f"<div class='ge-kl'><div>KL(p ‖ q)</div><div id='kl-pq'>{cell(kl_pq)}</div></div>"
+        f"<div class='ge-kl'><div>KL(q ‖ p)</div><div id='kl-qp'>{cell(kl_qp)}</div></div>"
+        f"<div class='ge-note'>difference {km.fmt_nats(abs(kl_pq - kl_qp))} nats</div></div>"
+    )
+

@@ -1,0 +1,145 @@
+"""The 1-D panel: two Gaussians you control, their densities, the shaded integrand and both KLs, presets."""
+
+
+import gradio as gr
+import plotly.graph_objects as go
+import torch
+
+from explorer import checks, render
+from explorer import kl_maths as km
+from explorer.labs.kl.common import (
+    F_COLOR,
+    MU_RANGE,
+    P_COLOR,
+    Q_COLOR,
+    SIGMA_MAX,
+    SIGMA_MIN,
+    SIGMA_Q0,
+    KlControls,
+    numbers_html,
+    params,
+)
+
+PRESETS = {
+    "identical": ((0.0, 1.0, 0.0, 1.0), "p = q: both divergences are exactly 0, the only way KL can be 0."),
+    "same mean, different widths": (
+        (0.0, 1.0, 0.0, 3.0),
+        "q three times wider than p: KL(p‖q) ≈ 0.65 but KL(q‖p) ≈ 2.9. KL is not "
+        "symmetric: q covering p is cheap, p missing q's spread is not.",
+    ),
+    "shifted, equal widths": (
+        (-1.0, 1.0, 1.0, 1.0),
+        "equal widths: both directions give (μ_p − μ_q)²/(2σ²) = 2 nats; only then is KL symmetric.",
+    ),
+    "two spikes far apart": (
+        (-4.0, 0.1, 4.0, 0.1),
+        "two narrow Gaussians 8 apart: KL = 8²/(2·0.1²) = 3200 nats both ways, the average of log p/q under p. "
+        "Their supports still overlap (all of ℝ), so the KL is finite; the mass they share, 2Φ(−40) ≈ e^-804, "
+        "is another number: do not confuse the two.",
+    ),
+}
+
+
+@torch.inference_mode()
+def gaussians_1d(mu_p, sigma_p, mu_q, sigma_q, direction: str, template: bool = False) -> str:
+    """Both KL values (HTML) and a figure of the two densities with the shaded integrand of the chosen
+    direction, as one `render.live_value` for the live plot."""
+    mu_p, sigma_p, mu_q, sigma_q = params(mu_p, sigma_p, mu_q, sigma_q)
+    direction = checks.choice("Direction", direction, ("KL(p‖q)", "KL(q‖p)"))
+    kl_pq, kl_qp = km.kl_1d(mu_p, sigma_p, mu_q, sigma_q)
+    p, q = km.normal(mu_p, sigma_p), km.normal(mu_q, sigma_q)
+    x = km.grid_for(mu_p, sigma_p, mu_q, sigma_q)
+    a, b, val = (p, q, kl_pq) if direction == "KL(p‖q)" else (q, p, kl_qp)
+    # float32 halves what travels to the browser; a plotted curve needs no more precision
+    xs = x.float().numpy()
+    f = km.integrand(a, b, x).float().numpy()
+    # one figure with an overlaid second y-axis for the integrand (make_subplots costs ~15 ms a call); no
+    # legend (the numbers box names the colours): each saved millisecond keeps dragging live
+    fig = go.Figure(
+        [
+            go.Scatter(
+                x=xs,
+                y=f,
+                fill="tozeroy",
+                mode="lines",
+                line=dict(color=F_COLOR, width=1),
+                fillcolor="rgba(22,163,74,0.25)",
+                name=f"integrand of {direction}",
+                yaxis="y2",
+            ),
+            go.Scatter(
+                x=xs, y=p.log_prob(x).exp().float().numpy(), mode="lines", line=dict(color=P_COLOR, width=2.5), name="p"
+            ),
+            go.Scatter(
+                x=xs, y=q.log_prob(x).exp().float().numpy(), mode="lines", line=dict(color=Q_COLOR, width=2.5), name="q"
+            ),
+        ],
+        layout=dict(
+            title=f"shaded area = {direction} = {km.fmt_nats(val)} nats",
+            height=400,
+            showlegend=False,
+            margin=dict(l=50, r=50, t=50, b=40),
+            yaxis=dict(title="density", nticks=6),
+            yaxis2=dict(overlaying="y", side="right", showgrid=False, showticklabels=False, zeroline=False),
+            xaxis=dict(nticks=8),
+        ),
+    )
+    return render.live_value(fig, numbers_html(kl_pq, kl_qp), template)
+
+
+def kl_1d(mu_p: float, sigma_p: float, mu_q: float, sigma_q: float, direction: str = "KL(p‖q)") -> str:
+    """The API of the 1-D panel: its live value (JSON: the numbers as HTML and the plotly figure)."""
+    return gaussians_1d(mu_p, sigma_p, mu_q, sigma_q, direction)
+
+
+def gaussians_1d_live(mu_p, sigma_p, mu_q, sigma_q, direction: str) -> str:
+    """`gaussians_1d` for dragging (queue=False, no toast): a bad value's message replaces the numbers above
+    the figure, and the figure stays."""
+    try:
+        return gaussians_1d(mu_p, sigma_p, mu_q, sigma_q, direction)
+    except checks.InputError as e:
+        return render.live_note(checks.error_note(e.message))
+
+
+def preset(name: str, mu_p, sigma_p, mu_q, sigma_q) -> tuple:
+    """Presets only set the sliders (and say what they show); 'swap p and q' exchanges the current pair."""
+    if name == "swap p and q":
+        mu_p, sigma_p, mu_q, sigma_q = params(mu_p, sigma_p, mu_q, sigma_q)
+        return mu_q, sigma_q, mu_p, sigma_p, "p and q swapped: the two divergences trade places."
+    if not isinstance(name, str) or name not in PRESETS:
+        raise checks.InputError(f"Unknown preset {checks.shown(name)}; choose one of: "
+                                f"{', '.join([*PRESETS, 'swap p and q'])}.")
+    values, caption = PRESETS[name]
+    return (*values, caption)
+
+
+def build() -> KlControls:
+    with gr.Row():
+        with gr.Column(scale=2, min_width=300):
+            mu_p = checks.Slider(-MU_RANGE, MU_RANGE, value=0.0, step=0.01, label="μ_p", elem_id="kl-mu-p")
+            sigma_p = checks.Slider(SIGMA_MIN, SIGMA_MAX, value=1.0, step=0.001, label="σ_p", elem_id="kl-sigma-p")
+            mu_q = checks.Slider(-MU_RANGE, MU_RANGE, value=1.0, step=0.01, label="μ_q", elem_id="kl-mu-q")
+            sigma_q = checks.Slider(SIGMA_MIN, SIGMA_MAX, value=SIGMA_Q0, step=0.001, label="σ_q",
+                                    elem_id="kl-sigma-q")
+            direction = checks.Radio(["KL(p‖q)", "KL(q‖p)"], value="KL(p‖q)", label="shade the integrand of",
+                                     elem_id="kl-direction")
+            with gr.Row():
+                buttons = [gr.Button(n, size="sm") for n in [*PRESETS, "swap p and q"]]
+            caption = gr.Markdown(elem_id="kl-caption")
+        with gr.Column(scale=5):
+            plot = render.live_plot(gaussians_1d(0.0, 1.0, 1.0, SIGMA_Q0, "KL(p‖q)", template=True),
+                                    elem_id="kl-plot")
+    ctl = KlControls(mu_p, sigma_p, mu_q, sigma_q, direction, plot, caption)
+
+    ins = [*ctl.params, direction]
+    for c in ctl.params:
+        c.input(gaussians_1d_live, ins, plot, queue=False, trigger_mode="always_last", show_progress="hidden",
+                api_visibility="private")
+    direction.change(gaussians_1d_live, ins, plot, queue=False, show_progress="hidden", api_visibility="private")
+    for b in buttons:
+        b.click(preset, [gr.State(b.value), *ctl.params], [*ctl.params, caption],
+                api_name="preset" if b is buttons[0] else None,
+                api_visibility="public" if b is buttons[0] else "private",
+                ).then(gaussians_1d, ins, plot, show_progress="hidden", api_visibility="private")
+    gr.api(kl_1d, api_name="kl_1d")
+    return ctl

@@ -1,0 +1,127 @@
+"""Two 2-D Gaussians: their covariance ellipses and both KL directions, in closed form."""
+
+import json
+
+import gradio as gr
+import plotly.graph_objects as go
+import torch
+
+from explorer import checks
+from explorer import kl_maths as km
+from explorer.labs.kl.common import (
+    MU_RANGE,
+    P_COLOR,
+    Q_COLOR,
+    SIGMA_MAX,
+    numbers_html,
+)
+
+
+def _params_2d(prefix: str, mu1, mu2, s1, s2, rho) -> tuple:
+    return (
+        checks.number(f"μ{prefix}₁", mu1, -MU_RANGE, MU_RANGE),
+        checks.number(f"μ{prefix}₂", mu2, -MU_RANGE, MU_RANGE),
+        checks.number(f"σ{prefix}₁", s1, 0.05, SIGMA_MAX),
+        checks.number(f"σ{prefix}₂", s2, 0.05, SIGMA_MAX),
+        checks.number(f"ρ{prefix}", rho, -0.99, 0.99),
+    )
+
+
+@torch.inference_mode()
+def gaussians_2d(*values) -> tuple[go.Figure, str]:
+    """Two 2-D Gaussians: their 1σ and 2σ ellipses and both KL directions (closed form)."""
+    if len(values) != 10:
+        raise checks.InputError(f"Expected 10 values (μ₁, μ₂, σ₁, σ₂, ρ for p and for q), got {len(values)}.")
+    pp, qp = _params_2d("_p", *values[:5]), _params_2d("_q", *values[5:])
+    kl_pq, kl_qp = km.kl_2d(pp, qp)
+    fig = go.Figure()
+    for params, name, color in ((pp, "p", P_COLOR), (qp, "q", Q_COLOR)):
+        d = km.mvn(*params)
+        for k in (1, 2):
+            e = km.ellipse(d, k).numpy()
+            fig.add_trace(
+                go.Scatter(
+                    x=e[:, 0],
+                    y=e[:, 1],
+                    mode="lines",
+                    name=f"{name} {k}σ",
+                    line=dict(color=color, width=2.5 if k == 1 else 1.2, dash=None if k == 1 else "dot"),
+                )
+            )
+        fig.add_trace(
+            go.Scatter(x=[params[0]], y=[params[1]], mode="markers", marker=dict(color=color, size=8), showlegend=False)
+        )
+    fig.update_layout(
+        title="covariance ellipses (1σ solid, 2σ dotted)",
+        height=440,
+        xaxis=dict(title="x₁"),
+        yaxis=dict(title="x₂", scaleanchor="x"),
+        margin=dict(l=50, r=10, t=50, b=40),
+    )
+    return fig, numbers_html(kl_pq, kl_qp).replace("id='kl-", "id='kl2-")
+
+
+def kl_2d(mu_p1: float, mu_p2: float, sigma_p1: float, sigma_p2: float, rho_p: float, mu_q1: float, mu_q2: float,
+          sigma_q1: float, sigma_q2: float, rho_q: float) -> tuple[dict, str]:
+    """The API of the 2-D panel: the figure as plotly JSON and both KLs as HTML."""
+    fig, html = gaussians_2d(mu_p1, mu_p2, sigma_p1, sigma_p2, rho_p, mu_q1, mu_q2, sigma_q1, sigma_q2, rho_q)
+    return json.loads(fig.to_json()), html
+
+
+def gaussians_2d_live(*values) -> tuple:
+    """`gaussians_2d` for dragging: a bad value's message replaces the numbers, the figure stays."""
+    try:
+        return gaussians_2d(*values)
+    except checks.InputError as e:
+        return gr.update(), checks.error_note(e.message)
+
+
+PRESETS_2D = {
+    "identical": ((0, 0, 1, 1, 0.5, 0, 0, 1, 1, 0.5), "p = q: zero both ways."),
+    "opposite correlation": (
+        (0, 0, 1.5, 1.5, 0.8, 0, 0, 1.5, 1.5, -0.8),
+        "same means and widths, correlation +0.8 vs −0.8: symmetric here, and large, because "
+        "each puts mass where the other's ellipse is thin.",
+    ),
+    "narrow inside wide": (
+        (0, 0, 0.5, 0.5, 0, 0, 0, 2, 2, 0),
+        "a narrow p inside a wide q: KL(p‖q) is small, KL(q‖p) large.",
+    ),
+    "two spikes far apart": ((-3, 0, 0.1, 0.1, 0, 3, 0, 0.1, 0.1, 0), "36/(2·0.01) = 1800 nats each way."),
+}
+
+
+def preset_2d(name: str) -> tuple:
+    if not isinstance(name, str) or name not in PRESETS_2D:
+        raise checks.InputError(f"Unknown preset {checks.shown(name)}; choose one of: {', '.join(PRESETS_2D)}.")
+    values, caption = PRESETS_2D[name]
+    return (*[float(v) for v in values], caption)
+
+
+def build() -> None:
+    sliders = []
+    with gr.Row():
+        for who, vals in (("p", (-1.0, 0.0, 1.0, 0.6, 0.5)), ("q", (1.0, 0.5, 0.8, 1.2, -0.3))):
+            with gr.Column(min_width=260):
+                gr.Markdown(f"**{who}**")
+                sliders += [
+                    checks.Slider(-5, 5, value=vals[0], step=0.05, label=f"μ_{who},1"),
+                    checks.Slider(-5, 5, value=vals[1], step=0.05, label=f"μ_{who},2"),
+                    checks.Slider(0.05, 5, value=vals[2], step=0.05, label=f"σ_{who},1"),
+                    checks.Slider(0.05, 5, value=vals[3], step=0.05, label=f"σ_{who},2"),
+                    checks.Slider(-0.99, 0.99, value=vals[4], step=0.01, label=f"ρ_{who}"),
+                ]
+        with gr.Column(scale=2):
+            fig, nums = gaussians_2d(-1.0, 0.0, 1.0, 0.6, 0.5, 1.0, 0.5, 0.8, 1.2, -0.3)
+            numbers = gr.HTML(nums, elem_id="kl-2d-numbers")
+            plot = gr.Plot(fig, show_label=False, elem_id="kl-2d-plot")
+    with gr.Row():
+        presets = [gr.Button(n, size="sm") for n in PRESETS_2D]
+    caption = gr.Markdown()
+    for s in sliders:
+        s.input(gaussians_2d_live, sliders, [plot, numbers], queue=False, trigger_mode="always_last",
+                show_progress="hidden", api_visibility="private")
+    for b in presets:
+        b.click(preset_2d, gr.State(b.value), [*sliders, caption], api_visibility="private").then(
+            gaussians_2d, sliders, [plot, numbers], show_progress="hidden", api_visibility="private")
+    gr.api(kl_2d, api_name="kl_2d")

@@ -1,0 +1,104 @@
+"""What the VAE lab's sub-labs share: constants, the per-model caches, the typed controls, and checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+
+import gradio as gr
+import numpy as np
+import torch
+
+from explorer import checks, render
+from explorer.models import Models
+from explorer.state import EncodedDigit
+from explorer.vae_maths import LatentPlane, latent_plane, manifold
+from train.models.vae import VAE
+
+MAX_SLIDERS = 32  # one slider per latent dimension, for latents up to this size
+Z_RANGE = 4.0  # sliders span [-4, 4]: 99.99% of N(0, 1) mass
+MANIFOLD_SIDE = 15  # cells per side of the manifold grid
+GRID_CELL_PX = 2  # manifold cells are drawn at 2× so clicks land precisely
+LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
+
+
+def latent(vae: VAE, values) -> torch.Tensor:
+    """The first D slider values as a (D,) latent, each checked to lie in the sliders' range."""
+    D = vae.latent_dim
+    if not isinstance(values, list | tuple) or len(values) < D:
+        raise checks.InputError(f"Expected {D} latent values for this model, got {checks.shown(values)}.")
+    return torch.tensor([checks.number(f"z{d + 1}", values[d], -Z_RANGE, Z_RANGE) for d in range(D)])
+
+
+def require_encoded(state) -> torch.Tensor:
+    if state is None:
+        raise checks.InputError("Encode a digit first: pick a test digit or draw one in the Encode tab.")
+    return state.x
+
+
+def encode_digit(models: Models, name: str, x: torch.Tensor, label: str) -> EncodedDigit:
+    """x: (784,) in {0, 1}, encoded once by model `name`: what every view of the encoded digit reads."""
+    vae = models.vae(name)
+    with torch.inference_mode():
+        q = vae.encode(x[None])
+    return EncodedDigit(x, name, q.base_dist.loc[0], q.base_dist.scale[0], label)
+
+
+def encoded_for(models: Models, name: str, state) -> EncodedDigit:
+    """The session's encoded digit as model `name` encodes it (re-encoded if another model encoded it)."""
+    require_encoded(state)
+    return state if state.model == name else encode_digit(models, name, state.x, state.label)
+
+
+def sliders_from_z(z: torch.Tensor) -> list:
+    vals = [round(float(v), 2) for v in z.clamp(-Z_RANGE, Z_RANGE)]
+    return vals + [gr.update() for _ in range(MAX_SLIDERS - len(vals))]  # sliders beyond D stay as they are
+
+
+class Cache:
+    """Test-set encodings and the latent plane of each model: computed at build time, never mutated."""
+
+    def __init__(self, models: Models):
+        self.means: dict[str, torch.Tensor | None] = {}
+        self.planes: dict[str, LatentPlane] = {}
+        self.manifolds: dict[str, tuple[np.ndarray, torch.Tensor]] = {}
+        with torch.inference_mode():
+            for name, vae in models.vaes.items():
+                mu = vae.encode(models.digits.x).base_dist.loc if models.digits is not None else None
+                self.means[name] = mu
+                self.planes[name] = latent_plane(vae, mu)
+                imgs, uv = manifold(vae, self.planes[name], MANIFOLD_SIDE)
+                self.manifolds[name] = (render.upscale(render.grid(imgs, MANIFOLD_SIDE, pad=0), GRID_CELL_PX), uv)
+
+
+@dataclass
+class VaeControls:
+    """The components that the VAE lab's sub-labs share: the left column (model, decoded view, pixel seed, the
+    latent sliders), the session's state, and the latent map, which several sub-labs redraw."""
+
+    models: Models
+    cache: Cache
+    model: gr.Dropdown
+    decoded: gr.HTML
+    seed: gr.Number
+    sliders: list[gr.Slider]
+    more_dims: gr.Accordion
+    zero: gr.Button
+    rand: gr.Button
+    z: gr.State  # this session's latent z as a list of D floats (None: all zero)
+    encoded: gr.State  # this session's EncodedDigit (None: nothing encoded yet)
+    lmap: gr.HTML | None = None  # the latent map, once latent_map.build has laid it out
+    grid_img: gr.Image | None = None  # the decoded manifold, likewise
+    encode_outputs: list = field(default_factory=list)  # what a new encoding updates (encode.build)
+    eps_seed: gr.Number | None = None
+
+    @property
+    def first(self) -> str:
+        return next(iter(self.models.vaes))
+
+    def redraw_map(self, event):
+        """After `event`: redraw the latent map (star, ellipses) for the session's z and encoded digit."""
+        from explorer.labs.vae.latent_map import latent_map
+
+        return event.then(partial(latent_map, self.models, self.cache), [self.model, self.encoded, self.z],
+                          self.lmap, show_progress="hidden", api_visibility="private")

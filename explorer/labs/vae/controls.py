@@ -1,0 +1,151 @@
+"""The VAE lab's left column: the model, the decoded view of the sliders' z, the pixel seed, the sliders."""
+
+from functools import partial
+
+import gradio as gr
+import torch
+
+from explorer import checks, render
+from explorer.labs.vae.common import (
+    LATEX,
+    MAX_SLIDERS,
+    Z_RANGE,
+    Cache,
+    VaeControls,
+    latent,
+    sliders_from_z,
+)
+from explorer.models import Models
+
+SLIDERS_TEXT = r"""
+**Decoding while you drag.** The sliders are $z$. The left image is the decoder's mean $f_\theta(z)$: every pixel's
+probability of being on. The right image is one draw $x \sim \mathcal B(f_\theta(z))$ with the seed below: the same
+$z$ with another seed gives another binary image, because the model's randomness lives in the pixels too.
+"""
+
+
+@torch.inference_mode()
+def decode(models: Models, name: str, seed, *z_values) -> str:
+    """Sliders -> the decoder's mean f_θ(z) and one Bernoulli sample, as HTML."""
+    vae = models.vae(name)
+    seed = checks.seed(seed)
+    z = latent(vae, z_values)
+    probs = vae.decode_probs(z[None])[0]
+    x = torch.bernoulli(probs, generator=torch.Generator().manual_seed(seed))
+    return render.row(render.img_tag(probs, size=150, caption="mean f<sub>θ</sub>(z)"),
+                      render.img_tag(x, size=150, caption=f"sample x ~ B(f<sub>θ</sub>(z)), seed {seed}"))
+
+
+def decode_slider(models: Models, d: int, name: str, seed, value, z: list | None) -> tuple[str, list]:
+    """One slider moved: update dimension d of this session's latent and decode it.
+
+    A slider event carries only its own value and the session's current z (a gr.State), not all 32 sliders:
+    every input component costs about a millisecond on each side, which decides whether dragging feels live.
+    """
+    D = models.vae(name).latent_dim
+    if d >= D:
+        raise checks.InputError(f"z{d + 1} does not exist in a {D}-D latent.")
+    z = list(z) if z is not None and len(z) == D else [0.0] * D
+    try:
+        z[d] = checks.number(f"z{d + 1}", value, -Z_RANGE, Z_RANGE)
+        return decode(models, name, seed, *z), z
+    except checks.InputError as e:  # a queue=False event shows no toast: the message goes above the image
+        seed = seed if isinstance(seed, int | float) and 0 <= seed <= checks.MAX_SEED else 0
+        return checks.error_note(e.message + " The image shows the last valid z.") + decode(models, name, seed, *z), z
+
+
+def decode_all(models: Models, name: str, seed, *z_values) -> tuple[str, list]:
+    """All sliders at once (after they were set programmatically): the decoded view and the session's z."""
+    D = models.vae(name).latent_dim
+    return decode(models, name, seed, *z_values), [float(v) for v in z_values[:D]]
+
+
+def _on_model(models: Models, name: str) -> list:
+    D = models.vae(name).latent_dim
+    return [gr.update(visible=d < D, value=0.0) for d in range(MAX_SLIDERS)] + [gr.Accordion(visible=D > 2)]
+
+
+def build(models: Models, cache: Cache) -> VaeControls:
+    """Lay out the left column; the caller wires it (`wire`) once the sub-labs exist."""
+    first = next(iter(models.vaes))
+    D0 = models.vaes[first].latent_dim
+    model = checks.Dropdown(list(models.vaes), value=first, label="model", elem_id="vae-model")
+    decoded = gr.HTML(decode(models, first, 0, *[0.0] * D0), elem_id="vae-decoded")
+    with gr.Row():
+        seed = checks.Number(0, label="pixel seed", minimum=0, step=1, elem_id="vae-seed")
+        zero = gr.Button("z = 0", size="sm")
+        rand = gr.Button("random z", size="sm")
+
+    def z_slider(k: int) -> gr.Slider:
+        return checks.Slider(-Z_RANGE, Z_RANGE, value=0.0, step=0.01, label=f"z{k + 1}", min_width=140,
+                             visible=k < D0, elem_id=f"vae-z{k + 1}")
+
+    sliders = [z_slider(0), z_slider(1)]  # full width: the 2-D model's two sliders are easy to drag
+    with gr.Accordion(f"z3 … z{MAX_SLIDERS}", open=True, visible=D0 > 2) as more_dims:
+        for d in range(2, MAX_SLIDERS, 2):  # two per row keeps a 32-D latent within reach
+            with gr.Row(equal_height=True):
+                sliders += [z_slider(d), z_slider(d + 1)]
+    gr.Markdown(SLIDERS_TEXT, latex_delimiters=LATEX)
+    return VaeControls(models, cache, model, decoded, seed, sliders, more_dims, zero, rand, gr.State(None),
+                       gr.State(None))
+
+
+def moved(ctl: VaeControls, name: str, seed, encoded, z: torch.Tensor) -> list:
+    """The sliders set programmatically to z (D,), in one request: the sliders, the decoded view, the session's z
+    and the latent map (`outputs`)."""
+    from explorer.labs.vae.latent_map import latent_map
+
+    values = sliders_from_z(z)
+    zs = [float(v) for v in values[: z.shape[0]]]
+    return [*values, decode(ctl.models, name, seed, *zs), zs, latent_map(ctl.models, ctl.cache, name, encoded, zs)]
+
+
+def outputs(ctl: VaeControls) -> list:
+    """What `moved` returns values for."""
+    return [*ctl.sliders, ctl.decoded, ctl.z, ctl.lmap]
+
+
+def wire(ctl: VaeControls) -> None:
+    """The left column's events: a slider decodes while dragged (queue=False, one value and the session's z per
+    event), the seed redecodes, z = 0 and random z set the sliders, and a model switch resets the sliders and
+    redraws every view of the encoded digit."""
+    models = ctl.models
+    for d, s in enumerate(ctl.sliders):
+        s.input(partial(decode_slider, models, d), [ctl.model, ctl.seed, s, ctl.z], [ctl.decoded, ctl.z],
+                queue=False, trigger_mode="always_last", show_progress="hidden", api_visibility="private",
+                concurrency_limit=None)
+        s.change(None, ctl.sliders, None, js=render.static("star.js"))  # the map's star follows, in the page
+    sync = partial(decode_all, models)
+    ctl.seed.change(sync, [ctl.model, ctl.seed, *ctl.sliders], [ctl.decoded, ctl.z], show_progress="hidden",
+                    api_visibility="private")
+
+    def decode_z(model: str, seed: int, z: list[float]) -> str:
+        """The decoder's mean f_θ(z) and one Bernoulli sample for a latent z of the model's size, as HTML."""
+        return decode(models, model, seed, *latent(models.vae(model), z).tolist())
+
+    gr.api(decode_z, api_name="decode")
+    here = [ctl.model, ctl.seed, ctl.encoded]
+
+    def to_zero(name, seed, encoded):
+        return moved(ctl, name, seed, encoded, torch.zeros(models.vae(name).latent_dim))
+
+    def to_random(name, seed, encoded):  # a fresh z each click, from torch's global generator
+        return moved(ctl, name, seed, encoded, torch.randn(models.vae(name).latent_dim))
+
+    ctl.zero.click(to_zero, here, outputs(ctl), show_progress="hidden", api_visibility="private")
+    ctl.rand.click(to_random, here, outputs(ctl), show_progress="hidden", api_visibility="private")
+    switched = (ctl.model.change(partial(_on_model, models), [ctl.model], [*ctl.sliders, ctl.more_dims],
+                                 show_progress="hidden", api_visibility="private")
+                .then(sync, [ctl.model, ctl.seed, *ctl.sliders], [ctl.decoded, ctl.z], show_progress="hidden",
+                      api_visibility="private"))
+    if ctl.encode_outputs:
+        from explorer.labs.vae.encode import reencode
+
+        switched = switched.then(partial(reencode, models), [ctl.model, ctl.encoded, ctl.eps_seed],
+                                 ctl.encode_outputs, api_visibility="private")
+    if ctl.grid_img is not None:
+        from explorer.labs.vae.latent_map import manifold_image
+
+        switched = switched.then(partial(manifold_image, models, ctl.cache), [ctl.model], ctl.grid_img,
+                                 api_visibility="private")
+    ctl.redraw_map(switched)

@@ -1,0 +1,48 @@
+"""Interpolation between the encoder means of two test digits: a straight line and a great circle."""
+
+from functools import partial
+
+import gradio as gr
+import torch
+
+from explorer import checks, render
+from explorer.labs.vae.common import (
+    VaeControls,
+)
+from explorer.models import Models
+from train.models.vae import slerp
+
+
+@torch.inference_mode()
+def interpolate(models: Models, name: str, a, b, steps) -> str:
+    """Decode the straight line and the great circle between the encoder means of two test digits."""
+    vae = models.vae(name)
+    ia, ib = models.test_index(a), models.test_index(b)
+    steps = checks.number("Steps", steps, 3, 24, integer=True)
+    d = models.test_digits()
+    mu = vae.encode(d.x[torch.tensor([ia, ib])]).base_dist.loc  # (2, D)
+    t = torch.linspace(0, 1, steps)
+    lin = (1 - t[:, None]) * mu[0] + t[:, None] * mu[1]
+    sph = slerp(mu[0], mu[1], t)
+    out = []
+    for title, z in (("linear: (1 − t)·μ_a + t·μ_b", lin), ("spherical (slerp)", sph)):
+        norms = ", ".join(f"{v:.1f}" for v in z.norm(dim=1)[:: max(1, steps // 6)])
+        out.append(render.grid_tag(vae.decode_probs(z), steps, cell=48,
+                                   caption=f"{title}; ‖z‖ along the path: {norms}"))
+    return ("<div>" + "".join(out) +
+            f"<p class='ge-note'>from test #{ia} (a {int(d.labels[ia])}) "
+            f"to test #{ib} (a {int(d.labels[ib])})</p></div>")
+
+
+def build(ctl: VaeControls) -> None:
+    gr.Markdown("Decode the path between the encoder means μ of two test digits: a straight line, and a great "
+                "circle (slerp) that keeps ‖z‖ near the typical radius of N(0, I).")
+    with gr.Row():
+        a = checks.Number(3, label="from test digit", minimum=0, step=1)
+        b = checks.Number(2, label="to test digit", minimum=0, step=1)
+        steps = checks.Slider(3, 24, value=10, step=1, label="steps")
+        btn = gr.Button("Interpolate", variant="primary")
+    out = gr.HTML(elem_id="vae-interp")
+    render.mark_stale([ctl.model, a, b, steps], ["vae-interp"])
+    render.clear_stale(btn.click(partial(interpolate, ctl.models), [ctl.model, a, b, steps], out,
+                                 api_name="interpolate"), ["vae-interp"])

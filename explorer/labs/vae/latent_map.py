@@ -1,0 +1,154 @@
+"""The latent map: the test digits at their encoder means, the sliders' z as a star, the encoded digit's
+posterior ellipses, and the decoded manifold beside it. A click on either sets the sliders."""
+
+import math
+from functools import partial
+
+import gradio as gr
+import numpy as np
+import plotly.graph_objects as go
+import torch
+
+from explorer import checks, render
+from explorer.labs.vae.common import (
+    GRID_CELL_PX,
+    LATEX,
+    MANIFOLD_SIDE,
+    Z_RANGE,
+    Cache,
+    VaeControls,
+    latent,
+)
+from explorer.models import Models
+from explorer.vae_maths import LatentPlane
+
+DIGIT_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                "#bcbd22", "#17becf"]
+
+MAP_TEXT = r"""
+**The latent map.** Each dot is one test digit placed at its encoder mean $\mu_\phi(x)$, coloured by its label.
+The star is the sliders' $z$. The grid beside it decodes $f_\theta(z)$ over a lattice of Gaussian quantiles
+(as in Kingma & Welling's Fig. 4), so equal areas of the grid hold equal prior probability.
+**Click a dot on the map or a cell of the grid** to move the sliders there.
+"""
+
+
+def _map_points_url(models: Models, cache: Cache, name: str) -> str | None:
+    """The test-set encoder means of model `name`, one trace per digit, as a file the page fetches once
+    (render.publish_traces): 10,000 points (~150 kB) that no slider changes."""
+    mu = cache.means[name]
+    if mu is None:
+        return None
+
+    def traces() -> list:
+        uv = cache.planes[name].to_uv(mu).numpy()
+        labels = models.digits.labels.numpy()
+        return [go.Scattergl(x=uv[labels == c, 0], y=uv[labels == c, 1], mode="markers", name=str(c),
+                             marker=dict(size=3, color=DIGIT_COLORS[c], opacity=0.6),
+                             hovertemplate=f"digit {c}<br>(%{{x:.2f}}, %{{y:.2f}})<extra></extra>")
+                for c in range(10)]
+
+    return render.publish_traces(traces, "vae-map-" + "".join(c if c.isalnum() else "-" for c in name))
+
+
+def latent_map(models: Models, cache: Cache, name: str, state, z_values: list | None, template: bool = False) -> str:
+    """The latent map as a `render.live_value`: the test-set encoder means coloured by digit (fetched once by the
+    page, see `_map_points_url`), the sliders' z (a list, None for 0) as a star, and the encoded digit's
+    posterior ellipses."""
+    vae = models.vae(name)
+    z = latent(vae, z_values if z_values is not None else [0.0] * vae.latent_dim)
+    plane = cache.planes[name]
+    fig = go.Figure()
+    if state is not None and state.model == name:
+        m, s = state.mu, state.sigma
+        t = torch.linspace(0, 2 * math.pi, 100)
+        for k in (1, 2):
+            pts = _projected_ellipse(plane, m, s, k, t)
+            fig.add_trace(go.Scattergl(
+                x=pts[:, 0].numpy(), y=pts[:, 1].numpy(), mode="lines", name=f"q(z|x) {k}σ", hoverinfo="skip",
+                line=dict(color="black", width=2 if k == 1 else 1, dash=None if k == 1 else "dot")))
+    zz = plane.to_uv(z).numpy()
+    # WebGL like the points: Plotly draws every WebGL trace above every SVG one, which hid an SVG star among them.
+    # Its meta carries the plane's projection uv = (z − c)·P, so the page moves it as a slider changes (STAR_JS).
+    proj = {"center": [float(f"{v:.6g}") for v in plane.center.tolist()],
+            "P": [[float(f"{v:.6g}") for v in row] for row in torch.linalg.pinv(plane.axes).tolist()]}
+    fig.add_trace(go.Scattergl(x=[zz[0]], y=[zz[1]], mode="markers", name="sliders' z", meta=proj,
+                               marker=dict(symbol="star", size=18, color="gold", line=dict(color="black", width=1.5))))
+    ax = "z" if plane.exact else "PC"
+    fig.update_layout(height=520, margin=dict(l=40, r=10, t=40, b=40), legend=dict(itemsizing="constant"),
+                      title="test-set encoder means" + ("" if plane.exact else ", on their 2 principal axes"),
+                      xaxis=dict(title=f"{ax}1", range=[-4, 4]), yaxis=dict(title=f"{ax}2", range=[-4, 4],
+                                                                         scaleanchor="x"),
+                      clickmode="event")
+    return render.live_value(fig, template=template, static_url=_map_points_url(models, cache, name))
+
+
+def _projected_ellipse(plane: LatentPlane, m: torch.Tensor, s: torch.Tensor, k: int, t: torch.Tensor):
+    """k-σ ellipse of q(z|x) mapped into plane coordinates (uv = (z − c)·P, P the pseudo-inverse)."""
+    P = torch.linalg.pinv(plane.axes)  # (D, 2)
+    cov = P.T @ torch.diag(s**2) @ P  # (2, 2)
+    evals, evecs = torch.linalg.eigh(cov)
+    circle = torch.stack([t.cos(), t.sin()], -1) * (k * evals.clamp_min(0).sqrt())
+    return plane.to_uv(m) + circle @ evecs.T
+
+
+def manifold_image(models: Models, cache: Cache, name: str) -> np.ndarray:
+    models.vae(name)
+    return cache.manifolds[name][0]
+
+
+def _map_after_release(models: Models, cache: Cache, d: int, name: str, state, z: list | None, value) -> str:
+    D = models.vae(name).latent_dim
+    z = list(z) if z is not None and len(z) == D else [0.0] * D
+    if d < D:
+        z[d] = value
+    return latent_map(models, cache, name, state, z)
+
+
+def manifold_point(models: Models, cache: Cache, name: str, x, y) -> torch.Tensor:
+    """The z of the manifold grid's cell under pixel (x, y) of its image."""
+    models.vae(name)
+    col = min(max(int(checks.number("x", x, 0, 1e6)) // (render.SIDE * GRID_CELL_PX), 0), MANIFOLD_SIDE - 1)
+    row = min(max(int(checks.number("y", y, 0, 1e6)) // (render.SIDE * GRID_CELL_PX), 0), MANIFOLD_SIDE - 1)
+    return cache.planes[name].to_z(cache.manifolds[name][1][row * MANIFOLD_SIDE + col])
+
+
+def map_point(models: Models, cache: Cache, name: str, u, v) -> torch.Tensor:
+    """The z of map point (u, v): the plane's coordinates (the latent itself for a 2-D model)."""
+    models.vae(name)
+    u = checks.number("Map coordinate u", u, -Z_RANGE, Z_RANGE)
+    v = checks.number("Map coordinate v", v, -Z_RANGE, Z_RANGE)
+    return cache.planes[name].to_z(torch.tensor([u, v]))
+
+
+def build(ctl: VaeControls) -> None:
+    from explorer.labs.vae.controls import moved, outputs
+
+    models, cache = ctl.models, ctl.cache
+    gr.Markdown(MAP_TEXT, latex_delimiters=LATEX)
+    with gr.Row():
+        with gr.Column(scale=3):
+            ctl.lmap = render.live_plot(latent_map(models, cache, ctl.first, None, None, template=True),
+                                        elem_id="vae-map")
+        ctl.grid_img = gr.Image(manifold_image(models, cache, ctl.first), label="decoded manifold (click a cell)",
+                                interactive=False, elem_id="vae-manifold", scale=2, buttons=[])
+
+    here = [ctl.model, ctl.seed, ctl.encoded]
+    for d, s in enumerate(ctl.sliders):  # the released slider's own value: its last input may still be in flight
+        s.release(partial(_map_after_release, models, cache, d), [ctl.model, ctl.encoded, ctl.z, s], ctl.lmap,
+                  show_progress="hidden", api_visibility="private", trigger_mode="always_last")
+
+    def on_map_click(name: str, seed, encoded, evt: gr.EventData) -> list:  # Gradio finds EventData by type hint
+        return moved(ctl, name, seed, encoded, map_point(models, cache, name, evt.x, evt.y))
+
+    def on_grid_select(name: str, seed, encoded, evt: gr.SelectData) -> list:
+        return moved(ctl, name, seed, encoded, manifold_point(models, cache, name, *evt.index))
+
+    ctl.lmap.click(on_map_click, here, outputs(ctl), show_progress="hidden", api_visibility="private")
+    ctl.grid_img.select(on_grid_select, here, outputs(ctl), show_progress="hidden", api_visibility="private")
+
+    def map_click(model: str, u: float, v: float) -> list[float]:
+        """The latent z at point (u, v) of the model's map plane."""
+        return map_point(models, cache, model, u, v).tolist()
+
+    gr.api(map_click, api_name="map_click")

@@ -1,0 +1,59 @@
+"""Ancestral sampling, stage by stage: z ~ N(0, I), f_θ(z), then all 784 pixels drawn at once."""
+
+import math
+from functools import partial
+
+import gradio as gr
+import plotly.graph_objects as go
+import torch
+
+from explorer import checks, render
+from explorer.labs.vae.common import (
+    LATEX,
+    Z_RANGE,
+    VaeControls,
+)
+from explorer.models import Models
+
+SAMPLING_TEXT = r"""
+**Ancestral sampling** follows the model's arrows: (1) draw $z \sim \mathcal N(0, I)$; (2) compute
+$f_\theta(z)$; (3) draw every pixel $x_m \sim \mathrm{Bernoulli}(f_\theta(z)_m)$. Given $z$ the pixels are
+independent, so step 3 is a single parallel draw of all 784 pixels: no pixel waits for another.
+"""
+
+
+@torch.inference_mode()
+def ancestral(models: Models, name: str, seed, n) -> tuple[go.Figure, str, str]:
+    """Draw z ~ N(0, I), f_θ(z), x ~ B(f_θ(z)): the three stages for one sample, and a grid of n samples."""
+    vae = models.vae(name)
+    seed = checks.seed(seed)
+    n = checks.number("Number of samples", n, 1, 400, integer=True)
+    s = vae.sample(n, torch.Generator().manual_seed(seed))
+    z0 = s.z[0].numpy()
+    fig = go.Figure(go.Bar(x=[f"z{d + 1}" for d in range(len(z0))], y=z0, marker_color="#6366f1"))
+    fig.update_layout(title="① z ~ N(0, I)", height=260, margin=dict(l=30, r=10, t=40, b=30),
+                      yaxis=dict(range=[-Z_RANGE, Z_RANGE], zeroline=True))
+    stages = render.row(render.img_tag(s.probs[0], caption="② f<sub>θ</sub>(z): pixel probabilities"),
+                        render.img_tag(s.x[0], caption="③ x ~ B(f<sub>θ</sub>(z)): all 784 pixels at once"),
+                        arrows=True)
+    nrow = max(1, math.ceil(math.sqrt(n)))
+    grids = render.row(render.grid_tag(s.probs, nrow, cell=40, caption=f"f<sub>θ</sub>(z) of {n} draws of z"),
+                       render.grid_tag(s.x, nrow, cell=40, caption="their Bernoulli samples x"))
+    return fig, stages, grids
+
+
+def build(ctl: VaeControls) -> None:
+    gr.Markdown(SAMPLING_TEXT, latex_delimiters=LATEX)
+    with gr.Row():
+        s_seed = checks.Number(0, label="seed", minimum=0, step=1)
+        s_n = checks.Slider(1, 400, value=64, step=1, label="samples in the grid")
+        s_btn = gr.Button("Draw z ~ N(0, I)", variant="primary", elem_id="vae-sample-btn")
+    with gr.Row():
+        s_z = gr.Plot(label="① the latent z", elem_id="vae-stage-z")
+        s_stages = gr.HTML(elem_id="vae-stages")
+    s_grid = gr.HTML(elem_id="vae-sample-grid")
+
+    views = ["vae-stage-z", "vae-stages", "vae-sample-grid"]
+    render.mark_stale([ctl.model, s_seed, s_n], views)
+    render.clear_stale(s_btn.click(partial(ancestral, ctl.models), [ctl.model, s_seed, s_n], [s_z, s_stages, s_grid],
+                                   api_name="sample"), views)

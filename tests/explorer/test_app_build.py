@@ -1,0 +1,93 @@
+"""Building the app in-process: missing or broken checkpoints give a message, never a traceback."""
+
+import base64
+import io
+import json
+import re
+
+import numpy as np
+import torch
+from PIL import Image
+
+from explorer.__main__ import parse_args
+from explorer.app import build_demo
+from explorer.models import DEFAULT_CHECKPOINTS, load_models
+from tests.conftest import CHECKPOINTS
+
+
+def _texts(demo) -> str:
+    return json.dumps([c.get("props", {}).get("value") for c in demo.config["components"]], ensure_ascii=False)
+
+
+def _errors(demo) -> list[str]:
+    """The values of the error boxes (Markdown with the class ge-error), in page order."""
+    return [c["props"]["value"] for c in demo.config["components"]
+            if "ge-error" in (c.get("props", {}).get("elem_classes") or [])]
+
+
+def _value(demo, elem_id: str):
+    (value,) = [c["props"]["value"] for c in demo.config["components"] if c.get("props", {}).get("elem_id") == elem_id]
+    return value
+
+
+def _elem_ids(demo) -> set[str]:
+    return {c.get("props", {}).get("elem_id") for c in demo.config["components"]} - {None}
+
+
+def test_missing_and_corrupt_checkpoints_are_named_with_their_command(tmp_path, synthetic_data):
+    (tmp_path / "vae_2d.safetensors").write_bytes(b"not a checkpoint")
+    models = load_models(tmp_path, synthetic_data, download=False)
+    assert not models.vaes
+    err2, err32 = models.errors["2-D latent"], models.errors["32-D latent"]
+    assert "vae_2d.safetensors" in err2 and "python -m train vae --latent-dim 2" in err2
+    assert "vae_32d.safetensors: no such checkpoint file" in err32 and "--latent-dim 32" in err32
+    demo = build_demo(models)
+    text = _texts(demo)
+    assert "2-D latent model unavailable" in text and "vae_32d.safetensors" in text
+    # the error boxes hold exactly load_models' messages (what failed, and the command), one per model, nothing else
+    assert _errors(demo) == [f"⚠️ **{name} model unavailable.** {models.errors[name]}"
+                             for name in ("2-D latent", "32-D latent")] + [
+        f"⚠️ **Diffusion model unavailable.** {models.errors['diffusion']}"]
+    assert "not a readable safetensors file" in err2  # the corrupt file is told apart from the missing one
+    assert "vae-decoded" not in _elem_ids(demo)  # without a VAE the lab builds none of its views
+    assert "Kullback–Leibler divergence" in text  # the KL lab needs no checkpoint and is built
+    assert "Diffusion model unavailable" in text and "ddpm.safetensors: no such checkpoint file" in text
+    assert "python -m train diffusion" in text
+
+
+def test_one_missing_checkpoint_leaves_the_other_usable(tmp_path, synthetic_data):
+    (tmp_path / "vae_2d.safetensors").symlink_to(CHECKPOINTS / "vae_2d.safetensors")
+    models = load_models(tmp_path, synthetic_data, download=False)
+    assert list(models.vaes) == ["2-D latent"] and set(models.errors) == {"32-D latent", "diffusion"}
+    demo = build_demo(models)
+    assert "32-D latent model unavailable" in _texts(demo)
+    assert [e.split("**")[1] for e in _errors(demo)] == ["32-D latent model unavailable.",
+                                                         "Diffusion model unavailable."]
+    # the 2-D model's decoded view starts at z = 0: its decoder mean, and a Bernoulli sample of it with seed 0
+    view = _value(demo, "vae-decoded")
+    captions = re.findall(r"<figcaption>(.*?)</figcaption>", view)
+    assert captions == ["mean f<sub>θ</sub>(z)", "sample x ~ B(f<sub>θ</sub>(z)), seed 0"]
+    pngs = re.findall(r'<img src="data:image/png;base64,([^"]+)"', view)
+    assert len(pngs) == 2 and view.count("<img") == 2
+    with torch.inference_mode():
+        probs = models.vaes["2-D latent"].decode_probs(torch.zeros(1, 2))[0].reshape(28, 28)
+    sample = torch.bernoulli(probs, generator=torch.Generator().manual_seed(0))
+    mean_px, sample_px = (np.asarray(Image.open(io.BytesIO(base64.b64decode(b))), np.int64) for b in pngs)
+    assert np.abs(mean_px - np.round(probs.numpy() * 255)).max() <= 1 and 0 < probs.min() < probs.max() < 1
+    assert np.array_equal(sample_px, sample.numpy().astype(np.int64) * 255)
+
+
+def test_without_test_digits_the_app_still_builds(tmp_path):
+    models = load_models(CHECKPOINTS, tmp_path / "nowhere", download=False)
+    assert models.digits is None and "--data-dir" in models.digits_error
+    assert "sketchpad still works" in _texts(build_demo(models))
+
+
+def test_cli_defaults_and_port_range(capsys):
+    a = parse_args([])
+    assert (a.host, a.port, a.share, a.checkpoints) == ("127.0.0.1", 7860, False, DEFAULT_CHECKPOINTS)
+    try:
+        parse_args(["--port", "70000"])
+    except SystemExit as e:
+        assert e.code == 2
+    assert "--port 70000 is outside [1, 65535]" in capsys.readouterr().err

@@ -1,0 +1,72 @@
+"""The shape the labs keep (issue 11): maths in one place, page code as files, small modules, one schema."""
+
+import ast
+import os
+import re
+import shutil
+import subprocess
+import typing
+from pathlib import Path
+
+import pytest
+
+from explorer import filmstrip
+
+EXPLORER = Path(__file__).resolve().parents[2] / "explorer"
+LABS = sorted((EXPLORER / "labs").rglob("*.py"))
+SCHEDULE_BUFFERS = ("betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod",
+                    "sqrt_one_minus_alphas_cumprod", "posterior_variance", "log_snr")
+
+
+def test_the_labs_exist_one_module_per_sub_lab():
+    names = {p.relative_to(EXPLORER / "labs").as_posix() for p in LABS}
+    assert {"vae/sampling.py", "vae/latent_map.py", "vae/encode.py", "vae/likelihood.py", "vae/interpolate.py",
+            "kl/panel.py", "kl/monte_carlo.py", "kl/fit.py", "kl/two_d.py", "kl/vae_term.py",
+            "diffusion/forward.py", "diffusion/reverse.py", "diffusion/compare.py", "diffusion/elbo.py"} <= names
+
+
+@pytest.mark.parametrize("path", LABS, ids=lambda p: p.relative_to(EXPLORER).as_posix())
+def test_labs_leave_the_maths_to_the_models(path):
+    """No distribution, KL or schedule coefficient is computed in a lab: they ask train/ or explorer's maths."""
+    src = path.read_text()
+    assert "torch.distributions" not in src and not re.search(r"\bkl_divergence\(", src)
+    assert not re.search(r"\b(Normal|Independent|MultivariateNormal)\(", src)
+    for buf in SCHEDULE_BUFFERS:  # read a schedule for a plot, never do arithmetic on it
+        assert not re.search(rf"\.{buf}\[|\.{buf}\s*[-+*/]|[-+*/]\s*[\w.]*\.{buf}\b", src), buf
+
+
+@pytest.mark.parametrize("path", LABS, ids=lambda p: p.relative_to(EXPLORER).as_posix())
+def test_lab_modules_and_their_builds_stay_small(path):
+    src = path.read_text()
+    assert len(src.splitlines()) <= 250
+    for node in ast.walk(ast.parse(src)):
+        if isinstance(node, ast.FunctionDef) and node.name == "build":
+            assert node.end_lineno - node.lineno + 1 <= 60, f"{path.name}: build() has grown past 60 lines"
+
+
+def test_no_page_code_in_python_strings():
+    """JavaScript, CSS and HTML templates live in explorer/static (linted in CI), not in Python strings."""
+    for path in EXPLORER.rglob("*.py"):
+        src = path.read_text()
+        assert "addEventListener" not in src and "querySelector" not in src, path
+        assert not re.search(r"js_on_load\s*=\s*[\"']", src), path
+        assert "MutationObserver" not in src and "window.__" not in src, path
+
+
+def test_every_static_file_is_valid_javascript():
+    node = shutil.which("node")
+    if node is None:
+        if os.environ.get("CI"):
+            pytest.fail("node is not installed: .ci/run installs it")
+        pytest.skip("node is not installed (CI installs it and runs `node --check` on every file)")
+    for js in sorted((EXPLORER / "static").glob("*.js")):
+        r = subprocess.run([node, "--check", str(js)], capture_output=True, text=True)
+        assert r.returncode == 0, (js.name, r.stderr)
+
+
+def test_the_viewer_schema_is_the_one_the_page_reads():
+    js = (EXPLORER / "static" / "filmstrip.js").read_text()
+    value_keys = set(typing.get_type_hints(filmstrip.ViewerValue))
+    frame_keys = set(typing.get_type_hints(filmstrip.ViewerFrame))
+    assert set(re.findall(r"\bv\.([a-z_]+)", js)) == value_keys
+    assert set(re.findall(r"\bf\.([a-z]+)", js)) == frame_keys
