@@ -9,8 +9,14 @@ import pytest
 pytestmark = pytest.mark.browser
 
 
+SHOWN = """() => {  // what the decoded view shows: the page's own drawing while dragging, else the server's images
+  const el = document.querySelector('#vae-decoded'), own = el.querySelector('.ge-dec-page');
+  return own.hidden ? el.querySelector('.ge-dec-server img').src : el.querySelector('.ge-dec-mean').toDataURL();
+}"""
+
+
 def decoded_src(pg) -> str:
-    return pg.eval_on_selector("#vae-decoded img", "el => el.src")
+    return pg.evaluate(SHOWN)
 
 
 def test_page_loads_and_tabs_switch(page, shots):
@@ -34,10 +40,10 @@ def test_dragging_a_slider_decodes_while_dragging(page):
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] * 0.8, y, steps=8)
     # the image must change while the button is still held: decoding on drag, not only on release
-    page.wait_for_function("b => document.querySelector('#vae-decoded img').src !== b", arg=before, timeout=10_000)
+    page.wait_for_function(f"b => ({SHOWN})() !== b", arg=before, timeout=10_000)
     mid = decoded_src(page)
     page.mouse.move(box["x"] + box["width"] * 0.95, y, steps=4)
-    page.wait_for_function("b => document.querySelector('#vae-decoded img').src !== b", arg=mid, timeout=10_000)
+    page.wait_for_function(f"b => ({SHOWN})() !== b", arg=mid, timeout=10_000)
     page.mouse.up()
     assert float(page.locator("#vae-z1 input[type=number]").input_value()) > 2.5
 
@@ -69,7 +75,7 @@ def test_clicking_the_map_and_the_grid_sets_the_sliders(page, shots):
     }""")
     before = decoded_src(page)
     page.mouse.click(x, y)
-    page.wait_for_function("b => document.querySelector('#vae-decoded img').src !== b", arg=before, timeout=15_000)
+    page.wait_for_function(f"b => ({SHOWN})() !== b", arg=before, timeout=15_000)
     assert abs(float(page.locator("#vae-z1 input[type=number]").input_value()) - u) < 0.06
     # a click on the manifold grid's top-left cell: z at the 5% / 95% Gaussian quantiles
     grid = page.locator("#vae-manifold img").bounding_box()

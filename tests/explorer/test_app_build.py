@@ -11,6 +11,7 @@ from PIL import Image
 
 from explorer.__main__ import parse_args
 from explorer.app import build_demo
+from explorer.labs.vae import page_decoder
 from explorer.models import DEFAULT_CHECKPOINTS, load_models
 from tests.conftest import CHECKPOINTS
 
@@ -64,14 +65,16 @@ def test_one_missing_checkpoint_leaves_the_other_usable(tmp_path, synthetic_data
     assert [e.split("**")[1] for e in _errors(demo)] == ["32-D latent model unavailable.",
                                                          "Diffusion model unavailable."]
     # the 2-D model's decoded view starts at z = 0: its decoder mean, and a Bernoulli sample of it with seed 0
-    view = _value(demo, "vae-decoded")
+    value = json.loads(_value(demo, "vae-decoded"))  # what the server decoded, and for which z
+    assert (value["model"], value["seed"], value["z"], value["error"]) == ("2-D latent", 0, [0.0, 0.0], False)
+    view = value["html"]
     captions = re.findall(r"<figcaption>(.*?)</figcaption>", view)
     assert captions == ["mean f<sub>θ</sub>(z)", "sample x ~ B(f<sub>θ</sub>(z)), seed 0"]
     pngs = re.findall(r'<img src="data:image/png;base64,([^"]+)"', view)
     assert len(pngs) == 2 and view.count("<img") == 2
     with torch.inference_mode():
         probs = models.vaes["2-D latent"].decode_probs(torch.zeros(1, 2))[0].reshape(28, 28)
-    sample = torch.bernoulli(probs, generator=torch.Generator().manual_seed(0))
+    sample = page_decoder.bernoulli_sample(probs.flatten(), 0).reshape(28, 28)  # the page's uniforms
     mean_px, sample_px = (np.asarray(Image.open(io.BytesIO(base64.b64decode(b))), np.int64) for b in pngs)
     assert np.abs(mean_px - np.round(probs.numpy() * 255)).max() <= 1 and 0 < probs.min() < probs.max() < 1
     assert np.array_equal(sample_px, sample.numpy().astype(np.int64) * 255)

@@ -1,11 +1,13 @@
 """The VAE lab's left column: the model, the decoded view of the sliders' z, the pixel seed, the sliders."""
 
+import json
 from functools import partial
 
 import gradio as gr
 import torch
 
-from explorer import checks, render
+from explorer import checks, filmstrip, render
+from explorer.labs.vae import page_decoder
 from explorer.labs.vae.common import (
     LATEX,
     MAX_SLIDERS,
@@ -26,38 +28,46 @@ $z$ with another seed gives another binary image, because the model's randomness
 
 @torch.inference_mode()
 def decode(models: Models, name: str, seed, *z_values) -> str:
-    """Sliders -> the decoder's mean f_θ(z) and one Bernoulli sample, as HTML."""
+    """Sliders -> the decoder's mean f_θ(z) and one Bernoulli sample, as HTML (the server's rendering)."""
     vae = models.vae(name)
     seed = checks.seed(seed)
     z = latent(vae, z_values)
     probs = vae.decode_probs(z[None])[0]
-    x = torch.bernoulli(probs, generator=torch.Generator().manual_seed(seed))
+    x = page_decoder.bernoulli_sample(probs, seed)  # the page's uniforms: its sample while dragging is this one
     return render.row(render.img_tag(probs, size=150, caption="mean f<sub>θ</sub>(z)"),
                       render.img_tag(x, size=150, caption=f"sample x ~ B(f<sub>θ</sub>(z)), seed {seed}"))
 
 
-def decode_slider(models: Models, d: int, name: str, seed, value, z: list | None) -> tuple[str, list]:
-    """One slider moved: update dimension d of this session's latent and decode it.
+def decoded_value(models: Models, name: str, seed, z: list, note: str = "") -> str:
+    """The decoded view's value: the server's rendering for (model, seed, z), and what it was asked, so that the
+    page can tell whether it still matches what the page shows (explorer/static/decoder.js)."""
+    return json.dumps({"model": name, "seed": seed, "z": [float(v) for v in z], "error": bool(note),
+                       "html": note + decode(models, name, seed, *z)})
 
-    A slider event carries only its own value and the session's current z (a gr.State), not all 32 sliders:
-    every input component costs about a millisecond on each side, which decides whether dragging feels live.
-    """
+
+def settle(models: Models, z_state: list | None, data: dict) -> tuple[str, list]:
+    """The page has decoded a drag and asks the server: its answer replaces the page's. `data` is what the page
+    sent ({"model", "seed", "z"}); a bad value gets its message above the last valid z's images."""
+    data = data if isinstance(data, dict) else {}
+    name = data.get("model")
     D = models.vae(name).latent_dim
-    if d >= D:
-        raise checks.InputError(f"z{d + 1} does not exist in a {D}-D latent.")
-    z = list(z) if z is not None and len(z) == D else [0.0] * D
+    last = list(z_state) if isinstance(z_state, list) and len(z_state) == D else [0.0] * D
     try:
-        z[d] = checks.number(f"z{d + 1}", value, -Z_RANGE, Z_RANGE)
-        return decode(models, name, seed, *z), z
-    except checks.InputError as e:  # a queue=False event shows no toast: the message goes above the image
-        seed = seed if isinstance(seed, int | float) and 0 <= seed <= checks.MAX_SEED else 0
-        return checks.error_note(e.message + " The image shows the last valid z.") + decode(models, name, seed, *z), z
+        seed = checks.seed(data.get("seed"), "Pixel seed")
+        latent(models.vae(name), data.get("z"))  # checks every value
+        z = [float(v) for v in data["z"][:D]]  # as the page sent them (float32 would not round-trip)
+        return decoded_value(models, name, seed, z), z
+    except checks.InputError as e:  # shown in place: the page's drag events show no toast
+        seed = data.get("seed") if isinstance(data.get("seed"), int) and 0 <= data["seed"] <= checks.MAX_SEED else 0
+        return decoded_value(models, name, seed, last, checks.error_note(e.message + " The images show the last "
+                                                                          "valid z.")), last
 
 
 def decode_all(models: Models, name: str, seed, *z_values) -> tuple[str, list]:
     """All sliders at once (after they were set programmatically): the decoded view and the session's z."""
     D = models.vae(name).latent_dim
-    return decode(models, name, seed, *z_values), [float(v) for v in z_values[:D]]
+    z = [float(v) for v in z_values[:D]]
+    return decoded_value(models, name, checks.seed(seed, "Pixel seed"), z), z
 
 
 def _on_model(models: Models, name: str) -> list:
@@ -70,7 +80,12 @@ def build(models: Models, cache: Cache) -> VaeControls:
     first = next(iter(models.vaes))
     D0 = models.vaes[first].latent_dim
     model = checks.Dropdown(list(models.vaes), value=first, label="model", elem_id="vae-model")
-    decoded = gr.HTML(decode(models, first, 0, *[0.0] * D0), elem_id="vae-decoded")
+    decoders = page_decoder.publish(models, filmstrip.folder())  # the page decodes while you drag
+    decoded = gr.HTML(decoded_value(models, first, 0, [0.0] * D0), elem_id="vae-decoded",
+                      html_template=(f"<div class='ge-dec' data-z-range='{Z_RANGE:g}' "
+                                     f"data-decoders='{page_decoder.attributes(decoders)}'>"
+                                     + render.static("decoder.html") + "</div>"),
+                      js_on_load=render.static("decoder.js"))
     with gr.Row():
         seed = checks.Number(0, label="pixel seed", minimum=0, step=1, elem_id="vae-seed")
         zero = gr.Button("z = 0", size="sm")
@@ -97,7 +112,8 @@ def moved(ctl: VaeControls, name: str, seed, encoded, z: torch.Tensor) -> list:
 
     values = sliders_from_z(z)
     zs = [float(v) for v in values[: z.shape[0]]]
-    return [*values, decode(ctl.models, name, seed, *zs), zs, latent_map(ctl.models, ctl.cache, name, encoded, zs)]
+    value = decoded_value(ctl.models, name, checks.seed(seed, "Pixel seed"), zs)
+    return [*values, value, zs, latent_map(ctl.models, ctl.cache, name, encoded, zs)]
 
 
 def outputs(ctl: VaeControls) -> list:
@@ -110,11 +126,14 @@ def wire(ctl: VaeControls) -> None:
     event), the seed redecodes, z = 0 and random z set the sliders, and a model switch resets the sliders and
     redraws every view of the encoded digit."""
     models = ctl.models
-    for d, s in enumerate(ctl.sliders):
-        s.input(partial(decode_slider, models, d), [ctl.model, ctl.seed, s, ctl.z], [ctl.decoded, ctl.z],
-                queue=False, trigger_mode="always_last", show_progress="hidden", api_visibility="private",
-                concurrency_limit=None)
-        s.change(None, ctl.sliders, None, js=render.static("star.js"))  # the map's star follows, in the page
+    for s in ctl.sliders:  # the page decodes while you drag (decoder.js hears the sliders' own input events),
+        s.change(None, ctl.sliders, None, js=render.static("star.js"))  # and the map's star follows: no request
+
+    def on_settle(z_state, evt: gr.EventData) -> tuple[str, list]:  # Gradio finds EventData by type hint
+        return settle(models, z_state, evt._data)
+
+    ctl.decoded.settle(on_settle, [ctl.z], [ctl.decoded, ctl.z], trigger_mode="always_last", show_progress="hidden",
+                       api_visibility="private")
     sync = partial(decode_all, models)
     ctl.seed.change(sync, [ctl.model, ctl.seed, *ctl.sliders], [ctl.decoded, ctl.z], show_progress="hidden",
                     api_visibility="private")

@@ -97,10 +97,12 @@ def test_the_newest_of_drawing_and_upload_is_encoded(models, tmp_path):
 
 
 def test_typed_slider_values_are_answered_in_place(models):
-    html, z = controls.decode_slider(models, 0, "2-D latent", 0, 9, [0.5, 0.0])
-    assert "z1 = 9 is outside the allowed range [-4, 4]" in html and "<img" in html and z == [0.5, 0.0]
-    html, _ = controls.decode_slider(models, 0, "2-D latent", 0, "", [0.5, 0.0])
-    assert "z1 is empty" in html
+    value, z = controls.settle(models, [0.5, 0.0], {"model": "2-D latent", "seed": 0, "z": [9, 0.0]})
+    v = json.loads(value)
+    assert "z1 = 9 is outside the allowed range [-4, 4]" in v["html"] and "<img" in v["html"] and z == [0.5, 0.0]
+    assert v["error"] and v["z"] == [0.5, 0.0]  # the images are the last valid z's
+    value, _ = controls.settle(models, [0.5, 0.0], {"model": "2-D latent", "seed": 0, "z": ["", 0.0]})
+    assert "z1 is empty" in json.loads(value)["html"]
     note = json.loads(panel.gaussians_1d_live(0.0, 0, 1.0, 1.0, "KL(p‖q)"))
     assert "σ_p = 0 is outside the allowed range [0.001, 10]" in note["html"] and note["figure"] is None
     _, nums = two_d.gaussians_2d_live(0, 0, 1, 1, 1.5, 0, 0, 1, 1, 0)

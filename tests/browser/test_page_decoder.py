@@ -1,0 +1,92 @@
+"""The VAE decoder computed in the page (issue 12): the same numbers as torch, and dragging without a server."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tests.browser.test_labs import SHOWN
+from tests.conftest import CHECKPOINTS, ROOT, start_app
+from train.checkpoint import load_checkpoint
+
+pytestmark = pytest.mark.browser
+
+DECODE = """async ([model, z]) => {
+  const root = document.querySelector('#vae-decoded .ge-dec');
+  const key = JSON.stringify([model, 0, z]);
+  root.dispatchEvent(new CustomEvent('ge-decode', {detail: {model, seed: 0, z}}));
+  for (let i = 0; i < 200 && root.dataset.drawn !== key; i++) await new Promise(r => setTimeout(r, 25));
+  return root.dataset.drawn === key ? Array.from(root.geProbs) : null;
+}"""
+
+
+@pytest.mark.parametrize(("name", "file"), [("2-D latent", "vae_2d"), ("32-D latent", "vae_32d")])
+def test_the_page_decodes_as_torch_does(page, name, file):
+    vae = load_checkpoint(CHECKPOINTS / f"{file}.safetensors")
+    D = vae.latent_dim
+    g = torch.Generator().manual_seed(0)
+    zs = [*(torch.rand(D, generator=g) * 8 - 4 for _ in range(6)), torch.full((D,), 4.0), torch.full((D,), -4.0),
+          torch.tensor([(-4.0) ** (d + 1) / 4 ** d for d in range(D)])]  # random z and corners of the range
+    for z in zs:
+        probs = page.evaluate(DECODE, [name, [round(float(v), 4) for v in z]])
+        assert probs is not None, "the page did not decode"
+        with torch.no_grad():
+            want = vae.decode_probs(torch.tensor([round(float(v), 4) for v in z])[None])[0].double().numpy()
+        assert np.abs(np.asarray(probs) - want).max() < 1e-5
+
+
+def test_the_servers_answer_replaces_the_pages_and_agrees(page):
+    slider = page.locator("#vae-z1 input[type=range]")
+    slider.scroll_into_view_if_needed()
+    box = slider.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] / 2, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.7, y, steps=6)
+    page.wait_for_function("() => !document.querySelector('#vae-decoded .ge-dec-page').hidden", timeout=10_000)
+    page.mouse.up()
+    # after the drag settles the server answers for the same z, and its images replace the page's
+    page.wait_for_function("() => document.querySelector('#vae-decoded .ge-dec-page').hidden", timeout=10_000)
+    drawn = json.loads(page.evaluate("() => document.querySelector('#vae-decoded .ge-dec').dataset.drawn"))
+    z = float(page.locator("#vae-z1 input[type=number]").input_value())
+    assert drawn[0] == "2-D latent" and drawn[2][0] == pytest.approx(z, abs=1e-9)  # the page drew the final z
+    page_png = page.evaluate("() => document.querySelector('#vae-decoded .ge-dec-mean').toDataURL()")  # its last
+    pixels = page.evaluate("""async (src) => {
+      const read = async s => { const im = new Image(); im.src = s; await im.decode();
+        const c = document.createElement('canvas'); c.width = c.height = 28; const x = c.getContext('2d');
+        x.drawImage(im, 0, 0, 28, 28);
+        return Array.from(x.getImageData(0, 0, 28, 28).data).filter((_, i) => i % 4 == 0); };
+      return [await read(src), await read(document.querySelector('#vae-decoded .ge-dec-server img').src)];
+    }""", page_png)
+    assert np.abs(np.asarray(pixels[0]) - np.asarray(pixels[1])).max() <= 1  # the same image, up to rounding
+
+
+def test_dragging_still_decodes_with_the_server_stopped(browser, synthetic_data, app_checkpoints):
+    """The page really computes: once it has loaded, dragging needs no server."""
+    server = start_app(synthetic_data, app_checkpoints)
+    try:
+        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+        pg.goto(server.url)
+        pg.wait_for_function("() => (document.querySelector('#vae-decoded .ge-dec')?.dataset.loaded || '')"
+                             ".includes('2-D latent')", timeout=60_000)  # the weights came with the page
+        server.proc.terminate()
+        server.proc.wait(10)
+        before = pg.evaluate(SHOWN)
+        slider = pg.locator("#vae-z2 input[type=range]")
+        slider.scroll_into_view_if_needed()
+        box = slider.bounding_box()
+        y = box["y"] + box["height"] / 2
+        pg.mouse.move(box["x"] + box["width"] / 2, y)
+        pg.mouse.down()
+        pg.mouse.move(box["x"] + box["width"] * 0.9, y, steps=8)
+        pg.wait_for_function(f"b => ({SHOWN})() !== b", arg=before, timeout=10_000)
+        pg.mouse.up()
+        pg.close()
+    finally:
+        if server.alive():
+            server.proc.kill()
+
+
+def test_root_is_the_repository():
+    assert (ROOT / "explorer" / "static" / "decoder.js").exists()
