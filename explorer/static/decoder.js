@@ -4,7 +4,8 @@
 // replaces the page's. Runs as gr.HTML's js_on_load: `element`, `props`, `watch` and `trigger` are Gradio's. It
 // listens to the latent sliders' own input events (#vae-z1 … #vae-zD), so a step is decoded in the same task as
 // the key press or pointer move, with no Gradio event in between; a 'ge-decode' event on its .ge-dec root
-// (model, seed, z) asks for a decode too (the tests use it).
+// (model, seed, z) asks for a decode too (the tests use it). Hovering over the latent map or the decoded
+// manifold decodes the point under the pointer (a preview: the sliders and the server are left as they are).
 const root = element.querySelector('.ge-dec');
 const decoders = JSON.parse(root.dataset.decoders);
 const serverBox = element.querySelector('.ge-dec-server'), pageBox = element.querySelector('.ge-dec-page');
@@ -116,6 +117,47 @@ document.addEventListener('input', e => {  // a latent slider moved (its range, 
   }
   request(current.model, current.seed, z);
 }, true);
+// --- hover: the point under the pointer on the latent map or the manifold, decoded in the page ---------------
+const plane = () => {  // the map's projection, carried by its star trace (labs/vae/latent_map.py)
+  const gd = document.querySelector('#vae-map .ge-live-plot');
+  const star = gd && gd.data && gd.data.find(t => t.meta && t.meta.axes);
+  return star ? star.meta : null;
+};
+const toZ = (p, u, v) => p.center.map((c, d) => c + u * p.axes[0][d] + v * p.axes[1][d]);
+let hovering = false;
+const preview = z => {
+  clearTimeout(settleTimer);  // a preview is not sent to the server
+  want = {model: current.model, seed: current.seed, z, ok: true, raw: z, rawSeed: current.seed};
+  hovering = true;
+  draw();
+};
+const unhover = () => {
+  if (!hovering) return;
+  hovering = false;
+  want = null;
+  pageBox.hidden = true; serverBox.hidden = false;  // back to the sliders' z, as the server drew it
+};
+document.addEventListener('mousemove', e => {
+  const p = current && current.model in decoders ? plane() : null;
+  const onMap = e.target.closest && e.target.closest('#vae-map .ge-live-plot');
+  const onGrid = e.target.closest && e.target.closest('#vae-manifold img');
+  if (!p || !(onMap || onGrid)) { unhover(); return; }
+  if (onMap) {
+    const gd = document.querySelector('#vae-map .ge-live-plot'), L = gd._fullLayout, r = gd.getBoundingClientRect();
+    const u = L.xaxis.p2d(e.clientX - r.left - L._size.l), v = L.yaxis.p2d(e.clientY - r.top - L._size.t);
+    const [x0, x1] = L.xaxis.range, [y0, y1] = L.yaxis.range;
+    if (u < Math.min(x0, x1) || u > Math.max(x0, x1) || v < Math.min(y0, y1) || v > Math.max(y0, y1)) {
+      unhover(); return;
+    }
+    preview(toZ(p, u, v));
+  } else {
+    const r = onGrid.getBoundingClientRect(), n = p.grid.length;
+    const col = Math.min(n - 1, Math.floor((e.clientX - r.left) / r.width * n));
+    const row = Math.min(n - 1, Math.floor((e.clientY - r.top) / r.height * n));
+    preview(toZ(p, p.grid[col], p.grid[n - 1 - row]));  // rows: v from high to low, as vae_maths.manifold
+  }
+});
+
 const show = () => {
   if (!props.value) return;
   const v = JSON.parse(props.value);

@@ -72,6 +72,38 @@ def floor_app(port: int):
     return demo
 
 
+HOVER_PROBE = """() => {
+  // mousemove over the map -> first animation frame after the page's decoded drawing changed
+  window.__down = []; window.__shown = [];
+  document.addEventListener('mousemove', e => window.__down.push(e.timeStamp), true);
+  const root = document.querySelector('#vae-decoded .ge-dec');
+  let last = root.dataset.drawn;
+  new MutationObserver(() => {
+    if (root.dataset.drawn === last) return;
+    last = root.dataset.drawn;
+    requestAnimationFrame(() => window.__shown.push(performance.now()));
+  }).observe(root, {attributes: true});
+}"""
+
+
+def hover_latency(page, changes: int) -> list[float]:
+    """Milliseconds from a real pointer move over the latent map to the frame that shows its decoded point."""
+    page.get_by_role("tab", name="Latent map").click()
+    page.wait_for_function("() => (document.querySelector('#vae-map .ge-live-plot').data || []).length > 0",
+                           timeout=30_000)
+    box = page.locator("#vae-map .ge-live-plot .nsewdrag").first.bounding_box()
+    page.evaluate(HOVER_PROBE)
+    times = []
+    for i in range(changes + 5):
+        x = box["x"] + box["width"] * (0.2 + 0.6 * ((i * 37) % 100) / 100)
+        y = box["y"] + box["height"] * (0.2 + 0.6 * ((i * 61) % 100) / 100)
+        page.mouse.move(x, y)
+        page.wait_for_function(f"window.__shown.length >= {i + 1}", timeout=10_000)
+        down, shown = page.evaluate("[window.__down.at(-1), window.__shown.at(-1)]")
+        times.append(shown - down)
+    return times[5:]
+
+
 def choose_model(page, name: str) -> None:
     box = page.locator("#vae-model input")
     box.click()
@@ -98,6 +130,7 @@ def main() -> int:
         later = slider_latency(page, "#vae-z1 input[type=range]", "#vae-decoded", page_drawn, args.changes)
         choose_model(page, "32-D latent")
         browser32 = slider_latency(page, "#vae-z1 input[type=range]", "#vae-decoded", page_drawn, args.changes)
+        hover = hover_latency(page, args.changes)
         decoders = page.evaluate("() => JSON.parse(document.querySelector('#vae-decoded .ge-dec').dataset.decoders)")
         heap = page.evaluate("() => performance.memory ? performance.memory.usedJSHeapSize / 2 ** 20 : NaN")
         client = bench_client(server.url, args.changes)
@@ -120,6 +153,8 @@ def main() -> int:
          f"{pct(later, 95):.1f} ms", len(later), "the same"),
         ("VAE slider → decoded image painted, in the page (32-D model)", f"{pct(browser32, 50):.1f} ms",
          f"{pct(browser32, 95):.1f} ms", len(browser32), "the same"),
+        ("latent map: pointer move → its point decoded and painted, in the page (32-D model)",
+         f"{pct(hover, 50):.1f} ms", f"{pct(hover, 95):.1f} ms", len(hover), "the same"),
         ("trivial Gradio app: slider .input → small image (the round-trip floor)", f"{floor50:.1f} ms",
          f"{pct(floor, 95):.1f} ms", len(floor), ""),
         ("slider → image, gradio_client /decode (the server's path)", f"{pct(client, 50):.1f} ms",

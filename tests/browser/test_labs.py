@@ -75,8 +75,10 @@ def test_clicking_the_map_and_the_grid_sets_the_sliders(page, shots):
     }""")
     before = decoded_src(page)
     page.mouse.click(x, y)
-    page.wait_for_function(f"b => ({SHOWN})() !== b", arg=before, timeout=15_000)
-    assert abs(float(page.locator("#vae-z1 input[type=number]").input_value()) - u) < 0.06
+    page.wait_for_function(f"b => ({SHOWN})() !== b", arg=before, timeout=15_000)  # hovering previews it at once
+    # the click sets the sliders (through the server)
+    page.wait_for_function("u => Math.abs(parseFloat(document.querySelector('#vae-z1 input[type=number]').value)"
+                           " - u) < 0.06", arg=u, timeout=15_000)
     # a click on the manifold grid's top-left cell: z at the 5% / 95% Gaussian quantiles
     grid = page.locator("#vae-manifold img").bounding_box()
     page.mouse.click(grid["x"] + 3, grid["y"] + 3)

@@ -90,3 +90,40 @@ def test_dragging_still_decodes_with_the_server_stopped(browser, synthetic_data,
 
 def test_root_is_the_repository():
     assert (ROOT / "explorer" / "static" / "decoder.js").exists()
+
+
+def _drawn(page):
+    d = page.evaluate("() => document.querySelector('#vae-decoded .ge-dec').dataset.drawn")
+    return json.loads(d) if d else None
+
+
+def test_hovering_the_map_and_the_manifold_decodes_the_point_under_the_pointer(page):
+    vae = load_checkpoint(CHECKPOINTS / "vae_2d.safetensors")
+    page.get_by_role("tab", name="Latent map").click()
+    page.wait_for_function("() => (document.querySelector('#vae-map .ge-live-plot').data || []).length > 10",
+                           timeout=30_000)  # the test digits' points are drawn: the plot has its final size
+    page.locator("#vae-map").scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    x, y = page.evaluate("""() => {
+        const gd = document.querySelector('#vae-map .ge-live-plot'), L = gd._fullLayout;
+        const r = gd.getBoundingClientRect();
+        return [r.left + L._size.l + L.xaxis.d2p(1.0), r.top + L._size.t + L.yaxis.d2p(-0.5)];
+    }""")
+    page.mouse.move(x, y)
+    page.wait_for_function("() => !document.querySelector('#vae-decoded .ge-dec-page').hidden", timeout=5_000)
+    model, _seed, z = _drawn(page)
+    assert model == "2-D latent" and abs(z[0] - 1.0) < 0.05 and abs(z[1] + 0.5) < 0.05  # the point under the pointer
+    probs = page.evaluate("() => Array.from(document.querySelector('#vae-decoded .ge-dec').geProbs)")
+    with torch.no_grad():
+        want = vae.decode_probs(torch.tensor([z]))[0].double().numpy()
+    assert np.abs(np.asarray(probs) - want).max() < 1e-5
+    assert float(page.locator("#vae-z1 input[type=number]").input_value()) == 0  # a preview: the sliders stay
+
+    grid = page.locator("#vae-manifold img").bounding_box()
+    page.mouse.move(grid["x"] + grid["width"] / 30, grid["y"] + grid["height"] / 30)  # the top-left cell
+    page.wait_for_function("() => { const d = document.querySelector('#vae-decoded .ge-dec').dataset.drawn;"
+                           " return d && JSON.parse(d)[2][0] < -1.5; }", timeout=5_000)
+    _, _, z = _drawn(page)
+    assert z[0] == pytest.approx(-1.6449, abs=1e-3) and z[1] == pytest.approx(1.6449, abs=1e-3)  # 5% / 95% quantiles
+    page.mouse.move(5, 5)  # away: the view shows the sliders' z again
+    page.wait_for_function("() => document.querySelector('#vae-decoded .ge-dec-page').hidden", timeout=5_000)

@@ -20,7 +20,7 @@ from explorer.labs.vae.common import (
     latent,
 )
 from explorer.models import Models
-from explorer.vae_maths import LatentPlane
+from explorer.vae_maths import LatentPlane, gaussian_quantiles
 
 DIGIT_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                 "#bcbd22", "#17becf"]
@@ -71,7 +71,9 @@ def latent_map(models: Models, cache: Cache, name: str, state, z_values: list | 
     # WebGL like the points: Plotly draws every WebGL trace above every SVG one, which hid an SVG star among them.
     # Its meta carries the plane's projection uv = (z − c)·P, so the page moves it as a slider changes (STAR_JS).
     proj = {"center": [float(f"{v:.6g}") for v in plane.center.tolist()],
-            "P": [[float(f"{v:.6g}") for v in row] for row in torch.linalg.pinv(plane.axes).tolist()]}
+            "P": [[float(f"{v:.6g}") for v in row] for row in torch.linalg.pinv(plane.axes).tolist()],
+            "axes": [[float(f"{v:.6g}") for v in row] for row in plane.axes.tolist()],  # z = c + u·a₀ + v·a₁
+            "grid": [float(f"{v:.6g}") for v in gaussian_quantiles(MANIFOLD_SIDE).tolist()]}  # the manifold's u, v
     fig.add_trace(go.Scattergl(x=[zz[0]], y=[zz[1]], mode="markers", name="sliders' z", meta=proj,
                                marker=dict(symbol="star", size=18, color="gold", line=dict(color="black", width=1.5))))
     ax = "z" if plane.exact else "PC"
