@@ -36,14 +36,19 @@ def test_the_page_decodes_as_torch_does(page, name, file):
         assert np.abs(np.asarray(probs) - want).max() < 1e-5
 
 
-def test_the_servers_answer_replaces_the_pages_and_agrees(page):
-    slider = page.locator("#vae-z1 input[type=range]")
-    slider.scroll_into_view_if_needed()
-    box = slider.bounding_box()
+def _press_and_drag(pg, slider: str, to: float, steps: int) -> None:
+    """Press the mouse on the middle of `slider`'s track and drag to the fraction `to` of it (still held)."""
+    track = pg.locator(f"{slider} input[type=range]")
+    track.scroll_into_view_if_needed()
+    box = track.bounding_box()
     y = box["y"] + box["height"] / 2
-    page.mouse.move(box["x"] + box["width"] / 2, y)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] * 0.7, y, steps=6)
+    pg.mouse.move(box["x"] + box["width"] / 2, y)
+    pg.mouse.down()
+    pg.mouse.move(box["x"] + box["width"] * to, y, steps=steps)
+
+
+def test_the_servers_answer_replaces_the_pages_and_agrees(page):
+    _press_and_drag(page, "#vae-z1", 0.7, 6)
     page.wait_for_function("() => !document.querySelector('#vae-decoded .ge-dec-page').hidden", timeout=10_000)
     page.mouse.up()
     # after the drag settles the server answers for the same z, and its images replace the page's
@@ -73,13 +78,7 @@ def test_dragging_still_decodes_with_the_server_stopped(browser, synthetic_data,
         server.proc.terminate()
         server.proc.wait(10)
         before = pg.evaluate(SHOWN)
-        slider = pg.locator("#vae-z2 input[type=range]")
-        slider.scroll_into_view_if_needed()
-        box = slider.bounding_box()
-        y = box["y"] + box["height"] / 2
-        pg.mouse.move(box["x"] + box["width"] / 2, y)
-        pg.mouse.down()
-        pg.mouse.move(box["x"] + box["width"] * 0.9, y, steps=8)
+        _press_and_drag(pg, "#vae-z2", 0.9, 8)
         pg.wait_for_function(f"b => ({SHOWN})() !== b", arg=before, timeout=10_000)
         pg.mouse.up()
         pg.close()
