@@ -130,7 +130,7 @@ def wire(ctl: VaeControls) -> None:
         s.change(None, ctl.sliders, None, js=render.static("star.js"))  # and the map's star follows: no request
 
     def on_settle(z_state, evt: gr.EventData) -> tuple[str, list]:  # Gradio finds EventData by type hint
-        return settle(models, z_state, evt._data)
+        return settle(models, z_state, evt._data)  # the custom event's payload, as Gradio documents it
 
     ctl.decoded.settle(on_settle, [ctl.z], [ctl.decoded, ctl.z], trigger_mode="always_last", show_progress="hidden",
                        api_visibility="private")
