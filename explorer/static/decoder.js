@@ -102,7 +102,7 @@ const request = (model, seed, z) => {
   want = {model, seed: Number(seed), z: zs, ok, raw, rawSeed: ok ? Number(seed) : seed};
   lastInput = performance.now();
   clearTimeout(settleTimer);
-  if (!ok) { settle(); return; }  // a bad typed value: the server names it (its answer replaces the view)
+  if (!ok) { settleTimer = setTimeout(settle, 150); return; }  // a bad value: the server names it, once typing pauses
   draw();  // at once: the weights are in memory, and a decode takes about a millisecond
   settleTimer = setTimeout(settle, 150);
 };
