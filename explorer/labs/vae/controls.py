@@ -122,9 +122,9 @@ def outputs(ctl: VaeControls) -> list:
 
 
 def wire(ctl: VaeControls) -> None:
-    """The left column's events: a slider decodes while dragged (queue=False, one value and the session's z per
-    event), the seed redecodes, z = 0 and random z set the sliders, and a model switch resets the sliders and
-    redraws every view of the encoded digit."""
+    """The left column's events: while a slider is dragged the page decodes (static/decoder.js) and then asks
+    the server once (`settle`), the seed redecodes, z = 0 and random z set the sliders, and a model switch
+    resets the sliders and redraws every view of the encoded digit."""
     models = ctl.models
     for s in ctl.sliders:  # the page decodes while you drag (decoder.js hears the sliders' own input events),
         s.change(None, ctl.sliders, None, js=render.static("star.js"))  # and the map's star follows: no request
