@@ -7,6 +7,7 @@ the log, and prints no traceback.
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 import math
@@ -100,6 +101,19 @@ def image_array(value) -> np.ndarray:
 
 
 
+def live(fn):
+    """`fn`, whose one output is a view updated while dragging (a queue=False event, which shows no toast),
+    with a bad input answered in place: the view shows its message (`error_note`)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except InputError as e:
+            return error_note(e.message)
+
+    return wrapper
+
+
 # Gradio writes a type stub (explorer/checks.pyi, ignored by git) beside any module that subclasses a component.
 
 
@@ -124,21 +138,6 @@ class Number(gr.Number):
 
     def preprocess(self, payload):
         return payload
-
-
-def live(fn):
-    """`fn` for a view updated while dragging (a queue=False event, which shows no toast): a bad input
-    returns its message as the first output, in place (`error_note`), and leaves any other output as it is."""
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except InputError as e:
-            return error_note(e.message)
-
-    return wrapper
 
 
 class Radio(gr.Radio):
