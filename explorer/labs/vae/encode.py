@@ -15,7 +15,6 @@ from explorer.labs.vae.common import (
     VaeControls,
     encode_digit,
     encoded_for,
-    sliders_from_z,
 )
 from explorer.models import Models
 from explorer.state import EncodedDigit
@@ -100,10 +99,6 @@ def encode_drawing(models: Models, name: str, image, eps_seed, label: str = "you
         raise checks.InputError(checks.sentence(f"Cannot read a digit from that image: {e}")) from None
     enc = encode_digit(models, name, x, label)
     return (enc, *_encode_view(models, enc, eps_seed))
-
-
-def sliders_to_mu(models: Models, name: str, state) -> list:
-    return sliders_from_z(encoded_for(models, name, state).mu)
 
 
 def _gallery(models: Models) -> list:
