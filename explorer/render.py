@@ -31,9 +31,17 @@ def static(name: str) -> str:
     return (STATIC / name).read_text(encoding="utf-8")
 
 
-def js_call(name: str, *args) -> str:
-    """An event's `js` that calls the function in explorer/static/`name` with JSON arguments."""
-    return f"() => ({static(name).strip()})({', '.join(json.dumps(a) for a in args)})"
+def scripts(names: list[str]) -> str:
+    """The files explorer/static/`names`, one after another: one js_on_load whose later files use the earlier."""
+    return "\n".join(static(n) for n in names)
+
+
+def js_call(name: str, *args, inputs: bool = False) -> str:
+    """An event's `js` that calls the function in explorer/static/`name` with JSON arguments; with `inputs`, the
+    event's input values follow them as one more argument (a list), and what the function returns goes to the
+    event's outputs."""
+    call = f"({static(name).strip()})({', '.join([*(json.dumps(a) for a in args), *(['inputs'] if inputs else [])])})"
+    return f"(...inputs) => {call}" if inputs else f"() => {call}"
 
 
 def to_uint8(img: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -97,16 +105,18 @@ PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
 
-def live_value(fig, html: str = "", template: bool = False, static_url: str | None = None) -> str:
+def live_value(fig, html: str = "", template: bool = False, static_url: str | None = None,
+               params: list | None = None) -> str:
     """The value of a `live_plot`: HTML shown above the figure, and the figure as plotly JSON, without its
     template unless asked (the page keeps the first one it gets). With `static_url` (from `publish_traces`),
     the page draws those traces, fetched once, below the figure's own: large traces that never change then
     travel once, not with every update (Gradio slows down after delivering large values: see
-    tests/bench/bench_gradio_floor.py)."""
+    tests/bench/bench_gradio_floor.py). `params`: the controls' values it was computed for, for a page that
+    computes the view itself while they move (`page_plot`) and must tell whether this answer is still current."""
     d = fig.to_plotly_json()
     if not template:
         d["layout"].pop("template", None)
-    return plotly.io.json.to_json_plotly({"html": html, "figure": d, "static_url": static_url})
+    return plotly.io.json.to_json_plotly({"html": html, "figure": d, "static_url": static_url, "params": params})
 
 
 def live_note(html: str) -> str:
@@ -142,6 +152,18 @@ def live_plot(value: str, elem_id: str) -> gr.HTML:
     return gr.HTML(value, html_template="<div class='ge-live-html'></div><div class='ge-live-plot'></div>",
                    js_on_load=static("live_plot.js"), head=f'<script src="/gradio_api/file={PLOTLY_JS}"></script>',
                    elem_id=elem_id)
+
+
+def page_plot(value: str, elem_id: str, config: dict, page_js: list[str]) -> gr.HTML:
+    """A `live_plot` whose page computes the view itself while its controls move (the KL panels): `page_js`,
+    files of explorer/static run in order as its js_on_load (the last one draws), and `config`, what they
+    read from the root element's data-config (JSON). The server's values (`live_value` with `params`) still
+    replace the page's drawing once the controls settle."""
+    attr = html.escape(json.dumps(config), quote=True)
+    return gr.HTML(value, html_template=(f"<div class='ge-page-plot' data-config='{attr}'><div class='ge-live-html'>"
+                                         "</div><div class='ge-live-plot'></div></div>"),
+                   js_on_load=scripts(page_js),
+                   head=f'<script src="/gradio_api/file={PLOTLY_JS}"></script>', elem_id=elem_id)
 
 
 def mark_stale(sources: list, elem_ids: list[str]) -> None:

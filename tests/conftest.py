@@ -64,8 +64,10 @@ class AppServer:
         return self.proc.poll() is None
 
 
-def start_app(data_dir: Path, checkpoints: Path = CHECKPOINTS, timeout: float = 120.0) -> AppServer:
-    port = free_port()
+def start_app(data_dir: Path, checkpoints: Path = CHECKPOINTS, timeout: float = 120.0,
+              port: int | None = None) -> AppServer:
+    """The explorer in a process of its own, on `port` (a free one if None), once it answers HTTP."""
+    port = port or free_port()
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"explorer-test-{port}.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "explorer", "--port", str(port), "--checkpoints", str(checkpoints),

@@ -1,11 +1,11 @@
 // The VAE lab's decoded view (explorer/labs/vae/page_decoder.py): while a latent slider is dragged, the page
-// decodes z itself with the checkpoint's own weights and paints f_θ(z) and the seeded Bernoulli sample at once,
-// in time for the next frame; when the drag settles it asks the server ('settle'), whose answer (the value)
-// replaces the page's. Runs as gr.HTML's js_on_load: `element`, `props`, `watch` and `trigger` are Gradio's. It
-// listens to the latent sliders' own input events (#vae-z1 … #vae-zD), so a step is decoded in the same task as
-// the key press or pointer move, with no Gradio event in between; a 'ge-decode' event on its .ge-dec root
-// (model, seed, z) asks for a decode too (the tests use it). Hovering over the latent map or the decoded
-// manifold decodes the point under the pointer (a preview: the sliders and the server are left as they are).
+// decodes z itself with the checkpoint's own weights and paints f_θ(z) and the seeded Bernoulli sample in the next
+// display frame (one draw per frame, however many events came in it); when the drag settles it asks the server
+// ('settle'), whose answer (the value) replaces the page's. Runs as gr.HTML's js_on_load: `element`, `props`,
+// `watch` and `trigger` are Gradio's. It listens to the latent sliders' own input events (#vae-z1 … #vae-zD), with
+// no Gradio event in between; a 'ge-decode' event on its .ge-dec root (model, seed, z) asks for a decode too (the
+// tests use it). Hovering over the latent map or the decoded manifold decodes the point under the pointer (a
+// preview: the sliders and the server are left as they are).
 const root = element.querySelector('.ge-dec');
 const decoders = JSON.parse(root.dataset.decoders);
 const serverBox = element.querySelector('.ge-dec-server'), pageBox = element.querySelector('.ge-dec-page');
@@ -75,6 +75,7 @@ const paint = (canvas, values) => {
 };
 
 let want = null, settleTimer = null, lastInput = -1e9, seedU = {seed: null, u: null}, current = null;
+const costs = [];
 const key = w => JSON.stringify([w.model, w.seed, w.z]);
 const settle = () => {  // a bad typed value goes to the server as typed: its answer names it
   if (want) trigger('settle', {model: want.model, seed: want.rawSeed, z: want.ok ? want.z : want.raw});
@@ -84,6 +85,7 @@ const draw = async () => {
   if (!w || !(w.model in decoders)) return;
   const layers = await load(w.model);
   if (w !== want) return;  // a newer value came while the weights loaded
+  const t0 = performance.now();
   const probs = forward(layers, w.z);
   if (seedU.seed !== w.seed) seedU = {seed: w.seed, u: uniforms(w.seed, probs.length)};
   paint(canvases[0], probs);
@@ -92,7 +94,12 @@ const draw = async () => {
   pageBox.hidden = false; serverBox.hidden = true;
   root.geProbs = probs;  // f_θ(z) as the page computed it, for the tests that compare it with torch's
   root.dataset.drawn = key(w);  // what it shows (the benchmark and the tests watch this)
+  costs.push(performance.now() - t0);  // milliseconds of main-thread work per update (the benchmark reads it)
+  if (costs.length > 1000) costs.shift();
+  root.geCosts = costs;
 };
+let frame = 0;  // input events coalesce: whatever came within one display frame is drawn once, at its start
+const schedule = () => { if (!frame) frame = requestAnimationFrame(() => { frame = 0; draw(); }); };
 const request = (model, seed, z) => {
   const D = decoders[model] ? decoders[model].dims[0] : 0, zs = z.slice(0, D).map(Number);
   const ok = Number.isInteger(Number(seed)) && Number(seed) >= 0 &&
@@ -103,7 +110,7 @@ const request = (model, seed, z) => {
   lastInput = performance.now();
   clearTimeout(settleTimer);
   if (!ok) { settleTimer = setTimeout(settle, 150); return; }  // a bad value: the server names it, once typing pauses
-  draw();  // at once: the weights are in memory, and a decode takes about a millisecond
+  schedule();  // in time for the next frame: the weights are in memory, and a decode takes about a millisecond
   settleTimer = setTimeout(settle, 150);
 };
 root.addEventListener('ge-decode', e => request(e.detail.model, e.detail.seed, e.detail.z));
@@ -129,7 +136,7 @@ const preview = z => {
   clearTimeout(settleTimer);  // a preview is not sent to the server
   want = {model: current.model, seed: current.seed, z, ok: true, raw: z, rawSeed: current.seed};
   hovering = true;
-  draw();
+  schedule();
 };
 const unhover = () => {
   if (!hovering) return;

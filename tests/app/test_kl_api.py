@@ -35,8 +35,10 @@ def test_kl_1d_numbers_and_figure(client):
 
 
 def test_preset_sets_the_sliders(client):
-    out = client.predict(0.0, 1.0, 1.0, 2.0, api_name="/preset")
-    assert out[:4] == (0.0, 1.0, 0.0, 1.0) and "exactly 0" in out[4]  # the first preset: identical
+    out = client.predict("identical", 0.0, 1.0, 1.0, 2.0, api_name="/preset")
+    assert tuple(out[:4]) == (0.0, 1.0, 0.0, 1.0) and "exactly 0" in out[4]
+    out = client.predict("swap p and q", 0.0, 1.0, 1.0, 2.0, api_name="/preset")
+    assert tuple(out[:4]) == (1.0, 2.0, 0.0, 1.0) and "swapped" in out[4]
 
 
 def test_monte_carlo_and_fit(client):

@@ -1,14 +1,15 @@
-"""Benchmark the VAE lab: latent-slider latency in a real browser (the page decodes while you drag) beside a
-trivial Gradio app's round trip in the same run, the server's path through gradio_client, the bytes the page
-fetches, app start-up time and memory. Prints a Markdown table.
+"""Benchmark dragging: the VAE lab's latent sliders and map hover, and the KL lab's 1-D and 2-D sliders, in a real
+browser (the page computes while you drag), beside a trivial Gradio app's round trip in the same run; the
+main-thread work per update; the server's path through gradio_client, the bytes the page fetches, app start-up
+time and memory. Prints a Markdown table.
 
     python -m tests.bench.bench_vae                       # test digits from ./data (downloaded if missing)
     python -m tests.bench.bench_vae --data-dir ../shared/data --changes 200
 
 Browser latency is measured inside the page: from the keydown that moves the slider one step (a real,
-trusted key press sent by Playwright) to the first animation frame after the decoded view changed (the
-page's drawing, `data-drawn`; the floor app's image `src`), i.e. when the new digit can be painted. Not
-collected by pytest; run it by hand.
+trusted key press sent by Playwright; for the map, the pointer move) to the frame that paints the change (the
+page's drawing, `data-drawn`; the floor app's image `src`): see tests/bench/common.py, FRAME. Not collected by
+pytest; run it by hand.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.bench.common import ROOT, app_page, pct, peak_rss_mib, print_table, slider_latency
+from tests.bench.common import FRAME, ROOT, app_page, pct, peak_rss_mib, print_table, slider_latency
 from tests.conftest import CHECKPOINTS, free_port
 
 
@@ -73,15 +74,16 @@ def floor_app(port: int):
 
 
 HOVER_PROBE = """() => {
-  // mousemove over the map -> first animation frame after the page's decoded drawing changed
+  // mousemove over the map -> the frame that paints the page's changed drawing
   window.__down = []; window.__shown = [];
+  const frame = """ + FRAME + """;
   document.addEventListener('mousemove', e => window.__down.push(e.timeStamp), true);
   const root = document.querySelector('#vae-decoded .ge-dec');
   let last = root.dataset.drawn;
   new MutationObserver(() => {
     if (root.dataset.drawn === last) return;
     last = root.dataset.drawn;
-    requestAnimationFrame(() => window.__shown.push(performance.now()));
+    frame.painted(t => window.__shown.push(t));
   }).observe(root, {attributes: true});
 }"""
 
@@ -102,6 +104,17 @@ def hover_latency(page, changes: int) -> list[float]:
         down, shown = page.evaluate("[window.__down.at(-1), window.__shown.at(-1)]")
         times.append(shown - down)
     return times[5:]
+
+
+def kl_latency(page, tabs: tuple[str, ...], slider: str, plot: str, changes: int) -> tuple[list[float], list[float]]:
+    """A KL panel's slider → its redrawn figure, computed and drawn in the page; and the main-thread work per update
+    (milliseconds the panel's own code, kl_panel.js, spent in each frame it drew)."""
+    for name in tabs:
+        page.get_by_role("tab", name=name, exact=True).click()
+    page.wait_for_selector(f"{plot} .js-plotly-plot", timeout=60_000)
+    drawn = "el => el.querySelector('.ge-page-plot')?.dataset.drawn"
+    times = slider_latency(page, f"{slider} input[type=range]", plot, drawn, changes)
+    return times, page.evaluate(f"() => document.querySelector('{plot} .ge-page-plot').geCosts.slice(-{changes})")
 
 
 def choose_model(page, name: str) -> None:
@@ -131,6 +144,9 @@ def main() -> int:
         choose_model(page, "32-D latent")
         browser32 = slider_latency(page, "#vae-z1 input[type=range]", "#vae-decoded", page_drawn, args.changes)
         hover = hover_latency(page, args.changes)
+        work_vae = page.evaluate(f"() => document.querySelector('#vae-decoded .ge-dec').geCosts.slice(-{args.changes})")
+        kl, work_kl = kl_latency(page, ("KL divergence",), "#kl-mu-q", "#kl-plot", args.changes)
+        kl2, work_kl2 = kl_latency(page, ("Two 2-D Gaussians",), "#kl2-mu-q1", "#kl2-plot", args.changes)
         decoders = page.evaluate("() => JSON.parse(document.querySelector('#vae-decoded .ge-dec').dataset.decoders)")
         heap = page.evaluate("() => performance.memory ? performance.memory.usedJSHeapSize / 2 ** 20 : NaN")
         client = bench_client(server.url, args.changes)
@@ -155,6 +171,13 @@ def main() -> int:
          f"{pct(browser32, 95):.1f} ms", len(browser32), "the same"),
         ("latent map: pointer move → its point decoded and painted, in the page (32-D model)",
          f"{pct(hover, 50):.1f} ms", f"{pct(hover, 95):.1f} ms", len(hover), "the same"),
+        ("KL lab: μ_q slider → figure and both KLs painted, in the page", f"{pct(kl, 50):.1f} ms",
+         f"{pct(kl, 95):.1f} ms", len(kl), "the same"),
+        ("KL lab, two 2-D Gaussians: μ_q,1 slider → ellipses and both KLs painted, in the page",
+         f"{pct(kl2, 50):.1f} ms", f"{pct(kl2, 95):.1f} ms", len(kl2), "the same"),
+        *[(f"main-thread work per update: {what} (p50 / p95; max {max(w):.1f} ms)", f"{pct(w, 50):.1f} ms",
+           f"{pct(w, 95):.1f} ms", len(w), "≤ ~8 ms") for what, w in
+          (("VAE decode and paint (32-D)", work_vae), ("KL 1-D panel", work_kl), ("KL 2-D panel", work_kl2))],
         ("trivial Gradio app: slider .input → small image (the round-trip floor)", f"{floor50:.1f} ms",
          f"{pct(floor, 95):.1f} ms", len(floor), ""),
         ("slider → image, gradio_client /decode (the server's path)", f"{pct(client, 50):.1f} ms",

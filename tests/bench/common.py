@@ -11,12 +11,30 @@ from tests.conftest import AppServer, start_app
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# When is a change painted? A page that draws inside requestAnimationFrame (the page's own views) is painted at the
+# end of that same frame; a change made anywhere else (a Gradio update) is painted in the next frame. `frame.now()`
+# is the moment the change can be painted: at once inside a frame's animation callbacks, else at the start of the
+# next frame's. A frame's callbacks end when a message posted from its first callback is delivered.
+FRAME = """(() => {
+  if (window.__frame) cancelAnimationFrame(window.__frame.id);
+  const f = {inFrame: false, id: 0}, ch = new MessageChannel();
+  ch.port1.onmessage = () => { f.inFrame = false; };
+  const tick = () => { f.inFrame = true; ch.port2.postMessage(0); f.id = requestAnimationFrame(tick); };
+  f.id = requestAnimationFrame(tick);
+  f.painted = push => {
+    if (f.inFrame) push(performance.now()); else requestAnimationFrame(() => push(performance.now()));
+  };
+  window.__frame = f;
+  return f;
+})()"""
+
 PROBE = """([slider, container, signature]) => {
-  // keydown on the slider -> first animation frame after the container's `signature` changed.
+  // keydown on the slider -> the frame that paints the change of the container's `signature`.
   // Installing it again replaces the previous probe (else every press and change would count twice).
   if (window.__probe) { window.__probe.slider.removeEventListener('keydown', window.__probe.down, true);
                         window.__probe.observer.disconnect(); }
   window.__down = []; window.__shown = [];
+  const frame = """ + FRAME + """;
   const sig = new Function('el', `return (${signature})(el);`);
   const el = document.querySelector(container), sl = document.querySelector(slider);
   const down = () => window.__down.push(performance.now());
@@ -24,7 +42,7 @@ PROBE = """([slider, container, signature]) => {
   let last = sig(el);
   const observer = new MutationObserver(() => {
     const now = sig(el);
-    if (now !== last) { last = now; requestAnimationFrame(() => window.__shown.push(performance.now())); }
+    if (now !== last) { last = now; frame.painted(t => window.__shown.push(t)); }
   });
   observer.observe(el, {subtree: true, childList: true, attributes: true, characterData: true});
   window.__probe = {slider: sl, down, observer};

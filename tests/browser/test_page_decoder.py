@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tests.browser.test_labs import SHOWN
-from tests.conftest import CHECKPOINTS, ROOT, start_app
+from tests.conftest import CHECKPOINTS, ROOT, free_port, start_app
 from train.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.browser
@@ -47,17 +47,20 @@ def _press_and_drag(pg, slider: str, to: float, steps: int) -> None:
     pg.mouse.move(box["x"] + box["width"] * to, y, steps=steps)
 
 
-def test_the_servers_answer_replaces_the_pages_and_agrees(page):
-    _press_and_drag(page, "#vae-z1", 0.7, 6)
-    page.wait_for_function("() => !document.querySelector('#vae-decoded .ge-dec-page').hidden", timeout=10_000)
-    page.mouse.up()
+def _server_replaces_and_agrees(pg, slider: str, to: float) -> None:
+    """Drag `slider` to `to`, release, and check that the server's answer replaces the page's drawing and shows
+    the same image (up to rounding) for the same z."""
+    _press_and_drag(pg, slider, to, 6)
+    pg.wait_for_function("() => !document.querySelector('#vae-decoded .ge-dec-page').hidden", timeout=10_000)
+    pg.mouse.up()
     # after the drag settles the server answers for the same z, and its images replace the page's
-    page.wait_for_function("() => document.querySelector('#vae-decoded .ge-dec-page').hidden", timeout=10_000)
-    drawn = json.loads(page.evaluate("() => document.querySelector('#vae-decoded .ge-dec').dataset.drawn"))
-    z = float(page.locator("#vae-z1 input[type=number]").input_value())
-    assert drawn[0] == "2-D latent" and drawn[2][0] == pytest.approx(z, abs=1e-9)  # the page drew the final z
-    page_png = page.evaluate("() => document.querySelector('#vae-decoded .ge-dec-mean').toDataURL()")  # its last
-    pixels = page.evaluate("""async (src) => {
+    pg.wait_for_function("() => document.querySelector('#vae-decoded .ge-dec-page').hidden", timeout=10_000)
+    drawn = json.loads(pg.evaluate("() => document.querySelector('#vae-decoded .ge-dec').dataset.drawn"))
+    k = int(slider.removeprefix("#vae-z")) - 1
+    z = float(pg.locator(f"{slider} input[type=number]").input_value())
+    assert drawn[0] == "2-D latent" and drawn[2][k] == pytest.approx(z, abs=1e-9)  # the page drew the final z
+    page_png = pg.evaluate("() => document.querySelector('#vae-decoded .ge-dec-mean').toDataURL()")  # its last
+    pixels = pg.evaluate("""async (src) => {
       const read = async s => { const im = new Image(); im.src = s; await im.decode();
         const c = document.createElement('canvas'); c.width = c.height = 28; const x = c.getContext('2d');
         x.drawImage(im, 0, 0, 28, 28);
@@ -67,9 +70,15 @@ def test_the_servers_answer_replaces_the_pages_and_agrees(page):
     assert np.abs(np.asarray(pixels[0]) - np.asarray(pixels[1])).max() <= 1  # the same image, up to rounding
 
 
+def test_the_servers_answer_replaces_the_pages_and_agrees(page):
+    _server_replaces_and_agrees(page, "#vae-z1", 0.7)
+
+
 def test_dragging_still_decodes_with_the_server_stopped(browser, synthetic_data, app_checkpoints):
-    """The page really computes: once it has loaded, dragging needs no server."""
-    server = start_app(synthetic_data, app_checkpoints)
+    """The page really computes: once it has loaded, dragging needs no server; after a restart on the same port,
+    the server's answers on release agree with the page's again."""
+    port = free_port()
+    server = start_app(synthetic_data, app_checkpoints, port=port)
     try:
         pg = browser.new_page(viewport={"width": 1400, "height": 1000})
         pg.goto(server.url)
@@ -81,6 +90,10 @@ def test_dragging_still_decodes_with_the_server_stopped(browser, synthetic_data,
         _press_and_drag(pg, "#vae-z2", 0.9, 8)
         pg.wait_for_function(f"b => ({SHOWN})() !== b", arg=before, timeout=10_000)
         pg.mouse.up()
+        with pg.expect_navigation(timeout=60_000):  # Gradio reloads the page once its server is back
+            server = start_app(synthetic_data, app_checkpoints, port=port)
+        pg.wait_for_selector("#vae-decoded img", timeout=60_000)
+        _server_replaces_and_agrees(pg, "#vae-z2", 0.8)
         pg.close()
     finally:
         if server.alive():

@@ -1,4 +1,9 @@
-"""The 1-D panel: two Gaussians you control, their densities, the shaded integrand and both KLs, presets."""
+"""The 1-D panel: two Gaussians you control, their densities, the shaded integrand and both KLs, presets.
+
+While a slider moves the page computes the panel itself (explorer/static/kl_maths.js mirrors kl_maths and
+`numbers_html`), one redraw per animation frame; once the hand pauses it asks the server (`settle`), whose value
+replaces the page's. The presets set the sliders in the page too. `kl_1d` and `preset` serve API clients.
+"""
 
 
 import gradio as gr
@@ -84,7 +89,8 @@ def gaussians_1d(mu_p, sigma_p, mu_q, sigma_q, direction: str, template: bool = 
             xaxis=dict(nticks=8),
         ),
     )
-    return render.live_value(fig, numbers_html(kl_pq, kl_qp), template)
+    return render.live_value(fig, numbers_html(kl_pq, kl_qp), template,
+                             params=[mu_p, sigma_p, mu_q, sigma_q, direction])
 
 
 def kl_1d(mu_p: float, sigma_p: float, mu_q: float, sigma_q: float, direction: str = "KL(p‖q)") -> str:
@@ -101,16 +107,35 @@ def gaussians_1d_live(mu_p, sigma_p, mu_q, sigma_q, direction: str) -> str:
         return render.live_note(checks.error_note(e.message))
 
 
-def preset(name: str, mu_p, sigma_p, mu_q, sigma_q) -> tuple:
-    """Presets only set the sliders (and say what they show); 'swap p and q' exchanges the current pair."""
+def preset(name: str, mu_p: float, sigma_p: float, mu_q: float, sigma_q: float
+           ) -> tuple[float, float, float, float, str]:
+    """The API of the presets (the page applies them itself: `page_presets`): the sliders' new values and what
+    the preset shows; 'swap p and q' exchanges the current pair."""
     if name == "swap p and q":
         mu_p, sigma_p, mu_q, sigma_q = params(mu_p, sigma_p, mu_q, sigma_q)
-        return mu_q, sigma_q, mu_p, sigma_p, "p and q swapped: the two divergences trade places."
+        return mu_q, sigma_q, mu_p, sigma_p, SWAP_CAPTION
     if not isinstance(name, str) or name not in PRESETS:
         raise checks.InputError(f"Unknown preset {checks.shown(name)}; choose one of: "
                                 f"{', '.join([*PRESETS, 'swap p and q'])}.")
     values, caption = PRESETS[name]
     return (*values, caption)
+
+
+SWAP_CAPTION = "p and q swapped: the two divergences trade places."
+
+
+def page_presets() -> dict:
+    """The presets as explorer/static/kl_preset.js applies them."""
+    out = {name: {"values": list(v), "caption": c} for name, (v, c) in PRESETS.items()}
+    return {**out, "swap p and q": {"swap": [2, 3, 0, 1], "caption": SWAP_CAPTION}}
+
+
+def settle(evt: gr.EventData) -> str:
+    """The page's values once the hand pauses (the 'settle' event of static/kl_panel.js): the server's value."""
+    values = evt._data.get("values") if isinstance(evt._data, dict) else None  # the payload, as Gradio documents
+    if not isinstance(values, list) or len(values) != 5:
+        return render.live_note(checks.error_note("Expected μ_p, σ_p, μ_q, σ_q and the direction."))
+    return gaussians_1d_live(*values)
 
 
 def build() -> KlControls:
@@ -127,19 +152,18 @@ def build() -> KlControls:
                 buttons = [gr.Button(n, size="sm") for n in [*PRESETS, "swap p and q"]]
             caption = gr.Markdown(elem_id="kl-caption")
         with gr.Column(scale=5):
-            plot = render.live_plot(gaussians_1d(0.0, 1.0, 1.0, SIGMA_Q0, "KL(p‖q)", template=True),
-                                    elem_id="kl-plot")
+            sliders = (mu_p, sigma_p, mu_q, sigma_q)
+            config = dict(kind="1d", sliders=[s.elem_id for s in sliders],
+                          ranges=[(s.minimum, s.maximum) for s in sliders], direction=direction.elem_id)
+            plot = render.page_plot(gaussians_1d(0.0, 1.0, 1.0, SIGMA_Q0, "KL(p‖q)", template=True), "kl-plot",
+                                    config, ["kl_maths.js", "kl_panel.js"])
     ctl = KlControls(mu_p, sigma_p, mu_q, sigma_q, direction, plot, caption)
 
-    ins = [*ctl.params, direction]
-    for c in ctl.params:
-        c.input(gaussians_1d_live, ins, plot, queue=False, trigger_mode="always_last", show_progress="hidden",
-                api_visibility="private")
-    direction.change(gaussians_1d_live, ins, plot, queue=False, show_progress="hidden", api_visibility="private")
+    # dragging, typing and the direction are the page's (static/kl_panel.js hears their input events): no request
+    plot.settle(settle, None, plot, trigger_mode="always_last", show_progress="hidden", api_visibility="private")
     for b in buttons:
-        b.click(preset, [gr.State(b.value), *ctl.params], [*ctl.params, caption],
-                api_name="preset" if b is buttons[0] else None,
-                api_visibility="public" if b is buttons[0] else "private",
-                ).then(gaussians_1d, ins, plot, show_progress="hidden", api_visibility="private")
+        b.click(None, ctl.params, [*ctl.params, caption],
+                js=render.js_call("kl_preset.js", page_presets(), b.value, "kl-plot", inputs=True))
+    gr.api(preset, api_name="preset")
     gr.api(kl_1d, api_name="kl_1d")
     return ctl

@@ -1,4 +1,8 @@
-"""Two 2-D Gaussians: their covariance ellipses and both KL directions, in closed form."""
+"""Two 2-D Gaussians: their covariance ellipses and both KL directions, in closed form.
+
+As in the 1-D panel, the page computes ellipses and KLs while a slider moves (static/kl_maths.js, `panel2d`), one
+redraw per animation frame, and the server's value replaces the page's once the hand pauses (`settle`).
+"""
 
 import json
 
@@ -6,7 +10,7 @@ import gradio as gr
 import plotly.graph_objects as go
 import torch
 
-from explorer import checks
+from explorer import checks, render
 from explorer import kl_maths as km
 from explorer.labs.kl.common import (
     MU_RANGE,
@@ -29,7 +33,8 @@ def _params_2d(prefix: str, mu1, mu2, s1, s2, rho) -> tuple:
 
 @torch.inference_mode()
 def gaussians_2d(*values) -> tuple[go.Figure, str]:
-    """Two 2-D Gaussians: their 1σ and 2σ ellipses and both KL directions (closed form)."""
+    """Two 2-D Gaussians: their 1σ and 2σ ellipses and both KL directions (closed form). The traces, in this
+    order, are what static/kl_maths.js `panel2d` computes: p 1σ, p 2σ, p's mean, then the same for q."""
     if len(values) != 10:
         raise checks.InputError(f"Expected 10 values (μ₁, μ₂, σ₁, σ₂, ρ for p and for q), got {len(values)}.")
     pp, qp = _params_2d("_p", *values[:5]), _params_2d("_q", *values[5:])
@@ -68,12 +73,26 @@ def kl_2d(mu_p1: float, mu_p2: float, sigma_p1: float, sigma_p2: float, rho_p: f
     return json.loads(fig.to_json()), html
 
 
-def gaussians_2d_live(*values) -> tuple:
-    """`gaussians_2d` for dragging: a bad value's message replaces the numbers, the figure stays."""
+def live_2d(*values, template: bool = False) -> str:
+    """The 2-D panel's value (a `render.live_value`): the numbers above the figure, and the values it is for."""
+    fig, html = gaussians_2d(*values)
+    return render.live_value(fig, html, template, params=[float(v) for v in values])
+
+
+def gaussians_2d_live(*values) -> str:
+    """`live_2d` for the page's settled values: a bad value's message replaces the numbers, the figure stays."""
     try:
-        return gaussians_2d(*values)
+        return live_2d(*values)
     except checks.InputError as e:
-        return gr.update(), checks.error_note(e.message)
+        return render.live_note(checks.error_note(e.message))
+
+
+def settle(evt: gr.EventData) -> str:
+    """The page's values once the hand pauses (the 'settle' event of static/kl_panel.js): the server's value."""
+    values = evt._data.get("values") if isinstance(evt._data, dict) else None  # the payload, as Gradio documents
+    if not isinstance(values, list):
+        return render.live_note(checks.error_note("Expected 10 values (μ₁, μ₂, σ₁, σ₂, ρ for p and for q)."))
+    return gaussians_2d_live(*values)
 
 
 PRESETS_2D = {
@@ -91,11 +110,9 @@ PRESETS_2D = {
 }
 
 
-def preset_2d(name: str) -> tuple:
-    if not isinstance(name, str) or name not in PRESETS_2D:
-        raise checks.InputError(f"Unknown preset {checks.shown(name)}; choose one of: {', '.join(PRESETS_2D)}.")
-    values, caption = PRESETS_2D[name]
-    return (*[float(v) for v in values], caption)
+def page_presets() -> dict:
+    """The presets as explorer/static/kl_preset.js applies them."""
+    return {name: {"values": [float(v) for v in values], "caption": c} for name, (values, c) in PRESETS_2D.items()}
 
 
 def build() -> None:
@@ -105,23 +122,23 @@ def build() -> None:
             with gr.Column(min_width=260):
                 gr.Markdown(f"**{who}**")
                 sliders += [
-                    checks.Slider(-5, 5, value=vals[0], step=0.05, label=f"μ_{who},1"),
-                    checks.Slider(-5, 5, value=vals[1], step=0.05, label=f"μ_{who},2"),
-                    checks.Slider(0.05, 5, value=vals[2], step=0.05, label=f"σ_{who},1"),
-                    checks.Slider(0.05, 5, value=vals[3], step=0.05, label=f"σ_{who},2"),
-                    checks.Slider(-0.99, 0.99, value=vals[4], step=0.01, label=f"ρ_{who}"),
+                    checks.Slider(-5, 5, value=vals[0], step=0.05, label=f"μ_{who},1", elem_id=f"kl2-mu-{who}1"),
+                    checks.Slider(-5, 5, value=vals[1], step=0.05, label=f"μ_{who},2", elem_id=f"kl2-mu-{who}2"),
+                    checks.Slider(0.05, 5, value=vals[2], step=0.05, label=f"σ_{who},1", elem_id=f"kl2-sigma-{who}1"),
+                    checks.Slider(0.05, 5, value=vals[3], step=0.05, label=f"σ_{who},2", elem_id=f"kl2-sigma-{who}2"),
+                    checks.Slider(-0.99, 0.99, value=vals[4], step=0.01, label=f"ρ_{who}", elem_id=f"kl2-rho-{who}"),
                 ]
         with gr.Column(scale=2):
-            fig, nums = gaussians_2d(-1.0, 0.0, 1.0, 0.6, 0.5, 1.0, 0.5, 0.8, 1.2, -0.3)
-            numbers = gr.HTML(nums, elem_id="kl-2d-numbers")
-            plot = gr.Plot(fig, show_label=False, elem_id="kl-2d-plot")
+            config = dict(kind="2d", sliders=[s.elem_id for s in sliders],
+                          ranges=[(s.minimum, s.maximum) for s in sliders])
+            plot = render.page_plot(live_2d(*[s.value for s in sliders], template=True), "kl2-plot", config,
+                                    ["kl_maths.js", "kl_panel.js"])
     with gr.Row():
         presets = [gr.Button(n, size="sm") for n in PRESETS_2D]
     caption = gr.Markdown()
-    for s in sliders:
-        s.input(gaussians_2d_live, sliders, [plot, numbers], queue=False, trigger_mode="always_last",
-                show_progress="hidden", api_visibility="private")
+    # dragging and typing are the page's (static/kl_panel.js hears the sliders' input events): no request
+    plot.settle(settle, None, plot, trigger_mode="always_last", show_progress="hidden", api_visibility="private")
     for b in presets:
-        b.click(preset_2d, gr.State(b.value), [*sliders, caption], api_visibility="private").then(
-            gaussians_2d, sliders, [plot, numbers], show_progress="hidden", api_visibility="private")
+        b.click(None, sliders, [*sliders, caption],
+                js=render.js_call("kl_preset.js", page_presets(), b.value, "kl2-plot", inputs=True))
     gr.api(kl_2d, api_name="kl_2d")

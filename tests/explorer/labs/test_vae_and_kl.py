@@ -105,8 +105,8 @@ def test_typed_slider_values_are_answered_in_place(models):
     assert "z1 is empty" in json.loads(value)["html"]
     note = json.loads(panel.gaussians_1d_live(0.0, 0, 1.0, 1.0, "KL(p‖q)"))
     assert "σ_p = 0 is outside the allowed range [0.001, 10]" in note["html"] and note["figure"] is None
-    _, nums = two_d.gaussians_2d_live(0, 0, 1, 1, 1.5, 0, 0, 1, 1, 0)
-    assert "ρ_p = 1.5 is outside the allowed range [-0.99, 0.99]" in nums
+    note = json.loads(two_d.gaussians_2d_live(0, 0, 1, 1, 1.5, 0, 0, 1, 1, 0))
+    assert "ρ_p = 1.5 is outside the allowed range [-0.99, 0.99]" in note["html"] and note["figure"] is None
 
 
 # --- statements that must match the maths ----------------------------------------------------------------

@@ -1,0 +1,244 @@
+"""The KL lab's panels computed in the page (issue 12): the same numbers as torch.distributions, the same text as
+the server, one redraw per animation frame, and dragging without a server."""
+
+import json
+import math
+import random
+
+import pytest
+import torch
+from torch.distributions import MultivariateNormal, Normal, kl_divergence
+
+from explorer import kl_maths as km
+from explorer.labs.kl import common, panel, two_d
+from tests.conftest import free_port, start_app
+
+pytestmark = pytest.mark.browser
+
+DT = torch.float64
+GEKL = "document.querySelector('#kl-plot .ge-page-plot').geKl"
+
+
+def _open(pg, *tabs: str) -> None:
+    for name in tabs:
+        pg.get_by_role("tab", name=name, exact=True).click()
+
+
+def _torch_1d(mp, sp, mq, sq) -> tuple[float, float]:
+    p, q = Normal(torch.tensor(mp, dtype=DT), torch.tensor(sp, dtype=DT)), Normal(
+        torch.tensor(mq, dtype=DT), torch.tensor(sq, dtype=DT))
+    return float(kl_divergence(p, q)), float(kl_divergence(q, p))
+
+
+def _mvn(m1, m2, s1, s2, rho) -> MultivariateNormal:
+    cov = torch.tensor([[s1 * s1, rho * s1 * s2], [rho * s1 * s2, s2 * s2]], dtype=DT)
+    return MultivariateNormal(torch.tensor([m1, m2], dtype=DT), covariance_matrix=cov)
+
+
+def _close(page_value: float, want: float) -> bool:
+    """Within 1e-9 relative. Equal infinities are equal; an exactly-zero KL (p = q) may come out as rounding
+    residue of either sign, below 1e-13 nats, in torch's Cholesky path (2-D)."""
+    if math.isinf(want):
+        return page_value == want
+    return abs(page_value - want) <= 1e-9 * abs(want) + 1e-13
+
+
+def _params_1d(rng: random.Random, n: int) -> list[list[float]]:
+    lo, hi = common.SIGMA_MIN, common.SIGMA_MAX
+    out = [[rng.uniform(-10, 10), math.exp(rng.uniform(math.log(lo), math.log(hi))),
+            rng.uniform(-10, 10), math.exp(rng.uniform(math.log(lo), math.log(hi)))] for _ in range(n)]
+    return [
+        *out,
+        [0.0, lo, 0.0, hi], [0.0, hi, 0.0, lo], [-10.0, lo, 10.0, lo], [10.0, hi, -10.0, lo],  # σ at its bounds
+        [-4.0, 0.1, 4.0, 0.1], [-10.0, 0.001, 10.0, 0.001],  # far-apart spikes: 3200 and 2e8 nats
+        [0.3, 1.7, 0.3, 1.7], [0.0, 1.0, 0.0, 1.0 + 1e-3],  # identical, and nearly so
+    ]
+
+
+def test_the_pages_kl_equals_torch_on_random_and_extreme_parameters(page):
+    _open(page, "KL divergence")
+    page.wait_for_selector("#kl-plot .js-plotly-plot")
+    rng = random.Random(0)
+    ones = _params_1d(rng, 300)
+    got = page.evaluate(f"ps => ps.map(p => {GEKL}.kl1d(...p))", ones)
+    for p, (pq, qp) in zip(ones, got, strict=True):
+        want = _torch_1d(*p)
+        assert _close(pq, want[0]) and _close(qp, want[1]), (p, (pq, qp), want)
+
+    def one(lo_s=0.05):
+        return [rng.uniform(-5, 5), rng.uniform(-5, 5), rng.uniform(lo_s, 5), rng.uniform(lo_s, 5),
+                rng.uniform(-0.99, 0.99)]
+    twos = [[one(), one()] for _ in range(300)] + [
+        [[-5, -5, 0.05, 0.05, 0.99], [5, 5, 0.05, 0.05, -0.99]],  # spikes at the corners, opposite correlations
+        [[0, 0, 5, 0.05, 0.99], [0, 0, 0.05, 5, -0.99]],  # σ and ρ at their bounds
+        [[-3, 0, 0.1, 0.1, 0], [3, 0, 0.1, 0.1, 0]],  # the preset: 1800 nats each way
+        [[1, -1, 0.5, 2, 0.3], [1, -1, 0.5, 2, 0.3]],  # identical
+    ]
+    got = page.evaluate(f"ps => ps.map(([p, q]) => {GEKL}.kl2d(p, q))", twos)
+    for (p, q), (pq, qp) in zip(twos, got, strict=True):
+        want = float(kl_divergence(_mvn(*p), _mvn(*q))), float(kl_divergence(_mvn(*q), _mvn(*p)))
+        assert _close(pq, want[0]) and _close(qp, want[1]), (p, q, (pq, qp), want)
+    # beyond float64: torch and the page both overflow to ∞ (parameters far outside the sliders' range)
+    huge = page.evaluate(f"() => {GEKL}.kl1d(0, 1e-200, 1e200, 1e-200)")
+    assert huge == [math.inf, math.inf] or huge == [None, None]  # JSON has no ∞: Playwright may give None
+    assert _torch_1d(0, 1e-200, 1e200, 1e-200) == (math.inf, math.inf)
+
+
+def test_the_pages_text_is_the_servers(page):
+    """Numbers, bits, difference and "∞: beyond float64": character for character what Python writes."""
+    _open(page, "KL divergence")
+    page.wait_for_selector("#kl-plot .js-plotly-plot")
+    rng = random.Random(1)
+    values = [rng.choice([1, -1]) * 10 ** rng.uniform(-8, 9) for _ in range(400)] + [
+        0.0, 0.5, 1.0625, 12345.5, 99999.5, 1e5, 9.9995, 3200.0, 1e-5, math.inf, -math.inf, math.nan]
+    page_text = page.evaluate(f"vs => vs.map(v => {GEKL}.fmtNats(v === null ? NaN : v))",
+                              [v if math.isfinite(v) else None for v in values[:-3]])
+    assert page_text == [km.fmt_nats(v) for v in values[:-3]]
+    specials = page.evaluate(f"() => [Infinity, -Infinity, NaN].map({GEKL}.fmtNats)")
+    assert specials == [km.fmt_nats(math.inf), km.fmt_nats(-math.inf), km.fmt_nats(math.nan)]
+    assert specials[0].startswith("∞: beyond float64")
+    pairs = [(rng.uniform(0, 5000), rng.uniform(0, 1e6)) for _ in range(50)] + [(math.inf, 2.0), (0.0, 0.0)]
+    html = page.evaluate(f"ps => ps.map(([a, b]) => {GEKL}.numbersHtml(a === null ? Infinity : a, b))",
+                         [[None if math.isinf(a) else a, b] for a, b in pairs])
+    assert html == [common.numbers_html(a, b) for a, b in pairs]
+
+
+def _set(pg, plot: str, values: list) -> dict:
+    """Have the panel `plot` draw `values` (its 'ge-set' event) and return what the page computed."""
+    return pg.evaluate("""async ([plot, values]) => {
+      const root = document.querySelector(`#${plot} .ge-page-plot`), n = (root.geCosts || []).length;
+      root.dispatchEvent(new CustomEvent('ge-set', {detail: values}));
+      const want = JSON.stringify(values), done = () => root.dataset.drawn === want && root.geCosts?.length > n;
+      for (let i = 0; i < 200 && !done(); i++) await new Promise(r => setTimeout(r, 10));
+      return {drawn: root.dataset.drawn, html: root.querySelector('.ge-live-html').innerHTML, ...root.gePage,
+              title: root.querySelector('.ge-live-plot').layout.title.text};
+    }""", [plot, values])
+
+
+def test_the_1d_panel_draws_what_the_server_would(page):
+    _open(page, "KL divergence")
+    page.wait_for_selector("#kl-plot .js-plotly-plot")
+    rng = random.Random(2)
+    for params in [*_params_1d(rng, 4)[:4], [-10.0, 0.001, 10.0, 0.001]]:
+        for direction in ("KL(p‖q)", "KL(q‖p)"):
+            values = [round(v, 3) for v in params] + [direction]
+            got = _set(page, "kl-plot", values)
+            assert json.loads(got["drawn"]) == values
+            server = json.loads(panel.kl_1d(*values))
+            assert got["html"] == server["html"].replace("'", '"')  # the browser writes attributes in "…"
+            assert got["title"] == server["figure"]["layout"]["title"]["text"]
+            p, q = km.normal(*values[:2]), km.normal(*values[2:4])
+            x = torch.tensor(got["traces"][1]["x"], dtype=DT)
+            assert torch.allclose(torch.tensor(got["traces"][1]["y"], dtype=DT), p.log_prob(x).exp(), rtol=1e-12)
+            assert torch.allclose(torch.tensor(got["traces"][2]["y"], dtype=DT), q.log_prob(x).exp(), rtol=1e-12)
+            a, b = (p, q) if direction == "KL(p‖q)" else (q, p)
+            f = torch.tensor(got["traces"][0]["y"], dtype=DT)
+            assert torch.allclose(f, km.integrand(a, b, x), rtol=1e-9, atol=1e-300)
+            grid = km.grid_for(*values[:4])  # the server's grid; torch.linspace's rounding differs by an ulp at places
+            assert x.shape == grid.shape and torch.allclose(x, grid, rtol=1e-14, atol=1e-14)
+
+
+def test_the_2d_panel_draws_what_the_server_would(page):
+    _open(page, "KL divergence", "Two 2-D Gaussians")
+    page.wait_for_selector("#kl2-plot .js-plotly-plot")
+    for values in ([-1.0, 0.0, 1.0, 0.6, 0.5, 1.0, 0.5, 0.8, 1.2, -0.3], [-5, 5, 0.05, 5, 0.99, 5, -5, 5, 0.05, -0.99]):
+        got = _set(page, "kl2-plot", values)
+        server = json.loads(two_d.live_2d(*values))
+        assert got["html"] == server["html"].replace("'", '"')
+        for mine, theirs in zip(got["traces"], server["figure"]["data"], strict=True):
+            sx = theirs["x"] if isinstance(theirs["x"], list) else None
+            if sx is not None:  # the means travel as lists; the ellipses as typed arrays (checked below)
+                assert mine["x"] == pytest.approx(sx, rel=1e-12) and mine["y"] == pytest.approx(theirs["y"], rel=1e-12)
+        for k, (who, params) in enumerate((("p", values[:5]), ("q", values[5:]))):
+            for j, sigmas in enumerate((1, 2)):
+                e = km.ellipse(km.mvn(*params), sigmas).numpy()
+                trace = got["traces"][3 * k + j]
+                assert trace["x"] == pytest.approx(list(e[:, 0]), abs=1e-12), who
+                assert trace["y"] == pytest.approx(list(e[:, 1]), abs=1e-12), who
+
+
+def test_input_events_coalesce_to_one_draw_per_frame(page):
+    _open(page, "KL divergence")
+    page.wait_for_selector("#kl-plot .js-plotly-plot")
+    _set(page, "kl-plot", [0.0, 1.0, 1.0, 0.8, "KL(p‖q)"])
+    draws = page.evaluate("""async () => {
+      const root = document.querySelector('#kl-plot .ge-page-plot'), before = root.geCosts.length;
+      for (let i = 1; i <= 20; i++)  // twenty moves within one task, as a fast pointer can make
+        root.dispatchEvent(new CustomEvent('ge-set', {detail: [0, 1, 1 + i / 100, 0.8, 'KL(p‖q)']}));
+      await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+      return [root.geCosts.length - before, root.dataset.drawn];
+    }""")
+    assert draws[0] == 1 and json.loads(draws[1]) == [0, 1, 1.2, 0.8, "KL(p‖q)"]  # one draw: the last
+
+
+def test_presets_and_the_direction_are_drawn_in_the_page(page):
+    _open(page, "KL divergence")
+    page.wait_for_selector("#kl-plot .js-plotly-plot")
+    page.get_by_role("button", name="same mean, different widths").click()
+    page.wait_for_function("() => document.querySelector('#kl-plot .ge-page-plot').dataset.drawn === "
+                           "'[0,1,0,3,\"KL(p‖q)\"]'", timeout=5_000)
+    assert float(page.locator("#kl-sigma-q input[type=number]").input_value()) == 3.0
+    page.get_by_role("button", name="swap p and q").click()
+    page.wait_for_function("() => document.querySelector('#kl-plot .ge-page-plot').dataset.drawn === "
+                           "'[0,3,0,1,\"KL(p‖q)\"]'", timeout=5_000)
+    assert "swapped" in page.inner_text("#kl-caption")
+    page.get_by_text("KL(q‖p)", exact=True).click()
+    page.wait_for_function("() => document.querySelector('#kl-plot .gtitle').textContent.startsWith("
+                           "'shaded area = KL(q‖p)')", timeout=5_000)
+    # the server confirms once the hand pauses: the same values, the same text
+    page.wait_for_function("() => { const r = document.querySelector('#kl-plot .ge-page-plot'); "
+                           "return r.dataset.server === r.dataset.drawn; }", timeout=10_000)
+    assert page.inner_text("#kl-pq") == page.evaluate(f"() => {GEKL}.fmtNats({GEKL}.kl1d(0, 3, 0, 1)[0])") + \
+        " nats\n" + km.fmt_nats(_torch_1d(0, 3, 0, 1)[0] / math.log(2)) + " bits"
+
+
+def test_2d_sliders_and_presets_update_the_numbers(page):
+    _open(page, "KL divergence", "Two 2-D Gaussians")
+    page.wait_for_selector("#kl2-plot .js-plotly-plot")
+    before = page.inner_text("#kl2-pq")
+    page.locator("#kl2-mu-q1 input[type=range]").focus()
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function("b => document.querySelector('#kl2-pq').innerText !== b", arg=before, timeout=5_000)
+    page.get_by_role("button", name="two spikes far apart").nth(1).click()  # the first is the 1-D panel's
+    page.wait_for_function("() => document.querySelector('#kl2-pq').innerText.startsWith('1800')", timeout=5_000)
+
+
+def test_kl_dragging_needs_no_server_and_the_restarted_server_agrees(browser, synthetic_data, app_checkpoints):
+    """The page really computes: with the server stopped, dragging μ_q still redraws; after a restart on the same
+    port, the server's settled answer replaces the page's with the same numbers."""
+    port = free_port()
+    server = start_app(synthetic_data, app_checkpoints, port=port)
+    try:
+        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+        pg.goto(server.url)
+        _open(pg, "KL divergence")
+        pg.wait_for_selector("#kl-plot .js-plotly-plot", timeout=60_000)
+        server.proc.terminate()
+        server.proc.wait(10)
+        before = pg.inner_text("#kl-pq")
+        pg.locator("#kl-mu-q input[type=range]").focus()
+        for _ in range(10):
+            pg.keyboard.press("ArrowRight")
+        pg.wait_for_function("b => document.querySelector('#kl-pq').innerText !== b", arg=before, timeout=5_000)
+        drawn = json.loads(pg.evaluate("() => document.querySelector('#kl-plot .ge-page-plot').dataset.drawn"))
+        assert drawn == [0, 1, pytest.approx(1.1), 0.8, "KL(p‖q)"]
+        with pg.expect_navigation(timeout=60_000):  # Gradio reloads the page once its server is back
+            server = start_app(synthetic_data, app_checkpoints, port=port)
+        _open(pg, "KL divergence")
+        pg.wait_for_selector("#kl-plot .js-plotly-plot", timeout=60_000)
+        pg.locator("#kl-mu-q input[type=range]").focus()
+        for _ in range(7):
+            pg.keyboard.press("ArrowRight")
+        pg.wait_for_function("() => JSON.parse(document.querySelector('#kl-plot .ge-page-plot').dataset.drawn)[2]"
+                             " > 1.065", timeout=5_000)
+        page_html = pg.inner_html("#kl-numbers")  # the page's own numbers, drawn at the last key press
+        pg.wait_for_function("() => { const r = document.querySelector('#kl-plot .ge-page-plot'); "
+                             "return r.dataset.server === r.dataset.drawn; }", timeout=15_000)
+        assert pg.inner_html("#kl-numbers") == page_html  # the server's numbers replace them, and are the same
+        assert json.loads(pg.evaluate("() => document.querySelector('#kl-plot .ge-page-plot').dataset.server")) == \
+            [0, 1, pytest.approx(1.07), 0.8, "KL(p‖q)"]
+        pg.close()
+    finally:
+        if server.alive():
+            server.proc.kill()
