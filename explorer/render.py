@@ -102,6 +102,8 @@ def row(*figures: str, arrows: bool = False) -> str:
 
 # plotly.js as shipped inside the plotly Python package: served by the app itself, so it works offline
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+PLOTLY_HEAD = f'<script src="/gradio_api/file={PLOTLY_JS}"></script>'
+LIVE_PLOT = "<div class='ge-live-html'></div><div class='ge-live-plot'></div>"  # the numbers above, the figure
 
 
 
@@ -149,8 +151,7 @@ def live_plot(value: str, elem_id: str) -> gr.HTML:
     cost about 60 ms per slider step, which decides whether dragging feels live. Call
     `gr.set_static_paths([PLOTLY_JS])` before launching (build_demo does).
     """
-    return gr.HTML(value, html_template="<div class='ge-live-html'></div><div class='ge-live-plot'></div>",
-                   js_on_load=static("live_plot.js"), head=f'<script src="/gradio_api/file={PLOTLY_JS}"></script>',
+    return gr.HTML(value, html_template=LIVE_PLOT, js_on_load=static("live_plot.js"), head=PLOTLY_HEAD,
                    elem_id=elem_id)
 
 
@@ -160,10 +161,8 @@ def page_plot(value: str, elem_id: str, config: dict, page_js: list[str]) -> gr.
     read from the root element's data-config (JSON). The server's values (`live_value` with `params`) still
     replace the page's drawing once the controls settle."""
     attr = html.escape(json.dumps(config), quote=True)
-    return gr.HTML(value, html_template=(f"<div class='ge-page-plot' data-config='{attr}'><div class='ge-live-html'>"
-                                         "</div><div class='ge-live-plot'></div></div>"),
-                   js_on_load=scripts(page_js),
-                   head=f'<script src="/gradio_api/file={PLOTLY_JS}"></script>', elem_id=elem_id)
+    return gr.HTML(value, html_template=f"<div class='ge-page-plot' data-config='{attr}'>{LIVE_PLOT}</div>",
+                   js_on_load=scripts(page_js), head=PLOTLY_HEAD, elem_id=elem_id)
 
 
 def mark_stale(sources: list, elem_ids: list[str]) -> None:

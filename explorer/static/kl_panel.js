@@ -17,7 +17,7 @@ const valid = values => cfg.ranges.every(([lo, hi], i) => {
   const v = values[i];
   return v !== '' && v !== null && Number.isFinite(Number(v)) && Number(v) >= lo && Number(v) <= hi;
 });
-const settle = () => { if (want) trigger('settle', {values: want.raw}); };
+const settle = () => { if (want) trigger('settle', {values: want.values}); };
 
 const redraw = () => {  // one animation frame: compute what `want` shows and draw it
   frame = 0;
@@ -38,8 +38,7 @@ const redraw = () => {  // one animation frame: compute what `want` shows and dr
 // what the server is told: a number where the box holds one, else what it holds
 const normal = values => values.map(v => (v === '' || v == null ? v ?? null : Number.isFinite(Number(v)) ? Number(v) : v));
 const request = values => {  // values: the sliders (and for 1-D the direction) as the page holds them
-  const raw = normal(values);
-  want = {values: raw, raw, ok: valid(values)};
+  want = {values: normal(values), ok: valid(values)};
   lastInput = performance.now();
   clearTimeout(settleTimer);
   settleTimer = setTimeout(settle, 150);  // the server's answer, once the hand pauses; it names a bad value

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from explorer import checks
+from explorer import checks, render
 from explorer import kl_maths as km
 
 MU_RANGE = 10.0
@@ -58,3 +58,12 @@ def numbers_html(kl_pq: float, kl_qp: float) -> str:
         f"<div class='ge-note'>difference {km.fmt_nats(abs(kl_pq - kl_qp))} nats</div></div>"
     )
 
+
+
+def settled(live, count: int, names: str, evt: gr.EventData) -> str:
+    """A panel's server value for the page's values once the hand pauses (the 'settle' event of
+    static/kl_panel.js, payload {values}): `live(*values)`, or a message in place of the numbers."""
+    values = evt._data.get("values") if isinstance(evt._data, dict) else None  # the payload, as Gradio documents
+    if not isinstance(values, list) or len(values) != count:
+        return render.live_note(checks.error_note(f"Expected {count} values ({names})."))
+    return live(*values)

@@ -23,6 +23,7 @@ from explorer.labs.kl.common import (
     KlControls,
     numbers_html,
     params,
+    settled,
 )
 
 PRESETS = {
@@ -131,11 +132,8 @@ def page_presets() -> dict:
 
 
 def settle(evt: gr.EventData) -> str:
-    """The page's values once the hand pauses (the 'settle' event of static/kl_panel.js): the server's value."""
-    values = evt._data.get("values") if isinstance(evt._data, dict) else None  # the payload, as Gradio documents
-    if not isinstance(values, list) or len(values) != 5:
-        return render.live_note(checks.error_note("Expected μ_p, σ_p, μ_q, σ_q and the direction."))
-    return gaussians_1d_live(*values)
+    """The server's value for the page's settled values."""
+    return settled(gaussians_1d_live, 5, "μ_p, σ_p, μ_q, σ_q and the direction", evt)
 
 
 def build() -> KlControls:

@@ -18,6 +18,7 @@ from explorer.labs.kl.common import (
     Q_COLOR,
     SIGMA_MAX,
     numbers_html,
+    settled,
 )
 
 
@@ -88,11 +89,8 @@ def gaussians_2d_live(*values) -> str:
 
 
 def settle(evt: gr.EventData) -> str:
-    """The page's values once the hand pauses (the 'settle' event of static/kl_panel.js): the server's value."""
-    values = evt._data.get("values") if isinstance(evt._data, dict) else None  # the payload, as Gradio documents
-    if not isinstance(values, list):
-        return render.live_note(checks.error_note("Expected 10 values (μ₁, μ₂, σ₁, σ₂, ρ for p and for q)."))
-    return gaussians_2d_live(*values)
+    """The server's value for the page's settled values."""
+    return settled(gaussians_2d_live, 10, "μ₁, μ₂, σ₁, σ₂, ρ for p and for q", evt)
 
 
 PRESETS_2D = {

@@ -109,6 +109,17 @@ def test_typed_slider_values_are_answered_in_place(models):
     assert "ρ_p = 1.5 is outside the allowed range [-0.99, 0.99]" in note["html"] and note["figure"] is None
 
 
+
+def test_the_kl_panels_settle_on_the_pages_values():
+    """The page's 'settle' payload: the server's value for valid values, a message for a malformed payload."""
+    import gradio as gr
+
+    v = json.loads(panel.settle(gr.EventData(None, {"values": [0, 1, 1, 0.8, "KL(p‖q)"]})))
+    assert v["params"] == [0, 1, 1, 0.8, "KL(p‖q)"] and v["figure"] is not None
+    note = json.loads(two_d.settle(gr.EventData(None, {"values": [0, 0, 1]})))
+    assert "Expected 10 values" in note["html"] and note["figure"] is None
+    assert "Expected 5 values" in json.loads(panel.settle(gr.EventData(None, "junk")))["html"]
+
 # --- statements that must match the maths ----------------------------------------------------------------
 
 def test_two_spikes_text_tells_the_kl_from_the_shared_mass():
