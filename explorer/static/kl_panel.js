@@ -27,8 +27,8 @@ const redraw = () => {  // one animation frame: compute what `want` shows and dr
   const page = cfg.kind === '1d' ? GeKl.panel1d(...v, w.values[4]) : GeKl.panel2d(v);
   const data = shape.data.map((trace, i) => ({...trace, ...page.traces[i]}));
   const layout = page.title ? {...shape.layout, title: {...shape.layout.title, text: page.title}} : shape.layout;
-  box.innerHTML = page.html;
   Plotly.react(div, data, layout, {displaylogo: false});
+  box.innerHTML = page.html;
   root.gePage = {pq: page.pq, qp: page.qp, traces: page.traces};  // what the page computed, for the tests
   root.dataset.drawn = key(w.values);  // what it shows (the benchmark and the tests watch this)
   costs.push(performance.now() - t0);

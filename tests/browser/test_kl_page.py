@@ -171,6 +171,33 @@ def test_input_events_coalesce_to_one_draw_per_frame(page):
     assert draws[0] == 1 and json.loads(draws[1]) == [0, 1, 1.2, 0.8, "KL(p‖q)"]  # one draw: the last
 
 
+def test_a_dragged_frame_measures_no_element(page):
+    """Each frame of a drag redraws a panel with Plotly; the panels' template (kl/common.py, drag_template) keeps
+    Plotly from measuring its tick labels then (getBoundingClientRect: a forced layout of the whole page, which
+    cost a quarter of each frame). Counted in the page over frames that change the axes' ranges."""
+    _open(page, "KL divergence")
+    page.wait_for_selector("#kl-plot .js-plotly-plot")
+    _open(page, "Two 2-D Gaussians")
+    page.wait_for_selector("#kl2-plot .js-plotly-plot")
+    page.evaluate("""() => {
+      window.geMeasured = 0;
+      for (const cls of [Element, Range]) {
+        const own = cls.prototype.getBoundingClientRect;
+        cls.prototype.getBoundingClientRect = function () {
+          window.geMeasured++;
+          (window.geStacks ||= []).push(new Error().stack.split(String.fromCharCode(10)).slice(1, 5).join(' | '));
+          return own.call(this);
+        };
+      }
+    }""")
+    for i in range(3):
+        _set(page, "kl2-plot", [-1.0 + i, 0.0, 1.0 + i, 0.6, 0.5, 1.0, 0.5, 0.8, 1.2 + 2 * i, -0.3])
+    _open(page, "KL divergence")  # the 2-D panel is a sub-tab of it: back to the 1-D panel above
+    for i in range(3):
+        _set(page, "kl-plot", [0.0, 1.0 + i, 2.0 * i, 0.8, "KL(p‖q)" if i % 2 else "KL(q‖p)"])
+    assert page.evaluate("window.geMeasured") == 0, "\n".join(page.evaluate("window.geStacks")[:3])  # who measured
+
+
 def test_presets_and_the_direction_are_drawn_in_the_page(page):
     _open(page, "KL divergence")
     page.wait_for_selector("#kl-plot .js-plotly-plot")

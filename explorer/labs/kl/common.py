@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass
 
 import gradio as gr
+import plotly.graph_objects as go
+import plotly.io as pio
 
 from explorer import checks, render
 from explorer import kl_maths as km
@@ -18,6 +20,32 @@ MAX_LOG10_N = 6  # Monte Carlo: up to 10^6 samples
 SIGMA_Q0 = 0.8
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 P_COLOR, Q_COLOR, F_COLOR, R_COLOR = "#2563eb", "#ea580c", "#16a34a", "#9333ea"
+
+
+def coloured(text: str, color: str) -> str:
+    """`text` in `color`, for a plotly title: the KL panels name their curves' colours there, not in a legend."""
+    return f"<span style='color:{color}'>{text}</span>"
+
+
+def drag_template() -> go.layout.Template:
+    """Plotly's default look for the panels the page redraws at every frame of a drag (kl_panel.js), less what
+    slows each redraw. The axes' automatic margins, their titles' `standoff`, automatic tick-label angles and
+    tick-label clipping each make every redraw measure every tick label with getBoundingClientRect, a forced
+    layout of the whole page (the panels set their margins instead). The defaults of everything but 2-D scatter
+    plots (polar, ternary, 3-D scenes, maps, colour axes, other trace types) would be filled in every redraw."""
+    full = pio.templates["plotly"]
+    keep = ("autotypenumbers", "colorway", "font", "hovermode", "hoverlabel", "paper_bgcolor", "plot_bgcolor",
+            "xaxis", "yaxis", "title")
+    t = go.layout.Template(layout={k: full.layout[k] for k in keep}, data={"scatter": full.data.scatter})
+    for ax in (t.layout.xaxis, t.layout.yaxis):
+        ax.automargin = False
+        ax.title = None
+        ax.ticklabeloverflow = "allow"
+        ax.tickangle = 0  # "auto" measures every label to choose an angle
+    return t
+
+
+DRAG_TEMPLATE = drag_template()
 
 
 @dataclass

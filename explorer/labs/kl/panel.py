@@ -13,6 +13,7 @@ import torch
 from explorer import checks, render
 from explorer import kl_maths as km
 from explorer.labs.kl.common import (
+    DRAG_TEMPLATE,
     F_COLOR,
     MU_RANGE,
     P_COLOR,
@@ -21,6 +22,7 @@ from explorer.labs.kl.common import (
     SIGMA_MIN,
     SIGMA_Q0,
     KlControls,
+    coloured,
     numbers_html,
     params,
     settled,
@@ -60,7 +62,7 @@ def gaussians_1d(mu_p, sigma_p, mu_q, sigma_q, direction: str, template: bool = 
     xs = x.float().numpy()
     f = km.integrand(a, b, x).float().numpy()
     # one figure with an overlaid second y-axis for the integrand (make_subplots costs ~15 ms a call); no
-    # legend (the numbers box names the colours): each saved millisecond keeps dragging live
+    # legend (the density axis's title names the colours): each saved millisecond keeps dragging live
     fig = go.Figure(
         [
             go.Scatter(
@@ -82,11 +84,14 @@ def gaussians_1d(mu_p, sigma_p, mu_q, sigma_q, direction: str, template: bool = 
         ],
         layout=dict(
             title=f"shaded area = {direction} = {km.fmt_nats(val)} nats",
+            template=DRAG_TEMPLATE,
             height=400,
             showlegend=False,
             margin=dict(l=50, r=50, t=50, b=40),
-            yaxis=dict(title="density", nticks=6),
-            yaxis2=dict(overlaying="y", side="right", showgrid=False, showticklabels=False, zeroline=False),
+            yaxis=dict(title=f"density of {coloured('p', P_COLOR)} and {coloured('q', Q_COLOR)}", nticks=6),
+            # the integrand's own scale (unlabelled); its zero line is the baseline of the shaded area
+            yaxis2=dict(overlaying="y", side="right", showgrid=False, showticklabels=False, zeroline=True,
+                        zerolinecolor=F_COLOR, zerolinewidth=1),
             xaxis=dict(nticks=8),
         ),
     )

@@ -13,10 +13,12 @@ import torch
 from explorer import checks, render
 from explorer import kl_maths as km
 from explorer.labs.kl.common import (
+    DRAG_TEMPLATE,
     MU_RANGE,
     P_COLOR,
     Q_COLOR,
     SIGMA_MAX,
+    coloured,
     numbers_html,
     settled,
 )
@@ -58,7 +60,10 @@ def gaussians_2d(*values) -> tuple[go.Figure, str]:
             go.Scatter(x=[params[0]], y=[params[1]], mode="markers", marker=dict(color=color, size=8), showlegend=False)
         )
     fig.update_layout(
-        title="covariance ellipses (1σ solid, 2σ dotted)",
+        title=f"{coloured('p', P_COLOR)} and {coloured('q', Q_COLOR)}: covariance ellipses (1σ solid, 2σ dotted) "
+              "and means",
+        template=DRAG_TEMPLATE,
+        showlegend=False,
         height=440,
         xaxis=dict(title="x₁"),
         yaxis=dict(title="x₂", scaleanchor="x"),
