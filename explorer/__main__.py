@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: {name}: {err}", file=sys.stderr)
     if models.digits_error:
         print(f"warning: {models.digits_error}", file=sys.stderr)
-    demo = build_demo(models)
+    demo = build_demo(models, warm=True)  # the first page to open finds every view's first picture ready
     print(f"Generative Explorer: serving on http://{args.host}:{args.port}", flush=True)
     demo.queue(default_concurrency_limit=4).launch(server_name=args.host, server_port=args.port, share=args.share,
                                                    show_error=True, quiet=True, **LAUNCH_KW)

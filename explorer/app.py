@@ -6,6 +6,7 @@ import gradio as gr
 
 from explorer import filmstrip, render
 from explorer.labs import diffusion, kl, vae
+from explorer.links import Links
 from explorer.models import Models
 
 TITLE = "Generative Explorer"
@@ -14,19 +15,29 @@ See how a variational autoencoder and a diffusion model work, on models trained 
 own `train` package. Every picture below is computed live from the shipped checkpoints."""
 
 
-def build_demo(models: Models) -> gr.Blocks:
+def build_demo(models: Models, warm: bool = False, links: Links | None = None) -> gr.Blocks:
+    """The app. `warm`: compute the views' default first pictures in the background; `links`: the registry of
+    linked controls and first views to fill (explorer/links.py; a new one if None)."""
     # live plots load plotly.js from the app itself; the reverse-process viewer fetches finished runs' frames
     gr.set_static_paths([render.PLOTLY_JS, filmstrip.folder()])
+    links = Links() if links is None else links  # what a link restores, and what every view shows first
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(HEADER)
-        with gr.Tabs(elem_id="labs"):
+        links.note = gr.Markdown(visible=False, elem_id="ge-link-note", elem_classes="ge-link-note")
+        with gr.Tabs(elem_id="labs") as links.top:
             with gr.Tab("VAE", id="vae", elem_id="tab-vae"):
-                encoded = vae.build(models)
+                links.lab("vae", "VAE")
+                encoded = vae.build(models, links)
             with gr.Tab("KL divergence", id="kl", elem_id="tab-kl"):
-                kl.build(models, encoded)
+                links.lab("kl", "KL divergence")
+                kl.build(models, encoded, links)
             with gr.Tab("Diffusion", id="diffusion", elem_id="tab-diffusion") as diffusion_tab:
-                diffusion.build(models)
+                links.lab("diffusion", "Diffusion")
+                diffusion.build(models, links)
         render.brush_on_open(diffusion_tab, "diff-sketch")  # its first sub-tab holds a sketchpad
+        links.wire(demo)
+    if warm:
+        links.warm_in_background()
     return demo
 
 

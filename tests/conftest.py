@@ -132,6 +132,15 @@ def shots(tmp_path_factory) -> Path:
     return d
 
 
+OPENED = "() => document.documentElement.dataset.geRestored === '1'"
+
+
+def opened(pg, timeout: float = 120_000) -> None:
+    """Wait until the page has what a link restores and every view's first picture (explorer/links.py): until then
+    a late answer could overwrite what a test just did."""
+    pg.wait_for_function(OPENED, timeout=timeout)
+
+
 @pytest.fixture
 def page(browser, app_server):
     pg = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -139,6 +148,7 @@ def page(browser, app_server):
     pg.on("pageerror", lambda e: errors.append(str(e)))
     pg.goto(app_server.url)
     pg.wait_for_selector("#vae-decoded img", timeout=60_000)
+    opened(pg)
     yield pg
     pg.close()
     assert not errors, errors

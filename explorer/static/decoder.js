@@ -78,7 +78,11 @@ let want = null, settleTimer = null, lastInput = -1e9, seedU = {seed: null, u: n
 const costs = [];
 const key = w => JSON.stringify([w.model, w.seed, w.z]);
 const settle = () => {  // a bad typed value goes to the server as typed: its answer names it
-  if (want) trigger('settle', {model: want.model, seed: want.rawSeed, z: want.ok ? want.z : want.raw});
+  if (!want) return;
+  // the seed as its box holds it now: one typed after this drag began would otherwise be undone by this answer
+  const box = document.querySelector('#vae-seed input[type=number]')?.value, typed = box === undefined ? NaN : +box;
+  const seed = box !== '' && Number.isInteger(typed) && typed >= 0 ? typed : want.rawSeed;
+  trigger('settle', {model: want.model, seed, z: want.ok ? want.z : want.raw});
 };
 const draw = async () => {
   const w = want;

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tests.browser.test_labs import SHOWN
-from tests.conftest import CHECKPOINTS, ROOT, free_port, start_app
+from tests.conftest import CHECKPOINTS, ROOT, free_port, opened, start_app
 from train.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.browser
@@ -84,15 +84,19 @@ def test_dragging_still_decodes_with_the_server_stopped(browser, synthetic_data,
         pg.goto(server.url)
         pg.wait_for_function("() => (document.querySelector('#vae-decoded .ge-dec')?.dataset.loaded || '')"
                              ".includes('2-D latent')", timeout=60_000)  # the weights came with the page
+        opened(pg)
         server.proc.terminate()
         server.proc.wait(10)
         before = pg.evaluate(SHOWN)
         _press_and_drag(pg, "#vae-z2", 0.9, 8)
         pg.wait_for_function(f"b => ({SHOWN})() !== b", arg=before, timeout=10_000)
         pg.mouse.up()
-        with pg.expect_navigation(timeout=60_000):  # Gradio reloads the page once its server is back
+        # Gradio reloads the page once its server is back (a "load": the address's own updates, which are
+        # navigations within the page, do not count)
+        with pg.expect_event("load", timeout=60_000):
             server = start_app(synthetic_data, app_checkpoints, port=port)
         pg.wait_for_selector("#vae-decoded img", timeout=60_000)
+        opened(pg)  # the reloaded page restores the z its address kept (static/links.js) before the next drag
         _server_replaces_and_agrees(pg, "#vae-z2", 0.8)
         pg.close()
     finally:

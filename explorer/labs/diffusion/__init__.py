@@ -10,6 +10,7 @@ import gradio as gr
 from explorer import render
 from explorer.labs.diffusion import compare, elbo, forward, reverse
 from explorer.labs.diffusion.common import LATEX, DiffusionControls, test_digit
+from explorer.links import Links
 from explorer.models import Models
 
 INTRO = r"""
@@ -23,22 +24,31 @@ $\hat x_0=(z_t-\sqrt{1-\bar\alpha_t}\,\hat\varepsilon)/\sqrt{\bar\alpha_t}$ of t
 """
 
 
-def build(models: Models) -> None:
-    """The diffusion tab's contents; call inside `with gr.Tab(...)`."""
+VIEWS = {"forward": "Forward process", "reverse": "Reverse process", "compare": "Same seed, two samplers",
+         "elbo": "ELBO per timestep"}
+
+
+def build(models: Models, links: Links | None = None) -> None:
+    """The diffusion tab's contents; call inside `with gr.Tab(...)`. `links`: where the lab registers its linked
+    controls and first views (explorer/links.py)."""
     gr.Markdown(INTRO, latex_delimiters=LATEX)
+    if links is not None:
+        links.button()
     if models.ddpm is None:
         gr.Markdown(f"⚠️ **Diffusion model unavailable.** {models.errors.get('diffusion', '')}",
                     elem_classes="ge-error")
         return
     x0 = test_digit(models, 0) if models.digits is not None else None
     ctl = DiffusionControls(models, models.ddpm, gr.State(x0))
-    with gr.Tabs():
-        with gr.Tab("Forward process") as forward_tab:
-            forward.build(ctl)
-        with gr.Tab("Reverse process"):
-            reverse.build(ctl)
-        with gr.Tab("Same seed, two samplers"):
-            compare.build(ctl)
-        with gr.Tab("ELBO per timestep"):
-            elbo.build(ctl)
+    with gr.Tabs(elem_id="diff-views") as views:
+        with gr.Tab(VIEWS["forward"], id="forward") as forward_tab:
+            forward.build(ctl, links)
+        with gr.Tab(VIEWS["reverse"], id="reverse"):
+            reverse.build(ctl, links)
+        with gr.Tab(VIEWS["compare"], id="compare"):
+            compare.build(ctl, links)
+        with gr.Tab(VIEWS["elbo"], id="elbo"):
+            elbo.build(ctl, links)
     render.brush_on_open(forward_tab, "diff-sketch")
+    if links is not None:
+        links.sub_tabs("diffusion", views, VIEWS)

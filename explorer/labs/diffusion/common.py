@@ -30,6 +30,7 @@ class DiffusionControls:
     digit: gr.State  # (1, 1, 28, 28) in [−1, 1], or None
     pick: gr.Button | None = None
     draw: gr.Button | None = None
+    index: gr.Number | None = None  # the forward view's test-digit box
 
     @property
     def T(self) -> int:

@@ -10,6 +10,7 @@ import torch
 from explorer import checks, render
 from explorer.labs.diffusion.common import DiffusionControls
 from explorer.labs.diffusion.reverse import GUIDANCE_LABEL_OFF, _guidance_control, _trajectory, parse_request
+from explorer.links import Links
 from explorer.models import Models
 from explorer.state import CLASS_NONE, CLASSES, MAX_GUIDANCE, MAX_SAMPLES
 from train.diffusion import to_unit_range
@@ -46,18 +47,25 @@ def two_samplers(models: Models, steps_a, steps_b, eta, seed, n, label, guidance
             + ("" if req.label is None else f", class {req.label}, w = {req.guidance:g}") + ")</p></div>")
 
 
-def build(ctl: DiffusionControls) -> None:
+def first_comparison(models: Models, steps_a, steps_b, eta, seed, n, label, guidance) -> str:
+    """`two_samplers` without DDPM, as a page opens (the view's first picture)."""
+    return two_samplers(models, steps_a, steps_b, eta, seed, n, label, guidance, False, progress=lambda *a, **kw: None)
+
+
+def build(ctl: DiffusionControls, links: Links | None = None) -> None:
     T = ctl.T
     gr.Markdown("DDIM with two step counts, and if you ask, DDPM with all T steps, all from the same initial "
                 "noise z_T.")
     with gr.Row():
-        a = checks.Slider(1, T, value=min(50, T), step=1, label="DDIM steps (first)")
-        b = checks.Slider(1, T, value=min(10, T), step=1, label="DDIM steps (second)")
-        eta = checks.Slider(0, 1, value=0.0, step=0.05, label="η")
-        seed = checks.Number(0, label="seed", minimum=0, step=1)
-        n = checks.Slider(1, MAX_SAMPLES, value=4, step=1, label="samples")
-        label = checks.Dropdown(CLASSES, value=CLASS_NONE, label="class", interactive=bool(ctl.ddpm.config.num_classes))
-        guidance = checks.Slider(0, MAX_GUIDANCE, value=2.0, step=0.5, label=GUIDANCE_LABEL_OFF, interactive=False)
+        a = checks.Slider(1, T, value=min(50, T), step=1, label="DDIM steps (first)", elem_id="diff-cmp-a")
+        b = checks.Slider(1, T, value=min(10, T), step=1, label="DDIM steps (second)", elem_id="diff-cmp-b")
+        eta = checks.Slider(0, 1, value=0.0, step=0.05, label="η", elem_id="diff-cmp-eta")
+        seed = checks.Number(0, label="seed", minimum=0, step=1, elem_id="diff-cmp-seed")
+        n = checks.Slider(1, MAX_SAMPLES, value=4, step=1, label="samples", elem_id="diff-cmp-n")
+        label = checks.Dropdown(CLASSES, value=CLASS_NONE, label="class", interactive=bool(ctl.ddpm.config.num_classes),
+                                elem_id="diff-cmp-class")
+        guidance = checks.Slider(0, MAX_GUIDANCE, value=2.0, step=0.5, label=GUIDANCE_LABEL_OFF, interactive=False,
+                                 elem_id="diff-cmp-guidance")
     with gr.Row():
         ddpm = gr.Checkbox(False, label=f"also DDPM with all {T} steps (minutes on a CPU)", elem_id="diff-compare-ddpm")
         btn = gr.Button("Compare", variant="primary", elem_id="diff-compare-btn")
@@ -67,3 +75,8 @@ def build(ctl: DiffusionControls) -> None:
     render.mark_stale(inputs, ["diff-compare"])
     render.clear_stale(btn.click(partial(two_samplers, ctl.models), inputs, out, api_name="two_samplers",
                                  concurrency_limit=2), ["diff-compare"])
+    if links is not None:  # not the DDPM box: a link would start minutes of work on every page that opens it
+        for name, c in zip(("cmp_a", "cmp_b", "cmp_eta", "cmp_seed", "cmp_n", "cmp_class", "cmp_guidance"),
+                           inputs[:-1], strict=True):
+            links.param("diffusion", name, c)
+        links.opening(partial(first_comparison, ctl.models), inputs[:-1], [out])

@@ -9,7 +9,8 @@ import plotly.graph_objects as go
 import torch
 
 from explorer import checks, render
-from explorer.labs.diffusion.common import LATEX, DiffusionControls
+from explorer.labs.diffusion.common import LATEX, DiffusionControls, test_digit
+from explorer.links import Links
 from explorer.models import Models
 
 ELBO_TEXT = r"""
@@ -63,10 +64,15 @@ def elbo_chart(models: Models, x, seed, progress=gr.Progress()) -> tuple[go.Figu
     return fig, md
 
 
-def build(ctl: DiffusionControls) -> None:
+def for_test_digit(models: Models, index, seed) -> tuple[go.Figure, str]:
+    """`elbo_chart` of test digit `index` (the forward view's first digit): what the view shows as a page opens."""
+    return elbo_chart(models, test_digit(models, index), seed, progress=lambda *a, **kw: None)
+
+
+def build(ctl: DiffusionControls, links: Links | None = None) -> None:
     gr.Markdown(ELBO_TEXT, latex_delimiters=LATEX)
     with gr.Row():
-        seed = checks.Number(0, label="seed of the z_t samples", minimum=0, step=1)
+        seed = checks.Number(0, label="seed of the z_t samples", minimum=0, step=1, elem_id="diff-elbo-seed")
         btn = gr.Button("Compute every term for the chosen digit (Forward process tab)", variant="primary",
                         elem_id="diff-elbo-run")
     plot = gr.Plot(show_label=False, elem_id="diff-elbo-plot")
@@ -75,3 +81,6 @@ def build(ctl: DiffusionControls) -> None:
     render.mark_stale([seed, ctl.pick, ctl.draw], views)  # another seed or another digit
     render.clear_stale(btn.click(partial(elbo_chart, ctl.models), [ctl.digit, seed], [plot, table],
                                  api_name="elbo_terms"), views)
+    if links is not None and ctl.index is not None:
+        links.param("diffusion", "elbo_seed", seed)
+        links.opening(partial(for_test_digit, ctl.models), [ctl.index, seed], [plot, table])

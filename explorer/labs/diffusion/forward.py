@@ -9,6 +9,7 @@ import torch
 
 from explorer import checks, render
 from explorer.labs.diffusion.common import DiffusionControls, test_digit
+from explorer.links import Links
 from explorer.models import Models
 from explorer.vae_maths import preprocess_drawing
 from train.diffusion import GaussianDiffusion, to_model_range, to_unit_range
@@ -101,21 +102,22 @@ def draw_digit(image) -> torch.Tensor:
     return to_model_range(x.view(1, 1, 28, 28))
 
 
-def build(ctl: DiffusionControls) -> gr.Tab | None:
+def build(ctl: DiffusionControls, links: Links | None = None) -> gr.Tab | None:
     models, T = ctl.models, ctl.T
     x0 = ctl.digit.value
     t0 = T // 4  # where the forward view starts: a quarter of the way to pure noise
     with gr.Row():
         with gr.Column(scale=2):
             with gr.Row():
-                index = checks.Number(0, label="test digit index", minimum=0, step=1)
+                index = ctl.index = checks.Number(0, label="test digit index", minimum=0, step=1,
+                                                  elem_id="diff-index")
                 ctl.pick = gr.Button("Use this test digit")
             sketch = gr.Sketchpad(label="or draw one", type="numpy", canvas_size=(200, 200), elem_id="diff-sketch",
-                                  brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"))
+                                  layers=False, brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"))
             ctl.draw = gr.Button("Use the drawing")
         with gr.Column(scale=3):
             t = checks.Slider(0, T, value=t0, step=1, label="t (0 = the image, T = pure noise)", elem_id="diff-t")
-            eps = checks.Number(0, label="ε seed (fixed while you drag t)", minimum=0, step=1)
+            eps = checks.Number(0, label="ε seed (fixed while you drag t)", minimum=0, step=1, elem_id="diff-eps")
             view = gr.HTML(forward_view(models, x0, t0, 0) if x0 is not None else "", elem_id="diff-forward")
     render.live_plot(render.live_value(schedule_figure(T, t0, ctl.ddpm.config.schedule), template=True),
                      elem_id="diff-schedule")
@@ -145,3 +147,9 @@ def build(ctl: DiffusionControls) -> gr.Tab | None:
         return forward_view(models, test_digit(models, index), t, eps_seed)
 
     gr.api(forward, api_name="forward")
+    if links is not None and models.digits is not None:
+        links.param("diffusion", "digit", index, hi=len(models.digits.x) - 1)
+        links.param("diffusion", "t", t)
+        links.param("diffusion", "eps_seed", eps)
+        links.opening(partial(test_digit, models), [index], [ctl.digit],
+                      then=[(fwd, [ctl.digit, t, eps], [view]), (snap, snap_in, [snaps])])

@@ -1,6 +1,7 @@
 """The learned reverse process, streamed frame by frame (z_t, predicted ε, predicted x̂_0, and last the sample),
 then scrubbed in the page (explorer/filmstrip.py); DDPM or DDIM, class and guidance; Stop; export."""
 
+import collections
 import io
 import time
 from functools import partial
@@ -12,6 +13,7 @@ from PIL import Image
 from explorer import background, checks, filmstrip, render
 from explorer.labs.diffusion.common import LATEX, DiffusionControls
 from explorer.labs.diffusion.export import export, export_name
+from explorer.links import Links
 from explorer.models import Models
 from explorer.state import CLASS_NONE, CLASSES, MAX_GUIDANCE, MAX_SAMPLES, SamplerRequest
 from train.diffusion import to_unit_range
@@ -103,9 +105,10 @@ def new_run(run) -> filmstrip.Run:
     return filmstrip.Run(0)
 
 
-def new_run_without_exports(run) -> tuple[filmstrip.Run, None]:
-    """`new_run`, and the previous run's export files cleared: they no longer match what is shown."""
-    return new_run(run), None
+def new_run_without_exports(run) -> tuple[filmstrip.Run, dict]:
+    """`new_run`, and the previous run's export files cleared and hidden: they no longer match what is shown."""
+    return new_run(run), gr.update(value=None, visible=False)
+
 
 
 def reverse(models: Models, sampler, steps, eta, seed, n, label, guidance, run=None):
@@ -167,15 +170,20 @@ def _guidance_control(label: str) -> dict:
     return gr.update(interactive=on, label=GUIDANCE_LABEL_ON if on else GUIDANCE_LABEL_OFF)
 
 
-def build(ctl: DiffusionControls) -> None:
+def finished(models: Models, sampler, steps, eta, seed, n, label, guidance) -> tuple:
+    """A whole run, as a page opens (the viewer's first picture): `reverse`'s last (viewer, status, run)."""
+    return collections.deque(reverse(models, sampler, steps, eta, seed, n, label, guidance), maxlen=1)[0]
+
+
+def build(ctl: DiffusionControls, links: Links | None = None) -> None:
     models, m, T = ctl.models, ctl.ddpm, ctl.T
     with gr.Row():
         sampler = checks.Radio(["DDIM", "DDPM"], value="DDIM", label="sampler", elem_id="diff-sampler")
         steps = checks.Slider(1, T, value=min(50, T), step=1, label="steps", elem_id="diff-steps")
         eta = checks.Slider(0, 1, value=0.0, step=0.05, label="η (DDIM: 0 deterministic, 1 like DDPM)",
                             elem_id="diff-eta")
-        seed = checks.Number(0, label="seed", minimum=0, step=1)
-        n = checks.Slider(1, MAX_SAMPLES, value=4, step=1, label="samples at once")
+        seed = checks.Number(0, label="seed", minimum=0, step=1, elem_id="diff-seed")
+        n = checks.Slider(1, MAX_SAMPLES, value=4, step=1, label="samples at once", elem_id="diff-n")
     with gr.Row():
         label = checks.Dropdown(CLASSES, value=CLASS_NONE, label="class (classifier-free guidance)",
                                 interactive=bool(m.config.num_classes), elem_id="diff-class")
@@ -194,7 +202,7 @@ def build(ctl: DiffusionControls) -> None:
     with gr.Row():
         export_btn = gr.Button("Export GIF and MP4", size="sm", scale=0)
         files = gr.File(label="trajectory (GIF, MP4)", file_count="multiple", interactive=False, height=110,
-                        elem_id="diff-export-files")
+                        elem_id="diff-export-files", visible=False)
 
     sampler.change(_sampler_controls, sampler, [steps, eta], api_visibility="private", show_progress="hidden")
     label.change(_guidance_control, label, guidance, api_visibility="private", show_progress="hidden")
@@ -202,4 +210,11 @@ def build(ctl: DiffusionControls) -> None:
      .then(partial(reverse, models), [sampler, steps, eta, seed, n, label, guidance, run], [view, status, run],
            api_name="reverse", concurrency_limit=2, show_progress="minimal"))
     stop_btn.click(stop, run, status, api_name="stop", show_progress="hidden")
-    export_btn.click(export, run, files, api_name="export")
+    # the files' box is hidden while it has none (an empty file box is an unnamed control to a screen reader)
+    export_btn.click(export, run, files, api_name="export").then(lambda: gr.update(visible=True), None, files,
+                                                                  api_visibility="private", show_progress="hidden")
+    if links is not None:
+        for name, c in (("sampler", sampler), ("steps", steps), ("eta", eta), ("seed", seed), ("n", n),
+                        ("class", label), ("guidance", guidance)):
+            links.param("diffusion", name, c)
+        links.opening(partial(finished, models), [sampler, steps, eta, seed, n, label, guidance], [view, status, run])

@@ -10,6 +10,7 @@ import gradio as gr
 
 from explorer.labs.kl import fit, monte_carlo, panel, two_d, vae_term
 from explorer.labs.kl.common import LATEX
+from explorer.links import Links
 from explorer.models import Models
 
 INTRO = r"""
@@ -26,16 +27,25 @@ the integrand $p(x)\log\frac{p(x)}{q(x)}$: negative where $q>p$, yet its total a
 """
 
 
-def build(models: Models, encoded: gr.State | None = None) -> None:
-    """The KL tab's contents; call inside `with gr.Tab(...)`. `encoded` is the VAE lab's digit, if any."""
+VIEWS = {"monte-carlo": "Monte Carlo vs closed form", "fit": "Forward vs reverse KL", "two-d": "Two 2-D Gaussians",
+         "vae-term": "The VAE's KL term"}
+
+
+def build(models: Models, encoded: gr.State | None = None, links: Links | None = None) -> None:
+    """The KL tab's contents; call inside `with gr.Tab(...)`. `encoded` is the VAE lab's digit, if any; `links`:
+    where the lab registers its linked controls and first views (explorer/links.py)."""
     gr.Markdown(INTRO, latex_delimiters=LATEX)
-    ctl = panel.build()
-    with gr.Tabs():
-        with gr.Tab("Monte Carlo vs closed form"):
-            monte_carlo.build(ctl)
-        with gr.Tab("Forward vs reverse KL"):
-            fit.build()
-        with gr.Tab("Two 2-D Gaussians"):
-            two_d.build()
-        with gr.Tab("The VAE's KL term"):
-            vae_term.build(ctl, models, encoded)
+    if links is not None:
+        links.button()
+    ctl = panel.build(links)
+    with gr.Tabs(elem_id="kl-views") as views:
+        with gr.Tab(VIEWS["monte-carlo"], id="monte-carlo"):
+            monte_carlo.build(ctl, links)
+        with gr.Tab(VIEWS["fit"], id="fit"):
+            fit.build(links)
+        with gr.Tab(VIEWS["two-d"], id="two-d"):
+            two_d.build(links)
+        with gr.Tab(VIEWS["vae-term"], id="vae-term"):
+            vae_term.build(ctl, models, encoded, links)
+    if links is not None:
+        links.sub_tabs("kl", views, VIEWS)

@@ -12,6 +12,7 @@ from explorer.labs.kl.common import (
     MU_RANGE,
     R_COLOR,
 )
+from explorer.links import Links
 
 
 def mixture_params(mu1, s1, mu2, s2, w1, start_mu):
@@ -80,17 +81,25 @@ def fit(mu1, s1, mu2, s2, w1, start_mu):
             yield _figure(p, x, step, optimum), _table(step, optimum)
 
 
-def build() -> None:
+def before_fitting(mu1, s1, mu2, s2, w1, start_mu) -> tuple[go.Figure, str]:
+    """The mixture p and where both fits start (one q, σ = 1), before any step: what the view shows first."""
+    figure, table = next(fit(mu1, s1, mu2, s2, w1, start_mu))
+    return figure, (table + "\nBoth fits start from the same q. Before pressing **Fit**: which q will spread over "
+                    "both bumps, and which will settle on one?")
+
+
+def build(links: Links | None = None) -> None:
     gr.Markdown("Fit one Gaussian q to a two-component mixture p by gradient descent on μ and log σ, once minimizing "
                 "KL(p ‖ q) and once KL(q ‖ p), both computed by quadrature.")
     with gr.Row():
         inputs = [
-            checks.Slider(-MU_RANGE, MU_RANGE, value=-2.0, step=0.1, label="μ₁"),
-            checks.Slider(0.1, 5, value=0.6, step=0.05, label="σ₁"),
-            checks.Slider(-MU_RANGE, MU_RANGE, value=2.5, step=0.1, label="μ₂"),
-            checks.Slider(0.1, 5, value=0.8, step=0.05, label="σ₂"),
-            checks.Slider(0.01, 0.99, value=0.4, step=0.01, label="weight w₁ of component 1"),
-            checks.Slider(-MU_RANGE, MU_RANGE, value=0.5, step=0.1, label="start μ_q (σ_q starts at 1)"),
+            checks.Slider(-MU_RANGE, MU_RANGE, value=-2.0, step=0.1, label="μ₁", elem_id="kl-fit-mu1"),
+            checks.Slider(0.1, 5, value=0.6, step=0.05, label="σ₁", elem_id="kl-fit-sigma1"),
+            checks.Slider(-MU_RANGE, MU_RANGE, value=2.5, step=0.1, label="μ₂", elem_id="kl-fit-mu2"),
+            checks.Slider(0.1, 5, value=0.8, step=0.05, label="σ₂", elem_id="kl-fit-sigma2"),
+            checks.Slider(0.01, 0.99, value=0.4, step=0.01, label="weight w₁ of component 1", elem_id="kl-fit-w1"),
+            checks.Slider(-MU_RANGE, MU_RANGE, value=0.5, step=0.1, label="start μ_q (σ_q starts at 1)",
+                          elem_id="kl-fit-start"),
         ]
     btn = gr.Button("Fit", variant="primary", elem_id="kl-fit-btn")
     plot = gr.Plot(show_label=False, elem_id="kl-fit-plot")
@@ -98,3 +107,8 @@ def build() -> None:
     views = ["kl-fit-plot", "kl-fit-table"]
     render.mark_stale(inputs, views)
     render.clear_stale(btn.click(fit, inputs, [plot, table], api_name="kl_fit"), views)
+    if links is not None:
+        for name, s in zip(("mix_mu1", "mix_sigma1", "mix_mu2", "mix_sigma2", "mix_w1", "start_mu"), inputs,
+                           strict=True):
+            links.param("kl", name, s)
+        links.opening(before_fitting, inputs, [plot, table])

@@ -14,6 +14,7 @@ from explorer.labs.kl.common import (
     KlControls,
     params,
 )
+from explorer.links import Links
 
 
 def monte_carlo(mu_p, sigma_p, mu_q, sigma_q, log10_n, seed) -> tuple[go.Figure, str]:
@@ -68,7 +69,7 @@ def monte_carlo(mu_p, sigma_p, mu_q, sigma_q, log10_n, seed) -> tuple[go.Figure,
     return fig, md
 
 
-def build(ctl: KlControls) -> None:
+def build(ctl: KlControls, links: Links | None = None) -> None:
     gr.Markdown(
         "Estimate KL(p ‖ q) from samples of the p above: k1, the plain average of log p/q, and "
         "k3 = (r − 1) − log r with r = q/p. Both are unbiased; k3 has the lower variance when q is close "
@@ -76,8 +77,9 @@ def build(ctl: KlControls) -> None:
         "variance under p). The closed form is the dashed line."
     )
     with gr.Row():
-        n = checks.Slider(1, MAX_LOG10_N, value=4, step=0.1, label="log₁₀ N (10 to 1,000,000 samples)")
-        seed = checks.Number(0, label="seed", minimum=0, step=1)
+        n = checks.Slider(1, MAX_LOG10_N, value=4, step=0.1, label="log₁₀ N (10 to 1,000,000 samples)",
+                          elem_id="kl-mc-n")
+        seed = checks.Number(0, label="seed", minimum=0, step=1, elem_id="kl-mc-seed")
         btn = gr.Button("Estimate", variant="primary", elem_id="kl-mc-btn")
     plot = gr.Plot(show_label=False, elem_id="kl-mc-plot")
     table = gr.Markdown(elem_id="kl-mc-table")
@@ -85,3 +87,7 @@ def build(ctl: KlControls) -> None:
     render.mark_stale([*ctl.params, n, seed], views)
     render.clear_stale(btn.click(monte_carlo, [*ctl.params, n, seed], [plot, table], api_name="kl_monte_carlo"),
                        views)
+    if links is not None:
+        links.param("kl", "log10_n", n)
+        links.param("kl", "mc_seed", seed)
+        links.opening(monte_carlo, [*ctl.params, n, seed], [plot, table])

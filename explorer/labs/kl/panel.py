@@ -27,6 +27,7 @@ from explorer.labs.kl.common import (
     params,
     settled,
 )
+from explorer.links import Links
 
 PRESETS = {
     "identical": ((0.0, 1.0, 0.0, 1.0), "p = q: both divergences are exactly 0, the only way KL can be 0."),
@@ -141,7 +142,7 @@ def settle(evt: gr.EventData) -> str:
     return settled(gaussians_1d_live, 5, "μ_p, σ_p, μ_q, σ_q and the direction", evt)
 
 
-def build() -> KlControls:
+def build(links: Links | None = None) -> KlControls:
     with gr.Row():
         with gr.Column(scale=2, min_width=300):
             mu_p = checks.Slider(-MU_RANGE, MU_RANGE, value=0.0, step=0.01, label="μ_p", elem_id="kl-mu-p")
@@ -169,4 +170,9 @@ def build() -> KlControls:
                 js=render.js_call("kl_preset.js", page_presets(), b.value, "kl-plot", inputs=True))
     gr.api(preset, api_name="preset")
     gr.api(kl_1d, api_name="kl_1d")
+    if links is not None:
+        for name, s in zip(("mu_p", "sigma_p", "mu_q", "sigma_q"), ctl.params, strict=True):
+            links.param("kl", name, s)
+        links.param("kl", "dir", direction)
+        links.opening(gaussians_1d_live, [*ctl.params, direction], [plot])
     return ctl

@@ -22,6 +22,7 @@ from explorer.labs.kl.common import (
     numbers_html,
     settled,
 )
+from explorer.links import Links
 
 
 def _params_2d(prefix: str, mu1, mu2, s1, s2, rho) -> tuple:
@@ -118,7 +119,7 @@ def page_presets() -> dict:
     return {name: {"values": [float(v) for v in values], "caption": c} for name, (values, c) in PRESETS_2D.items()}
 
 
-def build() -> None:
+def build(links: Links | None = None) -> None:
     sliders = []
     with gr.Row():
         for who, vals in (("p", (-1.0, 0.0, 1.0, 0.6, 0.5)), ("q", (1.0, 0.5, 0.8, 1.2, -0.3))):
@@ -145,3 +146,8 @@ def build() -> None:
         b.click(None, sliders, [*sliders, caption],
                 js=render.js_call("kl_preset.js", page_presets(), b.value, "kl2-plot", inputs=True))
     gr.api(kl_2d, api_name="kl_2d")
+    if links is not None:
+        for s in sliders:  # kl2-mu-p1 → p_mu1, kl2-sigma-q2 → q_sigma2, kl2-rho-p → p_rho
+            kind, who = s.elem_id.split("-")[1:]
+            links.param("kl", f"{who[0]}_{kind}{who[1:]}", s)
+        links.opening(gaussians_2d_live, sliders, [plot])

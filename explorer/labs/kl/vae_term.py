@@ -15,6 +15,7 @@ from explorer.labs.kl.common import (
     KlControls,
 )
 from explorer.labs.kl.panel import gaussians_1d
+from explorer.links import Links
 from explorer.models import Models
 
 
@@ -77,7 +78,7 @@ def show_dimension(encoded: dict | None, dim) -> tuple:
     return 0.0, 1.0, round(mu, 3), round(sigma_shown, 4), "KL(q‖p)", note
 
 
-def build(ctl: KlControls, models: Models, encoded: gr.State | None) -> None:
+def build(ctl: KlControls, models: Models, encoded: gr.State | None, links: Links | None = None) -> None:
     if not models.vaes:
         gr.Markdown("No VAE checkpoint is loaded; see the VAE tab for the command that trains one.")
         return
@@ -85,8 +86,8 @@ def build(ctl: KlControls, models: Models, encoded: gr.State | None) -> None:
                 "dimension by dimension. Pick a dimension to see its two Gaussians in the panel above, with p = the "
                 "prior and q = the encoder's posterior.")
     with gr.Row():
-        model = checks.Dropdown(list(models.vaes), value=list(models.vaes)[-1], label="model")
-        index = checks.Number(0, label="test digit index", minimum=0, step=1)
+        model = checks.Dropdown(list(models.vaes), value=list(models.vaes)[-1], label="model", elem_id="kl-vae-model")
+        index = checks.Number(0, label="test digit index", minimum=0, step=1, elem_id="kl-vae-index")
         btn = gr.Button("Show this test digit", variant="primary")
         lab_btn = gr.Button("Use the VAE lab's encoded digit (and its model)", interactive=encoded is not None,
                             elem_id="kl-vae-lab-btn")
@@ -94,10 +95,14 @@ def build(ctl: KlControls, models: Models, encoded: gr.State | None) -> None:
     md = gr.Markdown(elem_id="kl-vae-md")
     shown = gr.State(None)  # the shown digit's μ and σ, for "show this dimension"
     with gr.Row():
-        dim = checks.Number(1, label="dimension", minimum=1, step=1)
+        dim = checks.Number(1, label="dimension", minimum=1, step=1, elem_id="kl-vae-dim")
         show = gr.Button("Show this dimension in the panel above")
 
     btn.click(partial(vae_kl_term, models), [model, index], [plot, md, shown], api_name="kl_vae_term")
+    if links is not None:
+        links.param("kl", "vae_model", model)
+        links.param("kl", "vae_digit", index, hi=max(len(models.digits.x) - 1, 0) if models.digits is not None else 0)
+        links.opening(partial(vae_kl_term, models), [model, index], [plot, md, shown])
     if encoded is not None:
         lab_btn.click(partial(lab_digit_kl_term, models), [encoded], [plot, md, shown], api_visibility="private")
     show.click(show_dimension, [shown, dim], [*ctl.params, ctl.direction, ctl.caption], api_visibility="private"

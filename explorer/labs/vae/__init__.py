@@ -11,6 +11,7 @@ import gradio as gr
 
 from explorer.labs.vae import controls, encode, interpolate, latent_map, likelihood, sampling
 from explorer.labs.vae.common import LATEX, Cache
+from explorer.links import Links
 from explorer.models import VAE_CHECKPOINTS, Models
 
 INTRO = r"""
@@ -22,9 +23,16 @@ digit. Both networks were trained together by maximizing the ELBO on binarized M
 """
 
 
-def build(models: Models) -> gr.State | None:
-    """The VAE tab's contents; call inside `with gr.Tab(...)`. Returns the encoded-digit state (for the KL lab)."""
+VIEWS = {"sampling": "Ancestral sampling", "map": "Latent map", "encode": "Encode", "likelihood": "Likelihood",
+         "interpolation": "Interpolation"}
+
+
+def build(models: Models, links: Links | None = None) -> gr.State | None:
+    """The VAE tab's contents; call inside `with gr.Tab(...)`. Returns the encoded-digit state (for the KL lab).
+    `links`: where the lab registers its linked controls and first views (explorer/links.py)."""
     gr.Markdown(INTRO, latex_delimiters=LATEX)
+    if links is not None:
+        links.button()
     for name, err in models.errors.items():
         if name in VAE_CHECKPOINTS:
             gr.Markdown(f"⚠️ **{name} model unavailable.** {err}", elem_classes="ge-error")
@@ -34,20 +42,22 @@ def build(models: Models) -> gr.State | None:
         gr.Markdown(f"ℹ️ {models.digits_error}")
     with gr.Row():
         with gr.Column(scale=2, min_width=320):
-            ctl = controls.build(models, Cache(models))
-        with gr.Column(scale=5), gr.Tabs():
-            with gr.Tab("Ancestral sampling"):
-                sampling.build(ctl)
-            with gr.Tab("Latent map"):
+            ctl = controls.build(models, Cache(models), links)
+        with gr.Column(scale=5), gr.Tabs(elem_id="vae-views") as views:
+            with gr.Tab(VIEWS["sampling"], id="sampling"):
+                sampling.build(ctl, links)
+            with gr.Tab(VIEWS["map"], id="map"):
                 latent_map.build(ctl)
-            with gr.Tab("Encode") as encode_tab:
-                encode.build(ctl)
-            with gr.Tab("Likelihood"):
-                likelihood.build(ctl)
-            with gr.Tab("Interpolation"):
-                interpolate.build(ctl)
-    controls.wire(ctl)
+            with gr.Tab(VIEWS["encode"], id="encode") as encode_tab:
+                encode.build(ctl, links)
+            with gr.Tab(VIEWS["likelihood"], id="likelihood"):
+                likelihood.build(ctl, links)
+            with gr.Tab(VIEWS["interpolation"], id="interpolation"):
+                interpolate.build(ctl, links)
+    controls.wire(ctl, links)
     from explorer import render
 
     render.brush_on_open(encode_tab, "vae-sketch")
+    if links is not None:
+        links.sub_tabs("vae", views, VIEWS)
     return ctl.encoded

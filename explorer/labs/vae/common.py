@@ -91,6 +91,7 @@ class VaeControls:
     grid_img: gr.Image | None = None  # the decoded manifold, likewise
     encode_outputs: list = field(default_factory=list)  # what a new encoding updates (encode.build)
     eps_seed: gr.Number | None = None
+    index: gr.Number | None = None  # the Encode view's test-digit box
 
     @property
     def first(self) -> str:

@@ -17,6 +17,7 @@ from explorer.labs.vae.common import (
     latent,
     sliders_from_z,
 )
+from explorer.links import Links
 from explorer.models import Models
 
 SLIDERS_TEXT = r"""
@@ -75,7 +76,13 @@ def _on_model(models: Models, name: str) -> list:
     return [gr.update(visible=d < D, value=0.0) for d in range(MAX_SLIDERS)] + [gr.Accordion(visible=D > 2)]
 
 
-def build(models: Models, cache: Cache) -> VaeControls:
+def _dims(models: Models, name: str) -> list:
+    """The sliders of model `name` shown, their values kept (a link sets both)."""
+    D = models.vae(name).latent_dim
+    return [gr.update(visible=d < D) for d in range(MAX_SLIDERS)] + [gr.Accordion(visible=D > 2)]
+
+
+def build(models: Models, cache: Cache, links: Links | None = None) -> VaeControls:
     """Lay out the left column; the caller wires it (`wire`) once the sub-labs exist."""
     first = next(iter(models.vaes))
     D0 = models.vaes[first].latent_dim
@@ -101,6 +108,11 @@ def build(models: Models, cache: Cache) -> VaeControls:
             with gr.Row(equal_height=True):
                 sliders += [z_slider(d), z_slider(d + 1)]
     gr.Markdown(SLIDERS_TEXT, latex_delimiters=LATEX)
+    if links is not None:
+        links.param("vae", "model", model)
+        links.param("vae", "seed", seed)
+        for k, s in enumerate(sliders):
+            links.param("vae", f"z{k + 1}", s)
     return VaeControls(models, cache, model, decoded, seed, sliders, more_dims, zero, rand, gr.State(None),
                        gr.State(None))
 
@@ -121,7 +133,7 @@ def outputs(ctl: VaeControls) -> list:
     return [*ctl.sliders, ctl.decoded, ctl.z, ctl.lmap]
 
 
-def wire(ctl: VaeControls) -> None:
+def wire(ctl: VaeControls, links: Links | None = None) -> None:
     """The left column's events: while a slider is dragged the page decodes (static/decoder.js) and then asks
     the server once (`settle`), the seed redecodes, z = 0 and random z set the sliders, and a model switch
     resets the sliders and redraws every view of the encoded digit."""
@@ -153,7 +165,8 @@ def wire(ctl: VaeControls) -> None:
 
     ctl.zero.click(to_zero, here, outputs(ctl), show_progress="hidden", api_visibility="private")
     ctl.rand.click(to_random, here, outputs(ctl), show_progress="hidden", api_visibility="private")
-    switched = (ctl.model.change(partial(_on_model, models), [ctl.model], [*ctl.sliders, ctl.more_dims],
+    # .input: the user's choice resets the sliders; a link that sets the model keeps its own z (`opening` below)
+    switched = (ctl.model.input(partial(_on_model, models), [ctl.model], [*ctl.sliders, ctl.more_dims],
                                  show_progress="hidden", api_visibility="private")
                 .then(sync, [ctl.model, ctl.seed, *ctl.sliders], [ctl.decoded, ctl.z], show_progress="hidden",
                       api_visibility="private"))
@@ -168,3 +181,23 @@ def wire(ctl: VaeControls) -> None:
         switched = switched.then(partial(manifold_image, models, ctl.cache), [ctl.model], ctl.grid_img,
                                  api_visibility="private")
     ctl.redraw_map(switched)
+    if links is not None:
+        opening(ctl, links)
+
+
+def opening(ctl: VaeControls, links: Links) -> None:
+    """What the lab shows as a page opens, for the controls a link set (or the defaults): the model's sliders,
+    their decoded view, the Encode view's test digit, the latent map with both, and the decoded manifold."""
+    from explorer.labs.vae.latent_map import latent_map, manifold_image
+
+    models, cache = ctl.models, ctl.cache
+    then = [(partial(decode_all, models), [ctl.model, ctl.seed, *ctl.sliders], [ctl.decoded, ctl.z])]
+    if ctl.encode_outputs and ctl.index is not None:
+        from explorer.labs.vae.encode import encode_index
+
+        then.append((partial(encode_index, models), [ctl.model, ctl.index, ctl.eps_seed], ctl.encode_outputs))
+    if ctl.lmap is not None:
+        then.append((partial(latent_map, models, cache), [ctl.model, ctl.encoded, ctl.z], [ctl.lmap]))
+    if ctl.grid_img is not None:
+        then.append((partial(manifold_image, models, cache), [ctl.model], [ctl.grid_img]))
+    links.opening(partial(_dims, models), [ctl.model], [*ctl.sliders, ctl.more_dims], then=then)

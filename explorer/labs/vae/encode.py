@@ -16,6 +16,7 @@ from explorer.labs.vae.common import (
     encode_digit,
     encoded_for,
 )
+from explorer.links import Links
 from explorer.models import Models
 from explorer.state import EncodedDigit
 from explorer.vae_maths import preprocess_drawing
@@ -104,7 +105,9 @@ def encode_drawing(models: Models, name: str, image, eps_seed, label: str = "you
 def _gallery(models: Models) -> list:
     if models.digits is None:
         return []
-    return [(render.upscale(render.to_uint8(models.digits.x[i]), 2), f"#{i}") for i in range(40)]
+    # no captions: the thumbnails' names are Gradio's ("Thumbnail 1 of 40"), and a caption that is not part of
+    # that name fails WCAG's label-in-name; the label says which digits they are
+    return [render.upscale(render.to_uint8(models.digits.x[i]), 2) for i in range(40)]
 
 
 def _gallery_index(evt: gr.SelectData) -> int:
@@ -131,7 +134,7 @@ def _has_drawing(sketch) -> bool:
     return bool(a.size) and (a[..., 3].any() if a.ndim == 3 and a.shape[2] == 4 else bool(np.ptp(a)))
 
 
-def build(ctl: VaeControls) -> gr.Tab:
+def build(ctl: VaeControls, links: Links | None = None) -> gr.Tab:
     """Lay out and wire the Encode sub-lab (call inside its gr.Tab, which is passed for the sketchpad)."""
     from explorer.labs.vae.controls import moved, outputs
 
@@ -141,20 +144,20 @@ def build(ctl: VaeControls) -> gr.Tab:
     with gr.Row():
         with gr.Column():
             with gr.Row():
-                idx = checks.Number(0, label=f"test digit index (0–{max(n_test - 1, 0)})", step=1, minimum=0,
-                                    elem_id="vae-index")
+                idx = ctl.index = checks.Number(0, label=f"test digit index (0–{max(n_test - 1, 0)})", step=1,
+                                                minimum=0, elem_id="vae-index")
                 idx_btn = gr.Button("Encode test digit", variant="primary", elem_id="vae-encode-btn")
-            gallery = gr.Gallery(value=_gallery(models), label="or pick one", columns=10, height=170,
-                                 allow_preview=False, elem_id="vae-gallery")
+            gallery = gr.Gallery(value=_gallery(models), label="or pick one (test digits #0–#39)", columns=10,
+                                 height=170, allow_preview=False, elem_id="vae-gallery")
             sketch = gr.Sketchpad(label="or draw a digit", type="numpy", canvas_size=(280, 280), elem_id="vae-sketch",
-                                  brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"))
+                                  layers=False, brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"))
             upload = gr.File(label="or upload an image of a digit", file_types=["image"], type="filepath", height=110)
             draw_btn = gr.Button("Encode drawing / upload")
         with gr.Column():
             images = gr.HTML(elem_id="vae-enc-images")
             with gr.Row():
                 to_mu = gr.Button("Move the sliders to μ", elem_id="vae-to-mu")
-                ctl.eps_seed = checks.Number(0, label="ε seed", minimum=0, step=1)
+                ctl.eps_seed = checks.Number(0, label="ε seed", minimum=0, step=1, elem_id="vae-eps-seed")
                 eps_btn = gr.Button("Resample ε")
             eps_view = gr.HTML()
             fig_q = gr.Plot(label="q(z|x): μ ± 2σ", show_label=False, elem_id="vae-enc-q")
@@ -178,5 +181,8 @@ def build(ctl: VaeControls) -> gr.Tab:
     def to_mean(name, seed, encoded):
         return moved(ctl, name, seed, encoded, encoded_for(models, name, encoded).mu)
 
+    if links is not None:
+        links.param("vae", "digit", idx, hi=max(n_test - 1, 0))
+        links.param("vae", "eps_seed", ctl.eps_seed)
     to_mu.click(to_mean, [ctl.model, ctl.seed, ctl.encoded], outputs(ctl), show_progress="hidden",
                 api_visibility="private")

@@ -9,6 +9,7 @@ from explorer import checks, render
 from explorer.labs.vae.common import (
     VaeControls,
 )
+from explorer.links import Links
 from explorer.models import Models
 from train.models.vae import slerp
 
@@ -34,15 +35,21 @@ def interpolate(models: Models, name: str, a, b, steps) -> str:
             f"to test #{ib} (a {int(d.labels[ib])})</p></div>")
 
 
-def build(ctl: VaeControls) -> None:
+def build(ctl: VaeControls, links: Links | None = None) -> None:
     gr.Markdown("Decode the path between the encoder means μ of two test digits: a straight line, and a great "
                 "circle (slerp) that keeps ‖z‖ near the typical radius of N(0, I).")
     with gr.Row():
-        a = checks.Number(3, label="from test digit", minimum=0, step=1)
-        b = checks.Number(2, label="to test digit", minimum=0, step=1)
-        steps = checks.Slider(3, 24, value=10, step=1, label="steps")
+        a = checks.Number(3, label="from test digit", minimum=0, step=1, elem_id="vae-interp-from")
+        b = checks.Number(2, label="to test digit", minimum=0, step=1, elem_id="vae-interp-to")
+        steps = checks.Slider(3, 24, value=10, step=1, label="steps", elem_id="vae-interp-steps")
         btn = gr.Button("Interpolate", variant="primary")
     out = gr.HTML(elem_id="vae-interp")
     render.mark_stale([ctl.model, a, b, steps], ["vae-interp"])
     render.clear_stale(btn.click(partial(interpolate, ctl.models), [ctl.model, a, b, steps], out,
                                  api_name="interpolate"), ["vae-interp"])
+    if links is not None:
+        last = max(len(ctl.models.digits.x) - 1, 0) if ctl.models.digits is not None else 0
+        links.param("vae", "from", a, hi=last)
+        links.param("vae", "to", b, hi=last)
+        links.param("vae", "steps", steps)
+        links.opening(partial(interpolate, ctl.models), [ctl.model, a, b, steps], [out])

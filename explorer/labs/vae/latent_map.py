@@ -133,6 +133,8 @@ def build(ctl: VaeControls) -> None:
             ctl.lmap = render.live_plot(latent_map(models, cache, ctl.first, None, None, template=True),
                                         elem_id="vae-map")
         ctl.grid_img = gr.Image(manifold_image(models, cache, ctl.first), label="decoded manifold (click a cell)",
+                                alt_text="the decoded manifold: digits decoded on a grid of the latent map's plane; "
+                                         "click one to set the sliders to it",
                                 interactive=False, elem_id="vae-manifold", scale=2, buttons=[])
 
     here = [ctl.model, ctl.seed, ctl.encoded]

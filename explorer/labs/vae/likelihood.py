@@ -15,6 +15,7 @@ from explorer.labs.vae.common import (
     VaeControls,
     encoded_for,
 )
+from explorer.links import Links
 from explorer.models import Models
 from explorer.vae_maths import elbo_report, likelihood_curves, underflow
 from train.models.vae import VAE
@@ -146,12 +147,20 @@ def _posterior_figure(vae: VAE, x: torch.Tensor, grid) -> go.Figure:
     return fig
 
 
-def build(ctl: VaeControls) -> None:
+def opening(models: Models, name: str, index, eps_seed, k_max, repeats, seed):
+    """The likelihood lab for test digit `index`, as a page opens (the Encode view's digit): `likelihood` of it."""
+    from explorer.labs.vae.encode import encode_index
+
+    state = encode_index(models, name, index, eps_seed)[0]
+    return likelihood(models, name, state, k_max, repeats, seed, progress=lambda *a, **kw: None)
+
+
+def build(ctl: VaeControls, links: Links | None = None) -> None:
     gr.Markdown(LIKELIHOOD_TEXT, latex_delimiters=LATEX)
     with gr.Row():
-        k = checks.Slider(10, MAX_K, value=10_000, step=10, label="K, largest sample count")
-        repeats = checks.Slider(1, MAX_REPEATS, value=5, step=1, label="repeated runs")
-        seed = checks.Number(0, label="seed", minimum=0, step=1)
+        k = checks.Slider(10, MAX_K, value=10_000, step=10, label="K, largest sample count", elem_id="vae-lik-k")
+        repeats = checks.Slider(1, MAX_REPEATS, value=5, step=1, label="repeated runs", elem_id="vae-lik-repeats")
+        seed = checks.Number(0, label="seed", minimum=0, step=1, elem_id="vae-lik-seed")
         btn = gr.Button("Estimate log p(x) for the encoded digit", variant="primary")
     plot = gr.Plot(label="log p(x) against K", show_label=False, elem_id="vae-lik-plot")
     with gr.Row():
@@ -163,3 +172,9 @@ def build(ctl: VaeControls) -> None:
     render.mark_stale([ctl.model, k, repeats, seed], views)
     render.clear_stale(btn.click(partial(likelihood, ctl.models), [ctl.model, ctl.encoded, k, repeats, seed],
                                  [plot, under, elbo, post], api_name="likelihood"), views)
+    if links is not None and ctl.index is not None:  # first shown: the Encode view's test digit
+        links.param("vae", "k", k)
+        links.param("vae", "repeats", repeats)
+        links.param("vae", "lik_seed", seed)
+        links.opening(partial(opening, ctl.models), [ctl.model, ctl.index, ctl.eps_seed, k, repeats, seed],
+                      [plot, under, elbo, post])

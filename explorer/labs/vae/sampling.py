@@ -13,6 +13,7 @@ from explorer.labs.vae.common import (
     Z_RANGE,
     VaeControls,
 )
+from explorer.links import Links
 from explorer.models import Models
 
 SAMPLING_TEXT = r"""
@@ -42,11 +43,11 @@ def ancestral(models: Models, name: str, seed, n) -> tuple[go.Figure, str, str]:
     return fig, stages, grids
 
 
-def build(ctl: VaeControls) -> None:
+def build(ctl: VaeControls, links: Links | None = None) -> None:
     gr.Markdown(SAMPLING_TEXT, latex_delimiters=LATEX)
     with gr.Row():
-        s_seed = checks.Number(0, label="seed", minimum=0, step=1)
-        s_n = checks.Slider(1, 400, value=64, step=1, label="samples in the grid")
+        s_seed = checks.Number(0, label="seed", minimum=0, step=1, elem_id="vae-sample-seed")
+        s_n = checks.Slider(1, 400, value=64, step=1, label="samples in the grid", elem_id="vae-sample-n")
         s_btn = gr.Button("Draw z ~ N(0, I)", variant="primary", elem_id="vae-sample-btn")
     with gr.Row():
         s_z = gr.Plot(label="① the latent z", elem_id="vae-stage-z")
@@ -57,3 +58,7 @@ def build(ctl: VaeControls) -> None:
     render.mark_stale([ctl.model, s_seed, s_n], views)
     render.clear_stale(s_btn.click(partial(ancestral, ctl.models), [ctl.model, s_seed, s_n], [s_z, s_stages, s_grid],
                                    api_name="sample"), views)
+    if links is not None:
+        links.param("vae", "sample_seed", s_seed)
+        links.param("vae", "samples", s_n)
+        links.opening(partial(ancestral, ctl.models), [ctl.model, s_seed, s_n], [s_z, s_stages, s_grid])

@@ -1,0 +1,300 @@
+"""Links that restore a view, and what every view shows on first load.
+
+The URL's query names the open lab, its sub-tab and the controls that define what it shows, for instance
+`?lab=kl&view=two-d&mu_q1=1.5` or `?lab=diffusion&view=reverse&steps=10&class=3&seed=7`. The page keeps it up to
+date as controls move (static/links.js, with `history.replaceState`: no request, no reload) and writes only the
+values that differ from the defaults. Opening a link, the server reads the query (`restore`, on `demo.load`),
+checks each value as the control's own handler would, sets the controls and tabs, then computes every view from
+the controls (`opening`s): the same handlers as the buttons, so a link and a click show the same thing. A bad or
+unknown value is named in a note above the labs and its control keeps its default: never a broken page.
+
+The openings run on every page load, so their results are cached (`memo`): a class of thirty opening the app
+computes each default view once.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import json
+import logging
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import gradio as gr
+
+from explorer import checks
+
+PLAIN = (str, int, float, bool)
+CACHE_SIZE = 64
+log = logging.getLogger("explorer")  # opening results kept per view (the defaults and the links opened most recently)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One control in the URL: `name` there, read from and written to `component` (which has an elem_id)."""
+
+    lab: str
+    name: str
+    component: gr.components.Component
+    parse: Callable[[str], object]  # the URL's text → the control's value; raises checks.InputError
+    kind: str  # how the page reads it: "number" (sliders and number boxes), "choice" (radio, dropdown), "check"
+    default: object
+
+
+@dataclass
+class Opening:
+    """A view's first picture: `fn(*inputs)` → `outputs`, run after the controls are restored."""
+
+    fn: Callable
+    inputs: list
+    outputs: list
+    then: list = field(default_factory=list)  # more steps that need this one's outputs: (fn, inputs, outputs)
+
+
+def _label(component) -> str:
+    return str(component.label or component.elem_id)
+
+
+def _number_parser(component, lo: float | None, hi: float | None, integer: bool | None):
+    lo = component.minimum if lo is None else lo
+    hi = component.maximum if hi is None else hi
+    lo = -math.inf if lo is None else lo
+    hi = (checks.MAX_SEED if integer else math.inf) if hi is None else hi
+    if integer is None:
+        step = getattr(component, "step", 1) or 1
+        integer = float(step).is_integer() and (lo == -math.inf or float(lo).is_integer())
+    name = _label(component)
+    return lambda text: checks.number(name, text, lo, hi, integer=integer)
+
+
+def _choices(component) -> list[str]:
+    return [c[1] if isinstance(c, tuple | list) else c for c in component.choices]
+
+
+class Links:
+    """The registry that the labs fill while they are built (`lab`, `param`, `opening`) and that the app wires
+    once they all exist (`wire`)."""
+
+    def __init__(self) -> None:
+        self.labs: dict[str, str] = {}  # lab id → its tab's label
+        self.top: gr.Tabs | None = None
+        self.views: dict[str, tuple[gr.Tabs, dict[str, str]]] = {}  # lab id → its sub-tabs and {view id: label}
+        self.params: list[Param] = []
+        self.openings: list[Opening] = []
+        self.note: gr.Markdown | None = None
+        self.buttons: list[gr.HTML] = []
+
+    def button(self) -> gr.HTML:
+        """A lab's "copy a link to this view" control (static/links.js), placed where it is called."""
+        from explorer import render
+
+        b = gr.HTML("{}", elem_classes="ge-links-box", js_on_load=render.static("links.js"),
+                    html_template="<div class='ge-links'><button type='button' class='ge-links-copy'>"
+                                  "Copy a link to this view</button> <span class='ge-links-said' "
+                                  "aria-live='polite'></span></div>")
+        self.buttons.append(b)
+        return b
+
+    # --- what the labs register -------------------------------------------------------------------------------
+    def lab(self, lab: str, label: str) -> None:
+        self.labs[lab] = label
+
+    def sub_tabs(self, lab: str, tabs: gr.Tabs, views: dict[str, str]) -> None:
+        """`tabs` (with an elem_id) holds the lab's sub-tabs, each a gr.Tab with `id=` a key of `views`."""
+        self.views[lab] = (tabs, views)
+
+    def param(self, lab: str, name: str, component, lo: float | None = None, hi: float | None = None,
+              integer: bool | None = None) -> None:
+        """`component` (a slider, number box, radio, dropdown or checkbox with an elem_id) as `name` in the URL.
+        Numbers are checked against `lo`/`hi` (default: the component's own range)."""
+        if not component.elem_id:
+            raise ValueError(f"The control {_label(component)!r} needs an elem_id to be linked.")
+        if any((p.lab, p.name) == (lab, name) for p in self.params):
+            raise ValueError(f"Two controls of the {lab} lab are linked as {name!r}.")
+        if isinstance(component, gr.Radio | gr.Dropdown):
+            allowed, label = _choices(component), _label(component)
+            parse, kind = (lambda text: checks.choice(label, text, allowed)), "choice"
+        elif isinstance(component, gr.Checkbox):
+            def parse(text):
+                if text not in ("0", "1", "true", "false"):
+                    raise checks.InputError(f"{_label(component)} must be 1 or 0, not {checks.shown(text)}.")
+                return text in ("1", "true")
+            kind = "check"
+        else:
+            parse, kind = _number_parser(component, lo, hi, integer), "number"
+        self.params.append(Param(lab, name, component, parse, kind, component.value))
+
+    def opening(self, fn: Callable, inputs: Sequence, outputs: Sequence, then: Sequence = ()) -> None:
+        """Show `fn(*inputs)` in `outputs` when a page opens (after `restore`), and then each (fn, inputs,
+        outputs) of `then` in turn. `fn` is cached on its arguments (`memo`)."""
+        self.openings.append(Opening(memo(fn), list(inputs), list(outputs),
+                                     [(memo(f), list(i), list(o)) for f, i, o in then]))
+
+    # --- the server's side of a link ----------------------------------------------------------------------------
+    def restore(self, query: dict[str, str]) -> tuple[dict, list[str]]:
+        """The values a link's `query` sets: {component: value or update}, and a message per ignored item."""
+        out: dict = {}
+        notes: list[str] = []
+        lab = query.get("lab")
+        if lab is not None and lab not in self.labs:
+            notes.append(f"`lab={lab}` is not a lab here; choose one of {', '.join(self.labs)}.")
+            lab = None
+        if lab is not None and self.top is not None:
+            out[self.top] = gr.Tabs(selected=lab)
+        by_name = {p.name: p for p in self.params if p.lab == (lab or next(iter(self.labs), None))}
+        view = query.get("view")
+        if view is not None:
+            tabs, views = self.views.get(lab, (None, {})) if lab else (None, {})
+            if view in views:
+                out[tabs] = gr.Tabs(selected=view)
+            else:
+                where = f"the {self.labs[lab]} lab" if lab else "a link without `lab=`"
+                notes.append(f"`view={view}` is not a view of {where}" + (f"; choose one of {', '.join(views)}."
+                                                                          if views else "."))
+        for key, text in query.items():
+            if key in ("lab", "view", "__theme"):
+                continue
+            p = by_name.get(key)
+            if p is None:
+                where = self.labs.get(lab or next(iter(self.labs), ""), "this")
+                notes.append(f"`{key}` is not a setting of the {where} lab.")
+                continue
+            try:
+                out[p.component] = p.parse(text)
+            except checks.InputError as e:
+                notes.append(f"`{key}={text}`: {e.message} Its default is shown.")
+        return out, notes
+
+    def note_text(self, notes: list[str]) -> dict:
+        if not notes:
+            return gr.update(value="", visible=False)
+        items = "\n".join(f"- {html.escape(n, quote=False)}" for n in notes[:12])
+        return gr.update(value=f"**This link asked for something this app cannot show; the rest of it is "
+                               f"restored.**\n{items}", visible=True)
+
+    def page_config(self) -> str:
+        """What static/links.js needs: the labs' and views' tab labels and each linked control's elem_id."""
+        return json.dumps({
+            "top": self.top.elem_id if self.top is not None else None,
+            "labs": self.labs,
+            "views": {lab: {"tabs": tabs.elem_id, "ids": views} for lab, (tabs, views) in self.views.items()},
+            "params": [{"lab": p.lab, "name": p.name, "elem": p.component.elem_id, "kind": p.kind,
+                        "default": p.default} for p in self.params],
+        })
+
+    def warm_in_background(self) -> threading.Thread:
+        """Compute the default first views in a thread of their own, so that the first page to open finds them
+        cached (the server answers requests meanwhile)."""
+        t = threading.Thread(target=_warm, args=(self.openings,), name="first-views", daemon=True)
+        t.start()
+        return t
+
+    def first_views(self, restored: dict) -> tuple[dict, list[str]]:
+        """Every opening's outputs, computed in turn from the controls as a link `restored` them (the others at their
+        defaults) and from what earlier openings made (a session's state: the encoded digit, the latent z); and a
+        message per view that could not be drawn."""
+        out: dict = {}
+        made: dict = {}  # component → the value an opening gave it, for the openings that read it
+        notes: list[str] = []
+
+        def value_of(c):
+            if c in made:
+                return made[c]
+            return restored[c] if c in restored and not isinstance(restored[c], gr.Tabs) else c.value
+
+        for o in self.openings:
+            for fn, inputs, outputs in [(o.fn, o.inputs, o.outputs), *o.then]:
+                try:
+                    result = fn(*[value_of(c) for c in inputs])
+                except checks.InputError as e:
+                    notes.append(f"A view could not be drawn for this link: {e.message}")
+                    break
+                for c, r in zip(outputs, [result] if len(outputs) == 1 else list(result), strict=True):
+                    update = isinstance(r, dict) and r.get("__type__") == "update"
+                    if not update or "value" in r:
+                        made[c] = r["value"] if update else r
+                    out[c] = _merge(out.get(c, restored.get(c)), r)
+        return out, notes
+
+    def wire(self, demo: gr.Blocks) -> None:
+        """On each page load, one request: restore what the URL asks for and draw every view from it. Call inside
+        `demo` once every lab is built."""
+        config = self.page_config()
+        for b in self.buttons:  # built before the labs registered their controls: the config is complete now
+            b.value = config
+        outputs = list(dict.fromkeys([
+            self.note, *([self.top] if self.top is not None else []), *(t for t, _ in self.views.values()),
+            *(p.component for p in self.params),
+            *(c for o in self.openings for c in [*o.outputs, *(c for _, _, outs in o.then for c in outs)])]))
+
+        def on_load(request: gr.Request) -> dict:
+            query = dict(request.query_params) if request is not None else {}
+            values, notes = self.restore(query)
+            views, failed = self.first_views(values)
+            return {**values, **views, self.note: self.note_text(notes + failed)}
+
+        # the page marks that it has them (<html data-ge-restored>), for the tests and the benchmark
+        (demo.load(on_load, None, outputs, show_progress="hidden", api_visibility="private")
+         .then(None, None, None, js="() => { document.documentElement.dataset.geRestored = '1'; }"))
+
+
+def _merge(before, after):
+    """What a component is sent when a link set its value (`before`) and an opening updates it (`after`)."""
+    if before is None or isinstance(before, gr.Tabs):
+        return after
+    if isinstance(after, dict) and after.get("__type__") == "update" and "value" not in after:
+        return {**after, "value": before}
+    return after
+
+
+def _warm(openings: list[Opening], workers: int = 2) -> None:
+    def one(o: Opening) -> None:
+        values = [getattr(c, "value", None) for c in o.inputs]
+        if all(v is None or isinstance(v, PLAIN) for v in values):
+            try:
+                o.fn(*values)
+            except Exception as e:
+                log.warning("could not precompute a first view (%s): %s", getattr(o.fn, "__name__", o.fn), e)
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="first-views") as pool:  # torch: one thread each
+        list(pool.map(one, openings))
+
+
+def memo(fn: Callable) -> Callable:
+    """`fn` with its results kept for the last CACHE_SIZE distinct arguments, when they are all plain values
+    (numbers, strings, None): a call with a session's state is not cached. Openings are deterministic
+    (seeded), so a kept result is the result. A call whose result is being computed (by the start-up's warming
+    thread, or another page) waits for it instead of computing it again."""
+    cache: OrderedDict = OrderedDict()  # key → Future
+    lock = threading.Lock()
+
+    @functools.wraps(fn)
+    def wrapper(*args):
+        if not all(a is None or isinstance(a, PLAIN) for a in args):
+            return fn(*args)
+        key = tuple(("bool", a) if isinstance(a, bool) else ("", a) for a in args)  # 1 is 1.0, True is not
+        with lock:
+            future = cache.get(key)
+            mine = future is None
+            if mine:
+                future = cache[key] = Future()
+                while len(cache) > CACHE_SIZE:
+                    cache.popitem(last=False)
+            else:
+                cache.move_to_end(key)
+        if mine:
+            try:
+                future.set_result(fn(*args))
+            except BaseException as e:
+                with lock:
+                    if cache.get(key) is future:
+                        del cache[key]  # an error is not kept: the next call tries again
+                future.set_exception(e)
+        return future.result()
+
+    return wrapper

@@ -1,0 +1,39 @@
+"""WCAG 2.1 AA: axe-core's automated checks on each lab, with the lab's tab open.
+
+axe-core is vendored (tests/browser/vendor/, see its README) so the test runs offline. It checks what is
+rendered: each run sees the open lab's first sub-tab, the header and the footer.
+"""
+
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
+WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]  # WCAG 2.0 and 2.1, levels A and AA
+BLOCKING = ("serious", "critical")
+LABS = {"VAE": "#vae-decoded", "KL divergence": "#kl-plot", "Diffusion": "#diff-t"}  # tab: an element it shows
+
+# each target: axe's selector, then the nearest ancestor with an id (an elem_id), to find the component in explorer/
+RUN_AXE = """tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations'],
+                                elementRef: true})
+  .then(r => r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, n: v.nodes.length,
+    targets: v.nodes.slice(0, 3).map(n => n.target.join(' ') + ' in #' + (n.element?.closest('[id]')?.id ?? '?'))})))"""
+
+
+def describe(violations: list[dict]) -> str:
+    return "\n".join(f"- {v['id']} ({v['impact']}, {v['n']} element(s)): {v['help']}; e.g. "
+                     + " | ".join(v["targets"]) for v in violations)
+
+
+@pytest.mark.parametrize("tab", list(LABS))
+def test_lab_has_no_serious_wcag_violations(page, tab):
+    page.get_by_role("tab", name=tab, exact=True).click()
+    page.locator(LABS[tab]).wait_for(state="visible", timeout=30_000)
+    page.wait_for_timeout(1500)  # let KaTeX and the plots render what axe should see
+    page.add_script_tag(path=str(AXE))
+    violations = page.evaluate(RUN_AXE, WCAG_AA)
+    blocking = [v for v in violations if v["impact"] in BLOCKING]
+    assert not blocking, f"the {tab} lab has {len(blocking)} serious or critical WCAG 2.1 AA violation(s):\n" \
+                         + describe(blocking)

@@ -1,0 +1,165 @@
+"""Issue 13: nothing is empty on first load, and a link restores the view it was copied from (explorer/links.py,
+static/links.js), in real Chromium."""
+
+import json
+
+import pytest
+
+from tests.conftest import opened
+
+pytestmark = pytest.mark.browser
+
+# every view that used to wait for a button, by lab and sub-tab
+FIRST_VIEWS = {
+    ("VAE", "Ancestral sampling"): ["#vae-stage-z", "#vae-stages", "#vae-sample-grid"],
+    ("VAE", "Latent map"): ["#vae-map", "#vae-manifold"],
+    ("VAE", "Encode"): ["#vae-enc-images", "#vae-enc-q", "#vae-enc-kl"],
+    ("VAE", "Likelihood"): ["#vae-lik-plot", "#vae-lik-elbo", "#vae-lik-under"],
+    ("VAE", "Interpolation"): ["#vae-interp"],
+    ("KL divergence", "Monte Carlo vs closed form"): ["#kl-mc-plot", "#kl-mc-table"],
+    ("KL divergence", "Forward vs reverse KL"): ["#kl-fit-plot", "#kl-fit-table"],
+    ("KL divergence", "Two 2-D Gaussians"): ["#kl2-plot"],
+    ("KL divergence", "The VAE's KL term"): ["#kl-vae-plot", "#kl-vae-md"],
+    ("Diffusion", "Forward process"): ["#diff-forward", "#diff-snapshots"],
+    ("Diffusion", "Reverse process"): ["#diff-frame", "#diff-status"],
+    ("Diffusion", "Same seed, two samplers"): ["#diff-compare"],
+    ("Diffusion", "ELBO per timestep"): ["#diff-elbo-plot", "#diff-elbo-table"],
+}
+# a view is shown when it holds a drawn figure, an image or text, and no Gradio "empty" placeholder
+SHOWN = """sel => { const el = document.querySelector(sel);
+  if (!el || el.querySelector('[aria-label="Empty value"], .empty')) return false;
+  return el.querySelector('.js-plotly-plot .main-svg, img[src], canvas') !== null
+    || (el.innerText || '').trim().length > 20; }"""
+
+
+def _open(pg, *tabs: str) -> None:
+    for name in tabs:
+        pg.get_by_role("tab", name=name, exact=True).click()
+
+
+def _number(pg, elem_id: str, value) -> None:
+    box = pg.locator(f"#{elem_id} input[type=number]")
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def _link(pg) -> str:
+    pg.wait_for_function("() => window.geLinks")
+    return pg.evaluate("window.geLinks.link()")
+
+
+def _fresh(browser, url: str):
+    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+    pg.goto(url)
+    pg.wait_for_selector("#vae-decoded img", timeout=60_000)
+    opened(pg)
+    return pg
+
+
+def test_a_fresh_page_shows_no_empty_view(page):
+    for (lab, view), selectors in FIRST_VIEWS.items():
+        _open(page, lab, view)
+        for sel in selectors:
+            try:
+                page.wait_for_function(SHOWN, arg=sel, timeout=30_000)
+            except Exception as e:
+                raise AssertionError(f"{lab} → {view}: {sel} is empty on first load") from e
+    assert "test digit #0" in page.locator("#vae-enc-images").inner_text()
+
+
+def test_the_url_follows_the_view_and_a_kl_link_restores_it(page, browser):
+    _open(page, "KL divergence")
+    _number(page, "kl-mu-q", 2.5)
+    page.locator("#kl-direction").get_by_text("KL(q‖p)").click()
+    _open(page, "Two 2-D Gaussians")
+    _number(page, "kl2-rho-q", 0.5)
+    page.wait_for_function("() => location.search.includes('rho')")  # the page keeps its URL up to date
+    url = _link(page)
+    assert "lab=kl" in url and "view=two-d" in url and "mu_q=2.5" in url and "q_rho=0.5" in url
+    assert "dir=KL" in url and "sigma_p" not in url  # defaults stay out of the link
+    page.wait_for_function("() => document.querySelector('#kl2-plot .ge-page-plot').dataset.server?.includes('0.5')")
+    want = [page.locator(s).inner_text() for s in ("#kl-pq", "#kl2-pq", "#kl2-qp")]
+    other = _fresh(browser, url)
+    try:
+        other.wait_for_function("() => document.querySelector('#kl2-plot .ge-page-plot')?.dataset.server"
+                                "?.includes('0.5')", timeout=30_000)
+        assert other.locator("#kl-mu-q input[type=number]").input_value() == "2.5"
+        assert other.locator("#kl-direction input[aria-checked=true], #kl-direction input:checked"
+                             ).first.input_value() == "KL(q‖p)"
+        assert other.locator("#kl-views [role=tab][aria-selected=true]").inner_text() == "Two 2-D Gaussians"
+        other.wait_for_function("t => document.querySelector('#kl-pq').innerText === t", arg=want[0])
+        assert [other.locator(s).inner_text() for s in ("#kl-pq", "#kl2-pq", "#kl2-qp")] == want
+        assert not other.locator("#ge-link-note").is_visible()
+    finally:
+        other.close()
+
+
+def test_a_vae_link_restores_the_model_z_and_the_encoded_digit(page, browser):
+    _open(page, "VAE", "Encode")
+    _number(page, "vae-index", 5)
+    page.locator("#vae-encode-btn").click()
+    page.wait_for_function("() => document.querySelector('#vae-enc-images').innerText.includes('#5')")
+    _number(page, "vae-z1", 1.25)
+    _number(page, "vae-seed", 3)
+    page.wait_for_function("() => location.search.includes('z1=1.25') && location.search.includes('seed=3')")
+    url = _link(page)
+    assert "view=encode" in url and "digit=5" in url
+    server = "() => { const b = document.querySelector('#vae-decoded .ge-dec-server'); " \
+             "return !b.hidden && b.innerHTML.includes('seed 3'); }"
+    # the server's answer for z1 = 1.25 and seed 3 (typed before the drag's own answer came: it must not undo it)
+    page.wait_for_function(server, timeout=30_000)
+    page.wait_for_timeout(1000)
+    want = page.locator("#vae-decoded .ge-dec-server").inner_html()
+    other = _fresh(browser, url)
+    try:
+        other.wait_for_function("() => document.querySelector('#vae-enc-images')?.innerText.includes('#5')",
+                                timeout=30_000)
+        assert other.locator("#vae-views [role=tab][aria-selected=true]").inner_text() == "Encode"
+        assert other.locator("#vae-z1 input[type=number]").input_value() == "1.25"
+        other.wait_for_function("w => document.querySelector('#vae-decoded .ge-dec-server').innerHTML === w",
+                                arg=want, timeout=30_000)
+    finally:
+        other.close()
+
+
+def test_a_diffusion_link_restores_the_reverse_run(page, browser):
+    _open(page, "Diffusion", "Reverse process")
+    _number(page, "diff-steps", 10)
+    _number(page, "diff-seed", 7)
+    page.wait_for_function("() => location.search.includes('steps=10') && location.search.includes('seed=7')")
+    url = _link(page)
+    assert "lab=diffusion" in url and "view=reverse" in url
+    other = _fresh(browser, url)
+    try:
+        other.wait_for_function("() => /DDIM.*10 steps.*seed 7.*done/.test(document.querySelector('#diff-status')"
+                                ".innerText)", timeout=60_000)
+        assert other.locator("#diff-views [role=tab][aria-selected=true]").inner_text() == "Reverse process"
+    finally:
+        other.close()
+
+
+def test_a_bad_link_gives_a_note_and_the_defaults(page, browser):
+    base = page.url.split("?")[0]
+    other = _fresh(browser, base + "?lab=kl&view=nowhere&mu_q=99&sigma_p=abc&volume=11&mu_p=1.5")
+    try:
+        note = other.locator("#ge-link-note")
+        note.wait_for(state="visible", timeout=30_000)
+        text = note.inner_text()
+        assert "view=nowhere" in text and "mu_q=99" in text and "sigma_p=abc" in text and "volume" in text
+        assert other.locator("#kl-mu-q input[type=number]").input_value() == "1"  # the default
+        assert other.locator("#kl-mu-p input[type=number]").input_value() == "1.5"  # the rest is restored
+        assert other.locator("#labs [role=tab][aria-selected=true]").first.inner_text() == "KL divergence"
+        other.wait_for_function("() => JSON.parse(document.querySelector('#kl-plot .ge-page-plot').dataset.server"
+                                " || '[]')[0] === 1.5", timeout=30_000)
+    finally:
+        other.close()
+
+
+def test_copy_link_gives_the_link(page):
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    _open(page, "Diffusion")
+    page.locator("#tab-diffusion .ge-links-copy").click()
+    root = page.locator("#tab-diffusion .ge-links")
+    page.wait_for_function("() => document.querySelector('#tab-diffusion .ge-links').dataset.link")
+    assert json.dumps(root.get_attribute("data-link")).count("lab=diffusion") == 1
+    assert "copied" in root.inner_text() or "lab=diffusion" in root.inner_text()

@@ -1,0 +1,135 @@
+"""Links that restore a view (explorer/links.py): what a query sets, what it refuses and says, and the cache of
+first views."""
+
+import json
+
+import gradio as gr
+import pytest
+
+from explorer import checks, links
+from explorer.app import build_demo
+from explorer.links import Links, memo
+from explorer.models import load_models
+from tests.conftest import CHECKPOINTS
+
+
+@pytest.fixture
+def registry():
+    lk = Links()
+    with gr.Blocks():
+        lk.note = gr.Markdown(visible=False)
+        with gr.Tabs(elem_id="labs") as lk.top:
+            with gr.Tab("A", id="a"):
+                lk.lab("a", "A")
+                with gr.Tabs(elem_id="a-views") as views:
+                    with gr.Tab("One", id="one"):
+                        s = checks.Slider(-4, 4, value=0.0, step=0.01, label="z1", elem_id="a-z1")
+                        n = checks.Number(0, label="seed", minimum=0, step=1, elem_id="a-seed")
+                    with gr.Tab("Two", id="two"):
+                        r = checks.Radio(["DDIM", "DDPM"], value="DDIM", label="sampler", elem_id="a-sampler")
+                        c = gr.Checkbox(False, label="also DDPM", elem_id="a-ddpm")
+                lk.sub_tabs("a", views, {"one": "One", "two": "Two"})
+            with gr.Tab("B", id="b"):
+                lk.lab("b", "B")
+                m = checks.Number(3, label="digit", minimum=0, step=1, elem_id="b-digit")
+    lk.param("a", "z1", s)
+    lk.param("a", "seed", n)
+    lk.param("a", "sampler", r)
+    lk.param("a", "ddpm", c)
+    lk.param("b", "digit", m, hi=9)
+    return lk, dict(s=s, n=n, r=r, c=c, m=m, views=views)
+
+
+def test_a_link_sets_its_lab_view_and_controls(registry):
+    lk, c = registry
+    out, notes = lk.restore({"lab": "a", "view": "two", "z1": "-1.5", "seed": "7", "sampler": "DDPM", "ddpm": "1"})
+    assert notes == []
+    assert out[c["s"]] == -1.5 and out[c["n"]] == 7 and isinstance(out[c["n"]], int)
+    assert out[c["r"]] == "DDPM" and out[c["c"]] is True
+    assert out[lk.top].selected == "a" and out[c["views"]].selected == "two"
+
+
+def test_a_bad_link_names_each_refused_item_and_keeps_the_rest(registry):
+    lk, c = registry
+    out, notes = lk.restore({"lab": "a", "view": "three", "z1": "9", "seed": "1.5", "sampler": "PLMS", "ddpm": "yes",
+                             "digit": "2", "junk": "1"})
+    assert lk.top in out and c["views"] not in out
+    assert not any(c[k] in out for k in "snrc")  # every refused control keeps its default
+    text = "\n".join(notes)
+    assert "`view=three` is not a view of the A lab; choose one of one, two." in text
+    assert "`z1=9`: z1 = '9' is outside the allowed range [-4, 4]. Its default is shown." in text
+    assert "`seed=1.5`: seed = 1.5 must be a whole number" in text
+    assert "`sampler=PLMS`: sampler must be one of DDIM, DDPM" in text
+    assert "`ddpm=yes`: also DDPM must be 1 or 0" in text
+    assert "`digit` is not a setting of the A lab." in text  # B's control, in a link to A
+    assert "`junk` is not a setting of the A lab." in text
+    note = lk.note_text(notes)
+    assert note["visible"] is True and note["value"].count("\n- ") == len(notes)
+
+
+def test_a_link_without_a_lab_opens_the_first_and_an_unknown_lab_is_named(registry):
+    lk, c = registry
+    out, notes = lk.restore({"z1": "2"})
+    assert out == {c["s"]: 2.0} and notes == []
+    out, notes = lk.restore({"lab": "c", "digit": "2"})
+    assert notes[0] == "`lab=c` is not a lab here; choose one of a, b."
+    assert lk.note_text([]) == gr.update(value="", visible=False)
+    out, notes = lk.restore({"lab": "b", "digit": "12"})
+    assert "digit = '12' is outside the allowed range [0, 9]" in notes[0]
+
+
+def test_two_controls_of_one_lab_cannot_share_a_name_and_need_an_elem_id(registry):
+    lk, c = registry
+    with pytest.raises(ValueError, match="linked as 'z1'"):
+        lk.param("a", "z1", c["n"])
+    lk.param("b", "z1", c["s"])  # another lab's name space
+    with gr.Blocks():
+        bare = gr.Number(0)
+    with pytest.raises(ValueError, match="needs an elem_id"):
+        lk.param("a", "x", bare)
+
+
+def test_memo_keeps_plain_calls_and_recomputes_state():
+    calls = []
+
+    @memo
+    def f(*args):
+        calls.append(args)
+        return len(calls)
+
+    assert f(1, "a") == f(1, "a") == f(1.0, "a") == 1  # 1 and 1.0: one request
+    assert f(True, "a") == 2  # a checkbox is not a number
+    state = [1, 2]
+    assert f(state) == 3 and f(state) == 4  # a session's state is never served from the cache
+    for i in range(links.CACHE_SIZE + 1):
+        f(i, "b")
+    n = len(calls)
+    f(1, "a")  # pushed out by CACHE_SIZE newer calls
+    assert len(calls) == n + 1
+
+
+def test_every_linked_default_parses_and_every_view_has_a_first_picture(synthetic_data):
+    """The app's own registry: every linked control has its elem_id on the page and reads back its default as the
+    page writes it, each lab has its views, and the views that start empty have a first picture."""
+    models = load_models(CHECKPOINTS, synthetic_data, download=False)
+    lk = Links()
+    demo = build_demo(models, links=lk)
+    assert set(lk.labs) == {"vae", "kl", "diffusion"} and set(lk.views) == {"vae", "kl", "diffusion"}
+    names = {(p.lab, p.name) for p in lk.params}
+    for want in [("vae", "z1"), ("vae", "z32"), ("vae", "model"), ("vae", "digit"), ("kl", "mu_q"), ("kl", "q_mu1"),
+                 ("kl", "dir"), ("diffusion", "sampler"), ("diffusion", "steps"), ("diffusion", "class"),
+                 ("diffusion", "seed"), ("diffusion", "eta"), ("diffusion", "guidance"), ("diffusion", "digit")]:
+        assert want in names
+    on_page = {c.get("props", {}).get("elem_id") for c in demo.config["components"]}
+    for p in lk.params:
+        assert p.component.elem_id in on_page
+        text = ("1" if p.default else "0") if p.kind == "check" else str(p.default)
+        assert p.parse(text) == p.default, p.name
+    shown = {id(o) for op in lk.openings for o in [*op.outputs, *(c for _, _, outs in op.then for c in outs)]}
+    for elem_id in ("vae-stage-z", "vae-stages", "vae-sample-grid", "vae-enc-images", "vae-enc-q", "vae-enc-kl",
+                    "vae-lik-plot", "vae-interp", "kl-mc-plot", "kl-fit-plot", "kl-vae-plot", "diff-frame",
+                    "diff-compare", "diff-elbo-plot"):
+        (c,) = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == elem_id]
+        assert id(c) in shown, elem_id
+    config = json.loads(lk.page_config())
+    assert config["top"] == "labs" and config["views"]["kl"]["ids"]["two-d"] == "Two 2-D Gaussians"
