@@ -55,10 +55,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: {name}: {err}", file=sys.stderr)
     if models.digits_error:
         print(f"warning: {models.digits_error}", file=sys.stderr)
-    demo = build_demo(models, warm=True)  # the first page to open finds every view's first picture ready
+    from explorer.links import Links
+
+    links = Links()
+    demo = build_demo(models, links=links)
     print(f"Generative Explorer: serving on http://{args.host}:{args.port}", flush=True)
     demo.queue(default_concurrency_limit=4).launch(server_name=args.host, server_port=args.port, share=args.share,
-                                                   show_error=True, quiet=True, **LAUNCH_KW)
+                                                   show_error=True, quiet=True, prevent_thread_lock=True, **LAUNCH_KW)
+    # once it serves: every view's default first picture, computed in the background for the first page to open
+    links.warm_in_background()
+    demo.block_thread()
     return 0
 
 

@@ -3,13 +3,14 @@
 The URL's query names the open lab, its sub-tab and the controls that define what it shows, for instance
 `?lab=kl&view=two-d&mu_q1=1.5` or `?lab=diffusion&view=reverse&steps=10&class=3&seed=7`. The page keeps it up to
 date as controls move (static/links.js, with `history.replaceState`: no request, no reload) and writes only the
-values that differ from the defaults. Opening a link, the server reads the query (`restore`, on `demo.load`),
-checks each value as the control's own handler would, sets the controls and tabs, then computes every view from
-the controls (`opening`s): the same handlers as the buttons, so a link and a click show the same thing. A bad or
-unknown value is named in a note above the labs and its control keeps its default: never a broken page.
+values that differ from the defaults. As a page opens, one request (`wire`, on `demo.load`) reads the query
+(`restore`), checks each value as the control's own handler would, and answers with the controls, the tabs and
+every view computed from them (`first_views`, in the order the labs registered their `opening`s): the same
+handlers as the buttons, so a link and a click show the same thing. A bad or unknown value is named in a note
+above the labs and its control keeps its default: never a broken page.
 
-The openings run on every page load, so their results are cached (`memo`): a class of thirty opening the app
-computes each default view once.
+The openings run on every page load, so their results are cached (`memo`) and the defaults are computed in the
+background at start-up (`warm_in_background`): a class of thirty opening the app computes each view once.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class Param:
 
 @dataclass
 class Opening:
-    """A view's first picture: `fn(*inputs)` → `outputs`, run after the controls are restored."""
+    """A view's first picture: `fn(*inputs)` → `outputs`, for the controls as a link restored them."""
 
     fn: Callable
     inputs: list

@@ -36,6 +36,8 @@ class DiffusionTrainConfig(RunConfig):
     grad_clip: float = field(default=1.0, metadata={"help": "clip the gradient norm to this"})
     bf16: bool = field(default=False, metadata={"help": "bfloat16 autocast for the network (fast on CPUs with AMX)"})
     eval_images: int = field(default=100, metadata={"help": "test images for the final ELBO (T network calls each)"})
+    grid_per_class: int = field(default=10, metadata={"help": "samples of each class in each epoch's sample grid "
+                                                              "(ten times as many unconditional ones)"})
     device: str = field(default="cpu", metadata={"help": "torch device of the network: cpu or cuda. Batches, "
                                                          "t, noise and label dropout are drawn on the CPU whatever "
                                                          "the device; the network's dropout draws on the device"})
@@ -53,15 +55,17 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
 
 
 @torch.no_grad()
-def sample_grid(model: DDPM, path: Path, seed: int, steps: int = 50) -> None:
-    """10 DDIM samples of each class (or 100 unconditional ones), one row per class, saved as a PNG."""
+def sample_grid(model: DDPM, path: Path, seed: int, steps: int = 50, per_class: int = 10) -> None:
+    """`per_class` DDIM samples of each class (or 10·per_class unconditional ones), one row per class, saved as a
+    PNG."""
     from torchvision.utils import save_image
 
     dev = model.diffusion.betas.device
-    y = torch.arange(10, device=dev).repeat_interleave(10) if model.config.num_classes else None
+    n = 10 * per_class
+    y = torch.arange(10, device=dev).repeat_interleave(per_class) if model.config.num_classes else None
     g = torch.Generator(dev).manual_seed(seed)
-    x = model.diffusion.sample(model.eps_model(y), (100, 1, 28, 28), "ddim", min(steps, model.config.timesteps), 0.0, g)
-    save_image((x + 1) / 2, str(path), nrow=10)
+    x = model.diffusion.sample(model.eps_model(y), (n, 1, 28, 28), "ddim", min(steps, model.config.timesteps), 0.0, g)
+    save_image((x + 1) / 2, str(path), nrow=per_class)
 
 
 @torch.no_grad()
@@ -146,7 +150,7 @@ def train(mcfg: DDPMConfig, tcfg: DiffusionTrainConfig, argv: list[str] | None =
                         "seconds": round(time.time() - t0, 1)})
         print(json.dumps(history[-1]), flush=True)
         save_progress(run, mcfg, modules, opt, g, Progress(epoch, step, history, commands))
-        sample_grid(ema, run.run_dir / f"samples_epoch{epoch:03d}.png", tcfg.seed)
+        sample_grid(ema, run.run_dir / f"samples_epoch{epoch:03d}.png", tcfg.seed, per_class=tcfg.grid_per_class)
 
     metrics = test_elbo_bpd(ema, test_x[: tcfg.eval_images], tcfg.seed) if tcfg.eval_images else {}
     card = run_card(

@@ -83,7 +83,8 @@ def fit(mu1, s1, mu2, s2, w1, start_mu):
 
 def before_fitting(mu1, s1, mu2, s2, w1, start_mu) -> tuple[go.Figure, str]:
     """The mixture p and where both fits start (one q, σ = 1), before any step: what the view shows first."""
-    figure, table = next(fit(mu1, s1, mu2, s2, w1, start_mu))
+    with torch.enable_grad():  # gradient descent, in whatever thread asks (the app turns grad off in its main one)
+        figure, table = next(fit(mu1, s1, mu2, s2, w1, start_mu))
     return figure, (table + "\nBoth fits start from the same q. Before pressing **Fit**: which q will spread over "
                     "both bumps, and which will settle on one?")
 
