@@ -133,3 +133,17 @@ def test_every_linked_default_parses_and_every_view_has_a_first_picture(syntheti
         assert id(c) in shown, elem_id
     config = json.loads(lk.page_config())
     assert config["top"] == "labs" and config["views"]["kl"]["ids"]["two-d"] == "Two 2-D Gaussians"
+
+
+def test_a_link_to_a_long_run_does_not_start_it(synthetic_data):
+    """Every page that opens a link runs its first views: a link to DDPM's T steps (or a long DDIM) waits for the
+    button instead of costing the server minutes per page."""
+    from explorer.labs.diffusion import compare, reverse
+
+    models = load_models(CHECKPOINTS, synthetic_data, download=False)
+    if models.ddpm is None:
+        pytest.skip("no diffusion checkpoint")
+    view, status, run = reverse.finished(models, "DDPM", 50, 0.0, 0, 4, "none (unconditional)", 0.0)
+    assert run is None and "does not start by itself" in status and "Run the reverse process" in status
+    assert "Press <b>Compare</b>" not in compare.first_comparison(models, 3, 2, 0.0, 0, 1, "none (unconditional)", 0)
+    assert "press <b>Compare</b>" in compare.first_comparison(models, 500, 10, 0.0, 0, 4, "none (unconditional)", 0)

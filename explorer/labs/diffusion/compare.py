@@ -48,7 +48,15 @@ def two_samplers(models: Models, steps_a, steps_b, eta, seed, n, label, guidance
 
 
 def first_comparison(models: Models, steps_a, steps_b, eta, seed, n, label, guidance) -> str:
-    """`two_samplers` without DDPM, as a page opens (the view's first picture)."""
+    """`two_samplers` without DDPM, as a page opens (the view's first picture); a link to more than
+    reverse.OPENING_MAX_STEPS steps leaves it to the Compare button."""
+    from explorer.labs.diffusion.reverse import OPENING_MAX_STEPS
+
+    longest = max(checks.number("DDIM steps (first)", steps_a, 1, 10**6, integer=True),
+                  checks.number("DDIM steps (second)", steps_b, 1, 10**6, integer=True))
+    if longest > OPENING_MAX_STEPS:
+        return (f"<p class='ge-note'>{longest} DDIM steps do not start by themselves when a page opens: press "
+                "<b>Compare</b> to run them.</p>")
     return two_samplers(models, steps_a, steps_b, eta, seed, n, label, guidance, False, progress=lambda *a, **kw: None)
 
 

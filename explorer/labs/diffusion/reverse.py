@@ -170,8 +170,17 @@ def _guidance_control(label: str) -> dict:
     return gr.update(interactive=on, label=GUIDANCE_LABEL_ON if on else GUIDANCE_LABEL_OFF)
 
 
+OPENING_MAX_STEPS = 100  # a page that opens runs at most this many steps by itself; longer runs wait for Run
+
+
 def finished(models: Models, sampler, steps, eta, seed, n, label, guidance) -> tuple:
-    """A whole run, as a page opens (the viewer's first picture): `reverse`'s last (viewer, status, run)."""
+    """A whole run, as a page opens (the viewer's first picture): `reverse`'s last (viewer, status, run). A link
+    to a long run (DDPM's T steps, or DDIM with more than OPENING_MAX_STEPS) leaves it to the Run button: every
+    page that opens the link would otherwise cost minutes of the server."""
+    req = parse_request(models, sampler, steps, eta, seed, n, label, guidance)
+    if req.steps > OPENING_MAX_STEPS:
+        return (gr.update(), f"{req.describe()}: {req.steps} steps, so it does not start by itself. Press "
+                             "**Run the reverse process** to run it.", None)
     return collections.deque(reverse(models, sampler, steps, eta, seed, n, label, guidance), maxlen=1)[0]
 
 
