@@ -143,7 +143,7 @@ def test_a_link_to_a_long_run_does_not_start_it(synthetic_data):
     models = load_models(CHECKPOINTS, synthetic_data, download=False)
     if models.ddpm is None:
         pytest.skip("no diffusion checkpoint")
-    view, status, run = reverse.finished(models, "DDPM", 50, 0.0, 0, 4, "none (unconditional)", 0.0)
+    _view, status, run = reverse.finished(models, "DDPM", 50, 0.0, 0, 4, "none (unconditional)", 0.0)
     assert run is None and "does not start by itself" in status and "Run the reverse process" in status
     assert "Press <b>Compare</b>" not in compare.first_comparison(models, 3, 2, 0.0, 0, 1, "none (unconditional)", 0)
     assert "press <b>Compare</b>" in compare.first_comparison(models, 500, 10, 0.0, 0, 4, "none (unconditional)", 0)
