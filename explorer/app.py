@@ -15,9 +15,9 @@ See how a variational autoencoder and a diffusion model work, on models trained 
 own `train` package. Every picture below is computed live from the shipped checkpoints."""
 
 
-def build_demo(models: Models, warm: bool = False, links: Links | None = None) -> gr.Blocks:
-    """The app. `warm`: compute the views' default first pictures in the background; `links`: the registry of
-    linked controls and first views to fill (explorer/links.py; a new one if None)."""
+def build_demo(models: Models, links: Links | None = None) -> gr.Blocks:
+    """The app. `links`: the registry of linked controls and first views to fill (explorer/links.py; a new one if
+    None); `python -m explorer` warms its first views once the app serves."""
     # live plots load plotly.js from the app itself; the reverse-process viewer fetches finished runs' frames
     gr.set_static_paths([render.PLOTLY_JS, filmstrip.folder()])
     links = Links() if links is None else links  # what a link restores, and what every view shows first
@@ -36,8 +36,6 @@ def build_demo(models: Models, warm: bool = False, links: Links | None = None) -
                 diffusion.build(models, links)
         render.brush_on_open(diffusion_tab, "diff-sketch")  # its first sub-tab holds a sketchpad
         links.wire(demo)
-    if warm:
-        links.warm_in_background()
     return demo
 
 
