@@ -55,6 +55,20 @@ class Opening:
     inputs: list
     outputs: list
     then: list = field(default_factory=list)  # more steps that need this one's outputs: (fn, inputs, outputs)
+    lab: str | None = None  # the lab it belongs to (the one being built when it was registered)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One numbered "try this" step of a lab's path through its ideas: a button that shows the view the link
+    `query` names (the lab's other controls back to their defaults), a line on what to look at, and optionally a
+    question to answer before pressing it, whose answer the page reveals on demand."""
+
+    label: str  # the button's text, after its number
+    query: dict[str, str]  # as in a URL: lab, view and controls
+    text: str  # what to look at, one or two short sentences
+    predict: str = ""  # "predict first": asked before the button is pressed
+    answer: str = ""  # revealed on demand, after the prediction
 
 
 def _label(component) -> str:
@@ -89,6 +103,8 @@ class Links:
         self.openings: list[Opening] = []
         self.note: gr.Markdown | None = None
         self.buttons: list[gr.HTML] = []
+        self.steps: list[tuple[str, Step, gr.Button]] = []  # (lab, step, its button)
+        self._building: str | None = None  # the lab whose controls and openings are being registered
 
     def button(self) -> gr.HTML:
         """A lab's "copy a link to this view" control (static/links.js), placed where it is called."""
@@ -103,7 +119,23 @@ class Links:
 
     # --- what the labs register -------------------------------------------------------------------------------
     def lab(self, lab: str, label: str) -> None:
+        """The lab `lab` is built next: the openings registered from now on are its own."""
         self.labs[lab] = label
+        self._building = lab
+
+    def path(self, lab: str, start: str, steps: Sequence[Step]) -> None:
+        """A lab's "start here": `start` (one sentence, Markdown) and its numbered steps, laid out where it is called.
+        Each step's button sets the lab's controls and views as its query says (wired in `wire`)."""
+        from explorer import render
+
+        with gr.Accordion("Start here", open=True, elem_classes="ge-path", elem_id=f"{lab}-path"):
+            gr.Markdown(start, elem_classes="ge-path-start")
+            with gr.Row(elem_classes="ge-path-steps"):
+                for i, step in enumerate(steps, 1):
+                    with gr.Column(min_width=180, elem_classes="ge-step"):
+                        b = gr.Button(f"{i} · {step.label}", size="sm", elem_id=f"{lab}-step-{i}")
+                        gr.HTML(render.step_text(step), elem_classes="ge-step-text", padding=False)
+                    self.steps.append((lab, step, b))
 
     def sub_tabs(self, lab: str, tabs: gr.Tabs, views: dict[str, str]) -> None:
         """`tabs` (with an elem_id) holds the lab's sub-tabs, each a gr.Tab with `id=` a key of `views`."""
@@ -134,29 +166,37 @@ class Links:
         """Show `fn(*inputs)` in `outputs` when a page opens (after `restore`), and then each (fn, inputs,
         outputs) of `then` in turn. `fn` is cached on its arguments (`memo`)."""
         self.openings.append(Opening(memo(fn), list(inputs), list(outputs),
-                                     [(memo(f), list(i), list(o)) for f, i, o in then]))
+                                     [(memo(f), list(i), list(o)) for f, i, o in then], self._building))
 
     # --- the server's side of a link ----------------------------------------------------------------------------
     def restore(self, query: dict[str, str]) -> tuple[dict, list[str]]:
         """The values a link's `query` sets: {component: value or update}, and a message per ignored item."""
+        lab, view, out, notes = self._read(query)
+        updates: dict = {}
+        if lab is not None and self.top is not None:
+            updates[self.top] = gr.Tabs(selected=lab)
+        if view is not None:
+            updates[self.views[lab][0]] = gr.Tabs(selected=view)
+        return {**updates, **out}, notes
+
+    def _read(self, query: dict[str, str]) -> tuple[str | None, str | None, dict, list[str]]:
+        """What `query` asks for: its lab and view where they exist, {component: value} for the settings it names
+        that parse, and a message per item it cannot have. Makes no component (it may run while the app is built)."""
         out: dict = {}
         notes: list[str] = []
         lab = query.get("lab")
         if lab is not None and lab not in self.labs:
             notes.append(f"`lab={lab}` is not a lab here; choose one of {', '.join(self.labs)}.")
             lab = None
-        if lab is not None and self.top is not None:
-            out[self.top] = gr.Tabs(selected=lab)
         by_name = {p.name: p for p in self.params if p.lab == (lab or next(iter(self.labs), None))}
         view = query.get("view")
         if view is not None:
-            tabs, views = self.views.get(lab, (None, {})) if lab else (None, {})
-            if view in views:
-                out[tabs] = gr.Tabs(selected=view)
-            else:
+            views = self.views.get(lab, (None, {}))[1] if lab else {}
+            if view not in views:
                 where = f"the {self.labs[lab]} lab" if lab else "a link without `lab=`"
                 notes.append(f"`view={view}` is not a view of {where}" + (f"; choose one of {', '.join(views)}."
                                                                           if views else "."))
+                view = None
         for key, text in query.items():
             if key in ("lab", "view", "__theme"):
                 continue
@@ -169,7 +209,7 @@ class Links:
                 out[p.component] = p.parse(text)
             except checks.InputError as e:
                 notes.append(f"`{key}={text}`: {e.message} Its default is shown.")
-        return out, notes
+        return lab, view, out, notes
 
     def note_text(self, notes: list[str]) -> dict:
         if not notes:
@@ -195,10 +235,10 @@ class Links:
         t.start()
         return t
 
-    def first_views(self, restored: dict) -> tuple[dict, list[str]]:
-        """Every opening's outputs, computed in turn from the controls as a link `restored` them (the others at their
-        defaults) and from what earlier openings made (a session's state: the encoded digit, the latent z); and a
-        message per view that could not be drawn."""
+    def first_views(self, restored: dict, lab: str | None = None) -> tuple[dict, list[str]]:
+        """Every opening's outputs (only lab `lab`'s, if given), computed in turn from the controls as a link
+        `restored` them (the others at their defaults) and from what earlier openings made (a session's state: the
+        encoded digit, the latent z); and a message per view that could not be drawn."""
         out: dict = {}
         made: dict = {}  # component → the value an opening gave it, for the openings that read it
         notes: list[str] = []
@@ -209,6 +249,8 @@ class Links:
             return restored[c] if c in restored and not isinstance(restored[c], gr.Tabs) else c.value
 
         for o in self.openings:
+            if lab is not None and o.lab != lab:
+                continue
             for fn, inputs, outputs in [(o.fn, o.inputs, o.outputs), *o.then]:
                 try:
                     result = fn(*[value_of(c) for c in inputs])
@@ -242,6 +284,33 @@ class Links:
         # the page marks that it has them (<html data-ge-restored>), for the tests and the benchmark
         (demo.load(on_load, None, outputs, show_progress="hidden", api_visibility="private")
          .then(None, None, None, js="() => { document.documentElement.dataset.geRestored = '1'; }"))
+        for lab, step, b in self.steps:
+            self._wire_step(lab, step, b)
+
+    def step_view(self, lab: str, step: Step) -> dict:
+        """What a step's button shows: its query restored, the lab's other controls at their defaults, and the lab's
+        views drawn from them (the other labs keep what they show)."""
+        values, notes = self.restore(step.query)
+        for p in self.params:
+            if p.lab == lab:
+                values.setdefault(p.component, p.default)
+        views, failed = self.first_views(values, lab=lab)
+        return {**values, **views, self.note: self.note_text(notes + failed)}
+
+    def _wire_step(self, lab: str, step: Step, button: gr.Button) -> None:
+        notes = self._read(step.query)[3]  # not restore: a gr.Tabs(...) made here would join the layout
+        if step.query.get("lab") != lab or notes:  # e.g. a view without its checkpoint or the test digits
+            log.info("the %s lab's step %r is hidden: %s", lab, step.label, " ".join(notes) or "not its lab")
+            button.visible = False
+            return
+        tabs = [self.views[lab][0]] if lab in self.views else []
+        outputs = list(dict.fromkeys([
+            self.note, *([self.top] if self.top is not None else []), *tabs,
+            *(p.component for p in self.params if p.lab == lab),
+            *(c for o in self.openings if o.lab == lab
+              for c in [*o.outputs, *(c for _, _, outs in o.then for c in outs)])]))
+        button.click(functools.partial(self.step_view, lab, step), None, outputs, show_progress="minimal",
+                     api_visibility="private")
 
 
 def _merge(before, after):

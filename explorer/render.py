@@ -165,6 +165,17 @@ def page_plot(value: str, elem_id: str, config: dict, page_js: list[str]) -> gr.
                    js_on_load=scripts(page_js), head=PLOTLY_HEAD, elem_id=elem_id)
 
 
+def step_text(step) -> str:
+    """A "try this" step's text (explorer/links.Step) as HTML: what to look at, then, if it has one, its question with
+    the answer behind a disclosure (predict first, then reveal)."""
+    out = f"<p>{html.escape(step.text)}</p>"
+    if step.predict:
+        out += (f"<p class='ge-predict'><b>Predict first:</b> {html.escape(step.predict)}</p>"
+                f"<details class='ge-reveal'><summary>Reveal the answer</summary><p>{html.escape(step.answer)}</p>"
+                "</details>")
+    return out
+
+
 def mark_stale(sources: list, elem_ids: list[str]) -> None:
     """Any change of a control in `sources` (a click, for buttons) marks the views `elem_ids` as out of date,
     in the page alone (no request): a result that no longer matches the controls says so until it is

@@ -163,3 +163,26 @@ def test_copy_link_gives_the_link(page):
     page.wait_for_function("() => document.querySelector('#tab-diffusion .ge-links').dataset.link")
     assert json.dumps(root.get_attribute("data-link")).count("lab=diffusion") == 1
     assert "copied" in root.inner_text() or "lab=diffusion" in root.inner_text()
+
+
+def test_a_step_sets_the_controls_and_shows_its_view(page):
+    """A lab's numbered "try this" steps (Links.path): the button sets the controls and the view, the answer to its
+    prediction stays hidden until asked for, and the URL follows."""
+    _open(page, "KL divergence")
+    step = page.locator("#kl-step-3")
+    assert step.inner_text() == "3 · Not symmetric"
+    answer = page.locator("#tab-kl .ge-reveal").nth(1)
+    assert "6.11" not in answer.inner_text()  # behind its disclosure until asked for
+    answer.locator("summary").click()
+    assert "6.11 nats" in answer.inner_text()
+    step.click()
+    page.wait_for_function("() => document.querySelector('#kl-pq').innerText.startsWith('6.11')", timeout=30_000)
+    assert [page.locator(f"#kl-{k} input[type=number]").input_value() for k in ("mu-p", "sigma-p", "mu-q", "sigma-q")
+            ] == ["0", "2", "0", "0.5"]
+    page.wait_for_function("() => location.search.includes('sigma_q=0.5')")
+    _open(page, "VAE")
+    page.locator("#vae-step-4").click()
+    page.wait_for_function("() => document.querySelector('#vae-enc-images')?.innerText.includes('#7')",
+                           timeout=60_000)
+    assert page.locator("#vae-views [role=tab][aria-selected=true]").inner_text() == "Encode"
+    assert page.locator("#vae-index input[type=number]").input_value() == "7"

@@ -74,9 +74,10 @@ def test_the_servers_answer_replaces_the_pages_and_agrees(page):
     _server_replaces_and_agrees(page, "#vae-z1", 0.7)
 
 
-def test_dragging_still_decodes_with_the_server_stopped(browser, synthetic_data, app_checkpoints):
-    """The page really computes: once it has loaded, dragging needs no server; after a restart on the same port,
-    the server's answers on release agree with the page's again."""
+def test_dragging_needs_no_server_and_the_restarted_server_agrees(browser, synthetic_data, app_checkpoints):
+    """The page really computes: once it has loaded, dragging a VAE latent slider and the KL lab's μ_q still redraws
+    with the server stopped; after a restart on the same port, the server's settled answers replace the page's with
+    the same image and the same numbers. (One app, stopped once, for both labs: each start costs ~15 s.)"""
     port = free_port()
     server = start_app(synthetic_data, app_checkpoints, port=port)
     try:
@@ -85,23 +86,51 @@ def test_dragging_still_decodes_with_the_server_stopped(browser, synthetic_data,
         pg.wait_for_function("() => (document.querySelector('#vae-decoded .ge-dec')?.dataset.loaded || '')"
                              ".includes('2-D latent')", timeout=60_000)  # the weights came with the page
         opened(pg)
+        _tab(pg, "KL divergence")
+        pg.wait_for_selector("#kl-plot .js-plotly-plot", timeout=60_000)
+        _tab(pg, "VAE")
         server.proc.terminate()
         server.proc.wait(10)
         before = pg.evaluate(SHOWN)
         _press_and_drag(pg, "#vae-z2", 0.9, 8)
         pg.wait_for_function(f"b => ({SHOWN})() !== b", arg=before, timeout=10_000)
         pg.mouse.up()
+        _tab(pg, "KL divergence")
+        before = pg.inner_text("#kl-pq")
+        pg.locator("#kl-mu-q input[type=range]").focus()
+        for _ in range(10):
+            pg.keyboard.press("ArrowRight")
+        pg.wait_for_function("b => document.querySelector('#kl-pq').innerText !== b", arg=before, timeout=5_000)
+        drawn = json.loads(pg.evaluate("() => document.querySelector('#kl-plot .ge-page-plot').dataset.drawn"))
+        assert drawn == [0, 1, pytest.approx(1.1), 0.8, "KL(p‖q)"]
         # Gradio reloads the page once its server is back (a "load": the address's own updates, which are
         # navigations within the page, do not count)
         with pg.expect_event("load", timeout=60_000):
             server = start_app(synthetic_data, app_checkpoints, port=port)
-        pg.wait_for_selector("#vae-decoded img", timeout=60_000)
-        opened(pg)  # the reloaded page restores the z its address kept (static/links.js) before the next drag
+        opened(pg)  # the reloaded page's address kept the view (static/links.js): μ_q as it was dragged
+        assert pg.locator("#kl-mu-q input[type=number]").input_value() == "1.1"
+        pg.wait_for_selector("#kl-plot .js-plotly-plot", timeout=60_000)
+        pg.locator("#kl-mu-q input[type=range]").focus()
+        for _ in range(7):
+            pg.keyboard.press("ArrowRight")
+        pg.wait_for_function("() => JSON.parse(document.querySelector('#kl-plot .ge-page-plot').dataset.drawn)[2]"
+                             " > 1.165", timeout=5_000)
+        page_html = pg.inner_html("#kl-numbers")  # the page's own numbers, drawn at the last key press
+        pg.wait_for_function("() => { const r = document.querySelector('#kl-plot .ge-page-plot'); "
+                             "return r.dataset.server === r.dataset.drawn; }", timeout=15_000)
+        assert pg.inner_html("#kl-numbers") == page_html  # the server's numbers replace them, and are the same
+        assert json.loads(pg.evaluate("() => document.querySelector('#kl-plot .ge-page-plot').dataset.server")) == \
+            [0, 1, pytest.approx(1.17), 0.8, "KL(p‖q)"]
+        _tab(pg, "VAE")
         _server_replaces_and_agrees(pg, "#vae-z2", 0.8)
         pg.close()
     finally:
         if server.alive():
             server.proc.kill()
+
+
+def _tab(pg, name: str) -> None:
+    pg.get_by_role("tab", name=name, exact=True).click()
 
 
 def test_root_is_the_repository():

@@ -147,3 +147,44 @@ def test_a_link_to_a_long_run_does_not_start_it(synthetic_data):
     assert run is None and "does not start by itself" in status and "Run the reverse process" in status
     assert "Press <b>Compare</b>" not in compare.first_comparison(models, 3, 2, 0.0, 0, 1, "none (unconditional)", 0)
     assert "press <b>Compare</b>" in compare.first_comparison(models, 500, 10, 0.0, 0, 4, "none (unconditional)", 0)
+
+
+def test_each_lab_offers_its_steps_and_a_step_shows_its_lab_only(synthetic_data):
+    """The "try this" steps (Links.path): every one is offered when all checkpoints load, a step sets its lab's
+    controls (the ones it does not name back to their defaults) and draws that lab's views, and leaves the other labs
+    alone; the numbers its answer states are the closed form's."""
+    from explorer import kl_maths as km
+
+    models = load_models(CHECKPOINTS, synthetic_data, download=False)
+    lk = Links()
+    build_demo(models, links=lk)
+    assert {lab for lab, _, _ in lk.steps} == {"vae", "kl", "diffusion"}
+    assert all(b.visible for _, _, b in lk.steps)
+    assert len({b.elem_id for _, _, b in lk.steps}) == len(lk.steps)
+    kl = {s.label: s for lab, s, _ in lk.steps if lab == "kl"}
+    ctl = {p.name: p.component for p in lk.params if p.lab == "kl"}
+    out = lk.step_view("kl", kl["Not symmetric"])
+    assert (out[ctl["sigma_p"]], out[ctl["mu_q"]], out[ctl["sigma_q"]]) == (2, 0, 0.5)
+    assert out[ctl["mu_p"]] == 0.0 and out[ctl["q_rho"]] == -0.3  # not named: back to the default
+    assert out[lk.note]["visible"] is False
+    others = {p.component for p in lk.params if p.lab != "kl"}
+    others |= {c for o in lk.openings if o.lab != "kl" for c in o.outputs}
+    assert not others & set(out)
+    kl_plot = next(c for o in lk.openings if o.lab == "kl" for c in o.outputs if c.elem_id == "kl-plot")
+    assert kl_plot in out
+    pq, qp = km.kl_1d(0.0, 2.0, 0.0, 0.5)
+    assert f"KL(p‖q) = {pq:.2f} nats against KL(q‖p) = {qp:.2f}" in kl["Not symmetric"].answer
+    assert f"{km.kl_1d(-4.0, 0.1, 4.0, 0.1)[0]:.0f} nats" in kl["Two far spikes"].answer
+
+
+def test_a_step_that_cannot_be_shown_is_not_offered(tmp_path, synthetic_data):
+    """Without the 32-D checkpoint the VAE step that needs it is hidden, and the others stay."""
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    for f in CHECKPOINTS.glob("*"):
+        if not f.name.startswith("vae_32d"):
+            (ckpt / f.name).symlink_to(f.resolve())
+    lk = Links()
+    build_demo(load_models(ckpt, synthetic_data, download=False), links=lk)
+    hidden = [s.label for lab, s, b in lk.steps if not b.visible]
+    assert hidden == ["Why log p(x) is hard"]

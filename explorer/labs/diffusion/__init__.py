@@ -10,7 +10,7 @@ import gradio as gr
 from explorer import render
 from explorer.labs.diffusion import compare, elbo, forward, reverse
 from explorer.labs.diffusion.common import LATEX, DiffusionControls, test_digit
-from explorer.links import Links
+from explorer.links import Links, Step
 from explorer.models import Models
 
 INTRO = r"""
@@ -24,6 +24,25 @@ $\hat x_0=(z_t-\sqrt{1-\bar\alpha_t}\,\hat\varepsilon)/\sqrt{\bar\alpha_t}$ of t
 """
 
 
+START = ("Four steps: the fixed encoder that adds noise, the learned decoder that removes it, two samplers from the "
+         "same noise, and the ELBO term by term. Each button sets the controls for you.")
+STEPS = [
+    Step("Noise a digit", {"lab": "diffusion", "view": "forward", "t": "400"},
+         "Drag t: z_t = √ᾱ_t·x + √(1−ᾱ_t)·ε in one step, with no network involved."),
+    Step("Run the reverse process", {"lab": "diffusion", "view": "reverse"},
+         "DDIM from z_T ~ N(0, I) in 50 steps. Step through the frames: z_t, the predicted noise ε̂, and the "
+         "guess x̂_0 it implies."),
+    Step("Same noise, two samplers", {"lab": "diffusion", "view": "compare"},
+         "The same z_T through DDIM with 50 and with 10 steps.",
+         predict="Do they end at the same digits?",
+         answer="Nearly: DDIM with η = 0 is deterministic, one path from each z_T, and fewer steps mostly change "
+                "the details (the discretization error). DDPM draws fresh noise at every step and ends elsewhere."),
+    Step("The ELBO per step", {"lab": "diffusion", "view": "elbo"},
+         "Every term of a test digit's ELBO against t: the prior term, one denoising KL per step, and the "
+         "reconstruction term."),
+]
+
+
 VIEWS = {"forward": "Forward process", "reverse": "Reverse process", "compare": "Same seed, two samplers",
          "elbo": "ELBO per timestep"}
 
@@ -32,6 +51,8 @@ def build(models: Models, links: Links | None = None) -> None:
     """The diffusion tab's contents; call inside `with gr.Tab(...)`. `links`: where the lab registers its linked
     controls and first views (explorer/links.py)."""
     gr.Markdown(INTRO, latex_delimiters=LATEX)
+    if links is not None and models.ddpm is not None:
+        links.path("diffusion", START, STEPS)
     if links is not None:
         links.button()
     if models.ddpm is None:

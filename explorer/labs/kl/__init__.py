@@ -10,7 +10,7 @@ import gradio as gr
 
 from explorer.labs.kl import fit, monte_carlo, panel, two_d, vae_term
 from explorer.labs.kl.common import LATEX
-from explorer.links import Links
+from explorer.links import Links, Step
 from explorer.models import Models
 
 INTRO = r"""
@@ -27,6 +27,34 @@ the integrand $p(x)\log\frac{p(x)}{q(x)}$: negative where $q>p$, yet its total a
 """
 
 
+START = ("Six steps: what the KL's sign, zero and asymmetry mean, the spikes that make it enormous, estimating it by "
+         "sampling, and what each direction does when it is minimized. Each button sets the controls for you.")
+STEPS = [
+    Step("KL ≥ 0", {"lab": "kl"},
+         "Where q > p the shaded integrand p·log(p/q) dips below 0, yet its area, the KL, never does.",
+         predict="Can you place q so that KL(p‖q) is negative?",
+         answer="No: −KL(p‖q) = E_p[log q/p] ≤ log E_p[q/p] = log 1 = 0 by Jensen's inequality, since log is "
+                "concave."),
+    Step("p = q", {"lab": "kl", "mu_q": "0", "sigma_q": "1"},
+         "With q = p the integrand is 0 everywhere and both KLs are 0; change either mean or width and both turn "
+         "positive."),
+    Step("Not symmetric", {"lab": "kl", "sigma_p": "2", "mu_q": "0", "sigma_q": "0.5"},
+         "p wide (σ = 2), q narrow (σ = 0.5), the same mean.",
+         predict="Which is larger, KL(p‖q) or KL(q‖p)?",
+         answer="KL(p‖q) = 6.11 nats against KL(q‖p) = 0.92. KL(p‖q) averages log p/q over p, which puts mass in "
+                "the tails where the narrow q is tiny; KL(q‖p) averages over q, which stays where p is."),
+    Step("Two far spikes", {"lab": "kl", "mu_p": "-4", "sigma_p": "0.1", "mu_q": "4", "sigma_q": "0.1"},
+         "Two narrow Gaussians, σ = 0.1, means 8 apart.",
+         predict="Is their KL infinite?",
+         answer="No: Gaussians share all of ℝ, so it is finite, but enormous: Δ²/(2σ²) = 64/0.02 = 3200 nats each "
+                "way. The probability mass they share, 2Φ(−Δ/2σ) ≈ e^−804, is a different, tiny number."),
+    Step("Estimate it by sampling", {"lab": "kl", "view": "monte-carlo"},
+         "Average log p/q over N samples of p: the estimate converges to the closed form as N grows."),
+    Step("Fit both ways", {"lab": "kl", "view": "fit"},
+         "Fit one Gaussian q to a two-mode p by minimizing KL(p‖q) or KL(q‖p), and compare where each lands."),
+]
+
+
 VIEWS = {"monte-carlo": "Monte Carlo vs closed form", "fit": "Forward vs reverse KL", "two-d": "Two 2-D Gaussians",
          "vae-term": "The VAE's KL term"}
 
@@ -36,6 +64,7 @@ def build(models: Models, encoded: gr.State | None = None, links: Links | None =
     where the lab registers its linked controls and first views (explorer/links.py)."""
     gr.Markdown(INTRO, latex_delimiters=LATEX)
     if links is not None:
+        links.path("kl", START, STEPS)
         links.button()
     ctl = panel.build(links)
     with gr.Tabs(elem_id="kl-views") as views:

@@ -11,7 +11,7 @@ import gradio as gr
 
 from explorer.labs.vae import controls, encode, interpolate, latent_map, likelihood, sampling
 from explorer.labs.vae.common import LATEX, Cache
-from explorer.links import Links
+from explorer.links import Links, Step
 from explorer.models import VAE_CHECKPOINTS, Models
 
 INTRO = r"""
@@ -23,6 +23,36 @@ digit. Both networks were trained together by maximizing the ELBO on binarized M
 """
 
 
+START = ("Six steps through the ideas, in order: from a latent z to a digit, sampling in three stages, the encoder "
+         "that inverts the decoder, and why log p(x) needs a bound. Each button sets the controls for you.")
+STEPS = [
+    Step("Drag z", {"lab": "vae", "view": "sampling", "z1": "-1.5", "z2": "1"},
+         "Drag z₁ and z₂: the decoder turns z into 784 pixel probabilities f_θ(z) (the mean image), and the "
+         "sample beside it flips one coin per pixel."),
+    Step("Sample stage by stage", {"lab": "vae", "view": "sampling", "sample_seed": "7"},
+         "Ancestral sampling: z ~ N(0, I), then f_θ(z), then all 784 pixels drawn at once, because given z they "
+         "are independent."),
+    Step("Walk the latent map", {"lab": "vae", "view": "map"},
+         "Each dot is a test digit's encoder mean. Point at the map or the manifold to decode the z under the "
+         "pointer; click to set the sliders."),
+    Step("Encode a digit", {"lab": "vae", "view": "encode", "digit": "7"},
+         "The encoder's guess q(z|x) = N(μ, σ²) for a test digit, and z = μ + σ·ε decoded back."),
+    Step("Why log p(x) is hard", {"lab": "vae", "view": "likelihood", "model": "32-D latent"},
+         "log p(x) estimated three ways against K for the 32-D model, and the float32 underflow.",
+         predict="Drawing z from the prior, how close is the naive estimate to log p(x) at K = 10,000?",
+         answer="Tens of nats short, each run at its own height: almost every prior draw explains the digit "
+                "badly, so the average hangs on rare lucky z. Importance sampling from q(z|x) agrees within about "
+                "a nat by K ≈ 20. (With the 2-D model the naive estimate does get close: the posterior fills a "
+                "far larger share of a 2-D prior.)"),
+    Step("The ELBO gap", {"lab": "vae", "view": "likelihood", "digit": "35"},
+         "log p(x) = ELBO + KL(q(z|x) ‖ p(z|x)). For test digit #35 the true posterior (the heatmap) is far from "
+         "the encoder's Gaussian, and the gap is large; try digit 19, where it is close to 0.",
+         predict="Can the ELBO ever be above log p(x)?",
+         answer="No: the gap is a KL divergence, never negative, and 0 only when q(z|x) is the true posterior "
+                "p(z|x). A Monte Carlo ELBO can land a little above by chance; the exact one cannot."),
+]
+
+
 VIEWS = {"sampling": "Ancestral sampling", "map": "Latent map", "encode": "Encode", "likelihood": "Likelihood",
          "interpolation": "Interpolation"}
 
@@ -32,6 +62,8 @@ def build(models: Models, links: Links | None = None) -> gr.State | None:
     `links`: where the lab registers its linked controls and first views (explorer/links.py)."""
     gr.Markdown(INTRO, latex_delimiters=LATEX)
     if links is not None:
+        if models.vaes:
+            links.path("vae", START, STEPS)
         links.button()
     for name, err in models.errors.items():
         if name in VAE_CHECKPOINTS:

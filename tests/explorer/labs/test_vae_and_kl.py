@@ -14,7 +14,7 @@ from explorer import checks
 from explorer.labs.kl import fit, monte_carlo, panel, two_d, vae_term
 from explorer.labs.vae import controls, encode, likelihood
 from explorer.vae_maths import likelihood_curves, preprocess_drawing, underflow
-from tests.conftest import CHECKPOINTS
+from tests.conftest import CHECKPOINTS, ROOT
 from train.checkpoint import load_checkpoint
 
 
@@ -164,3 +164,26 @@ def test_fit_reports_what_happened():
     assert "forward fit **converged**" in md
     last_mu = float(md.split("| forward fit, min KL(p ‖ q) | ")[1].split(" |")[0])
     assert last_mu == pytest.approx(0.70, abs=1e-2)  # the old fit stopped at −1.05 and called it the optimum
+
+
+SHARED_MNIST = ROOT.parent / "shared" / "data"
+
+
+@pytest.mark.skipif(not (SHARED_MNIST / "MNIST" / "raw").is_dir(), reason="the real MNIST test set is not beside "
+                    "the repository (../shared/data)")
+def test_the_vae_steps_say_what_their_views_show(vae2d, vae32d):
+    """The VAE lab's steps 5 and 6 (explorer/labs/vae/__init__.py) make claims about real test digits: checked on
+    them, with the lab's own default K, repeats and seed."""
+    from explorer.models import load_test_digits
+    from explorer.vae_maths import elbo_report
+
+    digits, err = load_test_digits(SHARED_MNIST, download=False)
+    assert digits is not None, err
+    c = likelihood_curves(vae32d, digits.x[0], 10_000, 5, 0)
+    assert (c.importance[:, -1] - c.naive[:, -1]).min() > 10  # "tens of nats short"
+    near_20 = int(np.argmin(abs(c.ks - 20)))
+    assert abs(c.importance[:, near_20] - c.best_importance).max() < 1.5  # "within about a nat by K ≈ 20"
+    c2 = likelihood_curves(vae2d, digits.x[0], 10_000, 5, 0)
+    assert abs(c2.naive[:, -1] - c2.best_importance).max() < 2  # "with the 2-D model it does get close"
+    gap = {i: elbo_report(vae2d, digits.x[i], 0, 0.0)[0].gap for i in (19, 35)}
+    assert gap[35] > 50 and abs(gap[19]) < 1
