@@ -104,6 +104,16 @@ def app_checkpoints(tmp_path_factory) -> Path:
     return d
 
 
+@pytest.fixture(scope="session")
+def vae_checkpoints(tmp_path_factory) -> Path:
+    """The shipped VAEs alone: an app without the diffusion lab, whose first views (a DDIM-50 run, the comparison,
+    the ELBO) cost a minute of CPU per start. For the tests that restart the app and need only the VAE and KL labs."""
+    d = tmp_path_factory.mktemp("vae-checkpoints")
+    for f in CHECKPOINTS.glob("vae_*"):
+        (d / f.name).symlink_to(f.resolve())
+    return d
+
+
 # --- the browser tests' fixtures: headless Chromium (tests/chromium.py) and a fresh page of the app ---
 
 @pytest.fixture(scope="session")

@@ -74,12 +74,12 @@ def test_the_servers_answer_replaces_the_pages_and_agrees(page):
     _server_replaces_and_agrees(page, "#vae-z1", 0.7)
 
 
-def test_dragging_needs_no_server_and_the_restarted_server_agrees(browser, synthetic_data, app_checkpoints):
+def test_dragging_needs_no_server_and_the_restarted_server_agrees(browser, synthetic_data, vae_checkpoints):
     """The page really computes: once it has loaded, dragging a VAE latent slider and the KL lab's μ_q still redraws
     with the server stopped; after a restart on the same port, the server's settled answers replace the page's with
-    the same image and the same numbers. (One app, stopped once, for both labs: each start costs ~15 s.)"""
+    the same image and the same numbers. (One app without the diffusion lab, stopped once, for both labs.)"""
     port = free_port()
-    server = start_app(synthetic_data, app_checkpoints, port=port)
+    server = start_app(synthetic_data, vae_checkpoints, port=port)
     try:
         pg = browser.new_page(viewport={"width": 1400, "height": 1000})
         pg.goto(server.url)
@@ -106,7 +106,7 @@ def test_dragging_needs_no_server_and_the_restarted_server_agrees(browser, synth
         # Gradio reloads the page once its server is back (a "load": the address's own updates, which are
         # navigations within the page, do not count)
         with pg.expect_event("load", timeout=60_000):
-            server = start_app(synthetic_data, app_checkpoints, port=port)
+            server = start_app(synthetic_data, vae_checkpoints, port=port)
         opened(pg)  # the reloaded page's address kept the view (static/links.js): μ_q as it was dragged
         assert pg.locator("#kl-mu-q input[type=number]").input_value() == "1.1"
         pg.wait_for_selector("#kl-plot .js-plotly-plot", timeout=60_000)
