@@ -27,16 +27,19 @@ def build_demo(models: Models, links: Links | None = None) -> gr.Blocks:
         with gr.Tabs(elem_id="labs") as links.top:
             with gr.Tab("VAE", id="vae", elem_id="tab-vae"):
                 links.lab("vae", "VAE")
+                render.heading("The VAE lab", 2)
                 encoded = vae.build(models, links)
             with gr.Tab("KL divergence", id="kl", elem_id="tab-kl"):
                 links.lab("kl", "KL divergence")
+                render.heading("The KL divergence lab", 2)
                 kl.build(models, encoded, links)
             with gr.Tab("Diffusion", id="diffusion", elem_id="tab-diffusion") as diffusion_tab:
                 links.lab("diffusion", "Diffusion")
+                render.heading("The diffusion lab", 2)
                 diffusion.build(models, links)
         render.brush_on_open(diffusion_tab, "diff-sketch")  # its first sub-tab holds a sketchpad
         links.wire(demo)
     return demo
 
 
-LAUNCH_KW = dict(css=render.CSS, theme=gr.themes.Soft())
+LAUNCH_KW = dict(css=render.CSS, js=render.JS, theme=gr.themes.Soft())

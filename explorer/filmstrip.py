@@ -114,6 +114,7 @@ class Run:
     started: bool = False  # a handler has begun computing it
     done: bool = False  # finished, stopped or failed
     name: str = "reverse-process"  # what its exports are called
+    title: str = "reverse process"  # what it is, in words: its exports' header (SamplerRequest.describe)
 
     @property
     def steps(self) -> int:

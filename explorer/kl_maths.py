@@ -200,6 +200,16 @@ def fit_gaussian(
                 opts[k].step()
 
 
+def shared_zero(density_max: float, f_min: float, f_max: float, pad: float = 1.05) -> tuple[list, list]:
+    """Axis ranges for the densities (left) and the integrand (right) of the 1-D panel that put both zeros at the
+    same height: the integrand dips below 0 where the other density is larger, the densities never do. Non-finite
+    extremes are ignored. static/kl_maths.js `sharedZero` is the same function."""
+    top = density_max * pad if math.isfinite(density_max) and density_max > 0 else 1.0
+    hi = f_max * pad if math.isfinite(f_max) and f_max > 0 else 1.0
+    below = -f_min / f_max if math.isfinite(f_min) and math.isfinite(f_max) and f_max > 0 and f_min < 0 else 0.0
+    return [-below * top, top], [-below * hi, hi]
+
+
 def fmt_nats(v: float) -> str:
     """A KL value for display; says so when float64 overflowed instead of printing a bare 'inf'."""
     if math.isnan(v):

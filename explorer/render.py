@@ -62,7 +62,7 @@ def png_data_url(img: torch.Tensor | np.ndarray) -> str:
 def img_tag(img: torch.Tensor | np.ndarray, size: int = 168, caption: str = "", alt: str = "") -> str:
     """An <img> of a digit, upscaled with crisp pixels, with an optional caption underneath."""
     cap = f'<figcaption>{caption}</figcaption>' if caption else ""
-    return (f'<figure class="ge-digit"><img src="{png_data_url(img)}" alt="{html.escape(alt or caption)}" '
+    return (f'<figure class="ge-digit"><img src="{png_data_url(img)}" alt="{html.escape(alt or plain(caption))}" '
             f'width="{size}" height="{size}" style="image-rendering:pixelated">{cap}</figure>')
 
 
@@ -86,13 +86,59 @@ def upscale(a: np.ndarray, factor: int) -> np.ndarray:
     return np.kron(a, np.ones((factor, factor), dtype=a.dtype))
 
 
-def grid_tag(images: torch.Tensor, nrow: int, cell: int = 56, caption: str = "") -> str:
+def grid_tag(images: torch.Tensor, nrow: int, cell: int = 56, caption: str = "", export: str = "",
+             alt: str = "") -> str:
+    """A grid of digits as one crisp <img>. `export`: the file name (no suffix) of its "Download PNG" (static/export.js
+    draws it with `caption` underneath); `alt`: its text for a screen reader (default: the caption, without markup)."""
     g = grid(images, nrow)
     scale = cell / SIDE
     w, h = int(g.shape[1] * scale), int(g.shape[0] * scale)
     cap = f"<figcaption>{caption}</figcaption>" if caption else ""
-    return (f'<figure class="ge-grid"><img src="{png_data_url(g)}" width="{w}" height="{h}" '
-            f'style="image-rendering:pixelated;max-width:100%;height:auto" alt="{html.escape(caption)}">{cap}</figure>')
+    attr = f' data-ge-export="{html.escape(export, quote=True)}"' if export else ""
+    return (f'<figure class="ge-grid"{attr}><img src="{png_data_url(g)}" width="{w}" height="{h}" '
+            f'style="image-rendering:pixelated;max-width:100%;height:auto" alt="{html.escape(alt or plain(caption))}">'
+            f'{cap}</figure>')
+
+
+def plain(text: str) -> str:
+    """`text` without its HTML tags ("f<sub>θ</sub>(z)" → "fθ(z)"): for alt text and captions drawn into files."""
+    import re
+
+    return html.unescape(re.sub(r"<[^>]+>", "", text))
+
+
+def file_name(what: str, **params) -> str:
+    """An export's file name (no suffix) that says what it shows: file_name("kl-1d", mu_p=0, sigma_p=1.5) is
+    'kl-1d_mu_p=0_sigma_p=1.5'. Values are written as in a link; characters a file system may refuse become '-'."""
+    import re
+
+    parts = [what, *(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())]
+    return re.sub(r"[^A-Za-z0-9_.=+-]+", "-", "_".join(parts)).strip("-")[:200]
+
+
+def exportable(fig, name: str, caption: str):
+    """Name a plotly figure's exports: the page's "Download PNG / SVG" (static/export.js) save it as `name`.png/.svg,
+    with `caption` (plain text: the parameters) under the plot."""
+    meta = dict(fig.layout.meta or {})  # what else the page reads there stays (the schedule's T)
+    meta["ge_export"] = {"name": name, "caption": caption}
+    fig.layout.meta = meta
+    return fig
+
+
+PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["toImage"]}
+
+
+class Plot(gr.Plot):
+    """gr.Plot with plotly's configuration for an offline app: no plotly.com logo link, and no camera button, since
+    every figure has its own downloads (static/export.js), named and captioned by `exportable`."""
+
+    def postprocess(self, value):
+        out = super().postprocess(value)
+        if out is None or out.type != "plotly":
+            return out
+        d = json.loads(out.plot)
+        d["config"] = PLOTLY_CONFIG
+        return type(out)(type=out.type, plot=json.dumps(d))
 
 
 def row(*figures: str, arrows: bool = False) -> str:
@@ -118,7 +164,13 @@ def live_value(fig, html: str = "", template: bool = False, static_url: str | No
     d = fig.to_plotly_json()
     if not template:
         d["layout"].pop("template", None)
-    return plotly.io.json.to_json_plotly({"html": html, "figure": d, "static_url": static_url, "params": params})
+    # the export's name travels beside the figure: a changed layout.meta makes Plotly.react draw the figure anew
+    meta = dict(d["layout"].pop("meta", None) or {})
+    export = meta.pop("ge_export", None)
+    if meta:
+        d["layout"]["meta"] = meta
+    return plotly.io.json.to_json_plotly({"html": html, "figure": d, "static_url": static_url, "params": params,
+                                          "export": export})
 
 
 def live_note(html: str) -> str:
@@ -165,6 +217,13 @@ def page_plot(value: str, elem_id: str, config: dict, page_js: list[str]) -> gr.
                    js_on_load=scripts(page_js), head=PLOTLY_HEAD, elem_id=elem_id)
 
 
+def heading(text: str, level: int = 3) -> gr.HTML:
+    """A heading for screen readers and the page's outline (WCAG 1.3.1, 2.4.6), not drawn: the tab's own name says
+    it on screen."""
+    return gr.HTML(f"<h{level} class='ge-sr-only'>{html.escape(text)}</h{level}>", padding=False,
+                   elem_classes="ge-sr-heading")
+
+
 def step_text(step) -> str:
     """A "try this" step's text (explorer/links.Step) as HTML: what to look at, then, if it has one, its question with
     the answer behind a disclosure (predict first, then reveal)."""
@@ -195,3 +254,4 @@ def brush_on_open(tab, elem_id: str) -> None:
 
 
 CSS = static("app.css")
+JS = static("export.js")  # the page's own, run once as it loads (launch's js): PNG and SVG of every figure

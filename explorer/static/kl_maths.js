@@ -110,17 +110,31 @@ const GeKl = (() => {
       `<div class='ge-note'>difference ${fmtNats(Math.abs(pq - qp))} nats</div></div>`;
   };
 
+  // kl_maths.shared_zero: the densities' and the integrand's axis ranges, with both zeros at the same height
+  const sharedZero = (densityMax, fMin, fMax, pad = 1.05) => {
+    const top = Number.isFinite(densityMax) && densityMax > 0 ? densityMax * pad : 1.0;
+    const hi = Number.isFinite(fMax) && fMax > 0 ? fMax * pad : 1.0;
+    const below = Number.isFinite(fMin) && Number.isFinite(fMax) && fMax > 0 && fMin < 0 ? -fMin / fMax : 0.0;
+    return [[-below * top, top], [-below * hi, hi]];
+  };
+  const extremes = ys => {
+    let lo = Infinity, hi = -Infinity;
+    for (const v of ys) if (Number.isFinite(v)) { if (v < lo) lo = v; if (v > hi) hi = v; }
+    return [lo, hi];
+  };
+
   // --- what each panel draws: the arrays and texts of its figure (the server's figure gives the styling) -----
   // 1-D (labs/kl/panel.gaussians_1d): traces [integrand, p, q]
   const panel1d = (mp, sp, mq, sq, direction) => {
     const [pq, qp] = kl1d(mp, sp, mq, sq), x = gridFor(mp, sp, mq, sq), forward = direction === 'KL(p‖q)';
     const lp = x.map(v => logPdf(v, mp, sp)), lq = x.map(v => logPdf(v, mq, sq));
     const [la, lb] = forward ? [lp, lq] : [lq, lp];
+    const f = la.map((v, i) => Math.exp(v) * (v - lb[i])), dp = lp.map(Math.exp), dq = lq.map(Math.exp);
+    const [fMin, fMax] = extremes(f), [y, y2] = sharedZero(Math.max(extremes(dp)[1], extremes(dq)[1]), fMin, fMax);
     return {
-      pq, qp, html: numbersHtml(pq, qp, 'kl-'),
+      pq, qp, html: numbersHtml(pq, qp, 'kl-'), ranges: {y, y2},
       title: `shaded area = ${direction} = ${fmtNats(forward ? pq : qp)} nats`,
-      traces: [{x, y: la.map((v, i) => Math.exp(v) * (v - lb[i])), name: `integrand of ${direction}`},
-               {x, y: lp.map(Math.exp)}, {x, y: lq.map(Math.exp)}],
+      traces: [{x, y: f, name: `integrand of ${direction}`}, {x, y: dp}, {x, y: dq}],
     };
   };
   // 2-D (labs/kl/two_d.gaussians_2d): traces [p 1σ, p 2σ, p mean, q 1σ, q 2σ, q mean]; v: 10 numbers
@@ -133,5 +147,6 @@ const GeKl = (() => {
     return {pq, qp, html: numbersHtml(pq, qp, 'kl2-'), traces};
   };
 
-  return {kl1d, kl2d, logPdf, linspace, gridFor, ellipse, formatG, formatE, fmtNats, numbersHtml, panel1d, panel2d};
+  return {kl1d, kl2d, logPdf, linspace, gridFor, ellipse, formatG, formatE, fmtNats, numbersHtml, sharedZero, panel1d,
+          panel2d};
 })();

@@ -12,6 +12,14 @@ let template = null, shape = null;  // plotly's template (first value only) and 
 let want = null, frame = 0, settleTimer = null, lastInput = -1e9;
 const costs = [];  // milliseconds of main-thread work per page update (the benchmark reads it)
 
+// one configuration for every draw (a changed one makes Plotly.react draw anew, measuring every label): no
+// plotly.com link in an offline app, and no camera button: the figure's own downloads name and caption the file
+const CONFIG = {displaylogo: false, modeBarButtonsToRemove: ['toImage']};
+const narrow = window.matchMedia('(max-width: 640px)');  // a phone: a shorter figure, kept in view (app.css)
+const theme = layout => {  // dark mode (static/export.js), and the phone's height
+  const l = window.geFigures?.theme(layout) ?? layout;
+  return narrow.matches ? {...l, height: 270, margin: {...l.margin, t: 40, b: 30}} : l;
+};
 const key = values => JSON.stringify(values);
 const valid = values => cfg.ranges.every(([lo, hi], i) => {
   const v = values[i];
@@ -26,8 +34,10 @@ const redraw = () => {  // one animation frame: compute what `want` shows and dr
   const t0 = performance.now(), v = w.values.slice(0, cfg.ranges.length).map(Number);
   const page = cfg.kind === '1d' ? GeKl.panel1d(...v, w.values[4]) : GeKl.panel2d(v);
   const data = shape.data.map((trace, i) => ({...trace, ...page.traces[i]}));
-  const layout = page.title ? {...shape.layout, title: {...shape.layout.title, text: page.title}} : shape.layout;
-  Plotly.react(div, data, layout, {displaylogo: false});
+  let layout = page.title ? {...shape.layout, title: {...shape.layout.title, text: page.title}} : shape.layout;
+  if (page.ranges) layout = {...layout, yaxis: {...layout.yaxis, range: page.ranges.y},
+                             yaxis2: {...layout.yaxis2, range: page.ranges.y2}};
+  Plotly.react(div, data, theme(layout), CONFIG);
   box.innerHTML = page.html;
   root.gePage = {pq: page.pq, qp: page.qp, traces: page.traces};  // what the page computed, for the tests
   root.dataset.drawn = key(w.values);  // what it shows (the benchmark and the tests watch this)
@@ -78,7 +88,8 @@ const show = () => {  // a value from the server: its figure is the truth, and t
   if (want && moving && key(want.values) !== key(v.params)) return;
   if (frame) { cancelAnimationFrame(frame); frame = 0; }
   box.innerHTML = v.html;
-  Plotly.react(div, v.figure.data, v.figure.layout, {displaylogo: false});
+  if (v.export) div.geExportInfo = v.export;  // what its downloads are called (static/export.js)
+  Plotly.react(div, v.figure.data, theme(v.figure.layout), CONFIG);
   root.dataset.drawn = key(v.params);
   root.dataset.server = key(v.params);
 };

@@ -3,6 +3,7 @@
 import json
 import math
 import urllib.request
+from pathlib import Path
 
 import pytest
 from gradio_client import Client
@@ -76,7 +77,7 @@ def test_users_do_not_see_each_others_frames(app_server):
     a.predict(*RUN, api_name="/reverse")
     with pytest.raises(AppError, match="Run the reverse process first"):
         b.predict(api_name="/export")
-    assert len(a.predict(api_name="/export")) == 2
+    assert len(a.predict(api_name="/export")) == 3
 
 
 def test_stop_keeps_what_was_computed(app_server, T):
@@ -90,7 +91,7 @@ def test_stop_keeps_what_was_computed(app_server, T):
     assert status.startswith("Stopped after") and v["final"] and 1 <= v["computed"] < v["total"] - 1 == T
     assert [f["k"] for f in all_frames(c, v)] == list(range(v["computed"]))
     assert c.predict(api_name="/stop") == "Nothing is running."
-    assert len(c.predict(api_name="/export")) == 2  # the partial run exports too
+    assert len(c.predict(api_name="/export")) == 3  # the partial run exports too
 
 
 def test_same_seed_reproduces_and_guidance_runs(client):
@@ -103,12 +104,16 @@ def test_same_seed_reproduces_and_guidance_runs(client):
     assert all_frames(client, c) != all_frames(client, d)
 
 
-def test_export_gif_and_mp4(client):
+def test_export_gif_mp4_and_samples(client):
     import av
     from PIL import Image
 
     client.predict(*RUN, api_name="/reverse")
-    gif, mp4 = client.predict(api_name="/export")
+    gif, mp4, png = client.predict(api_name="/export")
+    for f in (gif, mp4, png):  # named after the run
+        assert Path(f).name.startswith("ddim10-eta0-seed0-uncond"), f
+    with Image.open(png) as im:
+        assert im.format == "PNG" and im.width > 2 * 30 * 4  # two samples, upscaled, with their labels
     with Image.open(gif) as im:
         assert im.format == "GIF" and im.n_frames == 11  # ten steps and the sample
         im.seek(10)

@@ -37,3 +37,19 @@ def test_lab_has_no_serious_wcag_violations(page, tab):
     blocking = [v for v in violations if v["impact"] in BLOCKING]
     assert not blocking, f"the {tab} lab has {len(blocking)} serious or critical WCAG 2.1 AA violation(s):\n" \
                          + describe(blocking)
+
+
+def test_labs_have_headings_and_sliders_say_their_value(page):
+    """Headings per lab and sub-lab for a screen reader's outline, and sliders that say what they are: 'σ_p 1',
+    not a bare '1' (aria-valuetext)."""
+    names = set()
+    for tab in LABS:  # a lab's contents are on the page once its tab has been opened
+        page.get_by_role("tab", name=tab, exact=True).click()
+        page.locator(LABS[tab]).wait_for(state="visible", timeout=30_000)
+        names |= set(page.evaluate("() => [...document.querySelectorAll('h2.ge-sr-only, h3.ge-sr-only')]"
+                                   ".map(h => h.textContent)"))
+    assert {"The VAE lab", "The KL divergence lab", "The diffusion lab"} <= names
+    assert {"Ancestral sampling", "Monte Carlo vs closed form", "Forward process"} <= names
+    page.get_by_role("tab", name="KL divergence", exact=True).click()
+    page.wait_for_function("() => document.querySelector('#kl-sigma-p input[type=range]')"
+                           "?.getAttribute('aria-valuetext') === 'σ_p 1'", timeout=5_000)

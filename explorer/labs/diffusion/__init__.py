@@ -63,12 +63,16 @@ def build(models: Models, links: Links | None = None) -> None:
     ctl = DiffusionControls(models, models.ddpm, gr.State(x0))
     with gr.Tabs(elem_id="diff-views") as views:
         with gr.Tab(VIEWS["forward"], id="forward") as forward_tab:
+            render.heading(VIEWS["forward"])
             forward.build(ctl, links)
         with gr.Tab(VIEWS["reverse"], id="reverse"):
+            render.heading(VIEWS["reverse"])
             reverse.build(ctl, links)
         with gr.Tab(VIEWS["compare"], id="compare"):
+            render.heading(VIEWS["compare"])
             compare.build(ctl, links)
         with gr.Tab(VIEWS["elbo"], id="elbo"):
+            render.heading(VIEWS["elbo"])
             elbo.build(ctl, links)
     render.brush_on_open(forward_tab, "diff-sketch")
     if links is not None:

@@ -51,6 +51,9 @@ def elbo_chart(models: Models, x, seed, progress=gr.Progress()) -> tuple[go.Figu
                             f"({float(terms.total()[0]):.1f} nats), term by term",
                       xaxis=dict(title="t"), yaxis=dict(title="term of −ELBO (nats, log scale)", type="log"),
                       legend=dict(orientation="h", y=-0.2))
+    render.exportable(fig, render.file_name("diffusion-elbo", seed=seed),
+                      f"the terms of −ELBO against t for the chosen digit (T = {T}), z_t samples seed {seed}: "
+                      f"{float(terms.bits_per_dim(dims)[0]):.3f} bits/dim")
     total = float(terms.total()[0])
     edges = sorted({1, *(e for e in (10, T // 10, T // 2) if 1 < e < T), T})  # T = 1000: 1, 10, 100, 500, 1000
     rows = [f"| reconstruction (t = 1) | {float(terms.reconstruction[0]):.2f} | "
@@ -75,7 +78,7 @@ def build(ctl: DiffusionControls, links: Links | None = None) -> None:
         seed = checks.Number(0, label="seed of the z_t samples", minimum=0, step=1, elem_id="diff-elbo-seed")
         btn = gr.Button("Compute every term for the chosen digit (Forward process tab)", variant="primary",
                         elem_id="diff-elbo-run")
-    plot = gr.Plot(show_label=False, elem_id="diff-elbo-plot")
+    plot = render.Plot(show_label=False, elem_id="diff-elbo-plot")
     table = gr.Markdown(elem_id="diff-elbo-table")
     views = ["diff-elbo-plot", "diff-elbo-table"]
     render.mark_stale([seed, ctl.pick, ctl.draw], views)  # another seed or another digit

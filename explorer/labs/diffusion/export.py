@@ -1,11 +1,13 @@
-"""A run's frames as an animated GIF and an H.264 MP4, named after the run."""
+"""A run's frames as an animated GIF and an H.264 MP4, each frame labelled (the run, the step, t, the rows), and its
+samples as a PNG; every file named after the run."""
 
+import functools
 import io
 import tempfile
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from explorer import checks, filmstrip, render
 from explorer.state import SamplerRequest
@@ -30,13 +32,60 @@ def _export_path(name: str, suffix: str) -> str:
     return str(d / f"{name}{suffix}")
 
 
+# Pillow's built-in font has Latin glyphs only: the labels spell Greek letters and hats out
+ROWS = ("z_t", "predicted noise", "predicted x_0")  # a frame's rows, top to bottom (reverse._frame_png)
+SAMPLE_ROWS = ("z_0, the sample", "last predicted noise", "z_0, the sample")  # the last frame's (t = 0)
+LABEL_W, HEADER_H, FONT_PX = 150, 40, 14
+
+
+@functools.cache
+def _font(px: int = FONT_PX) -> ImageFont.ImageFont:
+    return ImageFont.load_default(size=px)  # Pillow's own scalable font: no system font needed
+
+
+def frame_caption(run, frame) -> str:
+    """What a frame shows, for its header: 'step 12 of 50 · t = 760' or 'the sample · t = 0'."""
+    steps = run.total - 1
+    return "the sample · t = 0" if frame.t == 0 else f"step {frame.k + 1} of {steps} · t = {frame.t}"
+
+
+def labelled(grid: np.ndarray, title: str, caption: str, rows: tuple[str, ...], scale: int) -> np.ndarray:
+    """A frame grid (uint8, rows of 28-pixel cells with a 2-pixel pad), upscaled by `scale`, with the run's title and
+    the frame's caption above it and each row's name to its left: white text on black, like the digits."""
+    big = render.upscale(grid, scale)
+    h, w = big.shape
+    out = Image.new("L", (LABEL_W + w, HEADER_H + h), 0)
+    out.paste(Image.fromarray(big), (LABEL_W, HEADER_H))
+    draw, font = ImageDraw.Draw(out), _font()
+    draw.text((6, 4), title.replace("η", "eta"), fill=255, font=font)
+    draw.text((6, 4 + FONT_PX + 4), caption, fill=200, font=font)
+    cell = (render.SIDE + 2) * scale  # one row of digits and its pad
+    for i, name in enumerate(rows):
+        y = HEADER_H + 2 * scale + i * cell + cell // 2 - FONT_PX // 2
+        draw.text((6, y), name, fill=255, font=font)
+    return np.asarray(out)
+
+
 def _export_frames(run, scale: int = 3) -> list[np.ndarray]:
-    """At most 100 evenly spaced frames of a run, first and last included, upscaled."""
+    """At most 100 evenly spaced frames of a run, first and last included, upscaled and labelled."""
     if not run or not run.frames:
         raise checks.InputError("Run the reverse process first; there is nothing to export yet.")
     frames = run.frames
     idx = np.unique(np.linspace(0, len(frames) - 1, min(len(frames), 100)).round().astype(int))
-    return [render.upscale(np.asarray(Image.open(io.BytesIO(frames[i].png)).convert("L")), scale) for i in idx]
+    return [labelled(np.asarray(Image.open(io.BytesIO(frames[i].png)).convert("L")), run.title,
+                     frame_caption(run, frames[i]), SAMPLE_ROWS if frames[i].t == 0 else ROWS, scale) for i in idx]
+
+
+def export_samples(run, scale: int = 4) -> str:
+    """The run's last frame's first row, its samples (z_0 once it finished), as a PNG grid with the run's title."""
+    last = run.frames[-1]
+    grid = np.asarray(Image.open(io.BytesIO(last.png)).convert("L"))
+    row = grid[: render.SIDE + 4]  # the first row of cells and its pads: z_0, or z_t where a run stopped early
+    what = "the samples z_0" if last.t == 0 else f"stopped at t = {last.t}: z_t"
+    img = labelled(row, run.title, what, ("z_0" if last.t == 0 else "z_t",), scale)
+    path = _export_path(f"{run.name}-samples", ".png")
+    Image.fromarray(img).save(path)
+    return path
 
 
 def export_gif(frames: list[np.ndarray], name: str = "reverse-process") -> str:
@@ -70,7 +119,7 @@ def export_mp4(frames: list[np.ndarray], name: str = "reverse-process") -> str:
 
 
 def export(run) -> list[str]:
-    """GIF and MP4 of this user's last run (its frames decoded once for both)."""
+    """GIF and MP4 of this user's last run (its frames decoded once for both), and a PNG of its samples."""
     frames = _export_frames(run)
-    return [export_gif(frames, run.name), export_mp4(frames, run.name)]
+    return [export_gif(frames, run.name), export_mp4(frames, run.name), export_samples(run)]
 

@@ -18,7 +18,9 @@ SNAPSHOT_FRACTIONS = (0, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0)  # default snapshot
 MAX_SNAPSHOTS = 12
 
 def schedule_figure(T: int, t_mark: int | None = None, trained: str = "linear") -> go.Figure:
-    """β_t, ᾱ_t and log SNR against t = 1 … T for the linear and cosine schedules, the current t (0 … T) marked."""
+    """ᾱ_t, β_t and log SNR against t = 1 … T for the linear and cosine schedules, the current t (0 … T) marked. Each
+    has its own axis: β_t (1e-4 to 0.02 for the linear schedule, up to 0.999 at the cosine's end) is flat on ᾱ_t's
+    [0, 1], so it gets a log axis."""
     fig = go.Figure()
     ts = np.arange(1, T + 1)
     for name, dash in (("linear", None), ("cosine", "dot")):
@@ -26,17 +28,25 @@ def schedule_figure(T: int, t_mark: int | None = None, trained: str = "linear") 
         width = 3 if name == trained else 1.5
         fig.add_trace(go.Scatter(x=ts, y=d.alphas_cumprod.numpy(), name=f"ᾱ_t ({name})", line=dict(color="#2563eb",
                                  dash=dash, width=width)))
-        fig.add_trace(go.Scatter(x=ts, y=d.betas.numpy(), name=f"β_t ({name})", line=dict(color="#ea580c", dash=dash,
-                                 width=width)))
-        fig.add_trace(go.Scatter(x=ts, y=d.log_snr.numpy(), name=f"log SNR ({name})", yaxis="y2",
+        fig.add_trace(go.Scatter(x=ts, y=d.betas.numpy(), name=f"β_t ({name})", yaxis="y2",
+                                 line=dict(color="#ea580c", dash=dash, width=width)))
+        fig.add_trace(go.Scatter(x=ts, y=d.log_snr.numpy(), name=f"log SNR ({name})", yaxis="y3",
                                  line=dict(color="#16a34a", dash=dash, width=width)))
     if t_mark is not None:  # shapes[0] and annotations[0]: SCHEDULE_MARK_JS moves them while t changes
         fig.add_vline(x=t_mark, line=dict(color="black", width=1.5), annotation_text=f"t = {t_mark}")
-    fig.update_layout(meta={"T": T}, height=330, margin=dict(l=50, r=50, t=40, b=40),
+    fig.update_layout(meta={"T": T}, height=360, margin=dict(l=50, r=10, t=40, b=40),
                       title=f"schedules (the model uses {trained})",
-                      xaxis=dict(title="t"), yaxis=dict(title="ᾱ_t, β_t", range=[0, 1]),
-                      yaxis2=dict(title="log SNR = log ᾱ/(1−ᾱ)", overlaying="y", side="right", showgrid=False),
+                      xaxis=dict(title="t", domain=[0, 0.8]),
+                      yaxis=dict(title=dict(text="ᾱ_t", font=dict(color="#2563eb")), range=[0, 1]),
+                      yaxis2=dict(title=dict(text="β_t", font=dict(color="#ea580c")), overlaying="y", side="right",
+                                  anchor="x", showgrid=False, type="log", tickvals=[1e-4, 1e-3, 1e-2, 1e-1, 1],
+                                  ticktext=["10⁻⁴", "10⁻³", "0.01", "0.1", "1"]),
+                      yaxis3=dict(title=dict(text="log SNR = log ᾱ/(1−ᾱ)", font=dict(color="#16a34a")),
+                                  overlaying="y", side="right", anchor="free", position=0.93, showgrid=False),
                       legend=dict(orientation="h", y=-0.25, font=dict(size=10)))
+    render.exportable(fig, render.file_name("diffusion-schedules", T=T),
+                      f"ᾱ_t, β_t and log SNR against t for T = {T}, linear (solid) and cosine (dotted); the model "
+                      f"uses the {trained} schedule")
     return fig
 
 

@@ -123,7 +123,7 @@ def reverse(models: Models, sampler, steps, eta, seed, n, label, guidance, run=N
     req = parse_request(models, sampler, steps, eta, seed, n, label, guidance)
     if run is None or run.started:  # an API call, which has no Run button's first step
         run = filmstrip.Run(0)
-    run.total, run.started, run.name = req.steps + 1, True, export_name(req)
+    run.total, run.started, run.name, run.title = req.steps + 1, True, export_name(req), req.describe()
     what = req.describe()
     if run.stop.is_set():
         run.done = True
@@ -209,8 +209,9 @@ def build(ctl: DiffusionControls, links: Links | None = None) -> None:
                 "recomputing anything.\n\n" + (_guidance_text(models) if m.config.num_classes else ""),
                 latex_delimiters=LATEX)
     with gr.Row():
-        export_btn = gr.Button("Export GIF and MP4", size="sm", scale=0)
-        files = gr.File(label="trajectory (GIF, MP4)", file_count="multiple", interactive=False, height=110,
+        export_btn = gr.Button("Export GIF, MP4 and the samples (PNG)", size="sm", scale=0)
+        files = gr.File(label="exports: the run (GIF, MP4), its samples (PNG)", file_count="multiple",
+                        interactive=False, height=110,
                         elem_id="diff-export-files", visible=False)
 
     sampler.change(_sampler_controls, sampler, [steps, eta], api_visibility="private", show_progress="hidden")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from explorer import render
 from explorer.labs.kl import fit, monte_carlo, panel, two_d, vae_term
 from explorer.labs.kl.common import LATEX
 from explorer.links import Links, Step
@@ -69,12 +70,16 @@ def build(models: Models, encoded: gr.State | None = None, links: Links | None =
     ctl = panel.build(links)
     with gr.Tabs(elem_id="kl-views") as views:
         with gr.Tab(VIEWS["monte-carlo"], id="monte-carlo"):
+            render.heading(VIEWS["monte-carlo"])
             monte_carlo.build(ctl, links)
         with gr.Tab(VIEWS["fit"], id="fit"):
+            render.heading(VIEWS["fit"])
             fit.build(links)
         with gr.Tab(VIEWS["two-d"], id="two-d"):
+            render.heading(VIEWS["two-d"])
             two_d.build(links)
         with gr.Tab(VIEWS["vae-term"], id="vae-term"):
+            render.heading(VIEWS["vae-term"])
             vae_term.build(ctl, models, encoded, links)
     if links is not None:
         links.sub_tabs("kl", views, VIEWS)

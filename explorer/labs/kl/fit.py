@@ -74,11 +74,18 @@ def fit(mu1, s1, mu2, s2, w1, start_mu):
     p = km.mixture(mu1, s1, mu2, s2, w1)
     x = km.quadrature_grid(p, 600)
     optimum = km.moment_match(mu1, s1, mu2, s2, w1)
+    name = render.file_name("kl-fit", mu1=mu1, sigma1=s1, mu2=mu2, sigma2=s2, w1=w1, start_mu=start_mu)
+    mix = f"p = {w1:g}·N({mu1:g}, {s1:g}²) + {1 - w1:g}·N({mu2:g}, {s2:g}²), both fits from N({start_mu:g}, 1)"
+
+    def figure(step):
+        return render.exportable(_figure(p, x, step, optimum), f"{name}_step={step.step}",
+                                 f"{mix}; gradient descent step {step.step}")
+
     for step in km.fit_gaussian(p, start=(start_mu, 1.0)):
         if step.final:
-            yield _figure(p, x, step, optimum), _table(step, optimum) + "\n" + _verdict(step, optimum)
+            yield figure(step), _table(step, optimum) + "\n" + _verdict(step, optimum)
         elif step.step <= 100 or step.step % 500 == 0:  # thousands of steps: stream a few of them
-            yield _figure(p, x, step, optimum), _table(step, optimum)
+            yield figure(step), _table(step, optimum)
 
 
 def before_fitting(mu1, s1, mu2, s2, w1, start_mu) -> tuple[go.Figure, str]:
@@ -103,7 +110,7 @@ def build(links: Links | None = None) -> None:
                           elem_id="kl-fit-start"),
         ]
     btn = gr.Button("Fit", variant="primary", elem_id="kl-fit-btn")
-    plot = gr.Plot(show_label=False, elem_id="kl-fit-plot")
+    plot = render.Plot(show_label=False, elem_id="kl-fit-plot")
     table = gr.Markdown(elem_id="kl-fit-table")
     views = ["kl-fit-plot", "kl-fit-table"]
     render.mark_stale(inputs, views)

@@ -6,6 +6,8 @@ replaces the page's. The presets set the sliders in the page too. `kl_1d` and `p
 """
 
 
+import math
+
 import gradio as gr
 import plotly.graph_objects as go
 import torch
@@ -61,7 +63,12 @@ def gaussians_1d(mu_p, sigma_p, mu_q, sigma_q, direction: str, template: bool = 
     a, b, val = (p, q, kl_pq) if direction == "KL(p‖q)" else (q, p, kl_qp)
     # float32 halves what travels to the browser; a plotted curve needs no more precision
     xs = x.float().numpy()
-    f = km.integrand(a, b, x).float().numpy()
+    f64 = km.integrand(a, b, x)
+    f = f64.float().numpy()
+    dp, dq = p.log_prob(x).exp(), q.log_prob(x).exp()
+    finite = f64[torch.isfinite(f64)]
+    y_range, y2_range = km.shared_zero(float(torch.maximum(dp, dq).max()), float(finite.min()) if finite.numel() else
+                                       math.nan, float(finite.max()) if finite.numel() else math.nan)
     # one figure with an overlaid second y-axis for the integrand (make_subplots costs ~15 ms a call); no
     # legend (the density axis's title names the colours): each saved millisecond keeps dragging live
     fig = go.Figure(
@@ -77,10 +84,10 @@ def gaussians_1d(mu_p, sigma_p, mu_q, sigma_q, direction: str, template: bool = 
                 yaxis="y2",
             ),
             go.Scatter(
-                x=xs, y=p.log_prob(x).exp().float().numpy(), mode="lines", line=dict(color=P_COLOR, width=2.5), name="p"
+                x=xs, y=dp.float().numpy(), mode="lines", line=dict(color=P_COLOR, width=2.5), name="p"
             ),
             go.Scatter(
-                x=xs, y=q.log_prob(x).exp().float().numpy(), mode="lines", line=dict(color=Q_COLOR, width=2.5), name="q"
+                x=xs, y=dq.float().numpy(), mode="lines", line=dict(color=Q_COLOR, width=2.5), name="q"
             ),
         ],
         layout=dict(
@@ -88,14 +95,22 @@ def gaussians_1d(mu_p, sigma_p, mu_q, sigma_q, direction: str, template: bool = 
             template=DRAG_TEMPLATE,
             height=400,
             showlegend=False,
-            margin=dict(l=50, r=50, t=50, b=40),
-            yaxis=dict(title=f"density of {coloured('p', P_COLOR)} and {coloured('q', Q_COLOR)}", nticks=6),
-            # the integrand's own scale (unlabelled); its zero line is the baseline of the shaded area
-            yaxis2=dict(overlaying="y", side="right", showgrid=False, showticklabels=False, zeroline=True,
-                        zerolinecolor=F_COLOR, zerolinewidth=1),
+            margin=dict(l=50, r=70, t=50, b=40),
+            yaxis=dict(title=f"density of {coloured('p', P_COLOR)} and {coloured('q', Q_COLOR)}", nticks=6,
+                       range=y_range),
+            # the integrand on its own axis, whose zero is the densities' zero (kl_maths.shared_zero): the baseline
+            # of the shaded area
+            yaxis2=dict(title=coloured("integrand (nats per unit of x)", F_COLOR), overlaying="y", side="right",
+                        showgrid=False, zeroline=True, zerolinecolor=F_COLOR, zerolinewidth=1, nticks=6,
+                        tickmode="auto",
+                        range=y2_range),
             xaxis=dict(nticks=8),
         ),
     )
+    render.exportable(fig, render.file_name("kl-1d", mu_p=mu_p, sigma_p=sigma_p, mu_q=mu_q, sigma_q=sigma_q,
+                                            shaded="pq" if direction == "KL(p‖q)" else "qp"),
+                      f"p = N({mu_p:g}, {sigma_p:g}²), q = N({mu_q:g}, {sigma_q:g}²): KL(p‖q) = {km.fmt_nats(kl_pq)} "
+                      f"nats, KL(q‖p) = {km.fmt_nats(kl_qp)} nats; shaded: the integrand of {direction}")
     return render.live_value(fig, numbers_html(kl_pq, kl_qp), template,
                              params=[mu_p, sigma_p, mu_q, sigma_q, direction])
 
@@ -142,8 +157,20 @@ def settle(evt: gr.EventData) -> str:
     return settled(gaussians_1d_live, 5, "μ_p, σ_p, μ_q, σ_q and the direction", evt)
 
 
+# the figure's legend, in the page rather than plotly's (which would be laid out again on every dragged frame)
+def _swatch(color: str, fill: bool = False) -> str:
+    shape = (f"<rect x='0' y='0' width='22' height='10' fill='{color}' opacity='0.35'/>" if fill else
+             f"<line x1='0' y1='5' x2='22' y2='5' stroke='{color}' stroke-width='3'/>")
+    return f"<svg width='22' height='10' aria-hidden='true'>{shape}</svg>"
+
+
+LEGEND = (f"{_swatch(P_COLOR)} p &nbsp; {_swatch(Q_COLOR)} q &nbsp; {_swatch(F_COLOR, fill=True)} "
+          "the integrand of the shaded direction, p·log(p/q) or q·log(q/p): "
+          "its own axis on the right, with the same zero; its area is the KL")
+
+
 def build(links: Links | None = None) -> KlControls:
-    with gr.Row():
+    with gr.Row(elem_classes="ge-kl-panel"):  # on a phone the figure comes first and stays in view (app.css)
         with gr.Column(scale=2, min_width=300):
             mu_p = checks.Slider(-MU_RANGE, MU_RANGE, value=0.0, step=0.01, label="μ_p", elem_id="kl-mu-p")
             sigma_p = checks.Slider(SIGMA_MIN, SIGMA_MAX, value=1.0, step=0.001, label="σ_p", elem_id="kl-sigma-p")
@@ -155,7 +182,8 @@ def build(links: Links | None = None) -> KlControls:
             with gr.Row():
                 buttons = [gr.Button(n, size="sm") for n in [*PRESETS, "swap p and q"]]
             caption = gr.Markdown(elem_id="kl-caption")
-        with gr.Column(scale=5):
+        with gr.Column(scale=5, elem_classes="ge-kl-figure"):
+            gr.HTML(LEGEND, elem_classes="ge-legend", padding=False)
             sliders = (mu_p, sigma_p, mu_q, sigma_q)
             config = dict(kind="1d", sliders=[s.elem_id for s in sliders],
                           ranges=[(s.minimum, s.maximum) for s in sliders], direction=direction.elem_id)

@@ -70,6 +70,11 @@ def gaussians_2d(*values) -> tuple[go.Figure, str]:
         yaxis=dict(title="x₂", scaleanchor="x"),
         margin=dict(l=50, r=10, t=50, b=40),
     )
+    names = ("mu_p1", "mu_p2", "sigma_p1", "sigma_p2", "rho_p", "mu_q1", "mu_q2", "sigma_q1", "sigma_q2", "rho_q")
+    render.exportable(fig, render.file_name("kl-2d", **dict(zip(names, (float(v) for v in values), strict=True))),
+                      f"p: μ = ({pp[0]:g}, {pp[1]:g}), σ = ({pp[2]:g}, {pp[3]:g}), ρ = {pp[4]:g}; q: μ = ({qp[0]:g}, "
+                      f"{qp[1]:g}), σ = ({qp[2]:g}, {qp[3]:g}), ρ = {qp[4]:g}. KL(p‖q) = {km.fmt_nats(kl_pq)} nats, "
+                      f"KL(q‖p) = {km.fmt_nats(kl_qp)} nats")
     return fig, numbers_html(kl_pq, kl_qp).replace("id='kl-", "id='kl2-")
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
-from explorer import checks
+from explorer import checks, render
 from explorer.labs.kl.common import (
     SIGMA_MAX,
     SIGMA_MIN,
@@ -57,6 +57,8 @@ def _kl_term_view(models: Models, name: str, label: str, q):
         margin=dict(l=40, r=10, t=50, b=40),
         yaxis=dict(title="nats"),
     )
+    render.exportable(fig, render.file_name("kl-vae-term", model=name, digit=label),
+                      f"KL(q(z|x) ‖ N(0, I)) per dimension for {label}, {name} VAE: total {float(kl.sum()):.2f} nats")
     md = (
         f"**{label}, encoded by the {name} VAE.** Its KL term sums these {vae.latent_dim} bars: the posterior of "
         f"each dimension against the prior. Bars near 0 mark dimensions the encoder does not use for this digit."
@@ -91,7 +93,7 @@ def build(ctl: KlControls, models: Models, encoded: gr.State | None, links: Link
         btn = gr.Button("Show this test digit", variant="primary")
         lab_btn = gr.Button("Use the VAE lab's encoded digit (and its model)", interactive=encoded is not None,
                             elem_id="kl-vae-lab-btn")
-    plot = gr.Plot(show_label=False, elem_id="kl-vae-plot")
+    plot = render.Plot(show_label=False, elem_id="kl-vae-plot")
     md = gr.Markdown(elem_id="kl-vae-md")
     shown = gr.State(None)  # the shown digit's μ and σ, for "show this dimension"
     with gr.Row():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from explorer import render
 from explorer.labs.vae import controls, encode, interpolate, latent_map, likelihood, sampling
 from explorer.labs.vae.common import LATEX, Cache
 from explorer.links import Links, Step
@@ -77,18 +78,21 @@ def build(models: Models, links: Links | None = None) -> gr.State | None:
             ctl = controls.build(models, Cache(models), links)
         with gr.Column(scale=5), gr.Tabs(elem_id="vae-views") as views:
             with gr.Tab(VIEWS["sampling"], id="sampling"):
+                render.heading(VIEWS["sampling"])
                 sampling.build(ctl, links)
             with gr.Tab(VIEWS["map"], id="map"):
+                render.heading(VIEWS["map"])
                 latent_map.build(ctl)
             with gr.Tab(VIEWS["encode"], id="encode") as encode_tab:
+                render.heading(VIEWS["encode"])
                 encode.build(ctl, links)
             with gr.Tab(VIEWS["likelihood"], id="likelihood"):
+                render.heading(VIEWS["likelihood"])
                 likelihood.build(ctl, links)
             with gr.Tab(VIEWS["interpolation"], id="interpolation"):
+                render.heading(VIEWS["interpolation"])
                 interpolate.build(ctl, links)
     controls.wire(ctl, links)
-    from explorer import render
-
     render.brush_on_open(encode_tab, "vae-sketch")
     if links is not None:
         links.sub_tabs("vae", views, VIEWS)

@@ -35,8 +35,11 @@ def decode(models: Models, name: str, seed, *z_values) -> str:
     z = latent(vae, z_values)
     probs = vae.decode_probs(z[None])[0]
     x = page_decoder.bernoulli_sample(probs, seed)  # the page's uniforms: its sample while dragging is this one
-    return render.row(render.img_tag(probs, size=150, caption="mean f<sub>θ</sub>(z)"),
-                      render.img_tag(x, size=150, caption=f"sample x ~ B(f<sub>θ</sub>(z)), seed {seed}"))
+    shown = ", ".join(f"{v:.2f}" for v in z[:4].tolist()) + (", …" if z.numel() > 4 else "")
+    return render.row(render.img_tag(probs, size=150, caption="mean f<sub>θ</sub>(z)",
+                                     alt=f"the decoded digit: pixel probabilities f(z) for z = ({shown}), {name} VAE"),
+                      render.img_tag(x, size=150, caption=f"sample x ~ B(f<sub>θ</sub>(z)), seed {seed}",
+                                     alt=f"a binary digit drawn pixel by pixel from those probabilities, seed {seed}"))
 
 
 def decoded_value(models: Models, name: str, seed, z: list, note: str = "") -> str:

@@ -47,6 +47,9 @@ def _encode_view(models: Models, enc: EncodedDigit, eps_seed: int):
     fig_kl = go.Figure(go.Bar(x=dims, y=kl.numpy(), marker_color="#f59e0b"))
     fig_kl.update_layout(title=f"KL(q(z|x) ‖ N(0, I)) per dimension: total {float(kl.sum()):.2f} nats",
                          height=280, margin=dict(l=30, r=10, t=40, b=30))
+    what = render.file_name("", model=enc.model, digit=enc.label).lstrip("_")
+    render.exportable(fig_q, f"vae-encode-q_{what}", f"q(z|x) = N(μ, σ²) of {enc.label}, {enc.model} VAE: μ ± 2σ")
+    render.exportable(fig_kl, f"vae-encode-kl_{what}", f"KL(q(z|x) ‖ N(0, I)) per dimension, {enc.label}, {enc.model}")
     table = "| dim | μ | σ | KL (nats) |\n|---|---|---|---|\n" + "\n".join(
         f"| z{d + 1} | {mu[d]:+.3f} | {sigma[d]:.3f} | {kl[d]:.3f} |" for d in range(min(D, 8)))
     if D > 8:
@@ -160,8 +163,8 @@ def build(ctl: VaeControls, links: Links | None = None) -> gr.Tab:
                 ctl.eps_seed = checks.Number(0, label="ε seed", minimum=0, step=1, elem_id="vae-eps-seed")
                 eps_btn = gr.Button("Resample ε")
             eps_view = gr.HTML()
-            fig_q = gr.Plot(label="q(z|x): μ ± 2σ", show_label=False, elem_id="vae-enc-q")
-            fig_kl = gr.Plot(label="KL per dimension", show_label=False, elem_id="vae-enc-kl")
+            fig_q = render.Plot(label="q(z|x): μ ± 2σ", show_label=False, elem_id="vae-enc-q")
+            fig_kl = render.Plot(label="KL per dimension", show_label=False, elem_id="vae-enc-kl")
             table = gr.Markdown()
 
     out = ctl.encode_outputs = [ctl.encoded, images, fig_q, fig_kl, table, eps_view]

@@ -82,6 +82,8 @@ def latent_map(models: Models, cache: Cache, name: str, state, z_values: list | 
                       xaxis=dict(title=f"{ax}1", range=[-4, 4]), yaxis=dict(title=f"{ax}2", range=[-4, 4],
                                                                          scaleanchor="x"),
                       clickmode="event")
+    render.exportable(fig, render.file_name("vae-latent-map", model=name),
+                      f"test-set encoder means of the {name} VAE, coloured by digit; the star is the sliders' z")
     return render.live_value(fig, template=template, static_url=_map_points_url(models, cache, name))
 
 

@@ -61,6 +61,9 @@ def likelihood(models: Models, name: str, state, k_max, repeats, seed, progress=
     report, grid = elbo_report(vae, x, seed, curves.best_importance)
     fig = _curves_figure(curves, report, grid, f"log p(x) for {state.label} ({name}): {repeats} runs (thin) and "
                                                "their mean")
+    what = render.file_name("", model=name, digit=state.label, K=k_max, repeats=repeats, seed=seed).lstrip("_")
+    render.exportable(fig, f"vae-log-px_{what}", f"log p(x) for {state.label}, {name} VAE: K up to {k_max:,}, "
+                                                 f"{repeats} runs, seed {seed}")
     with torch.inference_mode():
         z_prior = torch.randn(vae.latent_dim, generator=torch.Generator().manual_seed(seed))
     under_md = _underflow_md(curves, underflow(vae, x, state.mu), underflow(vae, x, z_prior), k_max, repeats)
@@ -74,6 +77,9 @@ def likelihood(models: Models, name: str, state, k_max, repeats, seed, progress=
 | **gap** = log p(x) − ELBO = KL(q(z\\|x) ‖ p(z\\|x)) | **{report.gap:.2f}** |
 """
     post_fig = _posterior_figure(vae, x, grid) if grid is not None else None
+    if post_fig is not None:
+        render.exportable(post_fig, f"vae-posterior_{render.file_name('', model=name, digit=state.label).lstrip('_')}",
+                          f"the true posterior p(z|x) of {state.label} ({name} VAE), the encoder's 1σ and 2σ")
     return fig, under_md, elbo_md, gr.update(value=post_fig, visible=post_fig is not None)
 
 
@@ -162,10 +168,10 @@ def build(ctl: VaeControls, links: Links | None = None) -> None:
         repeats = checks.Slider(1, MAX_REPEATS, value=5, step=1, label="repeated runs", elem_id="vae-lik-repeats")
         seed = checks.Number(0, label="seed", minimum=0, step=1, elem_id="vae-lik-seed")
         btn = gr.Button("Estimate log p(x) for the encoded digit", variant="primary")
-    plot = gr.Plot(label="log p(x) against K", show_label=False, elem_id="vae-lik-plot")
+    plot = render.Plot(label="log p(x) against K", show_label=False, elem_id="vae-lik-plot")
     with gr.Row():
         elbo = gr.Markdown(latex_delimiters=LATEX, elem_id="vae-lik-elbo")
-        post = gr.Plot(label="true posterior", show_label=False, visible=False, elem_id="vae-lik-post")
+        post = render.Plot(label="true posterior", show_label=False, visible=False, elem_id="vae-lik-post")
     under = gr.Markdown(elem_id="vae-lik-under")
 
     views = ["vae-lik-plot", "vae-lik-elbo", "vae-lik-under"]

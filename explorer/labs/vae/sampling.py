@@ -34,12 +34,19 @@ def ancestral(models: Models, name: str, seed, n) -> tuple[go.Figure, str, str]:
     fig = go.Figure(go.Bar(x=[f"z{d + 1}" for d in range(len(z0))], y=z0, marker_color="#6366f1"))
     fig.update_layout(title="① z ~ N(0, I)", height=260, margin=dict(l=30, r=10, t=40, b=30),
                       yaxis=dict(range=[-Z_RANGE, Z_RANGE], zeroline=True))
+    render.exportable(fig, render.file_name("vae-latent-z", model=name, seed=seed),
+                      f"z ~ N(0, I) for the {name} VAE, seed {seed}")
     stages = render.row(render.img_tag(s.probs[0], caption="② f<sub>θ</sub>(z): pixel probabilities"),
                         render.img_tag(s.x[0], caption="③ x ~ B(f<sub>θ</sub>(z)): all 784 pixels at once"),
                         arrows=True)
     nrow = max(1, math.ceil(math.sqrt(n)))
-    grids = render.row(render.grid_tag(s.probs, nrow, cell=40, caption=f"f<sub>θ</sub>(z) of {n} draws of z"),
-                       render.grid_tag(s.x, nrow, cell=40, caption="their Bernoulli samples x"))
+    grids = render.row(
+        render.grid_tag(s.probs, nrow, cell=40, caption=f"f<sub>θ</sub>(z) of {n} draws of z",
+                        export=render.file_name("vae-samples-probs", model=name, seed=seed, n=n),
+                        alt=f"{n} decoded means f(z), {name} VAE, seed {seed}"),
+        render.grid_tag(s.x, nrow, cell=40, caption="their Bernoulli samples x",
+                        export=render.file_name("vae-samples-x", model=name, seed=seed, n=n),
+                        alt=f"{n} binary samples x drawn from those means, seed {seed}"))
     return fig, stages, grids
 
 
@@ -50,7 +57,7 @@ def build(ctl: VaeControls, links: Links | None = None) -> None:
         s_n = checks.Slider(1, 400, value=64, step=1, label="samples in the grid", elem_id="vae-sample-n")
         s_btn = gr.Button("Draw z ~ N(0, I)", variant="primary", elem_id="vae-sample-btn")
     with gr.Row():
-        s_z = gr.Plot(label="① the latent z", elem_id="vae-stage-z")
+        s_z = render.Plot(label="① the latent z", elem_id="vae-stage-z")
         s_stages = gr.HTML(elem_id="vae-stages")
     s_grid = gr.HTML(elem_id="vae-sample-grid")
 

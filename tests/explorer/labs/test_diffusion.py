@@ -1,10 +1,14 @@
 """The diffusion tab's handlers called directly, on small models of any T (the app tests use the shipped one)."""
 
+import collections
+import io
 import itertools
 
+import numpy as np
 import pytest
 import torch
 
+from explorer import render
 from explorer.labs.diffusion import compare, elbo, export, forward, reverse
 from explorer.models import Models
 from train.models.ddpm import DDPM, DDPMConfig
@@ -173,3 +177,23 @@ def test_two_samplers_include_ddpm_only_when_asked(models):
     html = compare.two_samplers(models, 3, 2, 0.0, 0, 1, "none (unconditional)", 0.0, False,
                                   progress=lambda f, desc=None: calls.append(desc))
     assert html.count("<img") == 2 and "DDPM" not in html and calls
+
+
+def test_exported_frames_say_what_they_show(models):
+    """Each exported frame carries the run, its step and t, and the rows' names; the samples PNG is the sample row."""
+    from PIL import Image
+
+    req = reverse.parse_request(models, "DDIM", 2, 0.0, 7, 2, "none (unconditional)", 0.0)
+    run = collections.deque(reverse.reverse(models, "DDIM", 2, 0.0, 7, 2, "none (unconditional)", 0.0), maxlen=1)[0][2]
+    assert run.title == req.describe() and run.name == "ddim2-eta0-seed7-uncond"
+    assert [export.frame_caption(run, f) for f in run.frames] == [
+        f"step 1 of 2 · t = {run.frames[0].t}", f"step 2 of 2 · t = {run.frames[1].t}", "the sample · t = 0"]
+    frames = export._export_frames(run, scale=3)
+    grid = np.asarray(Image.open(io.BytesIO(run.frames[-1].png)).convert("L"))
+    h, w = grid.shape
+    assert frames[-1].shape == (export.HEADER_H + 3 * h, export.LABEL_W + 3 * w)
+    assert frames[-1][:export.HEADER_H].max() == 255 and frames[-1][:, :export.LABEL_W].max() == 255  # text drawn
+    assert np.array_equal(frames[-1][export.HEADER_H:, export.LABEL_W:], render.upscale(grid, 3))  # digits intact
+    with Image.open(export.export_samples(run, scale=4)) as im:
+        sample = np.asarray(im)
+    assert np.array_equal(sample[export.HEADER_H:, export.LABEL_W:], render.upscale(grid[:32], 4))

@@ -1,0 +1,47 @@
+"""A phone-sized viewport (390 × 844, issue 13): the reverse viewer keeps its rows, buttons and slider together, and
+the KL figure stays in view while its sliders move."""
+
+import pytest
+
+from tests.conftest import opened
+
+pytestmark = pytest.mark.browser
+
+RECT = "sel => { const r = document.querySelector(sel).getBoundingClientRect(); " \
+       "return [r.left, r.top, r.right, r.bottom]; }"
+
+
+@pytest.fixture
+def phone(browser, app_server):
+    pg = browser.new_page(viewport={"width": 390, "height": 844})
+    yield pg
+    pg.close()
+
+
+def test_the_kl_figure_stays_in_view_while_its_sliders_move(phone, app_server):
+    phone.goto(app_server.url + "/?lab=kl")
+    opened(phone)
+    slider = phone.locator("#kl-sigma-q input[type=range]")
+    slider.focus()
+    before = phone.inner_text("#kl-qp")
+    for _ in range(5):
+        phone.keyboard.press("ArrowRight")
+    phone.wait_for_function("b => document.querySelector('#kl-qp').innerText !== b", arg=before, timeout=5_000)
+    plot = phone.evaluate(RECT, "#kl-plot .js-plotly-plot")
+    knob = phone.evaluate(RECT, "#kl-sigma-q input[type=range]")
+    assert 0 <= plot[1] and plot[3] <= 844 and plot[2] <= 390  # the whole figure on screen
+    assert plot[3] <= knob[1] <= 844  # and the slider below it, not under it
+
+
+def test_the_reverse_viewer_keeps_its_rows_buttons_and_slider_together(phone, app_server):
+    phone.goto(app_server.url + "/?lab=diffusion&view=reverse")
+    opened(phone)
+    phone.locator("#diff-frame").scroll_into_view_if_needed()
+    img = phone.evaluate(RECT, "#diff-frame .ge-film-img")
+    labels = phone.evaluate(RECT, "#diff-frame .ge-film-labels")
+    buttons = [phone.evaluate(RECT, f"#diff-frame .ge-film-btn[data-act={a}]") for a in ("prev", "play", "next")]
+    track = phone.evaluate(RECT, "#diff-frame .ge-film-range")
+    assert img[2] <= 390 and track[2] <= 390 and all(b[2] <= 390 for b in buttons)  # nothing off the screen
+    assert labels[2] <= img[0] and abs(labels[1] - img[1]) < 20  # each row's name beside its row
+    assert len({round(b[1]) for b in buttons}) == 1  # the three buttons on one line
+    assert 0 <= track[1] - buttons[0][3] < 60  # the slider right under them
