@@ -45,3 +45,19 @@ def test_image_grids_download_as_png(page):
       await im.decode(); return [im.width, im.height]; }""", base64.b64encode(data).decode())
     assert size[0] >= 8 * 30 and size[1] > 8 * 30  # 8 × 8 digits at their on-screen size, and the caption
 
+
+
+def test_dark_mode_themes_the_figures(browser, app_server):
+    """?__theme=dark: Gradio's page goes dark, and so do the plotly figures, gr.Plot and live plots alike."""
+    from tests.conftest import opened
+
+    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        pg.goto(app_server.url + "/?__theme=dark&lab=kl&view=monte-carlo")
+        opened(pg)
+        for sel in ("#kl-plot .js-plotly-plot", "#kl-mc-plot .js-plotly-plot"):
+            pg.wait_for_function("s => document.querySelector(s)?._fullLayout?.paper_bgcolor === '#0b0f19'", arg=sel,
+                                 timeout=15_000)
+        assert pg.evaluate("document.querySelector('#kl-mc-plot .js-plotly-plot')._fullLayout.font.color") == "#e5e7eb"
+    finally:
+        pg.close()
