@@ -112,7 +112,13 @@ def file_name(what: str, **params) -> str:
     'kl-1d_mu_p=0_sigma_p=1.5'. Values are written as in a link; characters a file system may refuse become '-'."""
     import re
 
-    parts = [what, *(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())]
+    def text(k, v):
+        if k == "digit" and isinstance(v, str):  # a digit's label: "test digit #35 (a 2)" → 35; a drawing → drawn
+            found = re.search(r"#(\d+)", v)
+            return found.group(1) if found else "drawn"
+        return f"{v:g}" if isinstance(v, float) else str(v)
+
+    parts = [what, *(f"{k}={text(k, v)}" for k, v in params.items())]
     return re.sub(r"[^A-Za-z0-9_.=+-]+", "-", "_".join(parts)).strip("-")[:200]
 
 

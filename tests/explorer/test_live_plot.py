@@ -75,3 +75,20 @@ def test_latent_map_updates_are_small_and_its_points_travel_once(vae_lab, tmp_pa
                                                          ("sliders' z", "scattergl")]
     urls = {json.loads(latent_map.latent_map(models, cache, name, None, None))["static_url"] for name in models.vaes}
     assert len(urls) == len(models.vaes)  # one file per model
+
+
+def test_export_names_say_what_a_figure_shows_and_travel_beside_a_live_figure():
+    """render.file_name / exportable: names in the link's own terms, a digit by its index; a live plot's export
+    rides beside its figure (a changed layout.meta makes Plotly.react draw anew), and other meta stays."""
+    assert render.file_name("kl-1d", mu_p=0.0, sigma_p=1.5, shaded="pq") == "kl-1d_mu_p=0_sigma_p=1.5_shaded=pq"
+    assert render.file_name("vae", model="2-D latent", digit="test digit #35 (a 2)") == "vae_model=2-D-latent_digit=35"
+    assert render.file_name("vae", digit="your drawing", x="a/b:c") == "vae_digit=drawn_x=a-b-c"
+    fig = go.Figure(go.Scatter(x=[0], y=[0]))
+    fig.update_layout(meta={"T": 1000})
+    render.exportable(fig, "diffusion-schedules_T=1000", "the caption")
+    assert fig.layout.meta == {"T": 1000, "ge_export": {"name": "diffusion-schedules_T=1000", "caption": "the caption"}}
+    v = json.loads(render.live_value(fig))
+    assert v["export"] == {"name": "diffusion-schedules_T=1000", "caption": "the caption"}
+    assert v["figure"]["layout"]["meta"] == {"T": 1000}
+    assert "meta" not in json.loads(render.live_value(render.exportable(go.Figure(), "a", "b")))["figure"]["layout"]
+    assert render.plain("f<sub>θ</sub>(z) &amp; x") == "fθ(z) & x"

@@ -29,7 +29,9 @@ def two_samplers(models: Models, steps_a, steps_b, eta, seed, n, label, guidance
     if with_ddpm:
         arms.append(dataclasses.replace(req, sampler="DDPM", steps=m.diffusion.T, eta=1.0))
     z_T = torch.randn((req.n, 1, 28, 28), generator=torch.Generator().manual_seed(req.seed))
-    total, done, out = sum(a.steps for a in arms), 0, []
+    total, done = sum(a.steps for a in arms), 0
+    out = [render.grid_tag(to_unit_range(z_T.squeeze(1)), req.n, cell=56, caption=f"the shared z_T (seed {req.seed})",
+                           alt=f"{req.n} images of pure noise z_T, the start of every sampler below")]
     with torch.inference_mode():
         for arm in arms:
             t0 = time.perf_counter()
@@ -42,9 +44,16 @@ def two_samplers(models: Models, steps_a, steps_b, eta, seed, n, label, guidance
             done += arm.steps
             what = f"DDPM, all {arm.steps} steps" if arm.sampler == "DDPM" else f"DDIM, {arm.steps} steps, η = {eta:g}"
             out.append(render.grid_tag(to_unit_range(last.z_prev.squeeze(1)), req.n, cell=56,
-                                       caption=f"{what}: {time.perf_counter() - t0:.1f} s"))
-    return ("<div>" + "".join(out) + f"<p class='ge-note'>all from the same z_T (seed {req.seed}"
-            + ("" if req.label is None else f", class {req.label}, w = {req.guidance:g}") + ")</p></div>")
+                                       caption=f"{what}: {time.perf_counter() - t0:.1f} s",
+                                       export=render.file_name("diffusion-compare", sampler=arm.sampler,
+                                                               steps=arm.steps, eta=arm.eta, seed=req.seed),
+                                       alt=f"{req.n} samples: {what}, from that z_T"))
+    cls = "" if req.label is None else f" (class {req.label}, w = {req.guidance:g})"
+    return ("<div>" + "".join(out) + f"<p class='ge-note'>Every row starts from the same z_T{cls}. DDIM with η = 0 "
+            "adds no noise: it follows a discretized ODE that maps each z_T to one sample, so its step counts "
+            "agree up to the discretization error. DDPM (and DDIM with η > 0) draws fresh noise at every step "
+            f"(seed {req.seed + 1}): a discretized SDE, whose path from the same z_T ends at another sample of the "
+            "same distribution.</p></div>")
 
 
 def first_comparison(models: Models, steps_a, steps_b, eta, seed, n, label, guidance) -> str:

@@ -1,6 +1,7 @@
 """Encoding a digit: a test digit, a drawing or an upload through q(z|x), its per-dimension KL, and the
 reparameterization z = μ + σ·ε."""
 
+import math
 from functools import partial
 
 import gradio as gr
@@ -39,11 +40,20 @@ def _encode_view(models: Models, enc: EncodedDigit, eps_seed: int):
         recon = vae.decode_probs(mu[None])[0]
     D = vae.latent_dim
     dims = [f"z{d + 1}" for d in range(D)]
-    fig_q = go.Figure(go.Scatter(x=dims, y=mu.numpy(), mode="markers", name="μ",
-                                 error_y=dict(type="data", array=(2 * sigma).numpy(), visible=True),
-                                 marker=dict(size=8, color="#6366f1")))
-    fig_q.update_layout(title=f"q(z|x): μ ± 2σ per dimension ({enc.model})", height=280,
-                        margin=dict(l=30, r=10, t=40, b=30), yaxis=dict(range=[-Z_RANGE, Z_RANGE]))
+    # μ ± 2σ on the slider's scale, and σ itself on a log axis: a posterior σ of 0.05 is ±3 pixels on [−4, 4]
+    fig_q = go.Figure([
+        go.Scatter(x=dims, y=mu.numpy(), mode="markers", name="μ ± 2σ (left axis)",
+                   error_y=dict(type="data", array=(2 * sigma).numpy(), visible=True, thickness=2, width=5),
+                   marker=dict(size=6, color="#6366f1")),
+        go.Scatter(x=dims, y=sigma.numpy(), mode="markers", name="σ (right axis, log scale)", yaxis="y2",
+                   marker=dict(size=7, color="#ea580c", symbol="diamond-open")),
+    ])
+    fig_q.update_layout(title=f"q(z|x) per dimension ({enc.model})", height=300,
+                        margin=dict(l=40, r=50, t=40, b=30), yaxis=dict(range=[-Z_RANGE, Z_RANGE], title="μ ± 2σ"),
+                        yaxis2=dict(type="log", overlaying="y", side="right", showgrid=False, title="σ",
+                                    range=[math.floor(math.log10(max(float(sigma.min()), 1e-12))) - 0.1,
+                                           max(0.5, math.log10(float(sigma.max())) + 0.1)]),
+                        legend=dict(orientation="h", y=-0.25, font=dict(size=10)))
     fig_kl = go.Figure(go.Bar(x=dims, y=kl.numpy(), marker_color="#f59e0b"))
     fig_kl.update_layout(title=f"KL(q(z|x) ‖ N(0, I)) per dimension: total {float(kl.sum()):.2f} nats",
                          height=280, margin=dict(l=30, r=10, t=40, b=30))

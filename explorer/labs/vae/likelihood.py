@@ -84,24 +84,38 @@ def likelihood(models: Models, name: str, state, k_max, repeats, seed, progress=
 
 
 def _curves_figure(curves, report, grid, title: str) -> go.Figure:
-    """The three estimates against K: each run thin, their mean thick, and the best log p(x) dashed."""
-    fig = go.Figure()
+    """The three estimates against K: each run thin, their mean thick, and the best log p(x) dashed; below, zoomed on
+    the gap, each mean minus that log p(x), where the ELBO's line sits at −gap = −KL(q(z|x) ‖ p(z|x))."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.62, 0.38], vertical_spacing=0.06)
     for label, arr, color in (("naive MC, z ~ p(z)", curves.naive, "#dc2626"),
                               ("importance sampling, z ~ q(z|x)", curves.importance, "#2563eb"),
                               ("ELBO (mean of log w under q)", curves.elbo, "#16a34a")):
         finite = np.where(np.isfinite(arr), arr, np.nan)
         for r in range(arr.shape[0]):
             fig.add_trace(go.Scatter(x=curves.ks, y=finite[r], mode="lines", line=dict(color=color, width=0.7),
-                                     opacity=0.35, showlegend=False, hoverinfo="skip", legendgroup=label))
-        fig.add_trace(go.Scatter(x=curves.ks, y=np.nanmean(finite, 0), mode="lines", name=label,
-                                 line=dict(color=color, width=3), legendgroup=label))
-    fig.add_hline(y=report.log_px, line=dict(color="black", dash="dash"),
-                  annotation_text=f"log p(x) ≈ {report.log_px:.2f} ({'exact' if grid is not None else 'best IS'})")
+                                     opacity=0.35, showlegend=False, hoverinfo="skip", legendgroup=label),
+                          row=1, col=1)
+        mean = np.nanmean(finite, 0)
+        fig.add_trace(go.Scatter(x=curves.ks, y=mean, mode="lines", name=label, line=dict(color=color, width=3),
+                                 legendgroup=label), row=1, col=1)
+        fig.add_trace(go.Scatter(x=curves.ks, y=mean - report.log_px, mode="lines", line=dict(color=color, width=2),
+                                 showlegend=False, legendgroup=label, hovertemplate="K %{x}: %{y:.3f} nats"),
+                      row=2, col=1)
+    how = "exact" if grid is not None else "best IS"
+    fig.add_hline(y=report.log_px, line=dict(color="black", dash="dash"), row=1, col=1,
+                  annotation_text=f"log p(x) ≈ {report.log_px:.2f} ({how})")
+    fig.add_hline(y=0.0, line=dict(color="black", dash="dash"), row=2, col=1)
     lo = min(report.elbo, float(np.nanmin(curves.importance))) - 10
-    fig.update_layout(title=title, xaxis=dict(type="log", title="K, samples per estimate"),
-                      yaxis=dict(title="nats", range=[max(lo - 60, float(np.nanmin(np.where(
-                          np.isfinite(curves.naive), curves.naive, np.nan))) - 5), report.log_px + 8]),
-                      height=460, margin=dict(l=50, r=10, t=50, b=50), legend=dict(orientation="h", y=-0.2))
+    gap = max(report.gap, 0.05)
+    fig.update_layout(title=title, height=560, margin=dict(l=60, r=10, t=50, b=50),
+                      legend=dict(orientation="h", y=-0.16))
+    fig.update_yaxes(title_text="nats", range=[max(lo - 60, float(np.nanmin(np.where(
+        np.isfinite(curves.naive), curves.naive, np.nan))) - 5), report.log_px + 8], row=1, col=1)
+    fig.update_yaxes(title_text=f"minus log p(x) ({how})", range=[-1.6 * gap - 0.2, 0.3 * gap + 0.1], row=2, col=1)
+    fig.update_xaxes(type="log", row=1, col=1)
+    fig.update_xaxes(type="log", title_text="K, samples per estimate", row=2, col=1)
     return fig
 
 

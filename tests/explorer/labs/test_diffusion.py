@@ -176,7 +176,8 @@ def test_two_samplers_include_ddpm_only_when_asked(models):
     calls = []
     html = compare.two_samplers(models, 3, 2, 0.0, 0, 1, "none (unconditional)", 0.0, False,
                                   progress=lambda f, desc=None: calls.append(desc))
-    assert html.count("<img") == 2 and "DDPM" not in html and calls
+    assert html.count("<img") == 3 and "DDPM, all" not in html and calls  # z_T and the two DDIM runs
+    assert "the shared z_T (seed 0)" in html and "fresh noise at every step (seed 1)" in html  # why DDPM ends elsewhere
 
 
 def test_exported_frames_say_what_they_show(models):
