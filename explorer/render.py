@@ -88,7 +88,7 @@ def upscale(a: np.ndarray, factor: int) -> np.ndarray:
 
 def grid_tag(images: torch.Tensor, nrow: int, cell: int = 56, caption: str = "", export: str = "",
              alt: str = "") -> str:
-    """A grid of digits as one crisp <img>. `export`: the file name (no suffix) of its "Download PNG" (static/export.js
+    """A grid of digits as one crisp <img>. `export`: the file name (no suffix) of its "Download PNG" (static/page.js
     draws it with `caption` underneath); `alt`: its text for a screen reader (default: the caption, without markup)."""
     g = grid(images, nrow)
     scale = cell / SIDE
@@ -123,7 +123,7 @@ def file_name(what: str, **params) -> str:
 
 
 def exportable(fig, name: str, caption: str):
-    """Name a plotly figure's exports: the page's "Download PNG / SVG" (static/export.js) save it as `name`.png/.svg,
+    """Name a plotly figure's exports: the page's "Download PNG / SVG" (static/page.js) save it as `name`.png/.svg,
     with `caption` (plain text: the parameters) under the plot."""
     meta = dict(fig.layout.meta or {})  # what else the page reads there stays (the schedule's T)
     meta["ge_export"] = {"name": name, "caption": caption}
@@ -136,7 +136,7 @@ PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["toImage"]}
 
 class Plot(gr.Plot):
     """gr.Plot with plotly's configuration for an offline app: no plotly.com logo link, and no camera button, since
-    every figure has its own downloads (static/export.js), named and captioned by `exportable`."""
+    every figure has its own downloads (static/page.js), named and captioned by `exportable`."""
 
     def postprocess(self, value):
         out = super().postprocess(value)
@@ -260,4 +260,4 @@ def brush_on_open(tab, elem_id: str) -> None:
 
 
 CSS = static("app.css")
-JS = static("export.js")  # the page's own, run once as it loads (launch's js): PNG and SVG of every figure
+JS = static("page.js")  # the page's own, run once as it loads (launch's js): PNG and SVG of every figure

@@ -16,7 +16,7 @@ const costs = [];  // milliseconds of main-thread work per page update (the benc
 // plotly.com link in an offline app, and no camera button: the figure's own downloads name and caption the file
 const CONFIG = {displaylogo: false, modeBarButtonsToRemove: ['toImage']};
 const narrow = window.matchMedia('(max-width: 640px)');  // a phone: a shorter figure, kept in view (app.css)
-const theme = layout => {  // dark mode (static/export.js), and the phone's height
+const theme = layout => {  // dark mode (static/page.js), and the phone's height
   const l = window.geFigures?.theme(layout) ?? layout;
   return narrow.matches ? {...l, height: 270, margin: {...l.margin, t: 40, b: 30}} : l;
 };
@@ -88,7 +88,7 @@ const show = () => {  // a value from the server: its figure is the truth, and t
   if (want && moving && key(want.values) !== key(v.params)) return;
   if (frame) { cancelAnimationFrame(frame); frame = 0; }
   box.innerHTML = v.html;
-  if (v.export) div.geExportInfo = v.export;  // what its downloads are called (static/export.js)
+  if (v.export) div.geExportInfo = v.export;  // what its downloads are called (static/page.js)
   Plotly.react(div, v.figure.data, theme(v.figure.layout), CONFIG);
   root.dataset.drawn = key(v.params);
   root.dataset.server = key(v.params);

@@ -3,10 +3,10 @@
 // Gradio's; Plotly is the copy the app serves (render.PLOTLY_JS).
 const box = element.querySelector('.ge-live-html'), div = element.querySelector('.ge-live-plot');
 let template = null;  // plotly's template (7 kB) comes with the first figure only; later ones reuse it
-// no plotly.com link in an offline app, and no camera button: the figure's own downloads (static/export.js) name
+// no plotly.com link in an offline app, and no camera button: the figure's own downloads (static/page.js) name
 // and caption the file; one configuration for every draw (a changed one makes Plotly.react draw anew)
 const CONFIG = {displaylogo: false, modeBarButtonsToRemove: ['toImage']};
-const theme = layout => window.geFigures?.theme(layout) ?? layout;  // dark mode (static/export.js)
+const theme = layout => window.geFigures?.theme(layout) ?? layout;  // dark mode (static/page.js)
 const under = {};  // static traces by URL (see render.publish_traces), fetched once, drawn below the figure's
 const draw = () => {
   if (!props.value) return;
@@ -14,7 +14,7 @@ const draw = () => {
   box.innerHTML = v.html;
   if (!v.figure) return;  // a message only (live_note): the figure stays as it was
   if (v.figure.layout.template) template = v.figure.layout.template; else v.figure.layout.template = template;
-  if (v.export) div.geExportInfo = v.export;  // what its downloads are called (static/export.js)
+  if (v.export) div.geExportInfo = v.export;  // what its downloads are called (static/page.js)
   const url = v.static_url;
   Plotly.react(div, [...((url && under[url]) || []), ...v.figure.data], theme(v.figure.layout), CONFIG);
   if (url && !(url in under)) {

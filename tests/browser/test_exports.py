@@ -1,5 +1,5 @@
 """Every figure exportable (issue 13): PNG and SVG of each plot and a PNG of each image grid, named after what they
-show and captioned with it (render.exportable, render.grid_tag, static/export.js), in real Chromium."""
+show and captioned with it (render.exportable, render.grid_tag, static/page.js), in real Chromium."""
 
 import base64
 import re

@@ -232,3 +232,24 @@ def test_2d_sliders_and_presets_update_the_numbers(page):
     page.wait_for_function("b => document.querySelector('#kl2-pq').innerText !== b", arg=before, timeout=5_000)
     page.get_by_role("button", name="two spikes far apart").nth(1).click()  # the first is the 1-D panel's
     page.wait_for_function("() => document.querySelector('#kl2-pq').innerText.startsWith('1800')", timeout=5_000)
+
+
+def test_sigma_sliders_have_a_log_track(page):
+    """σ's track is logarithmic (static/page.js): a quarter of the way along is σ = 10⁻², not 2.5, so the narrow
+    regime can be dragged to; the value, its box and the KL stay in σ."""
+    _open(page, "KL divergence")
+    page.wait_for_function("() => document.querySelector('#kl-sigma-q input[type=range]')?.geLog === true")
+    native = ("() => Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')"
+              ".get.call(document.querySelector('#kl-sigma-q input[type=range]'))")
+    assert float(page.evaluate(native)) == pytest.approx(math.log10(0.8), abs=0.006)  # σ_q = 0.8 on a log track
+    track = page.locator("#kl-sigma-q input[type=range]")
+    track.scroll_into_view_if_needed()
+    box = track.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.25, box["y"] + box["height"] / 2)
+    page.wait_for_function("() => Number(document.querySelector('#kl-sigma-q input[type=number]').value) < 0.05",
+                           timeout=5_000)
+    sigma = float(page.locator("#kl-sigma-q input[type=number]").input_value())
+    assert 0.005 < sigma < 0.02
+    want = km.kl_1d(0.0, 1.0, 1.0, sigma)[0]
+    page.wait_for_function("w => document.querySelector('#kl-pq').innerText.startsWith(w)", arg=km.fmt_nats(want),
+                           timeout=10_000)

@@ -19,6 +19,7 @@ MAX_LOG10_N = 6  # Monte Carlo: up to 10^6 samples
 # (for a wider q it is not: see monte_carlo.py)
 SIGMA_Q0 = 0.8
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
+LOG_SCALE = "ge-log-slider"  # a slider whose track is logarithmic (static/page.js): σ from 0.001 to 10 all reachable
 P_COLOR, Q_COLOR, F_COLOR, R_COLOR = "#2563eb", "#ea580c", "#16a34a", "#9333ea"
 
 

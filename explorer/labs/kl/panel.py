@@ -17,6 +17,7 @@ from explorer import kl_maths as km
 from explorer.labs.kl.common import (
     DRAG_TEMPLATE,
     F_COLOR,
+    LOG_SCALE,
     MU_RANGE,
     P_COLOR,
     Q_COLOR,
@@ -173,10 +174,11 @@ def build(links: Links | None = None) -> KlControls:
     with gr.Row(elem_classes="ge-kl-panel"):  # on a phone the figure comes first and stays in view (app.css)
         with gr.Column(scale=2, min_width=300):
             mu_p = checks.Slider(-MU_RANGE, MU_RANGE, value=0.0, step=0.01, label="μ_p", elem_id="kl-mu-p")
-            sigma_p = checks.Slider(SIGMA_MIN, SIGMA_MAX, value=1.0, step=0.001, label="σ_p", elem_id="kl-sigma-p")
+            sigma_p = checks.Slider(SIGMA_MIN, SIGMA_MAX, value=1.0, step=0.001, label="σ_p", elem_id="kl-sigma-p",
+                                    elem_classes=LOG_SCALE)
             mu_q = checks.Slider(-MU_RANGE, MU_RANGE, value=1.0, step=0.01, label="μ_q", elem_id="kl-mu-q")
             sigma_q = checks.Slider(SIGMA_MIN, SIGMA_MAX, value=SIGMA_Q0, step=0.001, label="σ_q",
-                                    elem_id="kl-sigma-q")
+                                    elem_id="kl-sigma-q", elem_classes=LOG_SCALE)
             direction = checks.Radio(["KL(p‖q)", "KL(q‖p)"], value="KL(p‖q)", label="shade the integrand of",
                                      elem_id="kl-direction")
             with gr.Row():

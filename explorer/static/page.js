@@ -1,4 +1,10 @@
-// Dark mode (?__theme=dark) for the plotly figures, and every figure exportable (issue 13).
+// The page's own code, run once as it loads (launch's js): dark mode for the plotly figures, logarithmic slider
+// tracks, and every figure exportable (issue 13).
+//
+// Log sliders: a slider with the class ge-log-slider (labs/kl/common.LOG_SCALE) keeps its value, its number box
+// and its range in σ, but its track is log σ, so that σ = 0.001 … 0.1 is not squeezed into the first pixels. The
+// range input's own `value` (what Gradio reads and writes) converts between the two, and the bounds Gradio sets on
+// it are taken as σ and set as log σ.
 //
 // Dark: Gradio marks <body class="dark">; plotly's figures come light from the server. `theme(layout)` gives a
 // layout the dark colours; the live plots pass theirs through it before each Plotly.react (no second drawing while
@@ -81,12 +87,37 @@
     return div;
   };
 
+  const valueOf = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value');
+  const logTrack = r => {
+    if (r.geLog) return;
+    r.geLog = true;
+    const sigma = Number(valueOf.get.call(r)), bounds = {min: Number(r.min), max: Number(r.max)};
+    const setAttr = r.setAttribute.bind(r), L = Math.log10;
+    const progress = () => r.style.setProperty('--range_progress',
+      `${100 * (Number(valueOf.get.call(r)) - L(bounds.min)) / (L(bounds.max) - L(bounds.min))}%`);
+    r.setAttribute = (name, v) => {  // Gradio sets min, max and step in σ
+      if (name === 'min' || name === 'max') { bounds[name] = Number(v); setAttr(name, String(L(Number(v)))); return; }
+      setAttr(name, name === 'step' ? '0.01' : v);  // an arrow key: σ × 1.023
+    };
+    Object.defineProperty(r, 'value', {
+      configurable: true,
+      get() {  // σ, to three significant digits, within the bounds
+        const s = Number((10 ** Number(valueOf.get.call(r))).toPrecision(3));
+        return String(Math.min(bounds.max, Math.max(bounds.min, s)));
+      },
+      set(v) { const s = Number(v); valueOf.set.call(r, String(L(s > 0 ? s : bounds.min))); progress(); },
+    });
+    r.setAttribute('min', bounds.min); r.setAttribute('max', bounds.max); r.setAttribute('step', 'any');
+    r.value = sigma;
+  };
+
   // sliders say what they are and their value to a screen reader (aria-valuetext: "σ_p 0.8", not a bare "0.8")
   const sliderName = r => (r.closest('.block')?.querySelector('[data-testid="block-info"]')?.textContent || '').trim();
   const speak = r => { const text = `${sliderName(r)} ${r.value}`.trim();
                        if (r.getAttribute('aria-valuetext') !== text) r.setAttribute('aria-valuetext', text); };
 
   const scan = () => {
+    for (const r of document.querySelectorAll('.ge-log-slider input[type=range]')) logTrack(r);
     for (const r of document.querySelectorAll('input[type=range]')) {
       if (!r.geSpeaks) { r.geSpeaks = true; r.addEventListener('input', () => speak(r)); }
       speak(r);
