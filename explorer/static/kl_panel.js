@@ -15,6 +15,9 @@ const costs = [];  // milliseconds of main-thread work per page update (the benc
 // one configuration for every draw (a changed one makes Plotly.react draw anew, measuring every label): no
 // plotly.com link in an offline app, and no camera button: the figure's own downloads name and caption the file
 const CONFIG = {displaylogo: false, modeBarButtonsToRemove: ['toImage']};
+// the copy of plotly.js that drew the figure first draws it always: Gradio's gr.Plot brings a second one and makes it
+// window.Plotly when it loads, and a figure that another copy drew is drawn anew, measuring every label
+const plotly = () => (div.gePlotly ??= window.Plotly);
 const narrow = window.matchMedia('(max-width: 640px)');  // a phone: a shorter figure, kept in view (app.css)
 const theme = layout => {  // dark mode (static/page.js), and the phone's height
   const l = window.geFigures?.theme(layout) ?? layout;
@@ -37,7 +40,7 @@ const redraw = () => {  // one animation frame: compute what `want` shows and dr
   let layout = page.title ? {...shape.layout, title: {...shape.layout.title, text: page.title}} : shape.layout;
   if (page.ranges) layout = {...layout, yaxis: {...layout.yaxis, range: page.ranges.y},
                              yaxis2: {...layout.yaxis2, range: page.ranges.y2}};
-  Plotly.react(div, data, theme(layout), CONFIG);
+  plotly().react(div, data, theme(layout), CONFIG);
   box.innerHTML = page.html;
   root.gePage = {pq: page.pq, qp: page.qp, traces: page.traces};  // what the page computed, for the tests
   root.dataset.drawn = key(w.values);  // what it shows (the benchmark and the tests watch this)
@@ -89,7 +92,7 @@ const show = () => {  // a value from the server: its figure is the truth, and t
   if (frame) { cancelAnimationFrame(frame); frame = 0; }
   box.innerHTML = v.html;
   if (v.export) div.geExportInfo = v.export;  // what its downloads are called (static/page.js)
-  Plotly.react(div, v.figure.data, theme(v.figure.layout), CONFIG);
+  plotly().react(div, v.figure.data, theme(v.figure.layout), CONFIG);
   root.dataset.drawn = key(v.params);
   root.dataset.server = key(v.params);
 };

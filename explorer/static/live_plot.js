@@ -6,6 +6,9 @@ let template = null;  // plotly's template (7 kB) comes with the first figure on
 // no plotly.com link in an offline app, and no camera button: the figure's own downloads (static/page.js) name
 // and caption the file; one configuration for every draw (a changed one makes Plotly.react draw anew)
 const CONFIG = {displaylogo: false, modeBarButtonsToRemove: ['toImage']};
+// the copy of plotly.js that drew the figure first draws it always (Gradio's gr.Plot brings another and makes it
+// window.Plotly when it loads; a figure that another copy drew is drawn anew)
+const plotly = () => (div.gePlotly ??= window.Plotly);
 const theme = layout => window.geFigures?.theme(layout) ?? layout;  // dark mode (static/page.js)
 const under = {};  // static traces by URL (see render.publish_traces), fetched once, drawn below the figure's
 const draw = () => {
@@ -16,7 +19,7 @@ const draw = () => {
   if (v.figure.layout.template) template = v.figure.layout.template; else v.figure.layout.template = template;
   if (v.export) div.geExportInfo = v.export;  // what its downloads are called (static/page.js)
   const url = v.static_url;
-  Plotly.react(div, [...((url && under[url]) || []), ...v.figure.data], theme(v.figure.layout), CONFIG);
+  plotly().react(div, [...((url && under[url]) || []), ...v.figure.data], theme(v.figure.layout), CONFIG);
   if (url && !(url in under)) {
     under[url] = null;  // being fetched
     fetch(new URL(url, document.baseURI))

@@ -33,7 +33,7 @@
   };
   const redrawDark = gd => {
     if (!isDark() || !window.Plotly || gd.layout?.paper_bgcolor === DARK.paper) return;
-    Plotly.react(gd, gd.data, theme(gd.layout), gd._context);
+    (gd.gePlotly || window.Plotly).react(gd, gd.data, theme(gd.layout), gd._context);
   };
 
   const save = (url, file) => {

@@ -5,7 +5,7 @@
   if (!div || !div.layout || !window.Plotly || t === null || t === '') return [];
   const T = div.layout.meta && div.layout.meta.T;
   if (Number.isInteger(v) && v >= 0 && v <= T)
-    window.Plotly.relayout(div, {'shapes[0].x0': v, 'shapes[0].x1': v, 'annotations[0].x': v,
+    (div.gePlotly || window.Plotly).relayout(div, {'shapes[0].x0': v, 'shapes[0].x1': v, 'annotations[0].x': v,
                                  'annotations[0].text': `t = ${v}`});
   return [];
 }

@@ -11,6 +11,6 @@
   if (raw.some(v => v === null || v === '') || zs.some(v => !Number.isFinite(v))) return [];
   let u = 0, v = 0;
   zs.forEach((zd, d) => { u += (zd - center[d]) * P[d][0]; v += (zd - center[d]) * P[d][1]; });
-  window.Plotly.restyle(div, {x: [[u]], y: [[v]]}, [i]);
+  (div.gePlotly || window.Plotly).restyle(div, {x: [[u]], y: [[v]]}, [i]);
   return [];
 }

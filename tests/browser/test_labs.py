@@ -62,6 +62,7 @@ def test_sample_button_shows_three_stages(page, shots):
 def test_clicking_the_map_and_the_grid_sets_the_sliders(page, shots):
     page.get_by_role("tab", name="Latent map").click()
     page.wait_for_selector("#vae-map .js-plotly-plot", timeout=30_000)
+    page.locator("#vae-map").scroll_into_view_if_needed()  # below the fold under the lab's "Start here"
     # the test digits' points come from a file the page fetches once (render.publish_traces): wait for them
     page.wait_for_function("() => (document.querySelector('#vae-map .js-plotly-plot')._fullData || []).length >= 11",
                            timeout=15_000)
