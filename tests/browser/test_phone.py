@@ -22,7 +22,8 @@ def test_the_kl_figure_stays_in_view_while_its_sliders_move(phone, app_server):
     phone.goto(app_server.url + "/?lab=kl")
     opened(phone)
     slider = phone.locator("#kl-sigma-q input[type=range]")
-    slider.focus()
+    slider.evaluate("el => el.scrollIntoView({block: 'end'})")  # the slider at the bottom of the screen, as a thumb
+    slider.focus()                                                # would reach it
     before = phone.inner_text("#kl-qp")
     for _ in range(5):
         phone.keyboard.press("ArrowRight")
