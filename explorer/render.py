@@ -12,6 +12,7 @@ import html
 import io
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -102,16 +103,12 @@ def grid_tag(images: torch.Tensor, nrow: int, cell: int = 56, caption: str = "",
 
 def plain(text: str) -> str:
     """`text` without its HTML tags ("f<sub>θ</sub>(z)" → "fθ(z)"): for alt text and captions drawn into files."""
-    import re
-
     return html.unescape(re.sub(r"<[^>]+>", "", text))
 
 
 def file_name(what: str, **params) -> str:
     """An export's file name (no suffix) that says what it shows: file_name("kl-1d", mu_p=0, sigma_p=1.5) is
     'kl-1d_mu_p=0_sigma_p=1.5'. Values are written as in a link; characters a file system may refuse become '-'."""
-    import re
-
     def text(k, v):
         if k == "digit" and isinstance(v, str):  # a digit's label: "test digit #35 (a 2)" → 35; a drawing → drawn
             found = re.search(r"#(\d+)", v)
@@ -260,4 +257,4 @@ def brush_on_open(tab, elem_id: str) -> None:
 
 
 CSS = static("app.css")
-JS = static("page.js")  # the page's own, run once as it loads (launch's js): PNG and SVG of every figure
+JS = static("page.js")  # the page's own, run once as it loads (launch's js): dark figures, log tracks, exports

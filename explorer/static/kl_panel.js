@@ -42,7 +42,7 @@ const redraw = () => {  // one animation frame: compute what `want` shows and dr
                              yaxis2: {...layout.yaxis2, range: page.ranges.y2}};
   plotly().react(div, data, theme(layout), CONFIG);
   box.innerHTML = page.html;
-  root.gePage = {pq: page.pq, qp: page.qp, traces: page.traces};  // what the page computed, for the tests
+  root.gePage = {pq: page.pq, qp: page.qp, traces: page.traces, ranges: page.ranges};  // what the page computed, for the tests
   root.dataset.drawn = key(w.values);  // what it shows (the benchmark and the tests watch this)
   costs.push(performance.now() - t0);
   if (costs.length > 1000) costs.shift();

@@ -126,6 +126,8 @@ def test_the_1d_panel_draws_what_the_server_would(page):
             server = json.loads(panel.kl_1d(*values))
             assert got["html"] == server["html"].replace("'", '"')  # the browser writes attributes in "…"
             assert got["title"] == server["figure"]["layout"]["title"]["text"]
+            for axis, key in (("yaxis", "y"), ("yaxis2", "y2")):  # both zeros at one height (kl_maths.shared_zero)
+                assert got["ranges"][key] == pytest.approx(server["figure"]["layout"][axis]["range"], rel=1e-9)
             p, q = km.normal(*values[:2]), km.normal(*values[2:4])
             x = torch.tensor(got["traces"][1]["x"], dtype=DT)
             assert torch.allclose(torch.tensor(got["traces"][1]["y"], dtype=DT), p.log_prob(x).exp(), rtol=1e-12)

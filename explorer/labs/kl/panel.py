@@ -70,8 +70,8 @@ def gaussians_1d(mu_p, sigma_p, mu_q, sigma_q, direction: str, template: bool = 
     finite = f64[torch.isfinite(f64)]
     y_range, y2_range = km.shared_zero(float(torch.maximum(dp, dq).max()), float(finite.min()) if finite.numel() else
                                        math.nan, float(finite.max()) if finite.numel() else math.nan)
-    # one figure with an overlaid second y-axis for the integrand (make_subplots costs ~15 ms a call); no
-    # legend (the density axis's title names the colours): each saved millisecond keeps dragging live
+    # one figure with an overlaid second y-axis for the integrand (make_subplots costs ~15 ms a call); no plotly
+    # legend (LEGEND, in the page, names the colours): each saved millisecond keeps dragging live
     fig = go.Figure(
         [
             go.Scatter(
