@@ -53,6 +53,7 @@ class Frame:
     k: int
     t: int
     png: bytes
+    alt: str = ""  # what a screen reader says; the page writes one from k and t when empty
 
 
 class ViewerFrame(TypedDict):
@@ -61,6 +62,7 @@ class ViewerFrame(TypedDict):
     k: int  # 0-based position in the run
     t: int  # the paper's t: 1 … T for a step's input z_t, 0 for the sample z_0
     src: str  # a PNG data URL
+    alt: str  # what a screen reader says ("" : the page's caption of the frame)
 
 
 class ViewerValue(TypedDict, total=False):
@@ -79,7 +81,8 @@ class ViewerValue(TypedDict, total=False):
 
 
 def _frame_json(f: Frame) -> ViewerFrame:
-    return ViewerFrame(k=f.k, t=f.t, src="data:image/png;base64," + base64.b64encode(f.png).decode("ascii"))
+    return ViewerFrame(k=f.k, t=f.t, src="data:image/png;base64," + base64.b64encode(f.png).decode("ascii"),
+                       alt=f.alt)
 
 
 def kept(frames: list[Frame], budget: int = FRAME_BUDGET) -> list[Frame]:

@@ -34,6 +34,11 @@ DDPM_CHECKPOINT = ("ddpm.safetensors",
                    "python -m train diffusion --base-channels 16 --channel-mults 1,2,4 --num-res-blocks 2 --epochs 40 "
                    "--bf16 --data-dir DATA --out checkpoints/ddpm.safetensors")
 
+# reads generated digits for their alt text (explorer/reading.py); without it the alt text just omits the reading
+CLASSIFIER_CHECKPOINT = ("classifier.safetensors",
+                         "python -m train classifier --threads 1 --data-dir DATA "
+                         "--out checkpoints/classifier.safetensors")
+
 
 @dataclass
 class TestDigits:
@@ -51,9 +56,19 @@ class Models:
     vae_cards: dict[str, dict] = field(default_factory=dict)
     ddpm: DDPM | None = None
     ddpm_card: dict = field(default_factory=dict)
+    classifier: torch.nn.Module | None = None  # reads generated digits for screen readers (explorer/reading.py)
     errors: dict[str, str] = field(default_factory=dict)  # checkpoint name -> what is wrong and how to fix it
     digits: TestDigits | None = None
     digits_error: str = ""
+
+    def alt(self, text: str, images: torch.Tensor) -> str:
+        """An image's alt text: `text`, then what the classifier reads in `images` ((N, 784) or (N, 28, 28) in
+        [0, 1], in grid order), e.g. "decoded digit; the classifier reads 7 (98%)". Just `text` without one."""
+        from explorer import reading
+
+        if self.classifier is None:
+            return text
+        return f"{text}; {reading.describe(reading.probabilities(self.classifier, images))}"
 
     # --- guards: what a handler asks for, or a message that says what is missing -------------------
     def vae(self, name) -> VAE:
@@ -117,5 +132,10 @@ def load_models(checkpoints: Path = DEFAULT_CHECKPOINTS, data_dir: Path = DEFAUL
         m.ddpm_card = read_card(Path(checkpoints) / fname)
     except CheckpointError as e:
         m.errors["diffusion"] = f"{e}. Train it with: `{command}`"
+    fname, command = CLASSIFIER_CHECKPOINT
+    try:
+        m.classifier = load_checkpoint(Path(checkpoints) / fname).requires_grad_(False).eval()
+    except CheckpointError as e:
+        m.errors["classifier"] = f"{e}. Images' alt text will not say what digit they show. Train it with: `{command}`"
     m.digits, m.digits_error = load_test_digits(Path(data_dir), download)
     return m

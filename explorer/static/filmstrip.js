@@ -11,7 +11,7 @@ const show = i => {
   const f = frames[i];
   if (!f) return;
   const img = q('.ge-film-img');
-  img.src = f.src; img.alt = `frame ${f.k + 1}`; img.hidden = false;
+  img.src = f.src; img.alt = f.alt || caption(f); img.hidden = false;
   q('.ge-film-caption').textContent = caption(f);
   const svg = q('.ge-film-sched'), mark = q('.ge-film-mark'), label = q('.ge-film-mark-label');
   const x0 = +svg.dataset.x0, x1 = +svg.dataset.x1, x = x0 + f.t / +svg.dataset.t * (x1 - x0);

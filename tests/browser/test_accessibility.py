@@ -53,3 +53,25 @@ def test_labs_have_headings_and_sliders_say_their_value(page):
     page.get_by_role("tab", name="KL divergence", exact=True).click()
     page.wait_for_function("() => document.querySelector('#kl-sigma-p input[type=range]')"
                            "?.getAttribute('aria-valuetext') === 'σ_p 1'", timeout=5_000)
+
+
+def test_generated_digits_say_what_the_classifier_reads(page):
+    """A screen reader hears what a generated digit shows: its alt text carries the shipped classifier's reading
+    (explorer/reading.py), on the decoded digit, the ancestral sample's grids, the forward process's z_t and the
+    reverse viewer's sample frame (its other frames say which step and t they show)."""
+    reads = "s => [...document.querySelectorAll(s)].map(i => i.alt)"
+    decoded = page.evaluate(reads, "#vae-decoded .ge-dec-server img")
+    assert len(decoded) == 2 and all("; the classifier reads " in a for a in decoded), decoded
+    grids = page.evaluate(reads, "#vae-sample-grid img")
+    assert grids and all("; the classifier reads " in a for a in grids), grids
+    page.get_by_role("tab", name="Diffusion", exact=True).click()
+    page.wait_for_selector("#diff-forward img", timeout=30_000)
+    assert "; the classifier reads " in page.evaluate(reads, "#diff-forward img")[-1]
+    page.get_by_role("tab", name="Reverse process", exact=True).click()
+    page.wait_for_selector("#diff-frame .ge-film-img:not([hidden])", timeout=30_000)
+    last = page.evaluate(reads, "#diff-frame .ge-film-img")[0]
+    assert last.startswith("the 4 samples z_0 (top row), DDIM") and "; the classifier reads, in order: " in last, last
+    page.locator("#diff-frame .ge-film-range").focus()
+    page.keyboard.press("Home")  # the first frame: z_T, the input of step 1
+    page.wait_for_function("() => document.querySelector('#diff-frame .ge-film-img').alt.startsWith('frame 1 of ')",
+                           timeout=5_000)

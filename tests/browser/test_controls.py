@@ -2,6 +2,8 @@
 
 import pytest
 
+from tests.conftest import opened
+
 pytestmark = pytest.mark.browser
 
 
@@ -62,17 +64,32 @@ def test_controls_without_effect_are_disabled(page):
     assert page.locator("#diff-eta input[type=range]").is_disabled()
 
 
+@pytest.fixture(scope="module")
+def typing_page(browser, app_server):
+    """One page for every typed value below: each case opens its own lab and types into its own box, and the
+    message it waits for is its own, so they do not depend on each other (a page costs ~3 s to open)."""
+    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(app_server.url)
+    opened(pg)
+    yield pg
+    pg.close()
+    assert not errors, errors
+
+
 @pytest.mark.parametrize(("tabs", "box", "typed", "view", "message"), [
-    ((), "#vae-z1 input[type=number]", "9", "#vae-decoded", "z1 = 9 is outside the allowed range [-4, 4]"),
-    ((), "#vae-z1 input[type=number]", "", "#vae-decoded", "z1 is empty"),
+    (("VAE",), "#vae-z1 input[type=number]", "9", "#vae-decoded", "z1 = 9 is outside the allowed range [-4, 4]"),
+    (("VAE",), "#vae-z1 input[type=number]", "", "#vae-decoded", "z1 is empty"),
     (("KL divergence",), "#kl-sigma-p input[type=number]", "0", "#kl-plot",
      "σ_p = 0 is outside the allowed range [0.001, 10]"),
     (("KL divergence",), "#kl-sigma-p input[type=number]", "-1", "#kl-plot", "σ_p = -1 is outside"),
     (("Diffusion",), "#diff-t input[type=number]", "1001", "#diff-forward", "t = 1001 is outside the allowed range"),
 ], ids=["vae-z1-9", "vae-z1-empty", "kl-sigma-0", "kl-sigma-neg", "forward-t-1001"])
-def test_typed_values_get_a_named_message(page, tabs, box, typed, view, message):
+def test_typed_values_get_a_named_message(typing_page, tabs, box, typed, view, message):
     """Typed values used to fail silently (HTTP 500 in the console), or leak "Could not preprocess input
     component at index 3 … TypeError", or show a bare "Error" badge."""
+    page = typing_page
     _open(page, *tabs)
     _type(page, box, typed)
     page.wait_for_function("([v, m]) => document.querySelector(v).innerText.includes(m)", arg=[view, message],

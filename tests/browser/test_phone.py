@@ -21,6 +21,9 @@ def phone(browser, app_server):
 def test_the_kl_figure_stays_in_view_while_its_sliders_move(phone, app_server):
     phone.goto(app_server.url + "/?lab=kl")
     opened(phone)
+    # the page draws the figure once its tab shows: scrolled before that, the figure's 270 px pushed the slider off
+    # the screen (the figure then sat where it was drawn, 609–879 px, below the fold)
+    phone.wait_for_selector("#kl-plot .js-plotly-plot .main-svg", timeout=30_000)
     slider = phone.locator("#kl-sigma-q input[type=range]")
     slider.evaluate("el => el.scrollIntoView({block: 'end'})")  # the slider at the bottom of the screen, as a thumb
     slider.focus()                                                # would reach it

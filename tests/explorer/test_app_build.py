@@ -59,7 +59,7 @@ def test_missing_and_corrupt_checkpoints_are_named_with_their_command(tmp_path, 
 def test_one_missing_checkpoint_leaves_the_other_usable(tmp_path, synthetic_data):
     (tmp_path / "vae_2d.safetensors").symlink_to(CHECKPOINTS / "vae_2d.safetensors")
     models = load_models(tmp_path, synthetic_data, download=False)
-    assert list(models.vaes) == ["2-D latent"] and set(models.errors) == {"32-D latent", "diffusion"}
+    assert list(models.vaes) == ["2-D latent"] and set(models.errors) == {"32-D latent", "diffusion", "classifier"}
     demo = build_demo(models)
     assert "32-D latent model unavailable" in _texts(demo)
     assert [e.split("**")[1] for e in _errors(demo)] == ["32-D latent model unavailable.",

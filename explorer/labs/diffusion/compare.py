@@ -43,11 +43,12 @@ def two_samplers(models: Models, steps_a, steps_b, eta, seed, n, label, guidance
                     progress((done + k) / total, desc=f"{arm.sampler}, {arm.steps} steps: step {k + 1}")
             done += arm.steps
             what = f"DDPM, all {arm.steps} steps" if arm.sampler == "DDPM" else f"DDIM, {arm.steps} steps, η = {eta:g}"
-            out.append(render.grid_tag(to_unit_range(last.z_prev.squeeze(1)), req.n, cell=56,
+            samples = to_unit_range(last.z_prev.squeeze(1))
+            out.append(render.grid_tag(samples, req.n, cell=56,
                                        caption=f"{what}: {time.perf_counter() - t0:.1f} s",
                                        export=render.file_name("diffusion-compare", sampler=arm.sampler,
                                                                steps=arm.steps, eta=arm.eta, seed=req.seed),
-                                       alt=f"{req.n} samples: {what}, from that z_T"))
+                                       alt=models.alt(f"{req.n} samples: {what}, from that z_T", samples)))
     cls = "" if req.label is None else f" (class {req.label}, w = {req.guidance:g})"
     return ("<div>" + "".join(out) + f"<p class='ge-note'>Every row starts from the same z_T{cls}. DDIM with η = 0 "
             "adds no noise: it follows a discretized ODE that maps each z_T to one sample, so its step counts "

@@ -62,9 +62,11 @@ def forward_view(models: Models, x, t, eps_seed) -> str:
     signal, noise, snr = m.diffusion.coefficients(t)
     caption = (f"z<sub>{t}</sub> = {signal:.3f}·x + {noise:.3f}·ε &nbsp; (ᾱ<sub>t</sub> = {signal**2:.4g}, "
                f"signal-to-noise {snr:.3g})" if t else "t = 0: z<sub>0</sub> = x")
+    z_img = to_unit_range(z[0, 0])
     return render.row(render.img_tag(to_unit_range(x[0, 0]), size=112, caption="x"),
                       render.img_tag(to_unit_range(eps[0, 0], 2.0), size=112, caption=f"ε (seed {eps_seed})"),
-                      render.img_tag(to_unit_range(z[0, 0]), size=196, caption=caption))
+                      render.img_tag(z_img, size=196, caption=caption,
+                                     alt=models.alt(render.plain(caption), z_img[None])))
 
 
 def default_snapshots(T: int) -> str:
@@ -99,8 +101,9 @@ def snapshots(models: Models, x, eps_seed, ts_text=None) -> str:
         raise checks.InputError("Choose a test digit or draw one first.")
     ts = snapshot_ts(ts_text if ts_text is not None else default_snapshots(m.diffusion.T), m.diffusion.T)
     eps = torch.randn(x.shape, generator=torch.Generator().manual_seed(checks.seed(eps_seed, "ε seed")))
-    return render.row(*(render.img_tag(to_unit_range(m.diffusion.q_sample_at(x, t, eps)[0, 0]), size=84,
-                                       caption=f"t = {t}") for t in ts))
+    zs = [to_unit_range(m.diffusion.q_sample_at(x, t, eps)[0, 0]) for t in ts]
+    return render.row(*(render.img_tag(z, size=84, caption=f"t = {t}", alt=models.alt(f"z at t = {t}", z[None]))
+                        for t, z in zip(ts, zs, strict=True)))
 
 
 def draw_digit(image) -> torch.Tensor:

@@ -85,16 +85,19 @@ def _trajectory(m: DDPM, req: SamplerRequest, z_T: torch.Tensor, generator: torc
     return m.diffusion.ddim_sample_progressive(eps_model, tuple(z_T.shape), req.steps, req.eta, generator, z_T=z_T)
 
 
-def _frames(m: DDPM, req: SamplerRequest):
+def _frames(m: DDPM, req: SamplerRequest, alt=lambda text, images: text):
     """Every frame of a run, one per step (its input z_t, ε̂, x̂_0) and last the sample z_0 (its x̂_0 row
-    repeats z_0; its ε̂ row is the last step's prediction, the noise that step removed)."""
+    repeats z_0; its ε̂ row is the last step's prediction, the noise that step removed). `alt(text, images)`: the
+    sample frame's alt text (Models.alt: with what the classifier reads in the samples)."""
     g = torch.Generator().manual_seed(req.seed)
     z_T = torch.randn((req.n, 1, 28, 28), generator=g)
     with torch.inference_mode():
         k, step = -1, None
         for k, step in enumerate(_trajectory(m, req, z_T, g)):
             yield filmstrip.Frame(k, step.t + 1, _frame_png(step.z_t, step.eps, step.x0))
-        yield filmstrip.Frame(k + 1, 0, _frame_png(step.z_prev, step.eps, step.z_prev))
+        samples = to_unit_range(step.z_prev.squeeze(1))
+        yield filmstrip.Frame(k + 1, 0, _frame_png(step.z_prev, step.eps, step.z_prev),
+                              alt=alt(f"the {req.n} samples z_0 (top row), {req.describe()}", samples))
 
 
 def new_run(run) -> filmstrip.Run:
@@ -131,7 +134,7 @@ def reverse(models: Models, sampler, steps, eta, seed, n, label, guidance, run=N
         return
     t0 = time.perf_counter()
     try:
-        frames = partial(_frames, models.diffusion_model(), req)
+        frames = partial(_frames, models.diffusion_model(), req, alt=models.alt)
         for batch in background.stream(frames, run.stop, name="reverse-process"):
             run.frames.extend(batch)
             k = min(len(run.frames), req.steps)

@@ -37,9 +37,11 @@ def decode(models: Models, name: str, seed, *z_values) -> str:
     x = page_decoder.bernoulli_sample(probs, seed)  # the page's uniforms: its sample while dragging is this one
     shown = ", ".join(f"{v:.2f}" for v in z[:4].tolist()) + (", …" if z.numel() > 4 else "")
     return render.row(render.img_tag(probs, size=150, caption="mean f<sub>θ</sub>(z)",
-                                     alt=f"the decoded digit: pixel probabilities f(z) for z = ({shown}), {name} VAE"),
+                                     alt=models.alt(f"the decoded digit: pixel probabilities f(z) for z = ({shown}), "
+                                                    f"{name} VAE", probs)),
                       render.img_tag(x, size=150, caption=f"sample x ~ B(f<sub>θ</sub>(z)), seed {seed}",
-                                     alt=f"a binary digit drawn pixel by pixel from those probabilities, seed {seed}"))
+                                     alt=models.alt("a binary digit drawn pixel by pixel from those "
+                                                    f"probabilities, seed {seed}", x)))
 
 
 def decoded_value(models: Models, name: str, seed, z: list, note: str = "") -> str:

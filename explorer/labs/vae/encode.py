@@ -65,7 +65,8 @@ def _encode_view(models: Models, enc: EncodedDigit, eps_seed: int):
     if D > 8:
         table += f"\n\n({D - 8} more dimensions in the plots)"
     images = render.row(render.img_tag(enc.x, caption=f"encoded: {enc.label}"),
-                        render.img_tag(recon, caption=f"reconstruction f<sub>θ</sub>(μ), {enc.model}"))
+                        render.img_tag(recon, caption=f"reconstruction f<sub>θ</sub>(μ), {enc.model}",
+                                       alt=models.alt(f"reconstruction fθ(μ), {enc.model}", recon[None])))
     return images, fig_q, fig_kl, table, reparameterize(models, enc.model, enc, eps_seed)
 
 
@@ -85,7 +86,8 @@ def reparameterize(models: Models, name: str, state, eps_seed) -> str:
     eq = (f"<p class='ge-note'>ε seed {eps_seed}: z = μ + σ·ε = ({fmt(f'{v:+.2f}' for v in z[:n])}{more}) with "
           f"μ = ({fmt(f'{v:+.2f}' for v in mu[:n])}{more}), σ = ({fmt(f'{v:.2f}' for v in sigma[:n])}{more}), "
           f"ε = ({fmt(f'{v:+.2f}' for v in eps[:n])}{more})</p>")
-    return render.row(render.img_tag(probs, size=112, caption="f<sub>θ</sub>(μ + σ·ε)")) + eq
+    return render.row(render.img_tag(probs, size=112, caption="f<sub>θ</sub>(μ + σ·ε)",
+                                     alt=models.alt("fθ(μ + σ·ε)", probs[None]))) + eq
 
 
 def encode_index(models: Models, name: str, index, eps_seed):

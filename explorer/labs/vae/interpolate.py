@@ -28,8 +28,11 @@ def interpolate(models: Models, name: str, a, b, steps) -> str:
     out = []
     for title, z in (("linear: (1 − t)·μ_a + t·μ_b", lin), ("spherical (slerp)", sph)):
         norms = ", ".join(f"{v:.1f}" for v in z.norm(dim=1)[:: max(1, steps // 6)])
-        out.append(render.grid_tag(vae.decode_probs(z), steps, cell=48,
-                                   caption=f"{title}; ‖z‖ along the path: {norms}"))
+        images = vae.decode_probs(z)
+        caption = f"{title}; ‖z‖ along the path: {norms}"
+        out.append(render.grid_tag(images, steps, cell=48, caption=caption,
+                                   alt=models.alt(f"{steps} digits decoded along the {title.split(':')[0]} path",
+                                                  images)))
     return ("<div>" + "".join(out) +
             f"<p class='ge-note'>from test #{ia} (a {int(d.labels[ia])}) "
             f"to test #{ib} (a {int(d.labels[ib])})</p></div>")

@@ -36,17 +36,19 @@ def ancestral(models: Models, name: str, seed, n) -> tuple[go.Figure, str, str]:
                       yaxis=dict(range=[-Z_RANGE, Z_RANGE], zeroline=True))
     render.exportable(fig, render.file_name("vae-latent-z", model=name, seed=seed),
                       f"z ~ N(0, I) for the {name} VAE, seed {seed}")
-    stages = render.row(render.img_tag(s.probs[0], caption="② f<sub>θ</sub>(z): pixel probabilities"),
-                        render.img_tag(s.x[0], caption="③ x ~ B(f<sub>θ</sub>(z)): all 784 pixels at once"),
+    stages = render.row(render.img_tag(s.probs[0], caption="② f<sub>θ</sub>(z): pixel probabilities",
+                                       alt=models.alt("② fθ(z): pixel probabilities", s.probs[:1])),
+                        render.img_tag(s.x[0], caption="③ x ~ B(f<sub>θ</sub>(z)): all 784 pixels at once",
+                                       alt=models.alt("③ x ~ B(fθ(z)): all 784 pixels at once", s.x[:1])),
                         arrows=True)
     nrow = max(1, math.ceil(math.sqrt(n)))
     grids = render.row(
         render.grid_tag(s.probs, nrow, cell=40, caption=f"f<sub>θ</sub>(z) of {n} draws of z",
                         export=render.file_name("vae-samples-probs", model=name, seed=seed, n=n),
-                        alt=f"{n} decoded means f(z), {name} VAE, seed {seed}"),
+                        alt=models.alt(f"{n} decoded means f(z), {name} VAE, seed {seed}", s.probs)),
         render.grid_tag(s.x, nrow, cell=40, caption="their Bernoulli samples x",
                         export=render.file_name("vae-samples-x", model=name, seed=seed, n=n),
-                        alt=f"{n} binary samples x drawn from those means, seed {seed}"))
+                        alt=models.alt(f"{n} binary samples x drawn from those means, seed {seed}", s.x)))
     return fig, stages, grids
 
 
