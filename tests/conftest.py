@@ -186,3 +186,4 @@ def app_server(synthetic_data, app_checkpoints):
     except subprocess.TimeoutExpired:
         server.proc.kill()
 
+

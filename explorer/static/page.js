@@ -43,7 +43,18 @@
   // a live plot keeps its export beside the figure (render.live_value), a gr.Plot in its layout
   const plotMeta = gd => gd.geExportInfo || gd.layout?.meta?.ge_export;
 
+  // A KL panel draws the hand's values at once and the server's answer, which names its export, a moment later
+  // (kl_panel.js: dataset.drawn, dataset.server): a download waits until the server has answered for what is drawn,
+  // up to 5 s (then it takes the last answer's name: the server is gone or very slow)
+  const settled = async gd => {
+    const root = gd.closest('.ge-page-plot');
+    for (let i = 0; root && root.dataset.server !== root.dataset.drawn && i < 100; i++) {
+      await new Promise(r => setTimeout(r, 50));
+    }
+  };
+
   const savePlot = async (gd, format) => {
+    await settled(gd);
     const meta = plotMeta(gd), full = gd._fullLayout;
     if (!meta || !window.Plotly) return;
     const width = full.width, height = full.height, extra = 36;  // room for the caption under the plot

@@ -36,6 +36,32 @@ def test_plots_download_as_png_and_svg_named_and_captioned(page):
     assert page.locator(".modebar-btn--logo").count() == 0  # no link to plotly.com in an offline app
 
 
+def test_a_plot_downloaded_right_after_a_drag_is_named_after_what_it_shows(page):
+    """The KL panel draws a drag in the page at once; its export's name comes with the server's answer, held back
+    here until after the click: a download clicked before that answer used to take the previous values' name."""
+    _open(page, "KL divergence")
+    page.wait_for_selector("#kl-plot .ge-export button", timeout=30_000)
+    held = []
+
+    def hold(route):
+        held.append(route)
+
+    page.route("**/gradio_api/queue/join*", hold)  # every request to the server waits here
+    page.locator("#kl-mu-q input[type=range]").focus()
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")
+    panel = "document.querySelector('#kl-plot .ge-page-plot').dataset"
+    page.wait_for_function(f"() => Math.abs(JSON.parse({panel}.drawn)[2] - 1.05) < 1e-9", timeout=5_000)
+    assert page.evaluate(f"() => JSON.parse({panel}.server)[2]") == 1  # the server has not answered yet
+    with page.expect_download(timeout=30_000) as d:
+        page.locator("#kl-plot").get_by_role("button", name="Download PNG").click()
+        page.wait_for_timeout(300)
+        for route in list(held):
+            route.continue_()
+        page.unroute("**/gradio_api/queue/join*")  # any request held since is let through
+    assert held and d.value.suggested_filename == "kl-1d_mu_p=0_sigma_p=1_mu_q=1.05_sigma_q=0.8_shaded=pq.png"
+
+
 def test_image_grids_download_as_png(page):
     page.wait_for_selector("#vae-sample-grid .ge-export button", timeout=30_000)
     grid = page.locator("#vae-sample-grid figure").first
