@@ -38,7 +38,8 @@ def describe(probs: torch.Tensor) -> str:
     if n == 0:
         return ""
     if n == 1:
-        return f"the classifier reads {_one(probs[0])}"
+        one = _one(probs[0])
+        return f"the classifier is {one}" if one.startswith("unsure") else f"the classifier reads {one}"
     if n <= LISTED:
         return "the classifier reads, in order: " + "; ".join(_one(p) for p in probs)
     best, digit = probs.max(dim=1)

@@ -25,7 +25,7 @@ def onehot(*rows: tuple[int, float]) -> torch.Tensor:
 def test_one_many_and_unsure_readings_are_worded_as_they_are():
     assert reading.describe(onehot((7, 0.98))) == "the classifier reads 7 (98%)"
     two = torch.tensor([[0.0] * 3 + [0.4, 0.35] + [0.25 / 5] * 5], dtype=torch.float64)
-    assert reading.describe(two) == "the classifier reads unsure: 3 (40%) or 4 (35%)"
+    assert reading.describe(two) == "the classifier is unsure: 3 (40%) or 4 (35%)"
     assert reading.describe(onehot((1, 0.9), (2, 0.6))) == "the classifier reads, in order: 1 (90%); 2 (60%)"
     many = onehot(*[(3, 0.9)] * 9, *[(5, 0.8)] * 3, (0, 0.2))  # 13 images: counted per class
     assert reading.describe(many) == "the classifier reads 9× 3, 3× 5; unsure of 1"
