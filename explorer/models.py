@@ -134,7 +134,7 @@ def load_models(checkpoints: Path = DEFAULT_CHECKPOINTS, data_dir: Path = DEFAUL
         m.errors["diffusion"] = f"{e}. Train it with: `{command}`"
     fname, command = CLASSIFIER_CHECKPOINT
     try:
-        m.classifier = load_checkpoint(Path(checkpoints) / fname).requires_grad_(False).eval()
+        m.classifier = load_checkpoint(Path(checkpoints) / fname).requires_grad_(False)  # reading.py: eval mode
     except CheckpointError as e:
         m.errors["classifier"] = f"{e}. Images' alt text will not say what digit they show. Train it with: `{command}`"
     m.digits, m.digits_error = load_test_digits(Path(data_dir), download)

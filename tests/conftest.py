@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -161,17 +162,27 @@ def pages(browser):
     ctx.close()
 
 
-@pytest.fixture
-def page(pages, app_server):
-    pg = pages.new_page()
+@contextlib.contextmanager
+def app_page(ctx, url: str):
+    """A new page of the app in browser context `ctx`, once it has opened; on leaving, closed, and no script error
+    may have happened on it."""
+    pg = ctx.new_page()
     errors = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.goto(app_server.url)
-    pg.wait_for_selector("#vae-decoded img", timeout=60_000)
-    opened(pg)
-    yield pg
-    pg.close()
+    try:
+        pg.goto(url)
+        pg.wait_for_selector("#vae-decoded img", timeout=60_000)
+        opened(pg)
+        yield pg
+    finally:
+        pg.close()
     assert not errors, errors
+
+
+@pytest.fixture
+def page(pages, app_server):
+    with app_page(pages, app_server.url) as pg:
+        yield pg
 
 
 @pytest.fixture(scope="session")
@@ -185,5 +196,3 @@ def app_server(synthetic_data, app_checkpoints):
         server.proc.wait(10)
     except subprocess.TimeoutExpired:
         server.proc.kill()
-
-

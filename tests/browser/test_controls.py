@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import opened
+from tests.conftest import app_page
 
 pytestmark = pytest.mark.browser
 
@@ -65,17 +65,11 @@ def test_controls_without_effect_are_disabled(page):
 
 
 @pytest.fixture(scope="module")
-def typing_page(browser, app_server):
+def typing_page(pages, app_server):
     """One page for every typed value below: each case opens its own lab and types into its own box, and the
     message it waits for is its own, so they do not depend on each other (a page costs ~3 s to open)."""
-    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-    errors = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.goto(app_server.url)
-    opened(pg)
-    yield pg
-    pg.close()
-    assert not errors, errors
+    with app_page(pages, app_server.url) as pg:
+        yield pg
 
 
 @pytest.mark.parametrize(("tabs", "box", "typed", "view", "message"), [
