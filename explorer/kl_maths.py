@@ -36,14 +36,44 @@ def integrand(p, q, x: torch.Tensor) -> torch.Tensor:
     return lp.exp() * (lp - lq)
 
 
-def plot_range(mu_p: float, sigma_p: float, mu_q: float, sigma_q: float, width: float = 4.5) -> tuple[float, float]:
-    lo = min(mu_p - width * sigma_p, mu_q - width * sigma_q)
-    hi = max(mu_p + width * sigma_p, mu_q + width * sigma_q)
-    return lo, hi
+# Axis ranges that change in steps, not at every frame of a drag. A panel's ranges are widened outward to multiples
+# of a "nice" step (1, 2, 2.5 or 5 × 10^k) about a twentieth of their span: while a slider moves, the axes stay
+# put for many frames (the page then moves only the curves: static/plot_frames.js) and step when the curves outgrow
+# them. The steps are parsed from decimal text, as static/kl_maths.js parses them, so that page and server hold the
+# same doubles and compute the same ranges to the bit.
+NICE_STEPS = tuple(float(f"{m}e{e}") for e in range(-30, 31) for m in ("1", "2", "2.5", "5"))
+STEADY_TICKS = 20
+
+
+def nice_step(raw: float) -> float | None:
+    """The smallest of NICE_STEPS ≥ raw; None where there is none (raw not finite, ≤ 0 or beyond 5e30)."""
+    if not (math.isfinite(raw) and raw > 0):
+        return None
+    return next((s for s in NICE_STEPS if s >= raw), None)
+
+
+def outward(lo: float, hi: float, s: float) -> list[float]:
+    """[lo, hi] widened to multiples of s; one more step where the product rounded back inside."""
+    a, b = math.floor(lo / s), math.ceil(hi / s)
+    return [(a if a * s <= lo else a - 1) * s, (b if b * s >= hi else b + 1) * s]
+
+
+def steady_range(lo: float, hi: float) -> list[float]:
+    """[lo, hi] widened outward to multiples of nice_step((hi − lo) / 20): at most a tenth of the span wider on
+    each side, and the same for every lo, hi between two multiples. Unchanged where no step fits."""
+    s = nice_step((hi - lo) / STEADY_TICKS)
+    return [lo, hi] if s is None else outward(lo, hi, s)
+
+
+def plot_range(mu_p: float, sigma_p: float, mu_q: float, sigma_q: float, width: float = 5.0) -> list[float]:
+    """The 1-D panel's x-axis: `width` σ either side of both means, widened to a steady range."""
+    return steady_range(min(mu_p - width * sigma_p, mu_q - width * sigma_q),
+                        max(mu_p + width * sigma_p, mu_q + width * sigma_q))
 
 
 def grid_for(mu_p: float, sigma_p: float, mu_q: float, sigma_q: float, n: int = 200) -> torch.Tensor:
-    """A plotting grid covering both densities, with extra points where the narrower one lives."""
+    """A plotting grid over the whole x-axis (plot_range), with extra points within 5σ of each mean, where the
+    narrower density lives."""
     lo, hi = plot_range(mu_p, sigma_p, mu_q, sigma_q)
     pts = [torch.linspace(lo, hi, n, dtype=DT)]
     for mu, s in ((mu_p, sigma_p), (mu_q, sigma_q)):
@@ -202,12 +232,30 @@ def fit_gaussian(
 
 def shared_zero(density_max: float, f_min: float, f_max: float, pad: float = 1.05) -> tuple[list, list]:
     """Axis ranges for the densities (left) and the integrand (right) of the 1-D panel that put both zeros at the
-    same height: the integrand dips below 0 where the other density is larger, the densities never do. Non-finite
-    extremes are ignored. static/kl_maths.js `sharedZero` is the same function."""
+    same height: the integrand dips below 0 where the other density is larger, the densities never do. Each end is
+    padded by 5% and widened to a multiple of a nice step (see steady_range), so that the axes change in steps while
+    a slider moves. Non-finite extremes are ignored. static/kl_maths.js `sharedZero` is the same function."""
     top = density_max * pad if math.isfinite(density_max) and density_max > 0 else 1.0
+    s = nice_step(top / STEADY_TICKS)
+    top = top if s is None else outward(0.0, top, s)[1]
     hi = f_max * pad if math.isfinite(f_max) and f_max > 0 else 1.0
-    below = -f_min / f_max if math.isfinite(f_min) and math.isfinite(f_max) and f_max > 0 and f_min < 0 else 0.0
-    return [-below * top, top], [-below * hi, hi]
+    lo = f_min * pad if math.isfinite(f_min) and math.isfinite(f_max) and f_max > 0 and f_min < 0 else 0.0
+    s = nice_step((hi - lo) / STEADY_TICKS)
+    if s is not None:
+        lo, hi = outward(lo, hi, s)
+    below = -lo / hi
+    return [-below * top, top], [lo, hi]
+
+
+def ranges_2d(p_params: tuple, q_params: tuple, k: float = 2.0, pad: float = 0.05) -> tuple[list, list]:
+    """The 2-D panel's x₁ and x₂ ranges: both k-σ ellipses (each reaches μᵢ ± k σᵢ along axis i), padded by 5% of
+    the span and widened to steady ranges. static/kl_maths.js `ranges2d` is the same function."""
+    out = []
+    for i in (0, 1):
+        lo = min(p_params[i] - k * p_params[2 + i], q_params[i] - k * q_params[2 + i])
+        hi = max(p_params[i] + k * p_params[2 + i], q_params[i] + k * q_params[2 + i])
+        out.append(steady_range(lo - pad * (hi - lo), hi + pad * (hi - lo)))
+    return out[0], out[1]
 
 
 def fmt_nats(v: float) -> str:

@@ -26,9 +26,28 @@ const GeKl = (() => {
     return out;
   };
 
-  // kl_maths.grid_for: 200 points over both densities, and 100 more within 5σ of each mean; sorted, unique
+  // kl_maths.NICE_STEPS, nice_step, steady_range: axis ranges widened outward to multiples of a nice step (1, 2, 2.5,
+  // 5 × 10^k, parsed from the same decimal text as the server's) about a twentieth of the span, so that the axes
+  // change in steps while a slider moves and the page can move the curves alone (plot_frames.js)
+  const NICE_STEPS = [];
+  for (let e = -30; e <= 30; e++) for (const m of ['1', '2', '2.5', '5']) NICE_STEPS.push(Number(`${m}e${e}`));
+  const STEADY_TICKS = 20;
+  const niceStep = raw => (Number.isFinite(raw) && raw > 0 ? NICE_STEPS.find(s => s >= raw) ?? null : null);
+  const outward = (lo, hi, s) => {  // one more step where the product rounded back inside
+    const a = Math.floor(lo / s), b = Math.ceil(hi / s);
+    return [(a * s <= lo ? a : a - 1) * s, (b * s >= hi ? b : b + 1) * s];
+  };
+  const steadyRange = (lo, hi) => {
+    const s = niceStep((hi - lo) / STEADY_TICKS);
+    return s === null ? [lo, hi] : outward(lo, hi, s);
+  };
+  // kl_maths.plot_range: the 1-D panel's x-axis, 5σ either side of both means, steady
+  const plotRange = (mp, sp, mq, sq, width = 5) =>
+    steadyRange(Math.min(mp - width * sp, mq - width * sq), Math.max(mp + width * sp, mq + width * sq));
+
+  // kl_maths.grid_for: 200 points over the x-axis, and 100 more within 5σ of each mean; sorted, unique
   const gridFor = (mp, sp, mq, sq, n = 200) => {
-    const lo = Math.min(mp - 4.5 * sp, mq - 4.5 * sq), hi = Math.max(mp + 4.5 * sp, mq + 4.5 * sq);
+    const [lo, hi] = plotRange(mp, sp, mq, sq);
     const all = [...linspace(lo, hi, n), ...linspace(mp - 5 * sp, mp + 5 * sp, n >> 1),
                  ...linspace(mq - 5 * sq, mq + 5 * sq, n >> 1)].sort((a, b) => a - b);
     return all.filter((v, i) => i === 0 || v !== all[i - 1]);
@@ -110,13 +129,24 @@ const GeKl = (() => {
       `<div class='ge-note'>difference ${fmtNats(Math.abs(pq - qp))} nats</div></div>`;
   };
 
-  // kl_maths.shared_zero: the densities' and the integrand's axis ranges, with both zeros at the same height
+  // kl_maths.shared_zero: the densities' and the integrand's axis ranges, with both zeros at the same height, each
+  // end padded by 5% and widened to a multiple of a nice step
   const sharedZero = (densityMax, fMin, fMax, pad = 1.05) => {
-    const top = Number.isFinite(densityMax) && densityMax > 0 ? densityMax * pad : 1.0;
-    const hi = Number.isFinite(fMax) && fMax > 0 ? fMax * pad : 1.0;
-    const below = Number.isFinite(fMin) && Number.isFinite(fMax) && fMax > 0 && fMin < 0 ? -fMin / fMax : 0.0;
-    return [[-below * top, top], [-below * hi, hi]];
+    let top = Number.isFinite(densityMax) && densityMax > 0 ? densityMax * pad : 1.0;
+    let s = niceStep(top / STEADY_TICKS);
+    top = s === null ? top : outward(0, top, s)[1];
+    let hi = Number.isFinite(fMax) && fMax > 0 ? fMax * pad : 1.0;
+    let lo = Number.isFinite(fMin) && Number.isFinite(fMax) && fMax > 0 && fMin < 0 ? fMin * pad : 0.0;
+    s = niceStep((hi - lo) / STEADY_TICKS);
+    if (s !== null) [lo, hi] = outward(lo, hi, s);
+    const below = -lo / hi;
+    return [[-below * top, top], [lo, hi]];
   };
+  // kl_maths.ranges_2d: both k-σ ellipses (μᵢ ± k σᵢ along axis i), padded by 5% of the span, steady
+  const ranges2d = (p, q, k = 2, pad = 0.05) => [0, 1].map(i => {
+    const lo = Math.min(p[i] - k * p[2 + i], q[i] - k * q[2 + i]), hi = Math.max(p[i] + k * p[2 + i], q[i] + k * q[2 + i]);
+    return steadyRange(lo - pad * (hi - lo), hi + pad * (hi - lo));
+  });
   const extremes = ys => {
     let lo = Infinity, hi = -Infinity;
     for (const v of ys) if (Number.isFinite(v)) { if (v < lo) lo = v; if (v > hi) hi = v; }
@@ -124,15 +154,18 @@ const GeKl = (() => {
   };
 
   // --- what each panel draws: the arrays and texts of its figure (the server's figure gives the styling) -----
+  // `ranges` are the figure's axes, the server's to the bit; `room`, wider ones that a drag may draw on (kl_panel.js)
   // 1-D (labs/kl/panel.gaussians_1d): traces [integrand, p, q]
   const panel1d = (mp, sp, mq, sq, direction) => {
     const [pq, qp] = kl1d(mp, sp, mq, sq), x = gridFor(mp, sp, mq, sq), forward = direction === 'KL(p‖q)';
     const lp = x.map(v => logPdf(v, mp, sp)), lq = x.map(v => logPdf(v, mq, sq));
     const [la, lb] = forward ? [lp, lq] : [lq, lp];
     const f = la.map((v, i) => Math.exp(v) * (v - lb[i])), dp = lp.map(Math.exp), dq = lq.map(Math.exp);
-    const [fMin, fMax] = extremes(f), [y, y2] = sharedZero(Math.max(extremes(dp)[1], extremes(dq)[1]), fMin, fMax);
+    const [fMin, fMax] = extremes(f), top = Math.max(extremes(dp)[1], extremes(dq)[1]);
+    const [y, y2] = sharedZero(top, fMin, fMax), [ry, ry2] = sharedZero(1.25 * top, 1.25 * fMin, 1.25 * fMax);
     return {
-      pq, qp, html: numbersHtml(pq, qp, 'kl-'), ranges: {y, y2},
+      pq, qp, html: numbersHtml(pq, qp, 'kl-'), ranges: {x: plotRange(mp, sp, mq, sq), y, y2},
+      room: {x: plotRange(mp, sp, mq, sq, 6.5), y: ry, y2: ry2},  // roomier axes for a drag (kl_panel.js)
       title: `shaded area = ${direction} = ${fmtNats(forward ? pq : qp)} nats`,
       traces: [{x, y: f, name: `integrand of ${direction}`}, {x, y: dp}, {x, y: dq}],
     };
@@ -144,9 +177,10 @@ const GeKl = (() => {
       for (const k of [1, 2]) { const [x, y] = ellipse(...d, k); traces.push({x, y}); }
       traces.push({x: [d[0]], y: [d[1]]});
     }
-    return {pq, qp, html: numbersHtml(pq, qp, 'kl2-'), traces};
+    const [x, y] = ranges2d(p, q), [rx, ry] = ranges2d(p, q, 2, 0.25);
+    return {pq, qp, html: numbersHtml(pq, qp, 'kl2-'), traces, ranges: {x, y}, room: {x: rx, y: ry}};
   };
 
-  return {kl1d, kl2d, logPdf, linspace, gridFor, ellipse, formatG, formatE, fmtNats, numbersHtml, sharedZero, panel1d,
-          panel2d};
+  return {kl1d, kl2d, logPdf, linspace, niceStep, steadyRange, plotRange, gridFor, ellipse, formatG, formatE, fmtNats,
+          numbersHtml, sharedZero, ranges2d, panel1d, panel2d};
 })();

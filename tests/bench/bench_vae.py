@@ -106,15 +106,20 @@ def hover_latency(page, changes: int) -> list[float]:
     return times[5:]
 
 
-def kl_latency(page, tabs: tuple[str, ...], slider: str, plot: str, changes: int) -> tuple[list[float], list[float]]:
-    """A KL panel's slider → its redrawn figure, computed and drawn in the page; and the main-thread work per update
-    (milliseconds the panel's own code, kl_panel.js, spent in each frame it drew)."""
+def kl_latency(page, tabs: tuple[str, ...], slider: str, plot: str, changes: int
+               ) -> tuple[list[float], list[float], dict]:
+    """A KL panel's slider → its redrawn figure, computed and drawn in the page; the main-thread work per update
+    (milliseconds the panel's own code, kl_panel.js, spent in each frame it drew); and how many frames moved the
+    curves inside Plotly's drawing (the axes held) or were drawn by Plotly."""
     for name in tabs:
         page.get_by_role("tab", name=name, exact=True).click()
     page.wait_for_selector(f"{plot} .js-plotly-plot", timeout=60_000)
     drawn = "el => el.querySelector('.ge-page-plot')?.dataset.drawn"
+    root = f"document.querySelector('{plot} .ge-page-plot')"
+    before = page.evaluate(f"() => ({{...{root}.geFrames}})")
     times = slider_latency(page, f"{slider} input[type=range]", plot, drawn, changes)
-    return times, page.evaluate(f"() => document.querySelector('{plot} .ge-page-plot').geCosts.slice(-{changes})")
+    after = page.evaluate(f"() => ({{...{root}.geFrames}})")
+    return times, page.evaluate(f"() => {root}.geCosts.slice(-{changes})"), {k: after[k] - before[k] for k in after}
 
 
 def choose_model(page, name: str) -> None:
@@ -145,8 +150,8 @@ def main() -> int:
         browser32 = slider_latency(page, "#vae-z1 input[type=range]", "#vae-decoded", page_drawn, args.changes)
         hover = hover_latency(page, args.changes)
         work_vae = page.evaluate(f"() => document.querySelector('#vae-decoded .ge-dec').geCosts.slice(-{args.changes})")
-        kl, work_kl = kl_latency(page, ("KL divergence",), "#kl-mu-q", "#kl-plot", args.changes)
-        kl2, work_kl2 = kl_latency(page, ("Two 2-D Gaussians",), "#kl2-mu-q1", "#kl2-plot", args.changes)
+        kl, work_kl, how_kl = kl_latency(page, ("KL divergence",), "#kl-mu-q", "#kl-plot", args.changes)
+        kl2, work_kl2, how_kl2 = kl_latency(page, ("Two 2-D Gaussians",), "#kl2-mu-q1", "#kl2-plot", args.changes)
         decoders = page.evaluate("() => JSON.parse(document.querySelector('#vae-decoded .ge-dec').dataset.decoders)")
         heap = page.evaluate("() => performance.memory ? performance.memory.usedJSHeapSize / 2 ** 20 : NaN")
         client = bench_client(server.url, args.changes)
@@ -178,6 +183,9 @@ def main() -> int:
         *[(f"main-thread work per update: {what} (p50 / p95; max {max(w):.1f} ms)", f"{pct(w, 50):.1f} ms",
            f"{pct(w, 95):.1f} ms", len(w), "≤ ~8 ms") for what, w in
           (("VAE decode and paint (32-D)", work_vae), ("KL 1-D panel", work_kl), ("KL 2-D panel", work_kl2))],
+        *[(f"KL {what} panel: frames that moved the curves / that Plotly drew (axes changed)",
+           f"{how['moved']} / {how['plotly']}", "", how["moved"] + how["plotly"], "")
+          for what, how in (("1-D", how_kl), ("2-D", how_kl2))],
         ("trivial Gradio app: slider .input → small image (the round-trip floor)", f"{floor50:.1f} ms",
          f"{pct(floor, 95):.1f} ms", len(floor), ""),
         ("slider → image, gradio_client /decode (the server's path)", f"{pct(client, 50):.1f} ms",

@@ -83,10 +83,27 @@ def test_the_pages_kl_equals_torch_on_random_and_extreme_parameters(page):
     assert _torch_1d(0, 1e-200, 1e200, 1e-200) == (math.inf, math.inf)
 
 
-def test_the_pages_text_is_the_servers(page):
-    """Numbers, bits, difference and "∞: beyond float64": character for character what Python writes."""
+def test_the_pages_text_and_axes_are_the_servers(page):
+    """Numbers, bits, difference and "∞: beyond float64": character for character what Python writes; the steady
+    axis ranges (kl_maths.steady_range and the functions built on it): to the bit what Python computes, so that the
+    server's figure keeps the axes the page dragged with."""
     _open(page, "KL divergence")
     page.wait_for_selector("#kl-plot .js-plotly-plot")
+    rng = random.Random(7)
+    spans = [(rng.uniform(-1e3, 1e3), 10 ** rng.uniform(-4, 9)) for _ in range(300)] + [(0.0, 1.0), (-5.0, 10.0)]
+    cases = [[lo, lo + w] for lo, w in spans]
+    assert page.evaluate(f"cs => cs.map(([lo, hi]) => {GEKL}.steadyRange(lo, hi))", cases) == \
+        [km.steady_range(lo, hi) for lo, hi in cases]
+    zeros = [[10 ** rng.uniform(-3, 3), -(10 ** rng.uniform(-6, 9)), 10 ** rng.uniform(-6, 11)] for _ in range(300)]
+    zeros += [[0.5, 0.0, 0.0], [399.0, -1.0, 8e10], [1.0, -0.5, 0.0]]
+    assert page.evaluate(f"zs => zs.map(z => {GEKL}.sharedZero(...z))", zeros) == \
+        [list(km.shared_zero(*z)) for z in zeros]
+    ones = _params_1d(rng, 100)
+    assert page.evaluate(f"ps => ps.map(p => {GEKL}.plotRange(...p))", ones) == [km.plot_range(*p) for p in ones]
+    pairs = [[[rng.uniform(-5, 5), rng.uniform(-5, 5), rng.uniform(0.05, 5), rng.uniform(0.05, 5), 0.0]
+              for _ in range(2)] for _ in range(200)]
+    assert page.evaluate(f"ps => ps.map(([p, q]) => {GEKL}.ranges2d(p, q))", pairs) == \
+        [list(km.ranges_2d(p, q)) for p, q in pairs]
     rng = random.Random(1)
     values = [rng.choice([1, -1]) * 10 ** rng.uniform(-8, 9) for _ in range(400)] + [
         0.0, 0.5, 1.0625, 12345.5, 99999.5, 1e5, 9.9995, 3200.0, 1e-5, math.inf, -math.inf, math.nan]
@@ -110,7 +127,7 @@ def _set(pg, plot: str, values: list) -> dict:
       const want = JSON.stringify(values), done = () => root.dataset.drawn === want && root.geCosts?.length > n;
       for (let i = 0; i < 200 && !done(); i++) await new Promise(r => setTimeout(r, 10));
       return {drawn: root.dataset.drawn, html: root.querySelector('.ge-live-html').innerHTML, ...root.gePage,
-              title: root.querySelector('.ge-live-plot').layout.title.text};
+              title: root.querySelector('.ge-live-plot .gtitle').textContent};  // as drawn, moved or by Plotly
     }""", [plot, values])
 
 
@@ -126,7 +143,7 @@ def test_the_1d_panel_draws_what_the_server_would(page):
             server = json.loads(panel.kl_1d(*values))
             assert got["html"] == server["html"].replace("'", '"')  # the browser writes attributes in "…"
             assert got["title"] == server["figure"]["layout"]["title"]["text"]
-            for axis, key in (("yaxis", "y"), ("yaxis2", "y2")):  # both zeros at one height (kl_maths.shared_zero)
+            for axis, key in (("xaxis", "x"), ("yaxis", "y"), ("yaxis2", "y2")):  # steady; both zeros at one height
                 assert got["ranges"][key] == pytest.approx(server["figure"]["layout"][axis]["range"], rel=1e-9)
             p, q = km.normal(*values[:2]), km.normal(*values[2:4])
             x = torch.tensor(got["traces"][1]["x"], dtype=DT)
@@ -150,12 +167,85 @@ def test_the_2d_panel_draws_what_the_server_would(page):
             sx = theirs["x"] if isinstance(theirs["x"], list) else None
             if sx is not None:  # the means travel as lists; the ellipses as typed arrays (checked below)
                 assert mine["x"] == pytest.approx(sx, rel=1e-12) and mine["y"] == pytest.approx(theirs["y"], rel=1e-12)
+        for axis, key in (("xaxis", "x"), ("yaxis", "y")):  # steady ranges, to the bit
+            assert got["ranges"][key] == server["figure"]["layout"][axis]["range"]
         for k, (who, params) in enumerate((("p", values[:5]), ("q", values[5:]))):
             for j, sigmas in enumerate((1, 2)):
                 e = km.ellipse(km.mvn(*params), sigmas).numpy()
                 trace = got["traces"][3 * k + j]
                 assert trace["x"] == pytest.approx(list(e[:, 0]), abs=1e-12), who
                 assert trace["y"] == pytest.approx(list(e[:, 1]), abs=1e-12), who
+
+
+# Ten frames of a drag of slider `i`, one per animation frame; then the figure as drawn (its SVG), and as Plotly draws
+# the same curves on the same axes; both as images, drawn from their SVG in the page (RGBA bytes).
+DRAG_AND_DRAW = """async ([plot, values, i]) => {
+  const root = document.querySelector(`#${plot} .ge-page-plot`), gd = root.querySelector('.ge-live-plot');
+  const n = {...root.geFrames}, frame = () => new Promise(r => requestAnimationFrame(r));
+  const markup = () => [...gd.querySelectorAll('svg.main-svg')].map(s => s.outerHTML).join('');
+  const w = gd._fullLayout.width, h = gd._fullLayout.height;
+  const raster = async layers => {
+    const img = new Image();
+    img.src = 'data:image/svg+xml;charset=utf-8,' + encodeURIComponent(
+      `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}">${layers}</svg>`);
+    await img.decode();
+    const c = document.createElement('canvas'); c.width = w; c.height = h;
+    const x = c.getContext('2d'); x.fillStyle = '#fff'; x.fillRect(0, 0, w, h); x.drawImage(img, 0, 0);
+    return Array.from(x.getImageData(0, 0, w, h).data);
+  };
+  const before = markup();
+  let last = 0;
+  for (let k = 1; k <= 10; k++) {
+    const v = [...values]; v[i] = Math.round((v[i] + k * 0.03) * 100) / 100;
+    last = root.geFrames.moved;
+    root.dispatchEvent(new CustomEvent('ge-set', {detail: v}));
+    await frame();
+  }
+  await frame();
+  last = root.geFrames.moved - last;  // 1 if the last frame was moved
+  const moved = markup(), page = root.gePage;  // the pause (150 ms) is still to come: nothing has redrawn it
+  const data = gd.data.map((t, j) => ({...t, x: page.traces[j].x, y: page.traces[j].y}));
+  const layout = page.title ? {...gd.layout, title: {...gd.layout.title, text: page.title}} : gd.layout;
+  await (gd.gePlotly || window.Plotly).react(gd, data, layout, gd._context);
+  return {moved: root.geFrames.moved - n.moved, last, plotly: root.geFrames.plotly - n.plotly,
+          drawn: root.dataset.drawn, before: await raster(before), during: await raster(moved),
+          redrawn: await raster(markup())};
+}"""
+
+
+def _differ(a: list[int], b: list[int]) -> float:
+    """The share of pixels whose colour differs by more than 60 in some channel."""
+    n = len(a) // 4
+    return sum(any(abs(a[4 * i + c] - b[4 * i + c]) > 60 for c in range(3)) for i in range(n)) / n
+
+
+@pytest.mark.parametrize("plot, values, moving", [
+    ("kl-plot", [0.0, 1.0, 1.0, 0.8, "KL(p‖q)"], 2),  # μ_q, under the shaded integrand and both KLs
+    ("kl2-plot", [-1.0, 0.0, 1.0, 0.6, 0.5, 1.0, 0.5, 0.8, 1.2, -0.3], 5),  # μ_q,1: an ellipse pair and its mean
+])
+def test_dragged_frames_move_plotlys_curves_as_plotly_would_draw_them(page, plot, values, moving):
+    """While a frame fits the axes drawn, the page moves the curves inside Plotly's drawing (plot_frames.js) instead of
+    redrawing the figure: what it draws is what Plotly draws for the same curves on the same axes, to the pixel but
+    for antialiasing. Once the hand pauses the figure has the server's ranges and values."""
+    _open(page, "KL divergence", *(["Two 2-D Gaussians"] if plot == "kl2-plot" else []))
+    page.wait_for_selector(f"#{plot} .js-plotly-plot")
+    _set(page, plot, values)
+    settled = f"() => {{ const r = document.querySelector('#{plot} .ge-page-plot'); " \
+              "return r.dataset.server === r.dataset.drawn; }"
+    page.wait_for_function(settled, timeout=10_000)
+    got = page.evaluate(DRAG_AND_DRAW, [plot, values, moving])
+    # the axes held for most of the drag (Plotly drew a frame that outgrew them, on roomier axes), and the last
+    # frame, the one compared, was moved
+    assert got["moved"] >= 7 and got["moved"] + got["plotly"] == 10 and got["last"] == 1, got
+    assert _differ(got["during"], got["redrawn"]) < 0.002, "the moved curves are not where Plotly draws them"
+    assert _differ(got["before"], got["during"]) > 0.005  # the drag moved the curves visibly (the comparison can fail)
+    page.wait_for_function(settled, timeout=10_000)  # the server's figure for the dragged values, on its own ranges
+    assert json.loads(got["drawn"])[moving] == pytest.approx(values[moving] + 0.3)
+    drawn = page.evaluate(f"() => document.querySelector('#{plot} .ge-page-plot').geDrawn.ranges")
+    server = json.loads(panel.kl_1d(*json.loads(got["drawn"]))) if plot == "kl-plot" else \
+        json.loads(two_d.live_2d(*json.loads(got["drawn"])))
+    for axis, key in (("xaxis", "x"), ("yaxis", "y")):  # the ranges Plotly was given (2-D: it widens one to scale)
+        assert drawn[key] == server["figure"]["layout"][axis]["range"]
 
 
 def test_input_events_coalesce_to_one_draw_per_frame(page):

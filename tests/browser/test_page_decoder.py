@@ -165,6 +165,20 @@ def test_hovering_the_map_and_the_manifold_decodes_the_point_under_the_pointer(p
         want = vae.decode_probs(torch.tensor([z]))[0].double().numpy()
     assert np.abs(np.asarray(probs) - want).max() < 1e-5
     assert float(page.locator("#vae-z1 input[type=number]").input_value()) == 0  # a preview: the sliders stay
+    # at most one draw per frame: a pointer move is drawn at once, in its frame; twenty more in that frame wait for
+    # the next, which draws the last of them
+    draws, last = page.evaluate("""async ([x, y]) => {
+      const root = document.querySelector('#vae-decoded .ge-dec'), n = root.geCosts.length;
+      const target = document.querySelector('#vae-map .ge-live-plot .nsewdrag');
+      await new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)));  // a frame that has not drawn yet
+      for (let i = 0; i <= 20; i++)
+        target.dispatchEvent(new MouseEvent('mousemove', {bubbles: true, clientX: x + 2 * i, clientY: y}));
+      await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+      return [root.geCosts.length - n, JSON.parse(root.dataset.drawn)[2]];
+    }""", [x, y])
+    assert 1 <= draws <= 2 and last[0] == pytest.approx(page.evaluate("""x => {
+        const gd = document.querySelector('#vae-map .ge-live-plot'), L = gd._fullLayout;
+        return L.xaxis.p2d(x - gd.getBoundingClientRect().left - L._size.l); }""", x + 40), abs=0.03)  # ~1 px
 
     grid = page.locator("#vae-manifold img").bounding_box()
     page.mouse.move(grid["x"] + grid["width"] / 30, grid["y"] + grid["height"] / 30)  # the top-left cell

@@ -84,6 +84,47 @@ def test_ellipse_lies_on_the_mahalanobis_contour():
     assert torch.allclose(m, torch.full_like(m, 4.0), atol=1e-9)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.floats(-1e6, 1e6), st.floats(1e-6, 1e9))
+def test_steady_ranges_hold_the_data_with_at_most_a_tenth_more_each_side(lo, span):
+    hi = lo + span
+    a, b = km.steady_range(lo, hi)
+    assert a <= lo and b >= hi
+    assert lo - a <= (hi - lo) / 10 * (1 + 1e-12) and b - hi <= (hi - lo) / 10 * (1 + 1e-12)
+    s = km.nice_step((hi - lo) / km.STEADY_TICKS)  # both ends are multiples of one nice step
+    assert a / s == pytest.approx(round(a / s), rel=1e-12, abs=1e-9)
+    assert b / s == pytest.approx(round(b / s), rel=1e-12, abs=1e-9)
+
+
+def test_steady_ranges_change_in_steps_while_a_mean_is_dragged():
+    """μ_q dragged from 1 to 3 in the slider's steps of 0.01: the 1-D panel's x-axis changes a few times, not at
+    each of the 200 frames, and always holds 5σ either side of both means."""
+    ranges = [km.plot_range(0.0, 1.0, 1 + k / 100, 0.8) for k in range(201)]
+    assert len({tuple(r) for r in ranges}) <= 6
+    assert all(r[0] <= -5 and r[1] >= 1 + k / 100 + 4 for k, r in enumerate(ranges))
+    assert km.nice_step(0.3) == 0.5 and km.nice_step(2.1) == 2.5 and km.nice_step(0) is None
+    assert km.nice_step(1e31) is None and km.steady_range(0.0, math.inf) == [0.0, math.inf]
+
+
+@pytest.mark.parametrize("density_max, f_min, f_max", [(0.5, -0.2, 0.6), (399.0, -1e3, 8e10), (0.4, 0.0, 0.0),
+                                                       (2.0, -3.0, 0.1), (0.4, math.nan, math.inf)])
+def test_shared_zero_holds_the_curves_and_puts_both_zeros_at_one_height(density_max, f_min, f_max):
+    y, y2 = km.shared_zero(density_max, f_min, f_max)
+    assert y[1] >= density_max and y[0] <= 0 and y2[0] <= 0
+    if math.isfinite(f_max) and f_max > 0:
+        assert y2[1] >= f_max and y2[0] <= f_min
+    assert y[0] / (y[1] - y[0]) == pytest.approx(y2[0] / (y2[1] - y2[0]), rel=1e-12, abs=1e-15)  # the zeros' height
+
+
+def test_the_2d_ranges_hold_both_two_sigma_ellipses():
+    p, q = (-1.0, 0.0, 1.0, 0.6, 0.5), (1.0, 0.5, 0.8, 1.2, -0.3)
+    (x0, x1), (y0, y1) = km.ranges_2d(p, q)
+    for params in (p, q):
+        e = km.ellipse(km.mvn(*params), 2.0)
+        assert x0 < float(e[:, 0].min()) and float(e[:, 0].max()) < x1
+        assert y0 < float(e[:, 1].min()) and float(e[:, 1].max()) < y1
+
+
 def test_forward_fit_reaches_moment_matching_and_reverse_fit_picks_a_mode():
     args = (-3.0, 0.5, 3.0, 0.5, 0.5)
     steps = list(km.fit_gaussian(km.mixture(*args), start=(0.5, 1.0)))

@@ -105,7 +105,7 @@ def gaussians_1d(mu_p, sigma_p, mu_q, sigma_q, direction: str, template: bool = 
                         showgrid=False, zeroline=True, zerolinecolor=F_COLOR, zerolinewidth=1, nticks=6,
                         tickmode="auto",
                         range=y2_range),
-            xaxis=dict(nticks=8),
+            xaxis=dict(nticks=8, range=km.plot_range(mu_p, sigma_p, mu_q, sigma_q)),
         ),
     )
     render.exportable(fig, render.file_name("kl-1d", mu_p=mu_p, sigma_p=sigma_p, mu_q=mu_q, sigma_q=sigma_q,
@@ -190,7 +190,7 @@ def build(links: Links | None = None) -> KlControls:
             config = dict(kind="1d", sliders=[s.elem_id for s in sliders],
                           ranges=[(s.minimum, s.maximum) for s in sliders], direction=direction.elem_id)
             plot = render.page_plot(gaussians_1d(0.0, 1.0, 1.0, SIGMA_Q0, "KL(p‖q)", template=True), "kl-plot",
-                                    config, ["kl_maths.js", "kl_panel.js"])
+                                    config, ["kl_maths.js", "plot_frames.js", "kl_panel.js"])
     ctl = KlControls(mu_p, sigma_p, mu_q, sigma_q, direction, plot, caption)
 
     # dragging, typing and the direction are the page's (static/kl_panel.js hears their input events): no request

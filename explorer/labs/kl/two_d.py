@@ -44,6 +44,7 @@ def gaussians_2d(*values) -> tuple[go.Figure, str]:
         raise checks.InputError(f"Expected 10 values (μ₁, μ₂, σ₁, σ₂, ρ for p and for q), got {len(values)}.")
     pp, qp = _params_2d("_p", *values[:5]), _params_2d("_q", *values[5:])
     kl_pq, kl_qp = km.kl_2d(pp, qp)
+    x_range, y_range = km.ranges_2d(pp, qp)
     fig = go.Figure()
     for params, name, color in ((pp, "p", P_COLOR), (qp, "q", Q_COLOR)):
         d = km.mvn(*params)
@@ -67,8 +68,9 @@ def gaussians_2d(*values) -> tuple[go.Figure, str]:
         template=DRAG_TEMPLATE,
         showlegend=False,
         height=440,
-        xaxis=dict(title="x₁"),
-        yaxis=dict(title="x₂", scaleanchor="x"),
+        # steady ranges (kl_maths.ranges_2d): while a slider moves the axes stay put and the page moves the ellipses
+        xaxis=dict(title="x₁", range=x_range),
+        yaxis=dict(title="x₂", scaleanchor="x", range=y_range),
         margin=dict(l=50, r=10, t=50, b=40),
     )
     names = ("mu_p1", "mu_p2", "sigma_p1", "sigma_p2", "rho_p", "mu_q1", "mu_q2", "sigma_q1", "sigma_q2", "rho_q")
@@ -144,7 +146,7 @@ def build(links: Links | None = None) -> None:
             config = dict(kind="2d", sliders=[s.elem_id for s in sliders],
                           ranges=[(s.minimum, s.maximum) for s in sliders])
             plot = render.page_plot(live_2d(*[s.value for s in sliders], template=True), "kl2-plot", config,
-                                    ["kl_maths.js", "kl_panel.js"])
+                                    ["kl_maths.js", "plot_frames.js", "kl_panel.js"])
     with gr.Row():
         presets = [gr.Button(n, size="sm") for n in PRESETS_2D]
     caption = gr.Markdown()
