@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -22,6 +23,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--download", action=argparse.BooleanOptionalAction, default=True,
                    help="download the MNIST test set into --data-dir if it is missing (default: on)")
     p.add_argument("--share", action="store_true", help="also serve through a public Gradio share link")
+    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="also serve requests addressed to this host name (repeatable; IP addresses and localhost "
+                        "always are: other names are refused against DNS rebinding, see explorer/guard.py)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads per computation (default: 1; see README, 'Where the time goes')")
     args = p.parse_args(argv)
@@ -34,6 +38,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # SIGTERM (a service manager, `kill`) stops the app as Ctrl-C does: Gradio closes its server, and the atexit
+    # handlers remove the app's files
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     # no launch telemetry or version check: the app runs offline, in classrooms (set before gradio is imported)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     # a user's bad input is one INFO line (explorer.checks.InputError), not a traceback
@@ -42,9 +49,11 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     import torch
 
-    from explorer.app import LAUNCH_KW, build_demo
+    from explorer import checks
+    from explorer.app import LAUNCH_KW, QUEUE_KW, app_kwargs, build_demo
     from explorer.models import load_models
 
+    checks.limit_images()  # Pillow refuses images past 4096 × 4096 pixels before decoding them
     torch.set_grad_enabled(False)
     # Handlers run in Gradio's worker threads, where a torch op on more than one thread starts an OpenMP team
     # per calling thread: on 2 cores DDPM sampling ran 3× slower with 2 threads than with 1 (these models are
@@ -53,15 +62,21 @@ def main(argv: list[str] | None = None) -> int:
     models = load_models(args.checkpoints, args.data_dir, args.download)
     for name, err in models.errors.items():
         print(f"warning: {name}: {err}", file=sys.stderr)
+    for warning in models.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if models.digits_error:
         print(f"warning: {models.digits_error}", file=sys.stderr)
     from explorer.links import Links
 
     links = Links()
     demo = build_demo(models, links=links)
+    from explorer import filmstrip
+
+    print(f"files for the page (removed at exit): {filmstrip.folder()}", flush=True)
     print(f"Generative Explorer: serving on http://{args.host}:{args.port}", flush=True)
-    demo.queue(default_concurrency_limit=4).launch(server_name=args.host, server_port=args.port, share=args.share,
-                                                   show_error=True, quiet=True, prevent_thread_lock=True, **LAUNCH_KW)
+    demo.queue(**QUEUE_KW).launch(server_name=args.host, server_port=args.port, share=args.share, show_error=True,
+                                  quiet=True, prevent_thread_lock=True, **LAUNCH_KW,
+                                  app_kwargs=app_kwargs(args.allowed_host, any_host=args.share))
     # once it serves: every view's default first picture, computed in the background for the first page to open
     links.warm_in_background()
     demo.block_thread()

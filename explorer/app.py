@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
+
 import gradio as gr
 
-from explorer import filmstrip, render
+from explorer import checks, filmstrip, render
 from explorer.labs import diffusion, kl, vae
 from explorer.links import Links
 from explorer.models import Models
@@ -15,13 +17,38 @@ See how a variational autoencoder and a diffusion model work, on models trained 
 own `train` package. Every picture below is computed live from the shipped checkpoints."""
 
 
+class Blocks(gr.Blocks):
+    """gr.Blocks that refuses a call with the wrong number of values, naming the endpoint and its parameters. Gradio's
+    own check answers too few with a paragraph about JavaScript functions that lists every value received (a 1 MB
+    string included), and ignores too many (issue 14)."""
+
+    def validate_inputs(self, block_fn, inputs: list) -> None:
+        # Clients may send a placeholder for each gr.State input (gradio_client does) or leave them out (Gradio's REST
+        # route then adds them): either way the count reaching here is that of all inputs.
+        if len(inputs) == len(block_fn.inputs):
+            return
+        try:  # the API's parameter names are the handler's (as `view_api` shows them), else the controls' labels
+            sig = [p.name for p in inspect.signature(block_fn.fn).parameters.values()
+                   if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        except (TypeError, ValueError):
+            sig = []
+        if len(sig) < len(block_fn.inputs):  # (the inputs fill the first parameters; a gr.Progress may follow)
+            sig = [getattr(b, "label", None) or type(b).__name__ for b in block_fn.inputs]
+        params = [n for n, b in zip(sig, block_fn.inputs, strict=False) if not isinstance(b, gr.State)]
+        name = f"/{block_fn.api_name}" if block_fn.api_name else "This event"
+        raise checks.InputError(f"{name} takes {len(params)} value{'s' * (len(params) != 1)} "
+                                f"({', '.join(params)}), not {len(inputs)}.")
+
+
 def build_demo(models: Models, links: Links | None = None) -> gr.Blocks:
     """The app. `links`: the registry of linked controls and first views to fill (explorer/links.py; a new one if
     None); `python -m explorer` warms its first views once the app serves."""
     # live plots load plotly.js from the app itself; the reverse-process viewer fetches finished runs' frames
     gr.set_static_paths([render.PLOTLY_JS, filmstrip.folder()])
     links = Links() if links is None else links  # what a link restores, and what every view shows first
-    with gr.Blocks(title=TITLE) as demo:
+    # Gradio's cache (uploads, images it was handed): files older than an hour are removed every ten minutes, and all
+    # of them when the app stops
+    with Blocks(title=TITLE, delete_cache=(600, 3600)) as demo:
         gr.Markdown(HEADER)
         links.note = gr.Markdown(visible=False, elem_id="ge-link-note", elem_classes="ge-link-note")
         with gr.Tabs(elem_id="labs") as links.top:
@@ -42,4 +69,22 @@ def build_demo(models: Models, links: Links | None = None) -> gr.Blocks:
     return demo
 
 
-LAUNCH_KW = dict(css=render.CSS, js=render.JS, theme=gr.themes.Soft())
+LAUNCH_KW = dict(
+    css=render.CSS, js=render.JS, theme=gr.themes.Soft(),
+    max_file_size="5mb",  # an image of a digit needs far less; a larger upload is refused before it is written
+    enable_monitoring=False,  # no /monitoring route
+)
+# The queue: four events at once per function unless it says otherwise, at most 64 waiting (a request beyond is told
+# the queue is full), and no direct POST to /gradio_api/run/<name> that would skip it and every concurrency limit
+# (queue=False events, the page's drags, still work).
+QUEUE_KW = dict(default_concurrency_limit=4, max_size=64, api_open=False)
+
+
+def app_kwargs(allowed_hosts: list[str] = (), any_host: bool = False) -> dict:
+    """Gradio's FastAPI app with explorer/guard.py in front: foreign Host names and cross-site requests refused.
+    `any_host`: every Host name served (a share link's), cross-site requests still refused."""
+    from starlette.middleware import Middleware
+
+    from explorer.guard import GuardMiddleware
+
+    return {"middleware": [Middleware(GuardMiddleware, allowed_hosts=allowed_hosts, any_host=any_host)]}

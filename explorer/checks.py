@@ -83,6 +83,25 @@ def error_note(message: str) -> str:
     return f"<p class='ge-error' role='alert'>⚠️ {html.escape(str(message))}</p>"
 
 
+# The largest image decoded: a digit needs a few hundred pixels a side. A small file can declare a huge image (a
+# 194 kB PNG of 13000 × 13000 took 29 s and 4.7 GB to decode); Pillow reads the size from the header and, past
+# MAX_IMAGE_PIXELS, raises before decoding (`limit_images`, called as the app starts).
+MAX_IMAGE_SIDE = 4096
+TOO_LARGE = (f"The image is larger than {MAX_IMAGE_SIDE} × {MAX_IMAGE_SIDE} pixels: draw the digit, or upload a "
+             "smaller picture of it.")
+
+
+def limit_images() -> None:
+    """Make Pillow refuse, before decoding, any image of more than MAX_IMAGE_SIDE² pixels, in this process (Gradio's
+    own preprocessing decodes the sketchpads' images with it too)."""
+    import warnings
+
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_SIDE**2
+    warnings.simplefilter("error", Image.DecompressionBombWarning)  # past MAX_IMAGE_PIXELS, not only past twice it
+
+
 def image_array(value) -> np.ndarray:
     """An ImageEditor/Sketchpad value, an image file path, or an array -> a numpy image; errors are InputError."""
     from PIL import Image, UnidentifiedImageError
@@ -94,8 +113,12 @@ def image_array(value) -> np.ndarray:
     if isinstance(value, str):
         try:
             with Image.open(value) as im:
+                if im.width * im.height > MAX_IMAGE_SIDE**2:
+                    raise InputError(TOO_LARGE)
                 return np.asarray(im.convert("RGBA"))
-        except (UnidentifiedImageError, OSError):
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise InputError(TOO_LARGE) from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
             raise InputError("That file is not an image Pillow can read (PNG, JPEG, …).") from None
     return np.asarray(value)
 
@@ -156,3 +179,20 @@ class Dropdown(gr.Dropdown):
 
     def preprocess(self, payload):
         return payload
+
+
+class Sketchpad(gr.Sketchpad):
+    """gr.Sketchpad whose decoding errors are the user's: an image past MAX_IMAGE_SIDE² pixels (`limit_images`) or one
+    Pillow cannot read, sent through the API as the sketch, gets a message instead of a stack trace."""
+
+    is_template = True
+
+    def preprocess(self, payload):
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            return super().preprocess(payload)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise InputError(TOO_LARGE) from None
+        except (UnidentifiedImageError, OSError, SyntaxError):
+            raise InputError("The sketch is not an image Pillow can read (PNG, JPEG, …).") from None

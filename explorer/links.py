@@ -23,7 +23,7 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import gradio as gr
@@ -331,8 +331,25 @@ def _warm(openings: list[Opening], workers: int = 2) -> None:
             except Exception as e:
                 log.warning("could not precompute a first view (%s): %s", getattr(o.fn, "__name__", o.fn), e)
 
-    with ThreadPoolExecutor(workers, thread_name_prefix="first-views") as pool:  # torch: one thread each
-        list(pool.map(one, openings))
+    # `workers` daemon threads (torch: one thread each) taking the openings in turn; daemons, unlike a
+    # ThreadPoolExecutor's workers, do not hold the process at exit: a stop (Ctrl-C, SIGTERM) need not wait for
+    # a minute of warming
+    todo = iter(openings)
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while True:
+            with lock:
+                o = next(todo, None)
+            if o is None:
+                return
+            one(o)
+
+    threads = [threading.Thread(target=worker, name=f"first-views-{i}", daemon=True) for i in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
 
 
 def memo(fn: Callable) -> Callable:

@@ -20,7 +20,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CHECKPOINTS = REPO_ROOT / "checkpoints"
 DEFAULT_DATA_DIR = REPO_ROOT / "data"
 
-# name shown in the UI -> (file in checkpoints/, the command that trains it)
+# name shown in the UI -> (file in checkpoints/, the command that trains it); the name says its latent dimension
 VAE_CHECKPOINTS = {
     "2-D latent": ("vae_2d.safetensors",
                    "python -m train vae --latent-dim 2 --epochs 150 --threads 1 --data-dir DATA "
@@ -29,6 +29,7 @@ VAE_CHECKPOINTS = {
                     "python -m train vae --latent-dim 32 --epochs 250 --kl-warmup 10 --threads 1 --data-dir DATA "
                     "--out checkpoints/vae_32d.safetensors"),
 }
+VAE_LATENT = {"2-D latent": 2, "32-D latent": 32}
 
 DDPM_CHECKPOINT = ("ddpm.safetensors",
                    "python -m train diffusion --base-channels 16 --channel-mults 1,2,4 --num-res-blocks 2 --epochs 40 "
@@ -58,6 +59,7 @@ class Models:
     ddpm_card: dict = field(default_factory=dict)
     classifier: torch.nn.Module | None = None  # reads generated digits for screen readers (explorer/reading.py)
     errors: dict[str, str] = field(default_factory=dict)  # checkpoint name -> what is wrong and how to fix it
+    warnings: list[str] = field(default_factory=list)  # what is wrong but leaves every model usable (a bad card)
     digits: TestDigits | None = None
     digits_error: str = ""
 
@@ -116,25 +118,58 @@ def load_test_digits(data_dir: Path, download: bool) -> tuple[TestDigits | None,
     return TestDigits(binary.flatten(1), split.labels, str(Path(data_dir).resolve()), split.flat()), ""
 
 
+def checked_model(path: Path, cls: type, what: str) -> torch.nn.Module:
+    """The model in `path`, read-only, if it is a `cls` whose weights are all finite; else CheckpointError. A file
+    of another kind in this slot, or weights with NaN (a diverged run), would otherwise start the app wrongly."""
+    model = load_checkpoint(path)
+    if not isinstance(model, cls):
+        raise CheckpointError(f"{path}: holds a {type(model).__name__} model, not {what}")
+    for name, t in (*model.named_parameters(), *model.named_buffers()):
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise CheckpointError(f"{path}: weights hold NaN or infinite values (first in {name})")
+    return model.requires_grad_(False)
+
+
+def checked_card(path: Path, warnings: list[str]) -> dict:
+    """The card beside `path` if it is a JSON object; else {} and a warning (a card only informs the app's text)."""
+    try:
+        card = read_card(path)
+    except CheckpointError as e:
+        warnings.append(f"{e}; the model is used without it")
+        return {}
+    if not isinstance(card, dict):
+        warnings.append(f"{path}: its card is JSON but not an object; the model is used without it")
+        return {}
+    return card
+
+
 def load_models(checkpoints: Path = DEFAULT_CHECKPOINTS, data_dir: Path = DEFAULT_DATA_DIR,
                 download: bool = True) -> Models:
+    """Every checkpoint that loads and passes `checked_model`; each that does not is named in `errors`, with the
+    command that trains it, and its lab (or model) is left out while the rest of the app works."""
+    from train.models.classifier import Classifier
+
     m = Models()
     for name, (fname, command) in VAE_CHECKPOINTS.items():
         path = Path(checkpoints) / fname
         try:
-            m.vaes[name] = load_checkpoint(path).requires_grad_(False)  # read-only in the app
-            m.vae_cards[name] = read_card(path)
+            vae = checked_model(path, VAE, "a VAE")
+            if vae.config.latent_dim != VAE_LATENT[name]:
+                raise CheckpointError(f"{path}: a VAE with a {vae.config.latent_dim}-D latent, not the {name} model")
         except CheckpointError as e:
             m.errors[name] = f"{e}. Train it with: `{command}`"
+            continue
+        m.vaes[name] = vae
+        m.vae_cards[name] = checked_card(path, m.warnings)
     fname, command = DDPM_CHECKPOINT
     try:
-        m.ddpm = load_checkpoint(Path(checkpoints) / fname).requires_grad_(False)
-        m.ddpm_card = read_card(Path(checkpoints) / fname)
+        m.ddpm = checked_model(Path(checkpoints) / fname, DDPM, "a diffusion model (DDPM)")
+        m.ddpm_card = checked_card(Path(checkpoints) / fname, m.warnings)
     except CheckpointError as e:
         m.errors["diffusion"] = f"{e}. Train it with: `{command}`"
     fname, command = CLASSIFIER_CHECKPOINT
     try:
-        m.classifier = load_checkpoint(Path(checkpoints) / fname).requires_grad_(False)  # reading.py: eval mode
+        m.classifier = checked_model(Path(checkpoints) / fname, Classifier, "a classifier")  # reading.py: eval mode
     except CheckpointError as e:
         m.errors["classifier"] = f"{e}. Images' alt text will not say what digit they show. Train it with: `{command}`"
     m.digits, m.digits_error = load_test_digits(Path(data_dir), download)

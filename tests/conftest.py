@@ -57,8 +57,8 @@ def free_port() -> int:
 
 
 class AppServer:
-    def __init__(self, url: str, proc: subprocess.Popen, startup_s: float):
-        self.url, self.proc = url, proc
+    def __init__(self, url: str, proc: subprocess.Popen, startup_s: float, log: Path):
+        self.url, self.proc, self.log = url, proc, log  # log: what the process printed
         self.startup_s = startup_s  # from launching the process to its first HTTP 200
 
     def alive(self) -> bool:
@@ -81,7 +81,7 @@ def start_app(data_dir: Path, checkpoints: Path = CHECKPOINTS, timeout: float = 
             raise RuntimeError(f"the app exited with {proc.returncode}; see {log.name}")
         try:
             urllib.request.urlopen(url, timeout=2)
-            return AppServer(url, proc, time.perf_counter() - t0)
+            return AppServer(url, proc, time.perf_counter() - t0, Path(log.name))
         except OSError:
             time.sleep(0.5)
     proc.kill()

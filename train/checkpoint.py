@@ -11,6 +11,7 @@ way, with non-tensor values as JSON in the metadata: no pickles anywhere.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import json
@@ -20,6 +21,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -63,6 +65,18 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_tmp(folder: Path, max_age_s: float = 3600) -> list[Path]:
+    """Remove the temporary files of `atomic_write` (.NAME.….tmp) in `folder` older than `max_age_s`: what a write
+    that was killed (kill -9, a power cut) left behind. A write in progress elsewhere is younger. Returns them."""
+    now, gone = time.time(), []
+    for tmp in Path(folder).glob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            if now - tmp.stat().st_mtime > max_age_s:
+                tmp.unlink()
+                gone.append(tmp)
+    return gone
 
 
 def write_json(path: str | Path, obj: dict) -> None:

@@ -61,6 +61,8 @@ def start_run(tcfg: RunConfig, argv: list[str] | None) -> Run:
     out = Path(tcfg.out)
     run_dir = Path(tcfg.run_dir or Path("runs") / out.stem)
     run_dir.mkdir(parents=True, exist_ok=True)
+    for folder in {run_dir, out.parent}:  # what a write killed mid-way (kill -9) left behind
+        ckpt.remove_stale_tmp(folder)
     return Run(out, run_dir, run_dir / "state.safetensors", ckpt.git_commit(), ckpt.command_line(argv))
 
 
@@ -103,8 +105,11 @@ def save_progress(run: Run, model_config: Any, modules: dict[str, torch.nn.Modul
 
 def resume_state(run: Run, tcfg: RunConfig, model_config: Any) -> dict | None:
     """The saved state to continue from, if --resume and one exists; refuses state of another model config."""
-    if not (tcfg.resume and run.state_path.exists()):
+    if not tcfg.resume:
         return None
+    if not run.state_path.exists():  # e.g. started from another folder: runs/<name> is relative to where one starts
+        raise ValueError(f"--resume: no saved state at {run.state_path.resolve()}; start from the folder the run was "
+                         "trained in, or pass --run-dir with its run folder")
     st = ckpt.load_state(run.state_path)
     if st["model_config"] != asdict(model_config):
         raise ValueError(f"{run.state_path} was trained with {st['model_config']}, not {asdict(model_config)}")

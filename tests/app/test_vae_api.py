@@ -147,6 +147,31 @@ def test_non_image_upload(client, tmp_path):
     _ok(client)
 
 
+def _png_declaring(path, side: int) -> None:
+    """A PNG of a few hundred bytes whose header says side × side pixels (its data is one short grey row)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b""))
+
+
+def test_an_image_declaring_too_many_pixels_is_refused_before_it_is_decoded(client, tmp_path):
+    """A 13000 × 13000 PNG of a few hundred bytes took 29 s and 4.7 GB to decode (issue 14): now refused on its header,
+    as an upload and as the sketch."""
+    bomb = tmp_path / "bomb.png"
+    _png_declaring(bomb, 13_000)
+    assert bomb.stat().st_size < 1000
+    for sketch, upload in ((None, handle_file(str(bomb))),
+                           ({"background": None, "layers": [], "composite": handle_file(str(bomb))}, None)):
+        with pytest.raises(AppError, match="larger than 4096 × 4096 pixels"):  # from the header, before decoding
+            client.predict(M2, sketch, upload, 0, api_name="/encode_drawing")
+    _ok(client)
+
+
 def test_sessions_do_not_share_the_encoded_digit(app_server):
     a, b = Client(app_server.url, verbose=False), Client(app_server.url, verbose=False)
     a.predict(M2, 3, 0, api_name="/encode_index")

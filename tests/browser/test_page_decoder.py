@@ -1,6 +1,8 @@
 """The VAE decoder computed in the page (issue 12): the same numbers as torch, and dragging without a server."""
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -89,8 +91,10 @@ def test_dragging_needs_no_server_and_the_restarted_server_agrees(browser, synth
         _tab(pg, "KL divergence")
         pg.wait_for_selector("#kl-plot .js-plotly-plot", timeout=60_000)
         _tab(pg, "VAE")
-        server.proc.terminate()
-        server.proc.wait(10)
+        folder = Path(re.search(r"files for the page \(removed at exit\): (\S+)", server.log.read_text())[1])
+        assert folder.is_dir()
+        server.proc.terminate()  # SIGTERM, as a service manager stops it: the app's files go, as on Ctrl-C
+        assert server.proc.wait(10) == 0 and not folder.exists()
         before = pg.evaluate(SHOWN)
         _press_and_drag(pg, "#vae-z2", 0.9, 8)
         pg.wait_for_function(f"b => ({SHOWN})() !== b", arg=before, timeout=10_000)

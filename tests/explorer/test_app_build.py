@@ -94,3 +94,66 @@ def test_cli_defaults_and_port_range(capsys):
     except SystemExit as e:
         assert e.code == 2
     assert "--port 70000 is outside [1, 65535]" in capsys.readouterr().err
+
+
+# --- checkpoint faults (issue 14): a bad file disables its model with a message, the rest of the app starts ---------
+
+def _nan_copy(src, dst, kind: str) -> None:
+    """`src`'s model saved to `dst` with one weight NaN (a diverged run)."""
+    from train.checkpoint import load_checkpoint, save_checkpoint
+
+    model = load_checkpoint(src)
+    with torch.no_grad():
+        next(model.parameters()).view(-1)[0] = float("nan")
+    save_checkpoint(dst, model, kind, {})
+
+
+def _tiny_ddpm(path, card: dict | None = None, nan: bool = False):
+    from train.checkpoint import save_checkpoint
+    from train.models.ddpm import DDPM, DDPMConfig
+
+    tiny = DDPM(DDPMConfig(base_channels=8, channel_mults="1,2", num_res_blocks=1, attention_at=14, timesteps=50))
+    if nan:
+        with torch.no_grad():
+            next(tiny.parameters()).view(-1)[0] = float("nan")
+    save_checkpoint(path, tiny, "ddpm", {})
+    if card is not None:
+        (path.parent / "ddpm.json").write_text(json.dumps(card))
+
+
+def test_nan_weights_a_wrong_kind_and_a_bad_card_leave_the_rest_of_the_app_working(tmp_path, synthetic_data):
+    """Each of these stopped the whole app from starting: NaN weights in a VAE, a classifier in the DDPM's place;
+    an unreadable VAE card marked a working model unavailable."""
+    _nan_copy(CHECKPOINTS / "vae_2d.safetensors", tmp_path / "vae_2d.safetensors", "vae")
+    (tmp_path / "vae_32d.safetensors").symlink_to(CHECKPOINTS / "vae_32d.safetensors")
+    (tmp_path / "vae_32d.json").write_text("{ not json")
+    (tmp_path / "ddpm.safetensors").symlink_to(CHECKPOINTS / "classifier.safetensors")
+    models = load_models(tmp_path, synthetic_data, download=False)
+    assert "NaN or infinite" in models.errors["2-D latent"] and "--latent-dim 2" in models.errors["2-D latent"]
+    assert list(models.vaes) == ["32-D latent"] and models.vae_cards["32-D latent"] == {}
+    assert any("vae_32d.json" in w and "used without it" in w for w in models.warnings)
+    assert "holds a Classifier model, not a diffusion model" in models.errors["diffusion"] and models.ddpm is None
+    demo = build_demo(models)
+    assert "2-D latent model unavailable" in _texts(demo) and "32-D latent model unavailable" not in _texts(demo)
+    assert "vae-decoded" in _elem_ids(demo)  # the 32-D model's lab is built
+
+
+def test_a_vae_in_the_wrong_slot_and_odd_ddpm_cards_are_caught(tmp_path, synthetic_data):
+    """A 2-D VAE in the 32-D slot was offered as "32-D"; a DDPM card that is JSON but not an object, or an object with
+    fields of the wrong type, stopped the app at start."""
+    (tmp_path / "vae_32d.safetensors").symlink_to(CHECKPOINTS / "vae_2d.safetensors")
+    for card in ([1, 2], {"training": 5, "sample_quality": {"rows": "x"}}):
+        _tiny_ddpm(tmp_path / "ddpm.safetensors", card)
+        models = load_models(tmp_path, synthetic_data, download=False)
+        assert "a VAE with a 2-D latent, not the 32-D latent model" in models.errors["32-D latent"]
+        assert models.ddpm is not None and "diffusion" not in models.errors
+        assert (models.ddpm_card == {}) == isinstance(card, list)
+        assert any("not an object" in w for w in models.warnings) == isinstance(card, list)
+        build_demo(models)  # starts, with the card's text left out
+    _tiny_ddpm(tmp_path / "ddpm.safetensors", nan=True)  # NaN weights: every run would draw NaN
+    (tmp_path / "ddpm.json").unlink()
+    assert "NaN or infinite" in load_models(tmp_path, synthetic_data, download=False).errors["diffusion"]
+    (tmp_path / "ddpm.safetensors").unlink()
+    (tmp_path / "ddpm.safetensors").symlink_to(CHECKPOINTS / "vae_32d.safetensors")
+    assert "holds a VAE model, not a diffusion model" in load_models(tmp_path, synthetic_data,
+                                                                      download=False).errors["diffusion"]

@@ -1,6 +1,7 @@
 """Training on tiny synthetic IDX data: the loss falls, resuming is exact, checkpoints round-trip."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,28 @@ def test_resume_refuses_another_config(tmp_path, synthetic_data):
     train(SMALL, _cfg(tmp_path, synthetic_data, epochs=1, eval_k=0))
     with pytest.raises(ValueError, match="trained with"):
         train(VAEConfig(latent_dim=3, hidden_dim=64, n_layers=1), _cfg(tmp_path, synthetic_data, resume=True))
+
+
+def test_resume_without_saved_state_says_where_it_looked(tmp_path, synthetic_data):
+    """The run folder is runs/<name> under the folder one starts in: --resume from another one found no state and
+    silently trained from scratch (issue 14)."""
+    with pytest.raises(ValueError, match=r"--resume: no saved state at .*run/state\.safetensors.*--run-dir"):
+        train(SMALL, _cfg(tmp_path, synthetic_data, resume=True, epochs=1, eval_k=0))
+
+
+def test_a_killed_writes_leftover_is_removed_when_a_run_starts(tmp_path):
+    """kill -9 during an atomic write leaves its .NAME.….tmp; the next run in that folder removes it once it is older
+    than any write in progress could be."""
+    from train.run import RunConfig, start_run
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    old, fresh = run_dir / ".state.safetensors.abc123.tmp", tmp_path / ".vae.safetensors.def456.tmp"
+    for f in (old, fresh):
+        f.write_bytes(b"half a file")
+    os.utime(old, (0, 0))  # from 1970: long dead
+    start_run(RunConfig(out=str(tmp_path / "vae.safetensors"), run_dir=str(run_dir)), [])
+    assert not old.exists() and fresh.exists()  # a fresh one may be another run's write in progress
 
 
 def test_checkpoint_round_trip_gives_identical_outputs(tmp_path):

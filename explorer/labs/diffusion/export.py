@@ -13,8 +13,7 @@ from explorer import checks, filmstrip, render
 from explorer.state import SamplerRequest
 
 HOLD_S = 1.0  # the sample stays on screen this long at the end of an export
-EXPORT_MAX_AGE_S = 3600  # exports older than this are removed (Gradio has served and cached them by then)
-_exports: list[Path] = []  # this process's export folder, made on first use
+EXPORT_MAX_AGE_S = 3600  # exports older than this are removed
 
 def export_name(req: SamplerRequest) -> str:
     """A file name that says what the run was: 'ddim50-eta0-seed7-class3-w2', 'ddpm1000-seed0-uncond'."""
@@ -24,11 +23,13 @@ def export_name(req: SamplerRequest) -> str:
 
 
 def _export_path(name: str, suffix: str) -> str:
-    """A new file `name`-….suffix in this process's export folder (old exports pruned)."""
-    if not _exports:
-        _exports.append(Path(tempfile.mkdtemp(prefix="ge-exports-")))
-    filmstrip.prune(_exports[0], "*", EXPORT_MAX_AGE_S)
-    d = Path(tempfile.mkdtemp(dir=_exports[0]))  # a folder per export: the file keeps its plain name
+    """A new file `name`….suffix in the exports folder, under the folder the app serves as it is (filmstrip.folder():
+    Gradio serves the file from there, without a copy in its cache); exports older than an hour are pruned, and the
+    whole folder goes when the app exits."""
+    exports = filmstrip.folder() / "exports"
+    exports.mkdir(exist_ok=True)
+    filmstrip.prune(exports, "*", EXPORT_MAX_AGE_S)
+    d = Path(tempfile.mkdtemp(dir=exports))  # a folder per export: the file keeps its plain name
     return str(d / f"{name}{suffix}")
 
 

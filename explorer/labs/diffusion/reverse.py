@@ -34,9 +34,18 @@ variety for clearer digits.
 
 
 def _guidance_text(models: Models) -> str:
-    share = models.ddpm_card.get("training", {}).get("class_dropout")
-    return (GUIDANCE_TEXT.replace("DROPOUT", f"{share:.0%}" if share is not None else "some")
-            + _measured_guidance(models.ddpm_card))
+    """The guidance prose, with the card's label dropout and measured scores; without them where the card lacks
+    them or holds them in another shape (a card only informs the text)."""
+    try:
+        share = models.ddpm_card.get("training", {}).get("class_dropout")
+        dropout = f"{share:.0%}" if share is not None else "some"
+    except (AttributeError, TypeError, ValueError):
+        dropout = "some"
+    try:
+        measured = _measured_guidance(models.ddpm_card)
+    except (AttributeError, TypeError, ValueError, KeyError):
+        measured = ""
+    return GUIDANCE_TEXT.replace("DROPOUT", dropout) + measured
 
 
 def _measured_guidance(card: dict) -> str:
