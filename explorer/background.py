@@ -8,6 +8,7 @@ each item on a queue, and the handler only drains it.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -72,3 +73,43 @@ def stream(produce: Callable[[], Iterable[T]], stop: threading.Event, interval: 
             yield batch
     finally:
         stop.set()
+
+
+class OneRunEach:
+    """At most one long run (the reverse process, the sampler comparison) per browser session or API client at a
+    time (issue 14): with two run slots for the whole app, one client could otherwise hold both with DDPM-1000 runs
+    while a class waits. A second run of the same session waits `wait` seconds for the first to end (the page's Run
+    button stops the previous run first, which ends at its next step), then is refused with a message."""
+
+    def __init__(self, wait: float = 2.0):
+        self.wait = wait
+        self._busy: set[str] = set()
+        self._freed = threading.Condition()
+
+    @contextlib.contextmanager
+    def claim(self, session: str | None) -> Iterator[None]:
+        """Hold `session`'s one run for the `with` block; None (the app's own calls, not a client's) holds nothing."""
+        if session is None:
+            yield
+            return
+        from explorer import checks
+
+        with self._freed:
+            if not self._freed.wait_for(lambda: session not in self._busy, timeout=self.wait):
+                raise checks.InputError("You have a run going already (the reverse process or the sampler "
+                                        "comparison): wait for it to end, or press Stop. One run at a time each.")
+            self._busy.add(session)
+        try:
+            yield
+        finally:
+            with self._freed:
+                self._busy.discard(session)
+                self._freed.notify_all()
+
+    def busy(self) -> int:
+        """How many sessions have a run going."""
+        with self._freed:
+            return len(self._busy)
+
+
+RUNS = OneRunEach()  # the app's long runs

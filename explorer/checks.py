@@ -187,6 +187,9 @@ class Sketchpad(gr.Sketchpad):
 
     is_template = True
 
+    def get_block_name(self) -> str:
+        return "imageeditor"  # gr.Sketchpad is itself a template of gr.ImageEditor: the page draws that
+
     def preprocess(self, payload):
         from PIL import Image, UnidentifiedImageError
 

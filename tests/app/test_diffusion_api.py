@@ -85,6 +85,11 @@ def test_stop_keeps_what_was_computed(app_server, T):
     job = c.submit("DDPM", 10, 0.0, 0, 16, "none (unconditional)", 0.0, api_name="/reverse")  # all T steps
     for _ in job:  # the first streamed frame
         break
+    # one run at a time each (issue 14): a second run of the same client is refused while the first goes on, another
+    # client's is not
+    with pytest.raises(AppError, match="You have a run going already"):
+        c.predict(*RUN, api_name="/reverse")
+    assert viewer(Client(app_server.url, verbose=False).predict(*RUN, api_name="/reverse")[0])["final"]
     assert c.predict(api_name="/stop") != "Nothing is running."  # no message: the run's own stream ends with it
     value, status, = job.result()
     v = viewer(value)

@@ -7,9 +7,15 @@ from functools import partial
 import gradio as gr
 import torch
 
-from explorer import checks, render
+from explorer import background, checks, render
 from explorer.labs.diffusion.common import DiffusionControls
-from explorer.labs.diffusion.reverse import GUIDANCE_LABEL_OFF, _guidance_control, _trajectory, parse_request
+from explorer.labs.diffusion.reverse import (
+    GUIDANCE_LABEL_OFF,
+    _guidance_control,
+    _trajectory,
+    in_session,
+    parse_request,
+)
 from explorer.links import Links
 from explorer.models import Models
 from explorer.state import CLASS_NONE, CLASSES, MAX_GUIDANCE, MAX_SAMPLES
@@ -17,14 +23,20 @@ from train.diffusion import to_unit_range
 
 
 def two_samplers(models: Models, steps_a, steps_b, eta, seed, n, label, guidance, with_ddpm=False,
-                 progress=gr.Progress()) -> str:
+                 progress=gr.Progress(), request: gr.Request = None) -> str:
     """DDIM with two step counts (and, if asked, DDPM with all T steps) from the same z_T, final samples side
-    by side. Reports its progress step by step (DDPM's 1000 steps take minutes on a CPU)."""
+    by side. Reports its progress step by step (DDPM's 1000 steps take minutes on a CPU). One run at a time per
+    session (`background.RUNS`)."""
     req = parse_request(models, "DDIM", steps_a, eta, seed, n, label, guidance)
     m = models.diffusion_model()
     steps_b = checks.number("Steps (second DDIM)", steps_b, 1, m.diffusion.T, integer=True)
     if not isinstance(with_ddpm, bool):
         raise checks.InputError(f"'Include DDPM' must be true or false, not {checks.shown(with_ddpm)}.")
+    with background.RUNS.claim(request.session_hash if request else None):
+        return _two_samplers(models, m, req, steps_b, with_ddpm, progress)
+
+
+def _two_samplers(models: Models, m, req, steps_b: int, with_ddpm: bool, progress) -> str:
     arms = [req, dataclasses.replace(req, steps=steps_b)]
     if with_ddpm:
         arms.append(dataclasses.replace(req, sampler="DDPM", steps=m.diffusion.T, eta=1.0))
@@ -42,7 +54,8 @@ def two_samplers(models: Models, steps_a, steps_b, eta, seed, n, label, guidance
                 if k % 10 == 0:
                     progress((done + k) / total, desc=f"{arm.sampler}, {arm.steps} steps: step {k + 1}")
             done += arm.steps
-            what = f"DDPM, all {arm.steps} steps" if arm.sampler == "DDPM" else f"DDIM, {arm.steps} steps, η = {eta:g}"
+            what = (f"DDPM, all {arm.steps} steps" if arm.sampler == "DDPM" else
+                    f"DDIM, {arm.steps} steps, η = {req.eta:g}")
             samples = to_unit_range(last.z_prev.squeeze(1))
             out.append(render.grid_tag(samples, req.n, cell=56,
                                        caption=f"{what}: {time.perf_counter() - t0:.1f} s",
@@ -91,7 +104,7 @@ def build(ctl: DiffusionControls, links: Links | None = None) -> None:
     label.change(_guidance_control, label, guidance, api_visibility="private", show_progress="hidden")
     inputs = [a, b, eta, seed, n, label, guidance, ddpm]
     render.mark_stale(inputs, ["diff-compare"])
-    render.clear_stale(btn.click(partial(two_samplers, ctl.models), inputs, out, api_name="two_samplers",
+    render.clear_stale(btn.click(in_session(two_samplers, ctl.models), inputs, out, api_name="two_samplers",
                                  concurrency_limit=2), ["diff-compare"])
     if links is not None:  # not the DDPM box: a link would start minutes of work on every page that opens it
         for name, c in zip(("cmp_a", "cmp_b", "cmp_eta", "cmp_seed", "cmp_n", "cmp_class", "cmp_guidance"),

@@ -2,6 +2,7 @@
 then scrubbed in the page (explorer/filmstrip.py); DDPM or DDIM, class and guidance; Stop; export."""
 
 import collections
+import inspect
 import io
 import time
 from functools import partial
@@ -123,16 +124,39 @@ def new_run_without_exports(run) -> tuple[filmstrip.Run, dict]:
 
 
 
-def reverse(models: Models, sampler, steps, eta, seed, n, label, guidance, run=None):
+def reverse(models: Models, sampler, steps, eta, seed, n, label, guidance, run=None, request: gr.Request = None):
     """Stream the reverse process: every frame is kept (for scrubbing and export), the page gets frames as
     they come.
 
     Yields (viewer value, status, run state). While streaming, at most ~20 updates a second, each with the
     newest frame only; the last update hands the page the whole run (see explorer/filmstrip.py). The steps
     run in a thread of their own (explorer/background.py). Stop sets the run's `stop`: this generator then
-    yields the stopped run as its last value, so no streamed value can arrive after it.
+    yields the stopped run as its last value, so no streamed value can arrive after it. One run at a time per
+    session (`background.RUNS`).
     """
     req = parse_request(models, sampler, steps, eta, seed, n, label, guidance)
+    with background.RUNS.claim(request.session_hash if request else None):
+        yield from _reverse(models, req, run)
+
+
+def in_session(fn, models: Models):
+    """`fn(models, …, request=…)` as a handler that Gradio hands the caller's gr.Request (it finds the type in the
+    handler's own annotations, which a functools.partial does not carry); the API's parameters keep `fn`'s names."""
+    if inspect.isgeneratorfunction(fn):
+        def handler(*args, **kwargs):
+            yield from fn(models, *args, **kwargs)
+    else:
+        def handler(*args, **kwargs):
+            return fn(models, *args, **kwargs)
+    # Gradio fills the parameters of this signature (the inputs, then gr.Progress and gr.Request where they stand)
+    # and finds the request by its annotation; view_api and the count check name the same parameters
+    handler.__signature__ = inspect.Signature(list(inspect.signature(fn).parameters.values())[1:])
+    handler.__annotations__ = {"request": gr.Request}
+    handler.__name__, handler.__doc__ = fn.__name__, fn.__doc__
+    return handler
+
+
+def _reverse(models: Models, req: SamplerRequest, run):
     if run is None or run.started:  # an API call, which has no Run button's first step
         run = filmstrip.Run(0)
     run.total, run.started, run.name, run.title = req.steps + 1, True, export_name(req), req.describe()
@@ -229,7 +253,7 @@ def build(ctl: DiffusionControls, links: Links | None = None) -> None:
     sampler.change(_sampler_controls, sampler, [steps, eta], api_visibility="private", show_progress="hidden")
     label.change(_guidance_control, label, guidance, api_visibility="private", show_progress="hidden")
     (run_btn.click(new_run_without_exports, run, [run, files], api_visibility="private", show_progress="hidden")
-     .then(partial(reverse, models), [sampler, steps, eta, seed, n, label, guidance, run], [view, status, run],
+     .then(in_session(reverse, models), [sampler, steps, eta, seed, n, label, guidance, run], [view, status, run],
            api_name="reverse", concurrency_limit=2, show_progress="minimal"))
     stop_btn.click(stop, run, status, api_name="stop", show_progress="hidden")
     # the files' box is hidden while it has none (an empty file box is an unnamed control to a screen reader)
