@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from pathlib import Path
 
 from explorer.models import DEFAULT_CHECKPOINTS, DEFAULT_DATA_DIR
@@ -43,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     # no launch telemetry or version check: the app runs offline, in classrooms (set before gradio is imported)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    # Gradio's cache (uploads, images handed to it) in a folder of this process's own, removed when it exits (Gradio
+    # prunes it hourly too: app.build_demo); a GRADIO_TEMP_DIR set by the user is theirs, and stays
+    if "GRADIO_TEMP_DIR" not in os.environ:
+        cache = tempfile.mkdtemp(prefix="ge-gradio-")
+        os.environ["GRADIO_TEMP_DIR"] = cache
+        atexit.register(shutil.rmtree, cache, ignore_errors=True)
     # a user's bad input is one INFO line (explorer.checks.InputError), not a traceback
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     for noisy in ("httpx", "urllib3"):
@@ -73,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     from explorer import filmstrip
 
     print(f"files for the page (removed at exit): {filmstrip.folder()}", flush=True)
+    print(f"Gradio's cache: {os.environ['GRADIO_TEMP_DIR']}", flush=True)
     print(f"Generative Explorer: serving on http://{args.host}:{args.port}", flush=True)
     demo.queue(**QUEUE_KW).launch(server_name=args.host, server_port=args.port, share=args.share, show_error=True,
                                   quiet=True, prevent_thread_lock=True, **LAUNCH_KW,
