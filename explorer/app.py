@@ -40,6 +40,28 @@ class Blocks(gr.Blocks):
                                 f"({', '.join(params)}), not {len(inputs)}.")
 
 
+    async def preprocess_data(self, block_fn, inputs: list, state, explicit_call: bool = False):
+        """Gradio's, with a value that is not a file where a file goes (an upload, a sketch) named as the user's
+        mistake: Gradio's own check of its shape raises before any handler, with a stack trace in the log."""
+        import pydantic
+
+        try:
+            return await super().preprocess_data(block_fn, inputs, state, explicit_call)
+        except pydantic.ValidationError:
+            for block, value in zip(block_fn.inputs, inputs, strict=False):
+                model = getattr(block, "data_model", None)
+                try:
+                    if model is not None and value is not None:
+                        model.model_validate(value, context={"validate_meta": True})
+                except pydantic.ValidationError:
+                    what = ("a sketch: {background, layers, composite}, each a file as gradio_client's handle_file() "
+                            "sends it" if isinstance(block, gr.ImageEditor) else
+                            "a file, as gradio_client's handle_file(path) sends it")
+                    raise checks.InputError(f"{getattr(block, 'label', None) or type(block).__name__} must be {what}; "
+                                            f"got {checks.shown(value)}.") from None
+            raise
+
+
 def build_demo(models: Models, links: Links | None = None) -> gr.Blocks:
     """The app. `links`: the registry of linked controls and first views to fill (explorer/links.py; a new one if
     None); `python -m explorer` warms its first views once the app serves."""

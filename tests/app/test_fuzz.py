@@ -41,6 +41,7 @@ def _refused(url: str, api: str, data: list) -> str:
 
 
 def test_every_endpoint_refuses_the_wrong_number_of_values(app_server, endpoints):
+    tracebacks = app_server.log.read_text().count("Traceback")
     assert len(endpoints) >= 19
     for api, (params, base) in endpoints.items():
         # (one more value than the parameters is a legitimate call where the endpoint keeps a session's state: a
@@ -49,6 +50,7 @@ def test_every_endpoint_refuses_the_wrong_number_of_values(app_server, endpoints
             message = _refused(app_server.url, api, data)
             assert message.startswith(f"{api} takes {len(params)} value") and f"not {len(data)}" in message, message
             assert all(name in message for name, _ in params) or len(params) > 6, message  # it names them
+    assert app_server.log.read_text().count("Traceback") == tracebacks  # a user's mistake is one line in the log
 
 
 @settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -63,6 +65,18 @@ def test_every_parameter_refuses_bad_values_with_a_clear_message(app_server, end
     kind = data.draw(st.sampled_from(kinds), label="bad value")
     values = list(base)
     values[i] = BAD[kind]
+    tracebacks = app_server.log.read_text().count("Traceback")
     _refused(app_server.url, api, values)
+    assert app_server.log.read_text().count("Traceback") == tracebacks  # one INFO line, no stack trace
     event, _ = raw_call(app_server.url, "/kl_1d", [0, 1, 1, 0.8, "KL(p‖q)"])  # the server still answers
     assert event == "complete"
+
+
+def test_a_value_that_is_not_a_file_where_a_file_goes_is_named(app_server):
+    """Gradio checks an upload's or a sketch's shape before any handler, and raised with a stack trace."""
+    tracebacks = app_server.log.read_text().count("Traceback")
+    for data in (["2-D latent", None, "abc", 0], ["2-D latent", float("nan"), None, 0],
+                 ["2-D latent", {"composite": 5}, None, 0]):
+        message = _refused(app_server.url, "/encode_drawing", data)
+        assert "must be a file" in message or "must be a sketch" in message, message
+    assert app_server.log.read_text().count("Traceback") == tracebacks

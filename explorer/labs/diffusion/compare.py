@@ -13,7 +13,6 @@ from explorer.labs.diffusion.reverse import (
     GUIDANCE_LABEL_OFF,
     _guidance_control,
     _trajectory,
-    in_session,
     parse_request,
 )
 from explorer.links import Links
@@ -104,7 +103,7 @@ def build(ctl: DiffusionControls, links: Links | None = None) -> None:
     label.change(_guidance_control, label, guidance, api_visibility="private", show_progress="hidden")
     inputs = [a, b, eta, seed, n, label, guidance, ddpm]
     render.mark_stale(inputs, ["diff-compare"])
-    render.clear_stale(btn.click(in_session(two_samplers, ctl.models), inputs, out, api_name="two_samplers",
+    render.clear_stale(btn.click(background.in_session(two_samplers, ctl.models), inputs, out, api_name="two_samplers",
                                  concurrency_limit=2), ["diff-compare"])
     if links is not None:  # not the DDPM box: a link would start minutes of work on every page that opens it
         for name, c in zip(("cmp_a", "cmp_b", "cmp_eta", "cmp_seed", "cmp_n", "cmp_class", "cmp_guidance"),

@@ -2,7 +2,6 @@
 then scrubbed in the page (explorer/filmstrip.py); DDPM or DDIM, class and guidance; Stop; export."""
 
 import collections
-import inspect
 import io
 import time
 from functools import partial
@@ -14,6 +13,7 @@ from PIL import Image
 from explorer import background, checks, filmstrip, render
 from explorer.labs.diffusion.common import LATEX, DiffusionControls
 from explorer.labs.diffusion.export import export, export_name
+from explorer.labs.diffusion.guidance import guidance_text
 from explorer.links import Links
 from explorer.models import Models
 from explorer.state import CLASS_NONE, CLASSES, MAX_GUIDANCE, MAX_SAMPLES, SamplerRequest
@@ -22,54 +22,6 @@ from train.models.ddpm import DDPM
 
 GUIDANCE_LABEL_ON = "guidance scale w"
 GUIDANCE_LABEL_OFF = "guidance scale w (pick a class: without one there is nothing to guide towards)"
-
-GUIDANCE_TEXT = r"""
-**Class and guidance.** One network is both models: in training, DROPOUT of the images had their label replaced by
-"none", so $\varepsilon_\theta(z_t,t,y)$ is the conditional model and $\varepsilon_\theta(z_t,t,\varnothing)$ the
-unconditional one, which learned from that share of the images only and draws less tidy digits. Classifier-free guidance
-(Ho & Salimans 2022) samples with
-$\hat\varepsilon=(1+w)\,\varepsilon_\theta(z_t,t,y)-w\,\varepsilon_\theta(z_t,t,\varnothing)$:
-$w=0$ is the plain conditional model, larger $w$ pushes samples towards what makes $y$ likely, trading
-variety for clearer digits.
-"""
-
-
-def _guidance_text(models: Models) -> str:
-    """The guidance prose, with the card's label dropout and measured scores; without them where the card lacks
-    them or holds them in another shape (a card only informs the text)."""
-    try:
-        share = models.ddpm_card.get("training", {}).get("class_dropout")
-        dropout = f"{share:.0%}" if share is not None else "some"
-    except (AttributeError, TypeError, ValueError):
-        dropout = "some"
-    try:
-        measured = _measured_guidance(models.ddpm_card)
-    except (AttributeError, TypeError, ValueError, KeyError):
-        measured = ""
-    return GUIDANCE_TEXT.replace("DROPOUT", dropout) + measured
-
-
-def _measured_guidance(card: dict) -> str:
-    """What the card's sample-quality table (train/evaluate.py) measured of class-conditional DDIM-50 at each
-    guidance scale, as a sentence; '' if it holds no such rows."""
-    rows = card.get("sample_quality", {}).get("rows", [])
-    ddim = [r for r in rows if (r.get("kind"), r.get("sampler"), r.get("labels")) == ("ddpm", "ddim50", "balanced")]
-    if not ddim:
-        return ""
-    n = max(r["n"] for r in ddim)  # the largest evaluation, on one device (the CPU if it has rows)
-    device = "cpu" if any(r.get("device") == "cpu" for r in ddim) else ddim[-1].get("device")
-    by_w = {float(r["guidance"]): r for r in ddim if r["n"] == n and r.get("device") == device}  # newest wins
-    scores = "; ".join(f"$w={w:g}$: IS {r['inception_score']:.2f}, FD {r['frechet_distance']:.1f}"
-                       for w, r in sorted(by_w.items()))
-    real = next((r for r in rows if r.get("kind") == "real"), None)
-    floor = (f" (real digits: IS {real['inception_score']:.2f}; two sets of real digits are FD "
-             f"{real['frechet_distance']:.1f} apart)" if real else "")
-    where = "" if device == "cpu" else f", sampled on {device}"
-    return (f"\n\n**Measured on this model** with DDIM-50, {n:,} samples each{where}, scored by our MNIST classifier "
-            f"(`python -m train evaluate`): {scores}{floor}. A higher Inception Score (IS) means each sample is "
-            "more confidently one digit; a higher Fréchet distance (FD) means the samples as a whole sit further "
-            "from real digits, in their variety as much as in their shapes.\n")
-
 
 def _frame_png(z: torch.Tensor, eps: torch.Tensor, x0: torch.Tensor) -> bytes:
     """One frame as a PNG: rows z_t, ε̂ (±2 shown as black to white), x̂_0; one column per sample. (n, 1, 28, 28)
@@ -118,9 +70,16 @@ def new_run(run) -> filmstrip.Run:
     return filmstrip.Run(0)
 
 
-def new_run_without_exports(run) -> tuple[filmstrip.Run, dict]:
-    """`new_run`, and the previous run's export files cleared and hidden: they no longer match what is shown."""
-    return new_run(run), gr.update(value=None, visible=False)
+WAITING = ("Starting {what}. Runs take turns, two at a time for everyone using this app: if others are running, "
+           "yours starts when one ends.")
+
+
+def run_button(models: Models, run, sampler, steps, eta, seed, n, label, guidance) -> tuple[filmstrip.Run, dict, str]:
+    """The Run button's first step, before the run joins the queue (it waits there only for a run slot): the
+    controls checked (a bad value is named now, not after the wait), `new_run`, the previous run's export files
+    cleared and hidden (they no longer match what is shown), and the status saying why a run may wait."""
+    req = parse_request(models, sampler, steps, eta, seed, n, label, guidance)
+    return new_run(run), gr.update(value=None, visible=False), WAITING.format(what=req.describe())
 
 
 
@@ -137,23 +96,6 @@ def reverse(models: Models, sampler, steps, eta, seed, n, label, guidance, run=N
     req = parse_request(models, sampler, steps, eta, seed, n, label, guidance)
     with background.RUNS.claim(request.session_hash if request else None):
         yield from _reverse(models, req, run)
-
-
-def in_session(fn, models: Models):
-    """`fn(models, …, request=…)` as a handler that Gradio hands the caller's gr.Request (it finds the type in the
-    handler's own annotations, which a functools.partial does not carry); the API's parameters keep `fn`'s names."""
-    if inspect.isgeneratorfunction(fn):
-        def handler(*args, **kwargs):
-            yield from fn(models, *args, **kwargs)
-    else:
-        def handler(*args, **kwargs):
-            return fn(models, *args, **kwargs)
-    # Gradio fills the parameters of this signature (the inputs, then gr.Progress and gr.Request where they stand)
-    # and finds the request by its annotation; view_api and the count check name the same parameters
-    handler.__signature__ = inspect.Signature(list(inspect.signature(fn).parameters.values())[1:])
-    handler.__annotations__ = {"request": gr.Request}
-    handler.__name__, handler.__doc__ = fn.__name__, fn.__doc__
-    return handler
 
 
 def _reverse(models: Models, req: SamplerRequest, run):
@@ -242,7 +184,7 @@ def build(ctl: DiffusionControls, links: Links | None = None) -> None:
     gr.Markdown("Rows: the noisy sample $z_t$, the predicted noise $\\hat\\varepsilon$ (±2 shown black to white) and "
                 "the predicted clean image $\\hat x_0$. The last frame is the sample $z_0$ the sampler returns. Once "
                 "a run ends, the slider, the arrow keys and ▶ play move through its frames in your browser, without "
-                "recomputing anything.\n\n" + (_guidance_text(models) if m.config.num_classes else ""),
+                "recomputing anything.\n\n" + (guidance_text(models) if m.config.num_classes else ""),
                 latex_delimiters=LATEX)
     with gr.Row():
         export_btn = gr.Button("Export GIF, MP4 and the samples (PNG)", size="sm", scale=0)
@@ -252,9 +194,10 @@ def build(ctl: DiffusionControls, links: Links | None = None) -> None:
 
     sampler.change(_sampler_controls, sampler, [steps, eta], api_visibility="private", show_progress="hidden")
     label.change(_guidance_control, label, guidance, api_visibility="private", show_progress="hidden")
-    (run_btn.click(new_run_without_exports, run, [run, files], api_visibility="private", show_progress="hidden")
-     .then(in_session(reverse, models), [sampler, steps, eta, seed, n, label, guidance, run], [view, status, run],
-           api_name="reverse", concurrency_limit=2, show_progress="minimal"))
+    (run_btn.click(partial(run_button, models), [run, sampler, steps, eta, seed, n, label, guidance],
+                   [run, files, status], api_visibility="private", show_progress="hidden")
+     .success(background.in_session(reverse, models), [sampler, steps, eta, seed, n, label, guidance, run],
+              [view, status, run], api_name="reverse", concurrency_limit=2, show_progress="minimal"))
     stop_btn.click(stop, run, status, api_name="stop", show_progress="hidden")
     # the files' box is hidden while it has none (an empty file box is an unnamed control to a screen reader)
     export_btn.click(export, run, files, api_name="export").then(lambda: gr.update(visible=True), None, files,

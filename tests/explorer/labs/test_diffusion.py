@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from explorer import render
-from explorer.labs.diffusion import compare, elbo, export, forward, reverse
+from explorer.labs.diffusion import compare, elbo, export, forward, guidance, reverse
 from explorer.models import Models
 from train.models.ddpm import DDPM, DDPMConfig
 
@@ -59,9 +59,9 @@ def test_bad_snapshot_ts_are_named(models, text, message):
 
 def test_guidance_text_states_the_label_dropout_from_the_card(models):
     models.ddpm_card = {"training": {"class_dropout": 0.1}}
-    assert "10% of the images had their label replaced" in reverse._guidance_text(models)
+    assert "10% of the images had their label replaced" in guidance.guidance_text(models)
     models.ddpm_card = {}
-    assert "some of the images" in reverse._guidance_text(models)
+    assert "some of the images" in guidance.guidance_text(models)
 
 
 def test_guidance_text_quotes_the_measured_trade_off_from_the_card(models, monkeypatch):
@@ -76,13 +76,13 @@ def test_guidance_text_quotes_the_measured_trade_off_from_the_card(models, monke
         {**row, "sampler": "ddim10", "guidance": 0.0, "inception_score": 9.3, "frechet_distance": 21.8},
         {**row, "labels": "none", "guidance": 0.0, "inception_score": 7.4, "frechet_distance": 81.5},
     ]}})
-    text = reverse._guidance_text(models)
+    text = guidance.guidance_text(models)
     assert ("$w=0$: IS 9.27, FD 20.7; $w=1$: IS 9.97, FD 64.0 "
             "(real digits: IS 9.57; two sets of real digits are FD 24.9 apart)") in text
     assert "5,000 samples each, scored" in text and "w=2" not in text and "w=3" not in text
     assert "7.4" not in text and "21.8" not in text
     models.ddpm_card = {"sample_quality": {"rows": [{"source": "old row without fields", "n": 5000}]}}
-    assert "Measured" not in reverse._guidance_text(models)
+    assert "Measured" not in guidance.guidance_text(models)
 
 
 # --- issue 10: the sample is a frame; stop ends the run's own stream; controls that have no effect --------
@@ -140,6 +140,19 @@ def test_a_new_run_stops_the_one_still_going(models):
     new = reverse.new_run(old)
     assert old.stop.is_set() and not new.stop.is_set() and new.id > old.id
     assert list(gen)[-1][1].startswith("Stopped after")
+
+
+def test_the_run_button_checks_first_and_says_why_a_run_may_wait(models):
+    """Its first step runs before the run joins the queue: a bad value is named there (not after waiting behind
+    other runs), and the status says that runs take turns."""
+    from explorer import checks
+
+    old = reverse.new_run(None)
+    run, files, status = reverse.run_button(models, old, "DDIM", 5, 0.0, 0, 2, "3", 1.0)
+    assert old.stop.is_set() and run.id > old.id and files["visible"] is False
+    assert status.startswith("Starting DDIM, 5 steps, η = 0, seed 0, class 3, w = 1.") and "take turns" in status
+    with pytest.raises(checks.InputError, match="Steps"):
+        reverse.run_button(models, run, "DDIM", 0, 0.0, 0, 2, "3", 1.0)
 
 
 def test_controls_without_effect_are_disabled():
