@@ -43,9 +43,11 @@ def model_kinds() -> dict[str, tuple[type, Callable[[Any], nn.Module]]]:
     """kind -> (config dataclass, model constructor). Imported lazily so each model file stays standalone."""
     from train.models.classifier import Classifier, ClassifierConfig
     from train.models.ddpm import DDPM, DDPMConfig
+    from train.models.ddpm2d import DDPM2D, DDPM2DConfig
     from train.models.vae import VAE, VAEConfig
 
-    return {"vae": (VAEConfig, VAE), "ddpm": (DDPMConfig, DDPM), "classifier": (ClassifierConfig, Classifier)}
+    return {"vae": (VAEConfig, VAE), "ddpm": (DDPMConfig, DDPM), "classifier": (ClassifierConfig, Classifier),
+            "ddpm2d": (DDPM2DConfig, DDPM2D)}
 
 
 def card_path(path: str | Path) -> Path:
