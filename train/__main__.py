@@ -1,4 +1,4 @@
-"""python -m train {vae,diffusion,classifier,evaluate} ...: train a model and write its checkpoint and card.
+"""python -m train {vae,diffusion,diffusion2d,classifier,evaluate} ...: train a model and write its checkpoint and card.
 
 Examples:
     python -m train vae --latent-dim 2 --epochs 100 --data-dir ../shared/data --out checkpoints/vae_2d.safetensors
@@ -14,9 +14,11 @@ from train.cli import add_dataclass_flags, from_flags
 from train.evaluate import EvaluateConfig
 from train.models.classifier import ClassifierConfig
 from train.models.ddpm import DDPMConfig
+from train.models.ddpm2d import DDPM2DConfig
 from train.models.vae import VAEConfig
 from train.train_classifier import ClassifierTrainConfig
 from train.train_diffusion import DiffusionTrainConfig
+from train.train_diffusion2d import Diffusion2DTrainConfig
 from train.train_vae import VAETrainConfig
 
 
@@ -30,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("diffusion", help="a DDPM (ε-prediction UNet) on MNIST grey levels")
     add_dataclass_flags(p, DDPMConfig, "model")
     add_dataclass_flags(p, DiffusionTrainConfig, "training")
+    p = sub.add_parser("diffusion2d", help="a DDPM (ε-prediction MLP) on points in the plane")
+    add_dataclass_flags(p, DDPM2DConfig, "model")
+    add_dataclass_flags(p, Diffusion2DTrainConfig, "training")
     p = sub.add_parser("classifier", help="the MNIST classifier behind the sample-quality scores")
     add_dataclass_flags(p, ClassifierConfig, "model")
     add_dataclass_flags(p, ClassifierTrainConfig, "training")
@@ -46,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
             from train.train_diffusion import train as train_diffusion
 
             train_diffusion(from_flags(DDPMConfig, args), from_flags(DiffusionTrainConfig, args), argv=argv)
+        elif args.command == "diffusion2d":
+            from train.train_diffusion2d import train as train_diffusion2d
+
+            train_diffusion2d(from_flags(DDPM2DConfig, args), from_flags(Diffusion2DTrainConfig, args), argv=argv)
         elif args.command == "evaluate":
             from train.evaluate import evaluate
 

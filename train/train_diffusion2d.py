@@ -1,0 +1,125 @@
+"""Train the 2-D diffusion model (train/models/ddpm2d.py) on points in the plane (train/data2d.py), with the same
+forward process, loss and samplers as the image model (train/diffusion.py: Ho et al. 2020's simple loss, eq. 14).
+
+    python -m train diffusion2d --data ring8 --out checkpoints/ddpm2d_ring8.safetensors
+
+The training set is `points` points drawn once with the seed; an epoch is one pass over it. The card's metrics:
+the energy distance (train/data2d.py) between `eval_n` samples of each sampler (DDPM with all T steps, DDIM with
+10, 50 and T steps) and `eval_n` fresh data points, beside the floor (two fresh draws of the data, the same
+distance with no model at all); for the Gaussian mixtures, the mean ‖ε_θ − ε*‖² against the exact noise prediction
+(train/mixture2d.py) at a few noise levels. Resumable like the other trainers (`--resume`, state in runs/NAME/).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import torch
+
+from train import checkpoint as ckpt
+from train.data2d import DATASETS, energy_distance, sample
+from train.mixture2d import MIXTURES, eps_star
+from train.models.ddpm2d import DDPM2D, DDPM2DConfig
+from train.run import Progress, restore, save_progress, start_run
+from train.run import card as run_card
+
+
+@dataclass
+class Diffusion2DTrainConfig:
+    data: str = field(default="ring8", metadata={"help": f"the 2-D data set: {', '.join(DATASETS)}"})
+    points: int = field(default=20_000, metadata={"help": "training points, drawn once with the seed"})
+    epochs: int = field(default=200, metadata={"help": "passes over the training points"})
+    batch_size: int = field(default=512, metadata={"help": "points per step"})
+    lr: float = field(default=2e-3, metadata={"help": "Adam learning rate, decayed to a tenth along a cosine"})
+    seed: int = field(default=0, metadata={"help": "seeds the points, the weights and every random draw"})
+    eval_n: int = field(default=5000, metadata={"help": "samples per sampler and data points for the energy distance"})
+    out: str = field(default="checkpoints/ddpm2d.safetensors", metadata={"help": "where the weights go"})
+    run_dir: str = field(default="", metadata={"help": "folder for resumable state; default runs/<name>"})
+    threads: int = field(default=0, metadata={"help": "torch CPU threads (0: torch's default)"})
+    resume: bool = field(default=False, metadata={"help": "continue from run_dir/state.safetensors"})
+    max_steps: int = field(default=0, metadata={"help": "stop after this many steps, as if killed (0: no limit)"})
+
+
+def samplers(model: DDPM2D, n: int, seed: int) -> dict[str, torch.Tensor]:
+    """n samples from each sampler, all from the same z_T: {'ddpm': …, 'ddim10': …, 'ddim50': …, 'ddimT': …}."""
+    d, T = model.diffusion, model.diffusion.T
+    z_T = torch.randn(n, 2, generator=torch.Generator().manual_seed(seed))
+    out = {}
+    for name, steps in (("ddpm", T), ("ddim10", 10), ("ddim50", 50), ("ddimT", T)):
+        g = torch.Generator().manual_seed(seed + 1)
+        gen = (d.ddpm_sample_progressive(model, (n, 2), g, z_T=z_T, clip=False) if name == "ddpm" else
+               d.ddim_sample_progressive(model, (n, 2), min(steps, T), 0.0, g, z_T=z_T, clip=False))
+        out[name] = deque(gen, maxlen=1)[0].z_prev.double()  # the sampler run to its last step
+    return out
+
+
+@torch.no_grad()
+def evaluate(model: DDPM2D, tcfg: Diffusion2DTrainConfig) -> dict:
+    model.eval()
+    test = sample(tcfg.data, tcfg.eval_n, torch.Generator().manual_seed(tcfg.seed + 101))
+    other = sample(tcfg.data, tcfg.eval_n, torch.Generator().manual_seed(tcfg.seed + 102))
+    metrics = {"energy_distance": {name: energy_distance(x, test) for name, x in
+                                   samplers(model, tcfg.eval_n, tcfg.seed + 103).items()},
+               "energy_distance_floor": energy_distance(other, test), "eval_n": tcfg.eval_n}
+    if tcfg.data in MIXTURES:  # the exact ε* is known: how far the network is from it, over the diffused data
+        data, g, err = MIXTURES[tcfg.data](), torch.Generator().manual_seed(tcfg.seed + 104), {}
+        for t in sorted({t for t in (1, 10, 100, 500) if t < model.diffusion.T} | {model.diffusion.T}):
+            a = float(model.diffusion.alphas_cumprod.double()[t - 1])
+            z = math.sqrt(a) * test + math.sqrt(1 - a) * torch.randn(test.shape, dtype=torch.float64, generator=g)
+            eps = model(z.float(), torch.full((len(z),), t - 1)).double()
+            err[str(t)] = float((eps - eps_star(data, a, z)).pow(2).sum(1).mean())
+        metrics["eps_star_error_by_t"] = err
+    return metrics
+
+
+def train(mcfg: DDPM2DConfig, tcfg: Diffusion2DTrainConfig, argv: list[str] | None = None) -> dict:
+    if tcfg.data not in DATASETS:
+        raise ValueError(f"--data {tcfg.data!r}: choose one of {', '.join(DATASETS)}")
+    if tcfg.points < tcfg.batch_size:
+        raise ValueError(f"--points {tcfg.points} is fewer than --batch-size {tcfg.batch_size}")
+    run = start_run(tcfg, argv)
+    torch.manual_seed(tcfg.seed)
+    model = DDPM2D(mcfg)
+    d = model.diffusion
+    opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr)
+    g = torch.Generator().manual_seed(tcfg.seed + 1)
+    points = sample(tcfg.data, tcfg.points, torch.Generator().manual_seed(tcfg.seed)).float()  # (points, 2)
+    modules = {"model": model}
+    epoch, step, history, commands = restore(run, tcfg, mcfg, modules, opt, g)
+    per_epoch = tcfg.points // tcfg.batch_size
+    total = tcfg.epochs * per_epoch
+    t0 = time.time()
+    while epoch < tcfg.epochs:
+        model.train()
+        tot = 0.0
+        for idx in torch.randperm(tcfg.points, generator=g)[: per_epoch * tcfg.batch_size].view(per_epoch, -1):
+            for group in opt.param_groups:  # cosine from lr to lr / 10 over the whole run
+                group["lr"] = tcfg.lr * (0.55 + 0.45 * math.cos(math.pi * step / total))
+            x = points[idx]
+            t = torch.randint(0, d.T, (len(x),), generator=g)
+            loss = d.training_loss(model, x, t, torch.randn(x.shape, generator=g)).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            tot += loss.item()
+            if tcfg.max_steps and step >= tcfg.max_steps:
+                print(f"stopped at step {step}, inside epoch {epoch + 1}; resume continues from epoch {epoch}")
+                return {"history": history, "stopped_at_step": step}
+        epoch += 1
+        history.append({"epoch": epoch, "step": step, "train_loss": tot / per_epoch,
+                        "seconds": round(time.time() - t0, 1)})
+        if epoch % 20 == 0 or epoch == tcfg.epochs:
+            print(json.dumps(history[-1]), flush=True)
+        save_progress(run, mcfg, modules, opt, g, Progress(epoch, step, history, commands))
+    metrics = evaluate(model, tcfg)
+    card = run_card(run, tcfg, model, commands=commands, step=step, epoch=epoch, history=history, metrics=metrics,
+                    dataset={"name": tcfg.data, "train_points": tcfg.points,
+                             "exact_score": tcfg.data in MIXTURES})
+    ckpt.save_checkpoint(run.out, model.eval(), "ddpm2d", card)
+    print(json.dumps({"saved": str(run.out), **metrics}), flush=True)
+    return card
