@@ -44,12 +44,18 @@ class Diffusion2DTrainConfig:
     max_steps: int = field(default=0, metadata={"help": "stop after this many steps, as if killed (0: no limit)"})
 
 
-def samplers(model: DDPM2D, n: int, seed: int) -> dict[str, torch.Tensor]:
-    """n samples from each sampler, all from the same z_T: {'ddpm': …, 'ddim10': …, 'ddim50': …, 'ddimT': …}."""
+SAMPLERS = ("ddpm", "ddim10", "ddim50", "ddimT")
+
+
+def samplers(model: DDPM2D, n: int, seed: int, names: tuple[str, ...] = SAMPLERS) -> dict[str, torch.Tensor]:
+    """n samples from each sampler named, all from the same z_T: {'ddpm': …, 'ddim10': …, 'ddim50': …, 'ddimT': …}
+    (DDPM with all T steps; DDIM with η = 0 and 10, 50 or T steps)."""
     d, T = model.diffusion, model.diffusion.T
     z_T = torch.randn(n, 2, generator=torch.Generator().manual_seed(seed))
     out = {}
     for name, steps in (("ddpm", T), ("ddim10", 10), ("ddim50", 50), ("ddimT", T)):
+        if name not in names:
+            continue
         g = torch.Generator().manual_seed(seed + 1)
         gen = (d.ddpm_sample_progressive(model, (n, 2), g, z_T=z_T, clip=False) if name == "ddpm" else
                d.ddim_sample_progressive(model, (n, 2), min(steps, T), 0.0, g, z_T=z_T, clip=False))

@@ -44,3 +44,25 @@ def test_bad_flags_are_named(tmp_path, capsys):
     assert "--data 'rings': choose one of ring8" in capsys.readouterr().err
     with pytest.raises(ValueError, match="--points 100 is fewer than --batch-size 256"):
         train(TINY, _cfg(tmp_path, points=100))
+
+
+@pytest.mark.parametrize("name", ["ring8", "uneven3", "moons", "spiral", "checkerboard"])
+def test_each_shipped_2d_model_is_what_its_card_says(name):
+    """The card's exact command and commit, and two of its numbers recomputed from the weights and the seeds: the
+    data-vs-data floor and DDIM-10's energy distance."""
+    from tests.conftest import CHECKPOINTS
+    from train.data2d import energy_distance, sample
+    from train.train_diffusion2d import samplers
+
+    path = CHECKPOINTS / f"ddpm2d_{name}.safetensors"
+    model, card = ckpt.load_checkpoint(path), ckpt.read_card(path)
+    assert card["command"] == f"python -m train diffusion2d --data {name} --threads 1 --out checkpoints/{path.name}"
+    assert len(card["commit"]) == 40 and card["dataset"]["name"] == name
+    seed, n, m = card["training"]["seed"], card["metrics"]["eval_n"], card["metrics"]
+    test = sample(name, n, torch.Generator().manual_seed(seed + 101))
+    floor = energy_distance(sample(name, n, torch.Generator().manual_seed(seed + 102)), test)
+    assert floor == pytest.approx(m["energy_distance_floor"], rel=1e-9)
+    with torch.no_grad():
+        ddim10 = samplers(model, n, seed + 103, ("ddim10",))["ddim10"]
+    assert energy_distance(ddim10, test) == pytest.approx(m["energy_distance"]["ddim10"], rel=1e-3)
+    assert m["energy_distance"]["ddpm"] < 3 * m["energy_distance_floor"]  # DDPM-T's samples sit near the floor
