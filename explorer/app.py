@@ -39,7 +39,6 @@ class Blocks(gr.Blocks):
         raise checks.InputError(f"{name} takes {len(params)} value{'s' * (len(params) != 1)} "
                                 f"({', '.join(params)}), not {len(inputs)}.")
 
-
     async def preprocess_data(self, block_fn, inputs: list, state, explicit_call: bool = False):
         """Gradio's, with a value that is not a file where a file goes (an upload, a sketch) named as the user's
         mistake: Gradio's own check of its shape raises before any handler, with a stack trace in the log."""

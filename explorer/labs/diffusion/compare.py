@@ -9,12 +9,7 @@ import torch
 
 from explorer import background, checks, render
 from explorer.labs.diffusion.common import DiffusionControls
-from explorer.labs.diffusion.reverse import (
-    GUIDANCE_LABEL_OFF,
-    _guidance_control,
-    _trajectory,
-    parse_request,
-)
+from explorer.labs.diffusion.reverse import GUIDANCE_LABEL_OFF, _guidance_control, _trajectory, parse_request
 from explorer.links import Links
 from explorer.models import Models
 from explorer.state import CLASS_NONE, CLASSES, MAX_GUIDANCE, MAX_SAMPLES
