@@ -39,6 +39,19 @@ class Blocks(gr.Blocks):
         raise checks.InputError(f"{name} takes {len(params)} value{'s' * (len(params) != 1)} "
                                 f"({', '.join(params)}), not {len(inputs)}.")
 
+    async def process_api(self, block_fn, inputs: list, *args, **kwargs) -> dict:
+        """Gradio's, with a bad value met by a `checks.pre_queue` validator (or by the checks below, which run in it
+        too) answered as a refused validation, which Gradio sends before queueing as HTTP 422 naming the parameter;
+        any other error there would reach an API client as a bare "400 Bad Request"."""
+        if not getattr(block_fn, "is_validator_function", False):
+            return await super().process_api(block_fn, inputs, *args, **kwargs)
+        try:
+            # the count named with the endpoint's own name and parameters, not the validator's (which has neither)
+            self.validate_inputs(next(f for f in self.fns.values() if f.validator is block_fn.fn), inputs)
+            return await super().process_api(block_fn, inputs, *args, **kwargs)
+        except checks.InputError as e:
+            return {"data": checks.refusal(block_fn.fn, block_fn.inputs, inputs, e.message)}
+
     async def preprocess_data(self, block_fn, inputs: list, state, explicit_call: bool = False):
         """Gradio's, with a value that is not a file where a file goes (an upload, a sketch) named as the user's
         mistake: Gradio's own check of its shape raises before any handler, with a stack trace in the log."""

@@ -11,6 +11,7 @@ import functools
 import html
 import logging
 import math
+import threading
 
 import gradio as gr
 import numpy as np
@@ -25,7 +26,11 @@ class InputError(gr.Error):
 
     def __init__(self, message: str):
         super().__init__(message, print_exception=False)
-        log.info("bad input: %s", message)
+        if not getattr(_trying, "on", False):
+            log.info("bad input: %s", message)
+
+
+_trying = threading.local()  # set while `refusal` tries values: its failed trials are not the user's errors
 
 
 def shown(value) -> str:
@@ -122,6 +127,37 @@ def image_array(value) -> np.ndarray:
             raise InputError("That file is not an image Pillow can read (PNG, JPEG, …).") from None
     return np.asarray(value)
 
+
+
+def pre_queue(check):
+    """A Gradio `validator=` for a long run's event: `check(*values)` (the handler's own parsing, which raises
+    InputError) runs when the call arrives, before it waits in the queue for a run slot, so a bad value is named at
+    once instead of after minutes behind other runs (issue 14). Gradio answers a refused call with HTTP 422, which
+    gradio_client shows as "1 parameter(s) failed validation: - steps: …" and the page beside the control
+    (app.Blocks.process_api finds the parameter, `refusal`)."""
+    def validator(*values):
+        check(*values)
+        return [gr.validate(True, "") for _ in values]
+
+    return validator
+
+
+def refusal(check, components: list, values: list, message: str) -> list[dict] | dict:
+    """A validator's answer refusing a call whose `values` made `check` raise `message`: the parameter at fault is the
+    one whose value, put back to its control's default, makes `check` pass; it is marked with the message and the rest
+    valid. A message that no one value answers (a wrong number of values, two bad values) refuses the call whole."""
+    _trying.on = True
+    try:
+        for i, component in enumerate(components):
+            trial = [*values[:i], getattr(component, "value", None), *values[i + 1:]]
+            try:
+                check(*trial)
+            except Exception:  # noqa: BLE001 (any failure means this value alone is not the fault)
+                continue
+            return [gr.validate(j != i, message if j == i else "") for j in range(len(values))]
+    finally:
+        _trying.on = False
+    return {"__type__": "validate", "is_valid": False, "message": message, "parameter_name": "values"}
 
 
 def live(fn):

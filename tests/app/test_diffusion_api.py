@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from gradio_client import Client
-from gradio_client.exceptions import AppError
+from gradio_client.exceptions import AppError, ValidationError
 
 from tests.app import raw_call
 from train.checkpoint import load_checkpoint
@@ -99,6 +99,27 @@ def test_stop_keeps_what_was_computed(app_server, T):
     assert len(c.predict(api_name="/export")) == 3  # the partial run exports too
 
 
+def test_a_bad_run_is_refused_before_it_queues(app_server):
+    """Issue 14: with both run slots held by long runs, a call with a bad value is refused at once, naming the
+    parameter, not after the runs ahead of it end (the runs are checked to be still going when it is refused)."""
+    holders = [Client(app_server.url, verbose=False) for _ in range(2)]
+    jobs = [c.submit("DDPM", 10, 0.0, 0, 16, "none (unconditional)", 0.0, api_name="/reverse") for c in holders]
+    for job in jobs:  # each holds a slot: its first frame has come
+        next(iter(job))
+    c = Client(app_server.url, verbose=False)
+    with pytest.raises(ValidationError, match=r"- steps: Steps = 0 is outside"):
+        c.predict("DDIM", 0, 0.0, 0, 2, "none (unconditional)", 0.0, api_name="/reverse")
+    with pytest.raises(ValidationError, match=r"- steps_b: DDIM steps \(second\) = 5000 is outside"):
+        c.predict(10, 5000, 0.0, 0, 2, "none (unconditional)", 0.0, False, api_name="/two_samplers")
+    with pytest.raises(ValidationError, match=r"- values: /reverse takes 7 values \(sampler, steps, eta, seed, n, "
+                                              r"label, guidance\), not \d+\."):
+        c.predict(*RUN, 1, 2, api_name="/reverse")
+    assert not any(job.done() for job in jobs)
+    for h in holders:
+        h.predict(api_name="/stop")
+    assert all(job.result()[1].startswith("Stopped after") for job in jobs)
+
+
 def test_same_seed_reproduces_and_guidance_runs(client):
     a = viewer(client.predict(*RUN, api_name="/reverse")[0])
     b = viewer(client.predict(*RUN, api_name="/reverse")[0])
@@ -167,7 +188,9 @@ BAD = [
 
 @pytest.mark.parametrize(("api", "args", "message"), BAD, ids=[f"{a}-{i}" for i, (a, *_r) in enumerate(BAD)])
 def test_bad_inputs(client, api, args, message):
-    with pytest.raises(AppError, match=message):
+    # the long runs' values are checked before the call queues (HTTP 422, gradio_client's ValidationError naming the
+    # parameter); the other endpoints answer at once anyway
+    with pytest.raises(ValidationError if api in ("/reverse", "/two_samplers") else AppError, match=message):
         client.predict(*args, api_name=api)
     assert "<img" in client.predict(1, 0, api_name="/forward")
 

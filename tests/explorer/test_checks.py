@@ -58,3 +58,26 @@ def test_components_hand_the_raw_value_to_the_handler():
     assert s.get_block_name() == "slider"  # still Gradio's slider in the page
     assert checks.Number(0).preprocess(-1) == -1 and checks.Number(0).get_block_name() == "number"
     assert checks.Radio(["a", "b"]).preprocess("c") == "c" and checks.Dropdown(["a"]).preprocess(["a"]) == ["a"]
+
+
+def test_a_refused_call_names_the_parameter_at_fault(caplog):
+    """checks.pre_queue / refusal (issue 14): the value that, put back to its control's default, lets the check pass is
+    the one marked; two bad values, or a wrong count, refuse the call whole; the trials write nothing to the log."""
+    import gradio as gr
+
+    def check(steps, eta, run=None):
+        checks.number("Steps", steps, 1, 1000, integer=True)
+        checks.number("η", eta, 0, 1)
+
+    controls = [checks.Slider(1, 1000, value=50, label="steps"), checks.Slider(0, 1, value=0.0, label="η"), gr.State()]
+    validator = checks.pre_queue(check)
+    assert all(v["is_valid"] for v in validator(10, 0.5, None))
+    with caplog.at_level(logging.INFO, logger="explorer"):
+        with pytest.raises(checks.InputError) as e:
+            validator(10, 7, None)
+        answer = checks.refusal(check, controls, [10, 7, None], e.value.message)
+    assert [v["is_valid"] for v in answer] == [True, False, True] and answer[1]["message"].startswith("η = 7 is out")
+    assert len(caplog.records) == 1  # the user's one mistake, not the trials
+    whole = checks.refusal(check, controls, [0, 7, None], "Steps = 0 is outside the allowed range [1, 1000].")
+    assert whole["is_valid"] is False and whole["parameter_name"] == "values"
+    assert checks.refusal(check, controls, [10, 7, None, 1], "takes 3 values")["parameter_name"] == "values"

@@ -21,13 +21,19 @@ def two_samplers(models: Models, steps_a, steps_b, eta, seed, n, label, guidance
     """DDIM with two step counts (and, if asked, DDPM with all T steps) from the same z_T, final samples side
     by side. Reports its progress step by step (DDPM's 1000 steps take minutes on a CPU). One run at a time per
     session (`background.RUNS`)."""
+    req, steps_b, with_ddpm = parse_comparison(models, steps_a, steps_b, eta, seed, n, label, guidance, with_ddpm)
+    with background.RUNS.claim(request.session_hash if request else None):
+        return _two_samplers(models, models.diffusion_model(), req, steps_b, with_ddpm, progress)
+
+
+def parse_comparison(models: Models, steps_a, steps_b, eta, seed, n, label, guidance, with_ddpm):
+    """/two_samplers's values checked: (the first arm's SamplerRequest, the second's steps, whether DDPM runs too).
+    Also its `checks.pre_queue` validator, so a bad value is named before the call waits for a run slot."""
     req = parse_request(models, "DDIM", steps_a, eta, seed, n, label, guidance)
-    m = models.diffusion_model()
-    steps_b = checks.number("Steps (second DDIM)", steps_b, 1, m.diffusion.T, integer=True)
+    steps_b = checks.number("DDIM steps (second)", steps_b, 1, models.diffusion_model().diffusion.T, integer=True)
     if not isinstance(with_ddpm, bool):
         raise checks.InputError(f"'Include DDPM' must be true or false, not {checks.shown(with_ddpm)}.")
-    with background.RUNS.claim(request.session_hash if request else None):
-        return _two_samplers(models, m, req, steps_b, with_ddpm, progress)
+    return req, steps_b, with_ddpm
 
 
 def _two_samplers(models: Models, m, req, steps_b: int, with_ddpm: bool, progress) -> str:
@@ -99,7 +105,8 @@ def build(ctl: DiffusionControls, links: Links | None = None) -> None:
     inputs = [a, b, eta, seed, n, label, guidance, ddpm]
     render.mark_stale(inputs, ["diff-compare"])
     render.clear_stale(btn.click(background.in_session(two_samplers, ctl.models), inputs, out, api_name="two_samplers",
-                                 concurrency_limit=2), ["diff-compare"])
+                                 concurrency_limit=2, validator=checks.pre_queue(partial(parse_comparison, ctl.models))),
+                       ["diff-compare"])
     if links is not None:  # not the DDPM box: a link would start minutes of work on every page that opens it
         for name, c in zip(("cmp_a", "cmp_b", "cmp_eta", "cmp_seed", "cmp_n", "cmp_class", "cmp_guidance"),
                            inputs[:-1], strict=True):

@@ -39,6 +39,11 @@ def parse_request(models: Models, sampler, steps, eta, seed, n, label, guidance)
     return SamplerRequest.parse(m.diffusion.T, m.config.num_classes, sampler, steps, eta, seed, n, label, guidance)
 
 
+def check_call(models: Models, sampler, steps, eta, seed, n, label, guidance, run=None) -> None:
+    """/reverse's values checked when the call arrives, before it waits for a run slot (`checks.pre_queue`)."""
+    parse_request(models, sampler, steps, eta, seed, n, label, guidance)
+
+
 def _trajectory(m: DDPM, req: SamplerRequest, z_T: torch.Tensor, generator: torch.Generator):
     y = None if req.label is None else torch.full((z_T.shape[0],), req.label, dtype=torch.long)
     eps_model = m.eps_model(y, req.guidance)
@@ -197,7 +202,8 @@ def build(ctl: DiffusionControls, links: Links | None = None) -> None:
     (run_btn.click(partial(run_button, models), [run, sampler, steps, eta, seed, n, label, guidance],
                    [run, files, status], api_visibility="private", show_progress="hidden")
      .success(background.in_session(reverse, models), [sampler, steps, eta, seed, n, label, guidance, run],
-              [view, status, run], api_name="reverse", concurrency_limit=2, show_progress="minimal"))
+              [view, status, run], api_name="reverse", concurrency_limit=2, show_progress="minimal",
+              validator=checks.pre_queue(partial(check_call, models))))
     stop_btn.click(stop, run, status, api_name="stop", show_progress="hidden")
     # the files' box is hidden while it has none (an empty file box is an unnamed control to a screen reader)
     export_btn.click(export, run, files, api_name="export").then(lambda: gr.update(visible=True), None, files,
