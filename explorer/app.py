@@ -7,7 +7,7 @@ import inspect
 import gradio as gr
 
 from explorer import checks, filmstrip, render
-from explorer.labs import diffusion, kl, vae
+from explorer.labs import diffusion, kl, plane, vae
 from explorer.links import Links
 from explorer.models import Models
 
@@ -98,6 +98,10 @@ def build_demo(models: Models, links: Links | None = None) -> gr.Blocks:
                 links.lab("diffusion", "Diffusion")
                 render.heading("The diffusion lab", 2)
                 diffusion.build(models, links)
+            with gr.Tab("Diffusion in 2-D", id="plane", elem_id="tab-plane"):
+                links.lab("plane", "Diffusion in 2-D")
+                render.heading("The 2-D diffusion lab", 2)
+                plane.build(models, links)
         render.brush_on_open(diffusion_tab, "diff-sketch")  # its first sub-tab holds a sketchpad
         links.wire(demo)
     return demo

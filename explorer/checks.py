@@ -152,7 +152,7 @@ def refusal(check, components: list, values: list, message: str) -> list[dict] |
             trial = [*values[:i], getattr(component, "value", None), *values[i + 1:]]
             try:
                 check(*trial)
-            except Exception:  # noqa: BLE001 (any failure means this value alone is not the fault)
+            except Exception:  # any failure means this value alone is not the fault
                 continue
             return [gr.validate(j != i, message if j == i else "") for j in range(len(values))]
     finally:

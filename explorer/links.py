@@ -101,6 +101,7 @@ class Links:
         self.views: dict[str, tuple[gr.Tabs, dict[str, str]]] = {}  # lab id → its sub-tabs and {view id: label}
         self.params: list[Param] = []
         self.openings: list[Opening] = []
+        self.warmups: list[Callable[[], object]] = []  # more work to do ahead of time, after the first views
         self.note: gr.Markdown | None = None
         self.buttons: list[gr.HTML] = []
         self.steps: list[tuple[str, Step, gr.Button]] = []  # (lab, step, its button)
@@ -231,7 +232,7 @@ class Links:
     def warm_in_background(self) -> threading.Thread:
         """Compute the default first views in a thread of their own, so that the first page to open finds them
         cached (the server answers requests meanwhile)."""
-        t = threading.Thread(target=_warm, args=(self.openings,), name="first-views", daemon=True)
+        t = threading.Thread(target=_warm, args=(self.openings, self.warmups), name="first-views", daemon=True)
         t.start()
         return t
 
@@ -322,19 +323,19 @@ def _merge(before, after):
     return after
 
 
-def _warm(openings: list[Opening], workers: int = 2) -> None:
-    def one(o: Opening) -> None:
-        values = [getattr(c, "value", None) for c in o.inputs]
+def _warm(openings: list[Opening], warmups: list[Callable[[], object]] = (), workers: int = 2) -> None:
+    def one(o: Opening | Callable) -> None:
+        fn, values = (o.fn, [getattr(c, "value", None) for c in o.inputs]) if isinstance(o, Opening) else (o, [])
         if all(v is None or isinstance(v, PLAIN) for v in values):
             try:
-                o.fn(*values)
+                fn(*values)
             except Exception as e:
-                log.warning("could not precompute a first view (%s): %s", getattr(o.fn, "__name__", o.fn), e)
+                log.warning("could not precompute a first view (%s): %s", getattr(fn, "__name__", fn), e)
 
     # `workers` daemon threads (torch: one thread each) taking the openings in turn; daemons, unlike a
     # ThreadPoolExecutor's workers, do not hold the process at exit: a stop (Ctrl-C, SIGTERM) need not wait for
     # a minute of warming
-    todo = iter(openings)
+    todo = iter([*openings, *warmups])
     lock = threading.Lock()
 
     def worker() -> None:

@@ -14,6 +14,7 @@ import torch
 
 from train.checkpoint import CheckpointError, load_checkpoint, read_card
 from train.models.ddpm import DDPM
+from train.models.ddpm2d import DDPM2D
 from train.models.vae import VAE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -41,6 +42,11 @@ CLASSIFIER_CHECKPOINT = ("classifier.safetensors",
                          "--out checkpoints/classifier.safetensors")
 
 
+# the 2-D diffusion lab's data sets: each has a DDPM2D checkpoints/ddpm2d_NAME.safetensors
+PLANE_DATASETS = ("ring8", "uneven3", "moons", "spiral", "checkerboard")
+PLANE_COMMAND = "python -m train diffusion2d --data {name} --threads 1 --out checkpoints/ddpm2d_{name}.safetensors"
+
+
 @dataclass
 class TestDigits:
     """The MNIST test set, binarized once with the seed the checkpoints' cards were evaluated on."""
@@ -57,6 +63,8 @@ class Models:
     vae_cards: dict[str, dict] = field(default_factory=dict)
     ddpm: DDPM | None = None
     ddpm_card: dict = field(default_factory=dict)
+    planes: dict[str, DDPM2D] = field(default_factory=dict)  # data set name -> its 2-D diffusion model
+    plane_cards: dict[str, dict] = field(default_factory=dict)
     classifier: torch.nn.Module | None = None  # reads generated digits for screen readers (explorer/reading.py)
     errors: dict[str, str] = field(default_factory=dict)  # checkpoint name -> what is wrong and how to fix it
     warnings: list[str] = field(default_factory=list)  # what is wrong but leaves every model usable (a bad card)
@@ -87,6 +95,14 @@ class Models:
         if self.ddpm is None:
             raise checks.InputError(self.errors.get("diffusion", "No diffusion checkpoint is loaded."))
         return self.ddpm
+
+    def plane(self, name) -> DDPM2D:
+        """The 2-D diffusion model trained on data set `name` ("ring8", ...)."""
+        from explorer import checks
+
+        if not self.planes:
+            raise checks.InputError("No 2-D diffusion checkpoint is loaded; see the 2-D tab for the command.")
+        return self.planes[checks.choice("Data set", name, self.planes)]
 
     def test_digits(self) -> TestDigits:
         from explorer import checks
@@ -167,6 +183,13 @@ def load_models(checkpoints: Path = DEFAULT_CHECKPOINTS, data_dir: Path = DEFAUL
         m.ddpm_card = checked_card(Path(checkpoints) / fname, m.warnings)
     except CheckpointError as e:
         m.errors["diffusion"] = f"{e}. Train it with: `{command}`"
+    for name in PLANE_DATASETS:
+        path = Path(checkpoints) / f"ddpm2d_{name}.safetensors"
+        try:
+            m.planes[name] = checked_model(path, DDPM2D, "a 2-D diffusion model (DDPM2D)")
+            m.plane_cards[name] = checked_card(path, m.warnings)
+        except CheckpointError as e:
+            m.errors[f"2-D {name}"] = f"{e}. Train it with: `{PLANE_COMMAND.format(name=name)}`"
     fname, command = CLASSIFIER_CHECKPOINT
     try:
         m.classifier = checked_model(Path(checkpoints) / fname, Classifier, "a classifier")  # reading.py: eval mode

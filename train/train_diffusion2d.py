@@ -16,6 +16,7 @@ import json
 import math
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -63,6 +64,40 @@ def samplers(model: DDPM2D, n: int, seed: int, names: tuple[str, ...] = SAMPLERS
     return out
 
 
+def train_step(model: DDPM2D, opt: torch.optim.Optimizer, x: torch.Tensor, g: torch.Generator) -> float:
+    """One step of Ho et al.'s simple loss (eq. 14) on points x: (B, 2), t and ε drawn with `g`. Returns the loss."""
+    d = model.diffusion
+    t = torch.randint(0, d.T, (len(x),), generator=g)
+    loss = d.training_loss(model, x, t, torch.randn(x.shape, generator=g)).mean()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
+def cosine_lr(lr: float, step: int, total: int) -> float:
+    """The learning rate at `step` of `total`: from lr down to lr / 10 along a cosine."""
+    return lr * (0.55 + 0.45 * math.cos(math.pi * step / total))
+
+
+def fit(model: DDPM2D, draw: Callable[[int, torch.Generator], torch.Tensor], steps: int, batch_size: int = 256,
+        lr: float = 3e-3, seed: int = 0) -> Iterator[tuple[int, float]]:
+    """Train `model` for `steps` steps on fresh batches `draw(batch_size, generator)` ((B, 2) points), yielding
+    (step, loss) after each: the explorer's in-session training of a user's drawing, which a caller can stop between
+    steps. The same step and schedule as `train` (which passes over a fixed set instead)."""
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    try:
+        for step in range(steps):
+            for group in opt.param_groups:
+                group["lr"] = cosine_lr(lr, step, steps)
+            yield step + 1, train_step(model, opt, draw(batch_size, g).float(), g)
+    finally:
+        model.eval()
+
+
 @torch.no_grad()
 def evaluate(model: DDPM2D, tcfg: Diffusion2DTrainConfig) -> dict:
     model.eval()
@@ -90,7 +125,6 @@ def train(mcfg: DDPM2DConfig, tcfg: Diffusion2DTrainConfig, argv: list[str] | No
     run = start_run(tcfg, argv)
     torch.manual_seed(tcfg.seed)
     model = DDPM2D(mcfg)
-    d = model.diffusion
     opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr)
     g = torch.Generator().manual_seed(tcfg.seed + 1)
     points = sample(tcfg.data, tcfg.points, torch.Generator().manual_seed(tcfg.seed)).float()  # (points, 2)
@@ -104,15 +138,9 @@ def train(mcfg: DDPM2DConfig, tcfg: Diffusion2DTrainConfig, argv: list[str] | No
         tot = 0.0
         for idx in torch.randperm(tcfg.points, generator=g)[: per_epoch * tcfg.batch_size].view(per_epoch, -1):
             for group in opt.param_groups:  # cosine from lr to lr / 10 over the whole run
-                group["lr"] = tcfg.lr * (0.55 + 0.45 * math.cos(math.pi * step / total))
-            x = points[idx]
-            t = torch.randint(0, d.T, (len(x),), generator=g)
-            loss = d.training_loss(model, x, t, torch.randn(x.shape, generator=g)).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+                group["lr"] = cosine_lr(tcfg.lr, step, total)
+            tot += train_step(model, opt, points[idx], g)
             step += 1
-            tot += loss.item()
             if tcfg.max_steps and step >= tcfg.max_steps:
                 print(f"stopped at step {step}, inside epoch {epoch + 1}; resume continues from epoch {epoch}")
                 return {"history": history, "stopped_at_step": step}

@@ -86,3 +86,15 @@ def test_bad_mixtures_and_noise_levels_are_named():
         Mixture2D(torch.ones(1, dtype=DT), torch.zeros(1, 3, dtype=DT), torch.eye(2, dtype=DT)[None])
     with pytest.raises(ValueError, match=r"ᾱ = 1.5 is outside the allowed range \[0, 1\]"):
         MIXTURES["ring8"]().diffused(1.5)
+
+
+@pytest.mark.parametrize("name", sorted(MIXTURES))
+@pytest.mark.parametrize("alpha_bar", [1.0, 0.5, 1e-3])
+def test_the_written_out_density_is_torch_distributions(name, alpha_bar):
+    """log_prob and the responsibilities are written out for 2 × 2 covariances (speed): they equal
+    torch.distributions' MixtureSameFamily of MultivariateNormal, far from the modes too."""
+    q = MIXTURES[name]().diffused(alpha_bar)
+    z = _points()
+    torch.testing.assert_close(q.log_prob(z), q.distribution().log_prob(z), rtol=1e-12, atol=1e-10)
+    comp = q.distribution().component_distribution.log_prob(z[:, None, :]) + q.weights.log()
+    torch.testing.assert_close(q.responsibilities(z), torch.softmax(comp, dim=1), rtol=1e-10, atol=1e-12)

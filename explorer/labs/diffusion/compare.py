@@ -104,9 +104,9 @@ def build(ctl: DiffusionControls, links: Links | None = None) -> None:
     label.change(_guidance_control, label, guidance, api_visibility="private", show_progress="hidden")
     inputs = [a, b, eta, seed, n, label, guidance, ddpm]
     render.mark_stale(inputs, ["diff-compare"])
+    check = checks.pre_queue(partial(parse_comparison, ctl.models))
     render.clear_stale(btn.click(background.in_session(two_samplers, ctl.models), inputs, out, api_name="two_samplers",
-                                 concurrency_limit=2, validator=checks.pre_queue(partial(parse_comparison, ctl.models))),
-                       ["diff-compare"])
+                                 concurrency_limit=2, validator=check), ["diff-compare"])
     if links is not None:  # not the DDPM box: a link would start minutes of work on every page that opens it
         for name, c in zip(("cmp_a", "cmp_b", "cmp_eta", "cmp_seed", "cmp_n", "cmp_class", "cmp_guidance"),
                            inputs[:-1], strict=True):

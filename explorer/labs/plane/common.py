@@ -1,0 +1,94 @@
+"""What the 2-D lab's views share: the data set control, the session's own model (trained on a drawing), and the
+files the page fetches (explorer/plane.py computes them; they are written once, under filmstrip.folder())."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import tempfile
+import uuid
+from dataclasses import dataclass
+
+import gradio as gr
+import torch
+
+from explorer import checks, filmstrip, plane
+from explorer.models import Models
+from train.models.ddpm2d import DDPM2D
+
+YOURS = "your drawing"
+NAMES = {"ring8": "8 Gaussians on a ring", "uneven3": "3 uneven Gaussians", "moons": "two moons",
+         "spiral": "spiral", "checkerboard": "checkerboard", YOURS: "your drawing (train it first)"}
+MAX_AGE_S = 1800  # a session's files (its runs, its own model's field) are removed after this long
+LATEX = [{"left": "$", "right": "$", "display": False}]
+
+
+@dataclass
+class Trained:
+    """A model a user trained in their session on their drawing (explorer/labs/plane/draw.py): kept in gr.State,
+    never written to checkpoints/."""
+
+    model: DDPM2D
+    points: torch.Tensor  # (N, 2) float64: the drawing it was trained on
+    steps: int  # training steps done
+    seconds: float
+    loss: float  # the mean training loss over the last steps
+    field: str = ""  # the field view's value for this model (computed when training ends)
+
+    @functools.cached_property
+    def reference(self) -> plane.Reference:
+        return plane.reference(YOURS, self.points)
+
+
+@dataclass
+class PlaneControls:
+    """The lab's shared parts: the models, the data set radio and the session's own model (gr.State of Trained)."""
+
+    models: Models
+    data: gr.Radio
+    trained: gr.State
+    field: gr.HTML | None = None  # the views and what runs the particles, once built
+    particles: gr.HTML | None = None
+    particle_inputs: list | None = None
+
+    def model(self, name, trained: Trained | None) -> tuple[DDPM2D, plane.Reference, str]:
+        """(model, reference, name) for data set `name` ("ring8", …, or YOURS: the session's model)."""
+        name = checks.choice("Data set", name, [*self.models.planes, YOURS])
+        if name == YOURS:
+            if trained is None:
+                raise checks.InputError("You have not trained a model on a drawing yet: draw points in "
+                                        "'Your own data' and press Train.")
+            return trained.model, trained.reference, name
+        return self.models.plane(name), builtin_reference(name), name
+
+
+@functools.lru_cache(maxsize=8)
+def builtin_reference(name: str) -> plane.Reference:
+    return plane.reference(name)
+
+
+def write(blob: bytes, prefix: str) -> str:
+    """`blob` as a new file under filmstrip.folder() (atomically: a page never fetches half a file); its URL.
+    Files of sessions (`prefix` "plane-s-…") older than MAX_AGE_S are removed first."""
+    d = filmstrip.folder()
+    d.mkdir(parents=True, exist_ok=True)
+    filmstrip.prune(d, "plane-s-*.bin", MAX_AGE_S)
+    with tempfile.NamedTemporaryFile("wb", dir=d, prefix=".plane-", suffix=".tmp", delete=False) as f:
+        f.write(blob)
+    path = d / f"{prefix}-{uuid.uuid4().hex[:12]}.bin"
+    os.replace(f.name, path)
+    return filmstrip.served_url(path)
+
+
+def field_value(model: DDPM2D, ref: plane.Reference, name: str, session: bool) -> str:
+    """The field view's value: the table's URL and its header (explorer/static/plane_field.js reads them)."""
+    header, blob = plane.field_table(model, ref)
+    url = write(blob, "plane-s-field" if session else f"plane-field-{name}")
+    return json.dumps({"data": name, "title": NAMES.get(name, name), "url": url, "bytes": len(blob), **header})
+
+
+@functools.lru_cache(maxsize=8)
+def builtin_field(model: DDPM2D, name: str) -> str:
+    """A built-in data set's field value, computed once per process (0.3–2.5 s)."""
+    return field_value(model, builtin_reference(name), name, session=False)

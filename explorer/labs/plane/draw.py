@@ -1,0 +1,164 @@
+"""Your own data: place points in the plane (or start from a built-in set), press Train, and a small DDPM2D learns
+them in your session, on the server, in seconds: progress and the loss curve stream, Stop cancels, one training at a
+time for each session and for the whole app. The model stays in the session (gr.State), never in checkpoints/; the
+field and the particles then use it.
+
+Each point is a small Gaussian (explorer/plane.DRAW_STD), so the drawn data set is a Gaussian mixture: its diffused
+density, score and ε* are exact, and so is the error map of the model trained on it."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from functools import partial
+
+import gradio as gr
+import torch
+
+from explorer import background, checks, plane, render
+from explorer.labs.plane.common import YOURS, PlaneControls, Trained, field_value
+from explorer.labs.plane.field import settled_field
+from explorer.labs.plane.particles import particles
+from train.data2d import sample
+from train.models.ddpm2d import DDPM2D, DDPM2DConfig
+from train.train_diffusion2d import fit
+
+MIN_POINTS, MAX_POINTS = 3, 300
+TRAIN_STEPS = 2000  # at most this many steps of 256 points (about 3 s on one core here)
+TRAIN_SECONDS = 30.0  # and at most this long, whatever the machine
+MODEL = DDPM2DConfig(hidden=64, layers=3)  # 13 k parameters: seconds to train, enough for a few blobs
+
+TEXT = (f"Click or drag in the plane to place points ({MIN_POINTS} to {MAX_POINTS}), or start from a built-in set, "
+        f"then press **Train**: a small network ({MODEL.hidden} units × {MODEL.layers} layers) learns them here, in "
+        f"your session, for {TRAIN_STEPS} steps or {TRAIN_SECONDS:g} s, whichever comes first. Each point stands for "
+        f"a small Gaussian (standard deviation {plane.DRAW_STD:g}), so the exact field of your data is known and the "
+        "error map works. When it is done, the data set above switches to *your drawing*.")
+
+
+def points(value) -> torch.Tensor:
+    """The drawing's points, checked: (N, 2) float64, MIN_POINTS ≤ N ≤ MAX_POINTS, finite, inside the plane."""
+    try:
+        pts = json.loads(value)["points"] if isinstance(value, str) else value["points"]
+    except (TypeError, ValueError, KeyError):
+        raise checks.InputError(f"The drawing must be {{'points': [[x, y], …]}}; got {checks.shown(value)}.") from None
+    if not isinstance(pts, list):
+        raise checks.InputError(f"The drawing's points must be a list of [x, y] pairs; got {checks.shown(pts)}.")
+    if len(pts) < MIN_POINTS:
+        raise checks.InputError(f"The drawing has {len(pts)} point{'s' * (len(pts) != 1)}: place at least "
+                                f"{MIN_POINTS} (click in the plane).")
+    if len(pts) > MAX_POINTS:
+        raise checks.InputError(f"The drawing has {len(pts)} points: at most {MAX_POINTS}.")
+    E = plane.EXTENT
+    for p in pts:
+        if (not isinstance(p, list) or len(p) != 2 or any(isinstance(c, bool) or not isinstance(c, int | float)
+                                                          for c in p)):
+            raise checks.InputError(f"Each point must be [x, y], two numbers; got {checks.shown(p)}.")
+        if not all(math.isfinite(c) for c in p):
+            raise checks.InputError(f"The point {checks.shown(p)} is not two finite numbers.")
+        if not all(-E <= c <= E for c in p):
+            raise checks.InputError(f"The point {checks.shown(p)} is outside the plane [−{E:g}, {E:g}]².")
+    return torch.tensor(pts, dtype=torch.float64)
+
+
+def as_drawing(pts) -> str:
+    return json.dumps({"points": [[round(float(x), 4), round(float(y), 4)] for x, y in pts]})
+
+
+def settle(evt: gr.EventData) -> str:
+    """The page's drawing after a stroke, as the server keeps it (what Train uses): the valid points, at most
+    MAX_POINTS, and a message naming what was left out. Fewer than MIN_POINTS is not refused here (the user is
+    still drawing); Train says so."""
+    data = evt._data if isinstance(evt._data, dict) else {}
+    raw, seq = data.get("points"), data.get("seq")
+    raw = raw if isinstance(raw, list) else []
+    kept, message = [], ""
+    for p in raw:
+        try:
+            kept.append(points({"points": [p] * MIN_POINTS})[0].tolist())
+        except checks.InputError as e:
+            message = e.message
+    if len(kept) > MAX_POINTS:
+        kept, message = kept[:MAX_POINTS], f"At most {MAX_POINTS} points: the first {MAX_POINTS} are kept."
+    seq = seq if isinstance(seq, int) and not isinstance(seq, bool) else None  # the page's number, sent back
+    return json.dumps({**json.loads(as_drawing(kept)), "message": message, "seq": seq})
+
+
+def start_from(data) -> str:
+    """200 points of built-in data set `data`, to edit or train on."""
+    name = checks.choice("Start from", data, list(plane.BUILTIN))
+    return as_drawing(sample(name, 200, torch.Generator().manual_seed(0)).clamp(-plane.EXTENT, plane.EXTENT).tolist())
+
+
+def loss_svg(losses: list[float], total: int) -> str:
+    """The training loss (a running mean over 50 steps) against the step, as a small SVG."""
+    W, H = 360, 140
+    if len(losses) < 2:
+        return ""
+    smooth, acc = [], 0.0
+    for i, v in enumerate(losses):
+        acc += v - (losses[i - 50] if i >= 50 else 0.0)
+        smooth.append(acc / min(i + 1, 50))
+    top, bottom = max(smooth), min(smooth)
+    span = (top - bottom) or 1.0
+    pts = " ".join(f"{8 + i / total * (W - 16):.1f},{8 + (top - v) / span * (H - 30):.1f}"
+                   for i, v in enumerate(smooth) if i % 5 == 0 or i == len(smooth) - 1)
+    return (f"<svg class='ge-plane-loss' viewBox='0 0 {W} {H}' width='{W}' height='{H}' role='img' aria-label='the "
+            f"training loss, from {smooth[0]:.3f} to {smooth[-1]:.3f} over {len(losses)} steps'>"
+            f"<polyline fill='none' stroke='#b3261e' stroke-width='1.5' points='{pts}'/>"
+            f"<text x='8' y='{H - 6}' font-size='11'>loss {smooth[-1]:.3f} at step {len(losses)} of {total}"
+            "</text></svg>")
+
+
+def train(ctl: PlaneControls, drawing, request: gr.Request = None):
+    """Train on the drawing; yields (status HTML, trained state) as it goes. The steps run in a thread of their own
+    (explorer/background.py); closing the page or Stop ends them."""
+    pts = points(drawing)
+    with background.RUNS.claim(request.session_hash if request else None):
+        torch.manual_seed(0)
+        model = DDPM2D(MODEL)
+        ref = plane.reference(YOURS, pts)
+        stop, losses, t0 = threading.Event(), [], time.perf_counter()
+
+        def steps():
+            for step, loss in fit(model, lambda n, g: ref.mixture.sample(n, g), TRAIN_STEPS, seed=0):
+                yield step, loss
+                if time.perf_counter() - t0 > TRAIN_SECONDS:
+                    return
+
+        for batch in background.stream(steps, stop, interval=0.1, name="plane-train"):
+            losses += [loss for _, loss in batch]
+            bar = f"<progress max='{TRAIN_STEPS}' value='{len(losses)}'></progress>"
+            yield (f"<p>{bar} Training on your {len(pts)} points: step {len(losses)} of {TRAIN_STEPS}, "
+                   f"{time.perf_counter() - t0:.1f} s.</p>" + loss_svg(losses, TRAIN_STEPS)), gr.skip()
+        seconds = time.perf_counter() - t0
+        trained = Trained(model.eval().requires_grad_(False), pts, len(losses), seconds,
+                          sum(losses[-50:]) / len(losses[-50:]))
+        trained.field = field_value(model, trained.reference, YOURS, session=True)
+        yield (f"<p>Trained for {len(losses)} steps in {seconds:.1f} s (mean loss of the last 50 steps "
+               f"{trained.loss:.3f}). The field and the particles now use your model.</p>"
+               + loss_svg(losses, TRAIN_STEPS)), trained
+
+
+def build(ctl: PlaneControls) -> None:
+    gr.Markdown(TEXT)
+    canvas = gr.HTML(as_drawing([]), elem_id="plane-draw", html_template=render.static("plane_draw.html"),
+                     js_on_load=render.scripts(["plane_common.js", "plane_draw.js"]))
+    with gr.Row():
+        start = checks.Dropdown(list(plane.BUILTIN), value="ring8", label="or start from",
+                                elem_id="plane-start", scale=1)
+        use = gr.Button("Use these points", elem_id="plane-use", scale=0)
+        go = gr.Button("Train", variant="primary", elem_id="plane-train", scale=0)
+        stop = gr.Button("Stop", elem_id="plane-stop", scale=0)
+    status = gr.HTML(elem_id="plane-train-status")
+    canvas.settle(settle, None, canvas, trigger_mode="always_last", show_progress="hidden", api_visibility="private")
+    use.click(start_from, start, canvas, api_name="plane_start_from", show_progress="hidden")
+    run = go.click(background.in_session(train, ctl), [canvas], [status, ctl.trained], api_name="plane_train",
+                   concurrency_limit=1, concurrency_id="plane-train", show_progress="hidden")
+    stop.click(None, None, None, cancels=[run])
+    # trained: the data set becomes the drawing, and the field and particles show its model
+    (run.success(lambda: YOURS, None, ctl.data, api_visibility="private", show_progress="hidden")
+     .then(partial(settled_field, ctl), [ctl.data, ctl.trained], ctl.field, api_visibility="private")
+     .then(partial(particles, ctl), ctl.particle_inputs, ctl.particles, api_visibility="private",
+           concurrency_limit=2, concurrency_id="plane-particles"))
