@@ -80,7 +80,7 @@ class ELBOTerms(NamedTuple):
 
     prior: torch.Tensor  # L_T = KL(q(z_T | x) || N(0, I))  (B,)
     denoising: torch.Tensor  # L_{t-1} = KL(q(z_{t-1} | z_t, x) || p_θ(z_{t-1} | z_t)) for t = 2..T  (B, T−1)
-    reconstruction: torch.Tensor  # L_0 = −log p_θ(x | z_1), discretized over 256 levels  (B,)
+    reconstruction: torch.Tensor  # L_0 = −log p_θ(x | z_1): discretized over 256 levels, or a density  (B,)
 
     def total(self) -> torch.Tensor:
         return self.prior + self.denoising.sum(1) + self.reconstruction
@@ -240,14 +240,19 @@ class GaussianDiffusion(nn.Module):
     @torch.no_grad()
     def elbo_terms(self, model: EpsModel, x0: torch.Tensor, generator: torch.Generator | None = None,
                    t_indices: list[int] | None = None, batch: int = 250,
-                   progress: Callable[[int, int], None] | None = None) -> ELBOTerms:
-        """Every term of the negative ELBO for images x0 in [−1, 1] on the 256-level grid (Ho eq. 5).
+                   progress: Callable[[int, int], None] | None = None,
+                   decoder: Literal["discretized", "gaussian"] = "discretized") -> ELBOTerms:
+        """Every term of the negative ELBO (Ho eq. 5): for images x0 in [−1, 1] on the 256-level grid with the
+        discretized decoder (Ho eq. 13), a bound on −log P(x) in nats; for continuous data (the 2-D points) with
+        `decoder="gaussian"`, L_0 = −log N(x; μ_θ(z_1, 1), σ_1² I), and the total bounds the density's −log p(x).
 
         Each denoising term uses one sample z_t ~ q(z_t | x) per image. (image, t) pairs are batched, up to
         `batch` per network call, so `model` must accept any batch size (the unconditional ε_θ does).
         `t_indices` restricts the work to some steps (the others stay 0); by default all T are computed.
         `progress(done, total)` is called after each network call with the number of timesteps done.
         """
+        if decoder not in ("discretized", "gaussian"):
+            raise ValueError(f"decoder must be 'discretized' or 'gaussian', not {decoder!r}")
         B, dev = x0.shape[0], x0.device
         mean_T = extract(self.sqrt_alphas_cumprod, torch.full((B,), self.T - 1, device=dev), x0.shape) * x0
         var_T = 1.0 - self.alphas_cumprod[-1]
@@ -266,8 +271,10 @@ class GaussianDiffusion(nn.Module):
             mean, log_var, _, _ = self.p_mean_variance(model, z_t, t, clip=False)
             q_mean, _, q_log_var = self.q_posterior_mean_variance(x, z_t, t)
             kl = normal_kl(q_mean, q_log_var, mean, log_var).flatten(1).sum(1).view(k, B)  # L_{t-1}
-            # L_0 = −log p_θ(x | z_1): a Gaussian integrated over each pixel's bin (Ho eq. 13)
-            nll = -discretized_gaussian_log_likelihood(x, mean, 0.5 * log_var).flatten(1).sum(1).view(k, B)
+            # L_0 = −log p_θ(x | z_1): a Gaussian integrated over each pixel's bin (Ho eq. 13), or its density
+            ll = (discretized_gaussian_log_likelihood(x, mean, 0.5 * log_var) if decoder == "discretized" else
+                  -0.5 * (math.log(2 * math.pi) + log_var + (x - mean) ** 2 * torch.exp(-log_var)))
+            nll = -ll.flatten(1).sum(1).view(k, B)
             for j, ti in enumerate(tt.tolist()):
                 if ti == 0:
                     reconstruction = nll[j]

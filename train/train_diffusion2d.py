@@ -98,6 +98,29 @@ def fit(model: DDPM2D, draw: Callable[[int, torch.Generator], torch.Tensor], ste
         model.eval()
 
 
+ELBO_POINTS = 1000  # test points for the negative ELBO (each needs all T terms)
+
+
+@torch.no_grad()
+def test_nelbo(model: DDPM2D, x: torch.Tensor, tcfg: Diffusion2DTrainConfig) -> dict:
+    """The negative ELBO of test points x: (N, 2), in nats per point, with its terms and standard error
+    (train/diffusion.py's elbo_terms with the Gaussian decoder: the points are continuous, so the bound is on the
+    density, −log p_θ(x), and can be negative). Beside it, for the Gaussian mixtures, the data's own entropy
+    E[−log q(x)] on the same points: no model's cross-entropy E[−log p_θ(x)] is lower, and the negative ELBO is at
+    least that cross-entropy, so their difference bounds how far the model is from the data, from above."""
+    terms = model.diffusion.elbo_terms(model, x, torch.Generator().manual_seed(tcfg.seed + 105), batch=4000,
+                                       decoder="gaussian")
+    total = terms.total().double()
+    out = {"test_nelbo": {"nats_per_point": float(total.mean()), "stderr": float(total.std() / math.sqrt(len(x))),
+                          "prior": float(terms.prior.mean()), "denoising": float(terms.denoising.sum(1).mean()),
+                          "reconstruction": float(terms.reconstruction.mean()), "points": len(x)}}
+    if tcfg.data in MIXTURES:
+        h = -MIXTURES[tcfg.data]().log_prob(x.double())
+        out["data_entropy"] = {"nats_per_point": float(h.mean()), "stderr": float(h.std() / math.sqrt(len(x))),
+                               "points": len(x)}
+    return out
+
+
 @torch.no_grad()
 def evaluate(model: DDPM2D, tcfg: Diffusion2DTrainConfig) -> dict:
     model.eval()
@@ -106,6 +129,7 @@ def evaluate(model: DDPM2D, tcfg: Diffusion2DTrainConfig) -> dict:
     metrics = {"energy_distance": {name: energy_distance(x, test) for name, x in
                                    samplers(model, tcfg.eval_n, tcfg.seed + 103).items()},
                "energy_distance_floor": energy_distance(other, test), "eval_n": tcfg.eval_n}
+    metrics.update(test_nelbo(model, test[:ELBO_POINTS].float(), tcfg))
     if tcfg.data in MIXTURES:  # the exact ε* is known: how far the network is from it, over the diffused data
         data, g, err = MIXTURES[tcfg.data](), torch.Generator().manual_seed(tcfg.seed + 104), {}
         for t in sorted({t for t in (1, 10, 100, 500) if t < model.diffusion.T} | {model.diffusion.T}):

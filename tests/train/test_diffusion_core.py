@@ -161,3 +161,35 @@ def test_elbo_terms_batched_over_t_equals_one_t_at_a_time():
     b = d.elbo_terms(model, x, torch.Generator().manual_seed(0), batch=1000)  # all t at once
     assert torch.allclose(a.total(), b.total(), rtol=0.05)  # the same terms, different noise draws
     assert a.denoising.shape == (3, 29) and (a.denoising > 0).all()
+
+
+def test_the_continuous_elbo_bounds_a_gaussians_entropy_from_above():
+    """decoder="gaussian" (the 2-D points): for x ~ N(0, s² I) in two dimensions and the exact noise predictor
+    ε*(z_t) = √(1 − ᾱ_t) z_t / (ᾱ_t s² + 1 − ᾱ_t), the mean negative ELBO is at least the entropy log(2πe s²) (the
+    ELBO bounds log p(x); the mean of −log p over p is its entropy); a predictor for the wrong s does worse; and
+    L_0 is −log N(x; μ_θ(z_1, 1), σ_1²), recomputed with torch.distributions."""
+    d, s = GaussianDiffusion(200), 0.5
+    x = s * torch.randn(4000, 2, generator=torch.Generator().manual_seed(0))
+
+    def oracle(var):
+        def eps(z, t):
+            a = d.alphas_cumprod[t][:, None]
+            return (1 - a).sqrt() * z / (a * var + 1 - a)
+        return eps
+
+    def nelbo(model, seed=1):
+        return d.elbo_terms(model, x, torch.Generator().manual_seed(seed), batch=40_000, decoder="gaussian")
+
+    total = nelbo(oracle(s**2)).total().double()
+    entropy = math.log(2 * math.pi * math.e * s**2)
+    assert float(total.mean()) > entropy - 3 * float(total.std()) / math.sqrt(len(x))
+    assert float(nelbo(oracle(1.0)).total().mean()) > float(total.mean()) + 0.1
+    # L_0 by hand: z_1 drawn as elbo_terms draws it at t index 0 (the first call's noise, t-major)
+    g = torch.Generator().manual_seed(1)
+    t0 = torch.zeros(len(x), dtype=torch.long)
+    z1 = d.q_sample(x, t0, torch.randn(x.shape, generator=g))
+    mean, log_var, _, _ = d.p_mean_variance(oracle(s**2), z1, t0, clip=False)
+    by_hand = -torch.distributions.Normal(mean, (0.5 * log_var).exp()).log_prob(x).sum(1)
+    torch.testing.assert_close(nelbo(oracle(s**2), seed=1).reconstruction, by_hand, rtol=1e-5, atol=1e-4)
+    with pytest.raises(ValueError, match="decoder must be 'discretized' or 'gaussian', not 'laplace'"):
+        d.elbo_terms(oracle(s**2), x[:2], decoder="laplace")
