@@ -189,7 +189,7 @@ def load_models(checkpoints: Path = DEFAULT_CHECKPOINTS, data_dir: Path = DEFAUL
             m.planes[name] = checked_model(path, DDPM2D, "a 2-D diffusion model (DDPM2D)")
             m.plane_cards[name] = checked_card(path, m.warnings)
         except CheckpointError as e:
-            m.errors[f"2-D {name}"] = f"{e}. Train it with: `{PLANE_COMMAND.format(name=name)}`"
+            m.errors[f"ddpm2d {name}"] = f"{e}. Train it with: `{PLANE_COMMAND.format(name=name)}`"
     fname, command = CLASSIFIER_CHECKPOINT
     try:
         m.classifier = checked_model(Path(checkpoints) / fname, Classifier, "a classifier")  # reading.py: eval mode

@@ -46,9 +46,12 @@ def test_missing_and_corrupt_checkpoints_are_named_with_their_command(tmp_path, 
     text = _texts(demo)
     assert "2-D latent model unavailable" in text and "vae_32d.safetensors" in text
     # the error boxes hold exactly load_models' messages (what failed, and the command), one per model, nothing else
+    planes = "; ".join(models.errors[f"ddpm2d {n}"] for n in ("ring8", "uneven3", "moons", "spiral", "checkerboard"))
     assert _errors(demo) == [f"⚠️ **{name} model unavailable.** {models.errors[name]}"
                              for name in ("2-D latent", "32-D latent")] + [
-        f"⚠️ **Diffusion model unavailable.** {models.errors['diffusion']}"]
+        f"⚠️ **Diffusion model unavailable.** {models.errors['diffusion']}",
+        f"⚠️ **2-D diffusion models unavailable.** {planes}"]
+    assert "python -m train diffusion2d --data spiral" in planes
     assert "not a readable safetensors file" in err2  # the corrupt file is told apart from the missing one
     assert "vae-decoded" not in _elem_ids(demo)  # without a VAE the lab builds none of its views
     assert "Kullback–Leibler divergence" in text  # the KL lab needs no checkpoint and is built
@@ -59,11 +62,14 @@ def test_missing_and_corrupt_checkpoints_are_named_with_their_command(tmp_path, 
 def test_one_missing_checkpoint_leaves_the_other_usable(tmp_path, synthetic_data):
     (tmp_path / "vae_2d.safetensors").symlink_to(CHECKPOINTS / "vae_2d.safetensors")
     models = load_models(tmp_path, synthetic_data, download=False)
-    assert list(models.vaes) == ["2-D latent"] and set(models.errors) == {"32-D latent", "diffusion", "classifier"}
+    planes = {f"ddpm2d {n}" for n in ("ring8", "uneven3", "moons", "spiral", "checkerboard")}
+    assert list(models.vaes) == ["2-D latent"]
+    assert set(models.errors) == {"32-D latent", "diffusion", "classifier"} | planes
     demo = build_demo(models)
     assert "32-D latent model unavailable" in _texts(demo)
     assert [e.split("**")[1] for e in _errors(demo)] == ["32-D latent model unavailable.",
-                                                         "Diffusion model unavailable."]
+                                                         "Diffusion model unavailable.",
+                                                         "2-D diffusion models unavailable."]
     # the 2-D model's decoded view starts at z = 0: its decoder mean, and a Bernoulli sample of it with seed 0
     value = json.loads(_value(demo, "vae-decoded"))  # what the server decoded, and for which z
     assert (value["model"], value["seed"], value["z"], value["error"]) == ("2-D latent", 0, [0.0, 0.0], False)

@@ -114,11 +114,13 @@ def test_every_linked_default_parses_and_every_view_has_a_first_picture(syntheti
     models = load_models(CHECKPOINTS, synthetic_data, download=False)
     lk = Links()
     demo = build_demo(models, links=lk)
-    assert set(lk.labs) == {"vae", "kl", "diffusion"} and set(lk.views) == {"vae", "kl", "diffusion"}
+    assert set(lk.labs) == set(lk.views) == {"vae", "kl", "diffusion", "plane"}
     names = {(p.lab, p.name) for p in lk.params}
     for want in [("vae", "z1"), ("vae", "z32"), ("vae", "model"), ("vae", "digit"), ("kl", "mu_q"), ("kl", "q_mu1"),
                  ("kl", "dir"), ("diffusion", "sampler"), ("diffusion", "steps"), ("diffusion", "class"),
-                 ("diffusion", "seed"), ("diffusion", "eta"), ("diffusion", "guidance"), ("diffusion", "digit")]:
+                 ("diffusion", "seed"), ("diffusion", "eta"), ("diffusion", "guidance"), ("diffusion", "digit"),
+                 ("plane", "data"), ("plane", "t"), ("plane", "show"), ("plane", "steps"), ("plane", "eta"),
+                 ("plane", "n"), ("plane", "seed")]:
         assert want in names
     on_page = {c.get("props", {}).get("elem_id") for c in demo.config["components"]}
     for p in lk.params:
@@ -128,7 +130,7 @@ def test_every_linked_default_parses_and_every_view_has_a_first_picture(syntheti
     shown = {id(o) for op in lk.openings for o in [*op.outputs, *(c for _, _, outs in op.then for c in outs)]}
     for elem_id in ("vae-stage-z", "vae-stages", "vae-sample-grid", "vae-enc-images", "vae-enc-q", "vae-enc-kl",
                     "vae-lik-plot", "vae-interp", "kl-mc-plot", "kl-fit-plot", "kl-vae-plot", "diff-frame",
-                    "diff-compare", "diff-elbo-plot"):
+                    "diff-compare", "diff-elbo-plot", "plane-field", "plane-particles"):
         (c,) = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == elem_id]
         assert id(c) in shown, elem_id
     config = json.loads(lk.page_config())
@@ -158,7 +160,7 @@ def test_each_lab_offers_its_steps_and_a_step_shows_its_lab_only(synthetic_data)
     models = load_models(CHECKPOINTS, synthetic_data, download=False)
     lk = Links()
     build_demo(models, links=lk)
-    assert {lab for lab, _, _ in lk.steps} == {"vae", "kl", "diffusion"}
+    assert {lab for lab, _, _ in lk.steps} == {"vae", "kl", "diffusion", "plane"}
     assert all(b.visible for _, _, b in lk.steps)
     assert len({b.elem_id for _, _, b in lk.steps}) == len(lk.steps)
     kl = {s.label: s for lab, s, _ in lk.steps if lab == "kl"}

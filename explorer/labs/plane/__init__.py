@@ -50,7 +50,7 @@ def build(models: Models, links: Links | None = None) -> None:
     """The 2-D tab's contents; call inside `with gr.Tab(...)`."""
     gr.Markdown(INTRO, latex_delimiters=LATEX)
     if not models.planes:
-        missing = "; ".join(v for k, v in models.errors.items() if k.startswith("2-D "))
+        missing = "; ".join(v for k, v in models.errors.items() if k.startswith("ddpm2d "))
         gr.Markdown(f"⚠️ **2-D diffusion models unavailable.** {missing}", elem_classes="ge-error")
         return
     if links is not None:
