@@ -37,3 +37,17 @@ def test_energy_distance_is_its_definition_and_tells_sets_apart():
     assert 0 <= floor < 0.01 < shifted  # two draws of one set sit at the floor; a shift of 0.3 does not
     with pytest.raises(ValueError, match="unknown 2-D data set 'rings'"):
         sample("rings", 10)
+
+
+def test_the_checkerboards_entropy_is_that_of_a_uniform_density_on_its_squares():
+    """ENTROPY['checkerboard'] = log 8: the points fill exactly 8 of the 16 unit squares of [−2, 2]², evenly."""
+    import math
+
+    from train.data2d import ENTROPY
+
+    x = sample("checkerboard", 160_000, torch.Generator().manual_seed(0))
+    cells = torch.floor(x + 2).long()
+    counts = torch.bincount(cells[:, 1] * 4 + cells[:, 0], minlength=16)
+    filled = counts[counts > 0]
+    assert len(filled) == 8 and (filled - 20_000).abs().max() < 600  # 8 squares, ~20,000 each (±4σ)
+    assert ENTROPY["checkerboard"] == math.log(len(filled))  # log of the area, 8 unit squares
