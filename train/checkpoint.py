@@ -86,7 +86,9 @@ def write_json(path: str | Path, obj: dict) -> None:
 
 
 def git_commit() -> str:
-    """The current commit of this repository (with '-dirty' if it has uncommitted changes), or 'unknown'.
+    """The current commit of this repository (with '-dirty' if it has uncommitted changes outside checkpoints/, where
+    training writes its outputs: retraining one model after another is no change to the code that trains), or
+    'unknown'.
 
     A copy of the tree without its .git folder (a rented GPU machine, say) names its commit in the environment
     variable GENERATIVE_EXPLORER_COMMIT, '-dirty' included when the copy has uncommitted changes:
@@ -96,8 +98,8 @@ def git_commit() -> str:
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!checkpoints"],
+                               cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

@@ -195,3 +195,26 @@ def test_commit_of_a_tree_without_git_comes_from_the_environment(tmp_path, monke
     assert ckpt.git_commit() == "abc123"
     monkeypatch.delenv("GENERATIVE_EXPLORER_COMMIT")
     assert ckpt.git_commit() == "unknown"
+
+
+def test_a_commit_is_dirty_for_changed_code_not_for_changed_checkpoints(tmp_path, monkeypatch):
+    """Retraining one shipped model after another rewrites checkpoints/: that is no change to the code that trains."""
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "m.json").write_text("{}")
+    (tmp_path / "train.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "first")
+    monkeypatch.setattr(ckpt, "REPO_ROOT", tmp_path)
+    sha = ckpt.git_commit()
+    assert len(sha) == 40
+    (tmp_path / "checkpoints" / "m.json").write_text('{"new": 1}')
+    assert ckpt.git_commit() == sha
+    (tmp_path / "train.py").write_text("x = 2\n")
+    assert ckpt.git_commit() == sha + "-dirty"

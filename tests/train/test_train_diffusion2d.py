@@ -66,3 +66,23 @@ def test_each_shipped_2d_model_is_what_its_card_says(name):
         ddim10 = samplers(model, n, seed + 103, ("ddim10",))["ddim10"]
     assert energy_distance(ddim10, test) == pytest.approx(m["energy_distance"]["ddim10"], rel=1e-3)
     assert m["energy_distance"]["ddpm"] < 3 * m["energy_distance_floor"]  # DDPM-T's samples sit near the floor
+
+
+def test_a_2d_cards_negative_elbo_and_its_floor_are_recomputed():
+    """ring8's card: the test negative ELBO (its first ELBO_POINTS test points, Gaussian decoder) recomputed from the
+    weights and seeds, and the data's entropy recomputed with torch.distributions; the bound sits above the floor."""
+    from tests.conftest import CHECKPOINTS
+    from train.data2d import sample
+    from train.mixture2d import ring8
+    from train.train_diffusion2d import ELBO_POINTS
+
+    path = CHECKPOINTS / "ddpm2d_ring8.safetensors"
+    model, card = ckpt.load_checkpoint(path), ckpt.read_card(path)
+    seed, m = card["training"]["seed"], card["metrics"]
+    x = sample("ring8", m["eval_n"], torch.Generator().manual_seed(seed + 101))[:ELBO_POINTS]
+    terms = model.diffusion.elbo_terms(model, x.float(), torch.Generator().manual_seed(seed + 105), batch=4000,
+                                       decoder="gaussian")
+    assert float(terms.total().double().mean()) == pytest.approx(m["test_nelbo"]["nats_per_point"], rel=1e-6)
+    h = -ring8().distribution().log_prob(x)
+    assert float(h.mean()) == pytest.approx(m["data_entropy"]["nats_per_point"], rel=1e-9)
+    assert m["test_nelbo"]["nats_per_point"] > m["data_entropy"]["nats_per_point"]
