@@ -141,6 +141,8 @@ def marginals(ref: Reference, a: float) -> np.ndarray:
 
 def kept_frames(total: int, budget: int = MAX_FRAMES) -> list[int]:
     """Which of `total` frames are sent: all if they fit, else `budget` evenly spread, the first and last always."""
+    if budget < 2:
+        raise ValueError(f"budget = {budget}: at least 2 frames (the first and the last) are kept")
     if total <= budget:
         return list(range(total))
     return sorted({round(i * (total - 1) / (budget - 1)) for i in range(budget)})
@@ -154,6 +156,8 @@ def particle_run(model: DDPM2D, ref: Reference, n: int, seed: int, sampler: str,
     each kept frame's z_t, the last frame being the sample z_0 (int16, (F, n, 2)); noise the ε̂ the network predicted
     at each kept frame (int16, (F, n, 2); zero at z_0). The header names each frame's t, √ᾱ_t and √(1 − ᾱ_t) (for
     x̂_0 = (z_t − √(1 − ᾱ_t) ε̂) / √ᾱ_t) and the reference marginals at it."""
+    if sampler not in ("DDPM", "DDIM"):
+        raise ValueError(f"sampler must be 'DDPM' or 'DDIM', not {sampler!r}")
     d = model.diffusion
     z_T = torch.randn(n, 2, generator=torch.Generator().manual_seed(seed))
     g = torch.Generator().manual_seed(seed + 1)

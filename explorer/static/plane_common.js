@@ -49,15 +49,17 @@ const PLANE = (() => {
     ctx.imageSmoothingEnabled = true;
     ctx.drawImage(off, 0, 0, S, S);
   };
-  // arrows −ε at the centres of an n × n grid: codes (int16, 2 per arrow, × scale) from index `at`; `unit`: the
-  // length of ε drawn as 0.9 of a cell
-  const arrows = (ctx, S, E, n, codes, at, scale, unit, colour) => {
+  // arrows −ε at the centres of an n × n grid: codes (int16, 2 per arrow, × scale) from index `at`; an arrow's length
+  // is |ε| / UNIT of 0.9 of a cell, at most that: the noise added has E|ε|² = 2 in two dimensions, so the arrows near
+  // the data are long enough to read, and the much longer ones far from it (only a large ε reaches there) are capped
+  const UNIT = 1.5;
+  const arrows = (ctx, S, E, n, codes, at, scale, colour) => {
     const cell = S / n, P = px(E, S);
     ctx.strokeStyle = colour; ctx.fillStyle = colour; ctx.lineWidth = 1.2;
     for (let i = 0; i < n * n; i++) {
       const gx = -E + (i % n + 0.5) / n * 2 * E, gy = E - (Math.floor(i / n) + 0.5) / n * 2 * E;
       const ex = codes[at + 2 * i] * scale, ey = codes[at + 2 * i + 1] * scale;
-      const len = Math.hypot(ex, ey) / unit * 0.9 * cell;
+      const len = Math.min(1, Math.hypot(ex, ey) / UNIT) * 0.9 * cell;
       if (len < 0.5) continue;
       const ux = -ex / Math.hypot(ex, ey), uy = ey / Math.hypot(ex, ey);  // −ε, with y up on the screen
       const x0 = P.x(gx) - ux * len / 2, y0 = P.y(gy) - uy * len / 2, x1 = x0 + ux * len, y1 = y0 + uy * len;
@@ -68,14 +70,6 @@ const PLANE = (() => {
       ctx.lineTo(x1 - ux * h + uy * h * 0.6, y1 - uy * h - ux * h * 0.6);
       ctx.fill();
     }
-  };
-  // the largest |ε| at time index k over the arrays given ([codes, scale] pairs of n² arrows each)
-  const largest = (pairs, k, count) => {
-    let m = 0;
-    for (const [codes, scale] of pairs) {
-      for (let i = 2 * count * k; i < 2 * count * (k + 1); i += 2) m = Math.max(m, Math.hypot(codes[i], codes[i + 1]) * scale);
-    }
-    return m || 1;
   };
   // the field table's parts (explorer/plane.field_table): views over one ArrayBuffer
   const table = (v, buf) => {
@@ -88,5 +82,5 @@ const PLANE = (() => {
     for (let i = 1; i < ts.length; i++) if (Math.abs(ts[i] - t) < Math.abs(ts[k] - t)) k = i;
     return k;
   };
-  return {fetchBin, setup, px, fromPx, DENSITY, ERROR, heat, arrows, largest, table, nearest};
+  return {fetchBin, setup, px, fromPx, DENSITY, ERROR, heat, arrows, UNIT, table, nearest};
 })();

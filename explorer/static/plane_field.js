@@ -21,9 +21,8 @@ function draw() {
   const errorMap = m.startsWith('error') && R > 0, exact = m.startsWith('exact');
   if (errorMap) PLANE.heat(ctx, S, table.err, k * R, v.err, PLANE.ERROR);
   else PLANE.heat(ctx, S, table.dens, k * H, v.heat, PLANE.DENSITY);
-  const unit = PLANE.largest([[table.learned, v.learned_scale], [table.exact, v.exact_scale]], k, A);
   PLANE.arrows(ctx, S, v.extent, v.arrows, exact ? table.exact : table.learned, 2 * A * k,
-               exact ? v.exact_scale : v.learned_scale, unit, errorMap ? '#333' : '#b3261e');
+               exact ? v.exact_scale : v.learned_scale, errorMap ? '#333' : '#b3261e');
   const t = v.ts[k];
   root.dataset.t = t;
   root.dataset.mode = errorMap ? 'error' : exact ? 'exact' : 'learned';
@@ -33,7 +32,7 @@ function draw() {
     ? `Colour: ‖ε_θ − ε*‖ from 0 (white) to ${v.err_max.toFixed(2)} (dark red), one scale for every t. ` +
       'Arrows: the learned field.'
     : `Colour: q(z_t), white where it is 0. Arrows: ${exact ? 'the exact −ε*' : 'the learned −ε_θ'}, ` +
-      'the longest 0.9 of a cell.';
+      `length in proportion to |ε|, capped at ${PLANE.UNIT} (most of a cell).`;
   note.textContent = `Reference density: ${v.note}.` + (m.startsWith('error') && !R
     ? ' No exact field here, so no error map: pick ring8, uneven3 or your own drawing.' : '');
   canvas.setAttribute('aria-label', `${readout.textContent} ${legend.textContent}`);

@@ -7,8 +7,10 @@ const root = element.querySelector('.ge-plane-particles'), panelsBox = root.quer
 const playBtn = root.querySelector('.ge-plane-play'), scrub = root.querySelector('.ge-plane-t');
 const tOut = root.querySelector('.ge-plane-tval'), status = root.querySelector('.ge-plane-status');
 const trails = root.querySelector('.ge-plane-trails'), under = root.querySelector('.ge-plane-under');
-const TRAIL = 6, PLAY_MS = 5000;  // kept frames in a trail; a whole run (t from T to 0) plays in 5 s
-let shown = null, panels = [], field = null, chosen = -1, playing = 0, drawMs = [];
+// kept frames in a trail, and trails for at most TRAILED particles (evenly chosen: a crowd's trails show its flow,
+// and each costs paint time); a whole run (t from T to 0) plays in PLAY_MS
+const TRAIL = 6, TRAILED = 600, PLAY_MS = 5000;
+let shown = null, panels = [], field = null, chosen = -1, playing = 0, drawMs = [], drawn = '';
 
 const frameAt = (run, t) => {  // the last kept frame whose t is ≥ the playhead's: the state the sampler has reached
   let k = 0;
@@ -44,15 +46,14 @@ function drawPanel(p, t) {
     ctx.globalAlpha = 0.55;
     PLANE.heat(ctx, S, field.dens, j * field.H, v.heat, PLANE.DENSITY);
     ctx.globalAlpha = 0.35;
-    PLANE.arrows(ctx, S, E, v.arrows, field.learned, 2 * field.A * j, v.learned_scale,
-                 PLANE.largest([[field.learned, v.learned_scale]], j, field.A), '#555');
+    PLANE.arrows(ctx, S, E, v.arrows, field.learned, 2 * field.A * j, v.learned_scale, '#555');
     ctx.globalAlpha = 1;
   }
   const s = run.pos_scale;
   if (trails.checked && k > 0) {
-    // fainter as there are more particles, so that a crowd's trails show its flow rather than a solid blot
-    ctx.strokeStyle = `rgba(179, 38, 30, ${Math.min(0.3, 120 / n).toFixed(3)})`; ctx.lineWidth = 1; ctx.beginPath();
-    for (let i = 0; i < n; i++) {
+    const stride = Math.ceil(n / TRAILED);
+    ctx.strokeStyle = 'rgba(179, 38, 30, 0.25)'; ctx.lineWidth = 1; ctx.beginPath();
+    for (let i = 0; i < n; i += stride) {
       for (let j = Math.max(0, k - TRAIL); j < k; j++) {
         const a = 2 * (j * n + i), b = 2 * ((j + 1) * n + i);
         ctx.moveTo(P.x(codes[a] * s), P.y(codes[a + 1] * s));
@@ -99,8 +100,13 @@ function drawPath(ctx, P, p, k) {  // the chosen particle: its whole path, x̂_0
 function draw() {
   if (!panels.length) return;
   const t0 = performance.now(), t = +scrub.value;
-  panels.forEach(p => drawPanel(p, t));
   tOut.textContent = `t = ${t}`;
+  // the panels show the sampler's states: while the playhead stays between two of them, nothing is drawn again
+  const key = [...panels.map(p => `${frameAt(p.run, t)}:${!!p.eps}`), chosen, trails.checked, under.checked,
+               panels[0].canvas.clientWidth].join();
+  if (key === drawn) return;
+  drawn = key;
+  panels.forEach(p => drawPanel(p, t));
   drawMs.push(performance.now() - t0);
   if (drawMs.length > 2000) drawMs = drawMs.slice(-1000);
   root.geStats = {drawMs, t};
@@ -164,6 +170,7 @@ function load() {
       canvas.addEventListener('click', e => choose(p, e));
       return p;
     });
+    drawn = '';
     scrub.max = v.runs[0].t[0];
     scrub.value = scrub.max;
     status.textContent = `${v.title}: ${v.runs[0].n} particles from z_T (seed ${v.seed}). Press play or drag t; ` +

@@ -36,11 +36,12 @@ STEPS = [
          predict="Do the two panels end with the same distribution? With the same particles in the same places?",
          answer="The same distribution (the histograms match the same marginals), but not the same places: DDPM's "
                 "fresh noise sends each particle its own way; DDIM with η = 0 maps each z_T to one end."),
-    Step("Few steps", {"lab": "plane", "view": "particles", "steps": "5", "eta": "0"},
+    Step("Few steps", {"lab": "plane", "view": "particles", "data": "ring8", "steps": "5", "eta": "0"},
          "DDIM with 5 steps: each step is a long straight move along an arrow computed at its start.",
          predict="Where do the particles land?",
-         answer="Beside the modes, spread too wide: the field turns along the way and 5 straight steps cannot follow "
-                "it (the discretization error). With 100 steps they land on the modes."),
+         answer="Short of the modes: on the ring of radius 2 they stop at a radius of about 1.75 on average, since "
+                "the field turns along each long step and a straight move cannot follow it (the discretization "
+                "error). With 100 steps they land on the modes, at about 2."),
 ]
 
 VIEWS = {"field": "The field", "particles": "Particles", "draw": "Your own data"}

@@ -9,6 +9,7 @@ import os
 import tempfile
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import gradio as gr
 import torch
@@ -34,7 +35,15 @@ class Trained:
     steps: int  # training steps done
     seconds: float
     loss: float  # the mean training loss over the last steps
-    field: str = ""  # the field view's value for this model (computed when training ends)
+    _field: tuple[str, Path] | None = None  # the field view's value and the file it names
+
+    @property
+    def field(self) -> str:
+        """The field view's value for this model, computed again if its file was pruned (after MAX_AGE_S): the
+        session keeps the model as long as Gradio keeps the session."""
+        if self._field is None or not self._field[1].exists():
+            self._field = field_value(self.model, self.reference, YOURS, session=True, with_path=True)
+        return self._field[0]
 
     @functools.cached_property
     def reference(self) -> plane.Reference:
@@ -68,9 +77,10 @@ def builtin_reference(name: str) -> plane.Reference:
     return plane.reference(name)
 
 
-def write(blob: bytes, prefix: str) -> str:
-    """`blob` as a new file under filmstrip.folder() (atomically: a page never fetches half a file); its URL.
-    Files of sessions (`prefix` "plane-s-…") older than MAX_AGE_S are removed first."""
+def write(blob: bytes, prefix: str) -> Path:
+    """`blob` as a new file under filmstrip.folder() (atomically: a page never fetches half a file); its path
+    (filmstrip.served_url gives its URL). Files of sessions (`prefix` "plane-s-…") older than MAX_AGE_S are removed
+    first."""
     d = filmstrip.folder()
     d.mkdir(parents=True, exist_ok=True)
     filmstrip.prune(d, "plane-s-*.bin", MAX_AGE_S)
@@ -78,17 +88,21 @@ def write(blob: bytes, prefix: str) -> str:
         f.write(blob)
     path = d / f"{prefix}-{uuid.uuid4().hex[:12]}.bin"
     os.replace(f.name, path)
-    return filmstrip.served_url(path)
+    return path
 
 
-def field_value(model: DDPM2D, ref: plane.Reference, name: str, session: bool) -> str:
-    """The field view's value: the table's URL and its header (explorer/static/plane_field.js reads them)."""
+def field_value(model: DDPM2D, ref: plane.Reference, name: str, session: bool, with_path: bool = False):
+    """The field view's value: the table's URL and its header (explorer/static/plane_field.js reads them); with
+    `with_path`, (value, the table's file)."""
     header, blob = plane.field_table(model, ref)
-    url = write(blob, "plane-s-field" if session else f"plane-field-{name}")
-    return json.dumps({"data": name, "title": NAMES.get(name, name), "url": url, "bytes": len(blob), **header})
+    path = write(blob, "plane-s-field" if session else f"plane-field-{name}")
+    value = json.dumps({"data": name, "title": NAMES.get(name, name), "url": filmstrip.served_url(path),
+                        "bytes": len(blob), **header})
+    return (value, path) if with_path else value
 
 
 @functools.lru_cache(maxsize=8)
 def builtin_field(model: DDPM2D, name: str) -> str:
-    """A built-in data set's field value, computed once per process (0.3–2.5 s)."""
+    """A built-in data set's field value, computed once per process (0.4–0.8 s for a mixture, 2–3 s for a KDE
+    reference on one idle core; the app computes them all as it starts, `links.warmups`)."""
     return field_value(model, builtin_reference(name), name, session=False)

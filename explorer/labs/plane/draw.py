@@ -18,7 +18,7 @@ import gradio as gr
 import torch
 
 from explorer import background, checks, plane, render
-from explorer.labs.plane.common import YOURS, PlaneControls, Trained, field_value
+from explorer.labs.plane.common import YOURS, PlaneControls, Trained
 from explorer.labs.plane.field import settled_field
 from explorer.labs.plane.particles import particles
 from train.data2d import sample
@@ -26,7 +26,7 @@ from train.models.ddpm2d import DDPM2D, DDPM2DConfig
 from train.train_diffusion2d import fit
 
 MIN_POINTS, MAX_POINTS = 3, 300
-TRAIN_STEPS = 2000  # at most this many steps of 256 points (about 3 s on one core here)
+TRAIN_STEPS = 4000  # at most this many steps of 256 points (about 6 s on one idle core here)
 TRAIN_SECONDS = 30.0  # and at most this long, whatever the machine
 MODEL = DDPM2DConfig(hidden=64, layers=3)  # 13 k parameters: seconds to train, enough for a few blobs
 
@@ -55,7 +55,11 @@ def points(value) -> torch.Tensor:
         if (not isinstance(p, list) or len(p) != 2 or any(isinstance(c, bool) or not isinstance(c, int | float)
                                                           for c in p)):
             raise checks.InputError(f"Each point must be [x, y], two numbers; got {checks.shown(p)}.")
-        if not all(math.isfinite(c) for c in p):
+        try:  # (a JSON integer has no size limit: 10**400 does not fit a float)
+            finite = all(math.isfinite(float(c)) for c in p)
+        except OverflowError:
+            finite = False
+        if not finite:
             raise checks.InputError(f"The point {checks.shown(p)} is not two finite numbers.")
         if not all(-E <= c <= E for c in p):
             raise checks.InputError(f"The point {checks.shown(p)} is outside the plane [−{E:g}, {E:g}]².")
@@ -74,7 +78,7 @@ def settle(evt: gr.EventData) -> str:
     raw, seq = data.get("points"), data.get("seq")
     raw = raw if isinstance(raw, list) else []
     kept, message = [], ""
-    for p in raw:
+    for p in raw[: MAX_POINTS + 1]:  # (the page sends at most MAX_POINTS; one more says there were too many)
         try:
             kept.append(points({"points": [p] * MIN_POINTS})[0].tolist())
         except checks.InputError as e:
@@ -135,7 +139,7 @@ def train(ctl: PlaneControls, drawing, request: gr.Request = None):
         seconds = time.perf_counter() - t0
         trained = Trained(model.eval().requires_grad_(False), pts, len(losses), seconds,
                           sum(losses[-50:]) / len(losses[-50:]))
-        trained.field = field_value(model, trained.reference, YOURS, session=True)
+        trained.field  # noqa: B018 (computed now, while the user waits for the training anyway)
         yield (f"<p>Trained for {len(losses)} steps in {seconds:.1f} s (mean loss of the last 50 steps "
                f"{trained.loss:.3f}). The field and the particles now use your model.</p>"
                + loss_svg(losses, TRAIN_STEPS)), trained
@@ -155,7 +159,7 @@ def build(ctl: PlaneControls) -> None:
     canvas.settle(settle, None, canvas, trigger_mode="always_last", show_progress="hidden", api_visibility="private")
     use.click(start_from, start, canvas, api_name="plane_start_from", show_progress="hidden")
     run = go.click(background.in_session(train, ctl), [canvas], [status, ctl.trained], api_name="plane_train",
-                   concurrency_limit=1, concurrency_id="plane-train", show_progress="hidden")
+                   concurrency_limit=1, concurrency_id="plane-train", show_progress="minimal")  # (it shows the wait)
     stop.click(None, None, None, cancels=[run])
     # trained: the data set becomes the drawing, and the field and particles show its model
     (run.success(lambda: YOURS, None, ctl.data, api_visibility="private", show_progress="hidden")

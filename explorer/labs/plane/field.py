@@ -19,19 +19,24 @@ SHOW = ["learned field −ε_θ", "exact field −ε*", "error ‖ε_θ − ε*�
 
 TEXT = r"""
 **What the arrows are.** Each arrow is $-\varepsilon_\theta(z,t)$, the negative of the noise the network finds in a
-point $z$ at step $t$: one reverse step moves $z$ along it. The noise a perfect network would predict is the average
-noise over all the data points that could have produced $z$,
-$\varepsilon^*(z,t)=\mathbb E[\varepsilon\mid z_t=z]=-\sqrt{1-\bar\alpha_t}\,\nabla_z\log q(z_t)$ (Tweedie's formula),
-so the arrows are the **score** of the diffused data, scaled: they point up the density $q(z_t)$ drawn beneath them.
-For a Gaussian mixture, $q(z_t)$ is again a Gaussian mixture (means $\sqrt{\bar\alpha_t}\mu_k$, covariances
-$\bar\alpha_t\Sigma_k+(1-\bar\alpha_t)I$), so $\varepsilon^*$ is known exactly and the network's error can be drawn.
+point $z$ at step $t$. A reverse step moves $z$ along it: DDPM's mean step is
+$z\mapsto\big(z-\frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\,\hat\varepsilon\big)/\sqrt{\alpha_t}$ (Ho et al. 2020, eq. 11).
+The noise a perfect network would predict is the noise that carried each data point to $z$, averaged over the points
+that could have, $\varepsilon^*(z,t)=\mathbb E[\varepsilon\mid z_t=z]=-\sqrt{1-\bar\alpha_t}\,\nabla_z\log q(z_t)$
+(Tweedie's formula): the arrows are the **score** of the diffused data, scaled, and point up the density $q(z_t)$
+drawn beneath them. For a Gaussian mixture, $q(z_t)$ is again a Gaussian mixture (means $\sqrt{\bar\alpha_t}\mu_k$,
+covariances $\bar\alpha_t\Sigma_k+(1-\bar\alpha_t)I$), so $\varepsilon^*$ is known exactly and the network's error can
+be drawn.
 
 **Where the network is wrong.** Training draws $z_t$ from $q(z_t)$, so the loss only ever asks about points where
 the diffused data lies. At large $t$ that is the whole plane; at small $t$ it is a thin neighbourhood of the data,
 and between the modes, where no training point ever falls, the network's arrows are guesses. Drag $t$ down with the
 error map shown: the error stays low on the data and grows off it, where the samplers seldom go either.
-The arrows' lengths are drawn on one scale for the learned and exact fields at each $t$; the heat map is $q(z_t)$,
-each $t$ scaled to its own maximum (its square root, so that thin tails show).
+
+An arrow's length is in proportion to $|\hat\varepsilon|$, on one scale for every $t$ and both fields, capped at
+$1.5$: the noise added has $\mathbb E|\varepsilon|^2=2$ in two dimensions, and far from the data the predicted noise
+is much larger, since only a large $\varepsilon$ could have carried a point there. The heat map is $q(z_t)$, each $t$
+scaled to its own maximum (its square root, so that thin tails show).
 """
 
 

@@ -13,6 +13,7 @@ import json
 import gradio as gr
 
 from explorer import checks, plane, render
+from explorer.filmstrip import served_url
 from explorer.labs.plane.common import (
     LATEX,
     NAMES,
@@ -36,10 +37,11 @@ particle's end depends on all the noise it met. **DDIM** with $\eta=0$ (right) a
 predicted noise deterministically, a discretized *probability-flow ODE*, so each $z_T$ has one end, and it can take
 large steps. Both are built so that the particles' distribution at every $t$ follows the same marginals $q(z_t)$: the
 histograms under each panel track the same curves although single particles go different ways. $\eta$ between 0 and 1
-adds part of DDPM's noise back. Few DDIM steps show the discretization error: with 5 steps the particles overshoot
-and land beside the modes; with 100 they land on them. Click a particle to follow it: its path in both panels, the
-network's guess $\hat x_0=(z_t-\sqrt{1-\bar\alpha_t}\,\hat\varepsilon)/\sqrt{\bar\alpha_t}$ (a cross) and the arrow
-$-\hat\varepsilon$ at the shown step.
+adds part of DDPM's noise back. Few DDIM steps show the discretization error: each step moves in a straight line along
+an arrow computed at its start while the field turns, so with 5 steps the particles stop short of the modes (on the
+ring, at a radius of about 1.75 instead of 2); with 100 they land on them. Click a particle to follow it: its path
+in both panels, the network's guess $\hat x_0=(z_t-\sqrt{1-\bar\alpha_t}\,\hat\varepsilon)/\sqrt{\bar\alpha_t}$ (a
+cross) and the arrow $-\hat\varepsilon$ at the shown step.
 """
 
 
@@ -51,8 +53,8 @@ def _run(model: DDPM2D, ref: plane.Reference, n: int, seed: int, sampler: str, s
          session: bool) -> dict:
     header, pos, eps = plane.particle_run(model, ref, n, seed, sampler, steps, eta)
     prefix = "plane-s-run" if session else "plane-run"
-    return {"label": describe(sampler, steps, eta, model.diffusion.T), "pos": write(pos, prefix),
-            "eps": write(eps, prefix), **header}
+    return {"label": describe(sampler, steps, eta, model.diffusion.T), "pos": served_url(write(pos, prefix)),
+            "eps": served_url(write(eps, prefix)), **header}
 
 
 @functools.lru_cache(maxsize=16)
