@@ -31,7 +31,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "always are: other names are refused against DNS rebinding, see explorer/guard.py)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads per computation (default: 1; see README, 'Where the time goes')")
+    p.add_argument("--train-steps", type=int, default=4000,
+                   help="the 2-D lab's in-session training: at most this many steps per drawing (default: 4000, "
+                        "about 6 s on one core; fewer on a slow or busy server)")
     args = p.parse_args(argv)
+    if not 100 <= args.train_steps <= 20000:
+        p.error(f"--train-steps {args.train_steps} is outside [100, 20000]")
     if not 1 <= args.port <= 65535:
         p.error(f"--port {args.port} is outside [1, 65535]")
     if not 1 <= args.threads <= 256:
@@ -85,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     # per calling thread: on 2 cores DDPM sampling ran 3× slower with 2 threads than with 1 (these models are
     # too small to gain from intra-op parallelism anyway). Set in the main thread, it holds for all threads.
     torch.set_num_threads(args.threads)
+    from explorer.labs.plane import draw
+
+    draw.TRAIN_STEPS = args.train_steps
     models = load_models(args.checkpoints, args.data_dir, args.download)
     for name, err in models.errors.items():
         print(f"warning: {name}: {err}", file=sys.stderr)

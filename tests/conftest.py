@@ -72,7 +72,8 @@ def start_app(data_dir: Path, checkpoints: Path = CHECKPOINTS, timeout: float = 
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"explorer-test-{port}.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "explorer", "--port", str(port), "--checkpoints", str(checkpoints),
-         "--data-dir", str(data_dir), "--no-download"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+         "--data-dir", str(data_dir), "--no-download", "--train-steps", "1500"],  # (the suite's time: 4000 by default)
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     t0 = time.perf_counter()
     deadline = time.time() + timeout

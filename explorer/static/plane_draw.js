@@ -72,6 +72,6 @@ function load() {
   draw();
 }
 
-window.addEventListener('resize', draw);
+new ResizeObserver(() => draw()).observe(canvas);  // a tab opened, a window resized: drawn at its new size
 watch('value', load);
 load();

@@ -53,6 +53,6 @@ function load() {
 
 document.addEventListener('input', e => { if (e.target.closest && e.target.closest('#plane-t')) draw(); });
 document.addEventListener('change', e => { if (e.target.closest && e.target.closest('#plane-show, #plane-t')) draw(); });
-window.addEventListener('resize', draw);
+new ResizeObserver(() => draw()).observe(canvas);  // a tab opened, a window resized: drawn at its new size
 watch('value', load);
 load();

@@ -184,6 +184,6 @@ playBtn.addEventListener('click', play);
 scrub.addEventListener('input', draw);
 trails.addEventListener('change', draw);
 under.addEventListener('change', draw);
-window.addEventListener('resize', draw);
+new ResizeObserver(() => draw()).observe(panelsBox);  // a tab opened, a window resized: drawn at its new size
 watch('value', load);
 load();

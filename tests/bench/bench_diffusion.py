@@ -95,7 +95,7 @@ def main() -> int:
 
         print("samplers timed; starting the app", file=sys.stderr, flush=True)
         with app_page(args.data_dir, ckdir) as (_, page):
-            page.get_by_role("tab", name="Diffusion").click()
+            page.get_by_role("tab", name="Diffusion", exact=True).click()
             page.get_by_role("tab", name="Reverse process").click()
             runs = []
             for _ in range(APP_RUNS):  # the first after start-up is cold

@@ -24,7 +24,7 @@ def test_page_loads_and_tabs_switch(page, shots):
     page.screenshot(path=str(shots / "vae-lab.png"), full_page=True)
     page.get_by_role("tab", name="KL divergence").click()
     assert page.locator("#kl-plot").is_visible()
-    page.get_by_role("tab", name="Diffusion").click()
+    page.get_by_role("tab", name="Diffusion", exact=True).click()
     assert page.locator("#diff-t").is_visible()
     assert not page.locator("#vae-decoded").is_visible()
     page.get_by_role("tab", name="VAE", exact=True).click()
@@ -157,7 +157,7 @@ def test_kl_fit_draws_both_fits(page, shots):
 
 
 def test_diffusion_run_streams_frames_and_scrubs(page, shots):
-    page.get_by_role("tab", name="Diffusion").click()
+    page.get_by_role("tab", name="Diffusion", exact=True).click()
     page.get_by_role("tab", name="Reverse process").click()
     steps = page.locator("#diff-steps input[type=number]")
     steps.fill("40")  # long enough (≥ 0.1 s) for the page to show frames before the last
@@ -205,7 +205,7 @@ def test_diffusion_run_streams_frames_and_scrubs(page, shots):
 
 
 def test_diffusion_forward_process_follows_t_while_dragging_and_elbo_chart(page, shots):
-    page.get_by_role("tab", name="Diffusion").click()
+    page.get_by_role("tab", name="Diffusion", exact=True).click()
     forward = "() => document.querySelector('#diff-forward').innerHTML"
     before = page.evaluate(forward)
     slider = page.locator("#diff-t input[type=range]")

@@ -32,7 +32,9 @@ def set_t(page, t: int) -> str:
     }""", t)
 
 
-def test_the_field_follows_the_slider_and_prints_the_servers_numbers(page, app_server, shots):
+def test_the_field_follows_the_slider_and_particles_play(page, app_server, shots):
+    """The field: drawn at the slider's t in the input event itself, with the server's numbers; then the particles
+    play, and a clicked particle's x̂_0 is the one the server's files give."""
     open_lab(page)
     page.wait_for_function("() => document.querySelector('.ge-plane-field')?.dataset.loaded === 'ring8'",
                            timeout=60_000)
@@ -62,14 +64,8 @@ def test_the_field_follows_the_slider_and_prints_the_servers_numbers(page, app_s
     page.wait_for_function("() => document.querySelector('.ge-plane-field').dataset.mode === 'error'")
     assert f"to {server['err_max']:.2f} (dark red)" in page.inner_text(f"{FIELD} .ge-plane-legend")
     page.screenshot(path=str(shots / "plane-field.png"), full_page=False)
-    page.locator("#plane-data").get_by_text("two moons").click()
-    page.wait_for_function("() => document.querySelector('.ge-plane-field').dataset.loaded === 'moons'",
-                           timeout=60_000)
-    assert "No exact field here, so no error map" in page.inner_text(f"{FIELD} .ge-plane-note")
-
-
-def test_particles_play_and_a_clicked_particle_shows_the_servers_x0(page, app_server, shots):
-    open_lab(page, "Particles")
+    # the particles, on the same page (a page costs seconds to open): ring8's first view
+    page.locator("#plane-views").get_by_role("tab", name="Particles").click()
     page.wait_for_function("() => document.querySelector('.ge-plane-particles')?.dataset.loaded === "
                            "'ring8:DDIM, 50 steps, η = 0'", timeout=60_000)
     frame = "() => [...document.querySelectorAll('.ge-plane-panel canvas.ge-plane-canvas')].map(c => c.dataset.frame)"
@@ -97,10 +93,21 @@ def test_particles_play_and_a_clicked_particle_shows_the_servers_x0(page, app_se
     np.testing.assert_allclose(x0_page, x0, rtol=1e-12, atol=1e-12)
     assert "Following particle" in page.inner_text(".ge-plane-status")
     page.screenshot(path=str(shots / "plane-particles.png"), full_page=False)
+    # another data set: both views follow; moons has no exact field, so no error map
+    page.locator("#plane-data").get_by_text("two moons").click()
+    page.wait_for_function("() => document.querySelector('.ge-plane-particles').dataset.loaded.startsWith('moons')",
+                           timeout=60_000)
+    page.locator("#plane-views").get_by_role("tab", name="The field").click()
+    page.wait_for_function("() => document.querySelector('.ge-plane-field').dataset.loaded === 'moons'",
+                           timeout=60_000)
+    assert "No exact field here, so no error map" in page.inner_text(f"{FIELD} .ge-plane-note")
 
 
 def test_a_drawing_trains_and_becomes_the_data_set(page):
+    """Train with no points: told what to do. Then click points, train, and both views use the drawing's model."""
     open_lab(page, "Your own data")
+    page.click("#plane-train")
+    page.wait_for_selector("text=The drawing has 0 points: place at least 3", timeout=30_000)
     canvas = page.locator(".ge-plane-draw canvas")
     canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
@@ -118,9 +125,3 @@ def test_a_drawing_trains_and_becomes_the_data_set(page):
     page.wait_for_function("() => document.querySelector('.ge-plane-field').dataset.loaded === 'your drawing'",
                            timeout=60_000)
     assert "your 12 points" in page.inner_text(f"{FIELD} .ge-plane-note")
-
-
-def test_training_without_points_says_what_to_do(page):
-    open_lab(page, "Your own data")
-    page.click("#plane-train")
-    page.wait_for_selector("text=The drawing has 0 points: place at least 3", timeout=30_000)

@@ -30,11 +30,15 @@ TRAIN_STEPS = 4000  # at most this many steps of 256 points (about 6 s on one id
 TRAIN_SECONDS = 30.0  # and at most this long, whatever the machine
 MODEL = DDPM2DConfig(hidden=64, layers=3)  # 13 k parameters: seconds to train, enough for a few blobs
 
-TEXT = (f"Click or drag in the plane to place points ({MIN_POINTS} to {MAX_POINTS}), or start from a built-in set, "
-        f"then press **Train**: a small network ({MODEL.hidden} units × {MODEL.layers} layers) learns them here, in "
-        f"your session, for {TRAIN_STEPS} steps or {TRAIN_SECONDS:g} s, whichever comes first. Each point stands for "
-        f"a small Gaussian (standard deviation {plane.DRAW_STD:g}), so the exact field of your data is known and the "
-        "error map works. When it is done, the data set above switches to *your drawing*.")
+
+
+def text() -> str:
+    """The view's prose, with the step cap the app was started with (`--train-steps`)."""
+    return (f"Click or drag in the plane to place points ({MIN_POINTS} to {MAX_POINTS}), or start from a built-in "
+            f"set, then press **Train**: a small network ({MODEL.hidden} units × {MODEL.layers} layers) learns them "
+            f"here, in your session, for {TRAIN_STEPS} steps or {TRAIN_SECONDS:g} s, whichever comes first. Each point "
+            f"stands for a small Gaussian (standard deviation {plane.DRAW_STD:g}), so the exact field of your data is "
+            "known and the error map works. When it is done, the data set above switches to *your drawing*.")
 
 
 def points(value) -> torch.Tensor:
@@ -146,7 +150,7 @@ def train(ctl: PlaneControls, drawing, request: gr.Request = None):
 
 
 def build(ctl: PlaneControls) -> None:
-    gr.Markdown(TEXT)
+    gr.Markdown(text())
     canvas = gr.HTML(as_drawing([]), elem_id="plane-draw", html_template=render.static("plane_draw.html"),
                      js_on_load=render.scripts(["plane_common.js", "plane_draw.js"]))
     with gr.Row():
