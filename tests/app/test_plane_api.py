@@ -31,7 +31,7 @@ def test_the_endpoints_name_their_parameters(client):
     api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
     names = {k: [p["parameter_name"] for p in v["parameters"]] for k, v in api.items() if k.startswith("/plane")}
     assert names == {"/plane_field": ["data"], "/plane_particles": ["data", "steps", "eta", "n", "seed"],
-                     "/plane_start_from": ["data"], "/plane_train": ["drawing"]}
+                     "/plane_start_from": ["data"], "/plane_train": ["drawing"], "/plane_stop": []}
 
 
 @pytest.mark.parametrize("data", ["ring8", "moons"])
@@ -105,6 +105,21 @@ def test_a_drawing_trains_in_the_session_and_the_views_use_it(app_server, app_ch
     with pytest.raises(AppError, match="You have not trained a model on a drawing yet"):  # another session's own
         Client(app_server.url, verbose=False).predict(YOURS, api_name="/plane_field")
     assert sorted(p.name for p in app_checkpoints.iterdir()) == before  # nothing written to checkpoints/
+
+
+def test_stop_ends_the_training_early_and_keeps_its_model(app_server):
+    c = Client(app_server.url, verbose=False)
+    assert c.predict(api_name="/plane_stop") == "Nothing is training."
+    job = c.submit(DRAWING, api_name="/plane_train")
+    for out in job:  # the first progress: training has started
+        if "<progress" in out:
+            break
+    assert c.predict(api_name="/plane_stop") == "Stopping: the model as trained so far is kept."
+    final = job.result()
+    steps = int(final.split("trained for ")[1].split(" steps")[0])
+    assert final.startswith("<p>Stopped early (Stop): trained for ") and 0 < steps < 1500  # the test app's cap
+    assert c.predict(api_name="/plane_stop") == "Nothing is training."
+    assert json.loads(c.predict(YOURS, api_name="/plane_field"))["data"] == YOURS  # the model so far is used
 
 
 def test_start_from_a_builtin_set(client):

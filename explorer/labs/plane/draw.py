@@ -1,5 +1,6 @@
 """Your own data: place points in the plane (or start from a built-in set), press Train, and a small DDPM2D learns
-them in your session, on the server, in seconds: progress and the loss curve stream, Stop cancels, one training at a
+them in your session, on the server, in seconds: progress and the loss curve stream, Stop ends it early (keeping the
+model as trained so far), one training at a
 time for each session and for the whole app. The model stays in the session (gr.State), never in checkpoints/; the
 field and the particles then use it.
 
@@ -36,9 +37,10 @@ def text() -> str:
     """The view's prose, with the step cap the app was started with (`--train-steps`)."""
     return (f"Click or drag in the plane to place points ({MIN_POINTS} to {MAX_POINTS}), or start from a built-in "
             f"set, then press **Train**: a small network ({MODEL.hidden} units × {MODEL.layers} layers) learns them "
-            f"here, in your session, for {TRAIN_STEPS} steps or {TRAIN_SECONDS:g} s, whichever comes first. Each point "
-            f"stands for a small Gaussian (standard deviation {plane.DRAW_STD:g}), so the exact field of your data is "
-            "known and the error map works. When it is done, the data set above switches to *your drawing*.")
+            f"here, in your session, for {TRAIN_STEPS} steps or {TRAIN_SECONDS:g} s, whichever comes first (Stop "
+            "ends it sooner and keeps the model so far). Each point stands for a small Gaussian (standard deviation "
+            f"{plane.DRAW_STD:g}), so the exact field of your data is known and the error map works. When it is "
+            "done, the data set above switches to *your drawing*.")
 
 
 def points(value) -> torch.Tensor:
@@ -119,32 +121,56 @@ def loss_svg(losses: list[float], total: int) -> str:
             "</text></svg>")
 
 
+_stops: dict[str, threading.Event] = {}  # session -> its training's Stop
+
+
+def stop_training(request: gr.Request = None) -> str:
+    """Stop: the caller's training ends at its next step and its model, as trained so far, is kept and used."""
+    event = _stops.get(request.session_hash) if request else None
+    if event is None or event.is_set():
+        return "Nothing is training."
+    event.set()
+    return "Stopping: the model as trained so far is kept."
+
+
 def train(ctl: PlaneControls, drawing, request: gr.Request = None):
     """Train on the drawing; yields (status HTML, trained state) as it goes. The steps run in a thread of their own
-    (explorer/background.py); closing the page or Stop ends them."""
+    (explorer/background.py); Stop (`stop_training`) or a closed page ends them, and a stopped training keeps its
+    model as it is."""
     pts = points(drawing)
-    with background.RUNS.claim(request.session_hash if request else None):
+    session = request.session_hash if request else None
+    with background.RUNS.claim(session):
         torch.manual_seed(0)
         model = DDPM2D(MODEL)
         ref = plane.reference(YOURS, pts)
-        stop, losses, t0 = threading.Event(), [], time.perf_counter()
+        stop, asked, losses, t0 = threading.Event(), threading.Event(), [], time.perf_counter()
+        if session is not None:
+            _stops[session] = asked  # set by Stop (`stop`: by background.stream, when the page is closed too)
 
         def steps():
             for step, loss in fit(model, lambda n, g: ref.mixture.sample(n, g), TRAIN_STEPS, seed=0):
                 yield step, loss
-                if time.perf_counter() - t0 > TRAIN_SECONDS:
+                if asked.is_set() or time.perf_counter() - t0 > TRAIN_SECONDS:
                     return
 
-        for batch in background.stream(steps, stop, interval=0.1, name="plane-train"):
-            losses += [loss for _, loss in batch]
-            bar = f"<progress max='{TRAIN_STEPS}' value='{len(losses)}'></progress>"
-            yield (f"<p>{bar} Training on your {len(pts)} points: step {len(losses)} of {TRAIN_STEPS}, "
-                   f"{time.perf_counter() - t0:.1f} s.</p>" + loss_svg(losses, TRAIN_STEPS)), gr.skip()
+        try:
+            for batch in background.stream(steps, stop, interval=0.1, name="plane-train"):
+                losses += [loss for _, loss in batch]
+                bar = f"<progress max='{TRAIN_STEPS}' value='{len(losses)}'></progress>"
+                yield (f"<p>{bar} Training on your {len(pts)} points: step {len(losses)} of {TRAIN_STEPS}, "
+                       f"{time.perf_counter() - t0:.1f} s.</p>" + loss_svg(losses, TRAIN_STEPS)), gr.skip()
+        finally:
+            if session is not None and _stops.get(session) is asked:
+                del _stops[session]
+        if not losses:
+            raise checks.InputError("Stopped before the first step: there is no model to use.")
         seconds = time.perf_counter() - t0
         trained = Trained(model.eval().requires_grad_(False), pts, len(losses), seconds,
                           sum(losses[-50:]) / len(losses[-50:]))
         trained.field  # noqa: B018 (computed now, while the user waits for the training anyway)
-        yield (f"<p>Trained for {len(losses)} steps in {seconds:.1f} s (mean loss of the last 50 steps "
+        how = ("Stopped early (Stop): trained" if asked.is_set() else "Trained" if len(losses) == TRAIN_STEPS else
+               f"Reached the {TRAIN_SECONDS:g} s limit: trained")
+        yield (f"<p>{how} for {len(losses)} steps in {seconds:.1f} s (mean loss of the last 50 steps "
                f"{trained.loss:.3f}). The field and the particles now use your model.</p>"
                + loss_svg(losses, TRAIN_STEPS)), trained
 
@@ -164,7 +190,7 @@ def build(ctl: PlaneControls) -> None:
     use.click(start_from, start, canvas, api_name="plane_start_from", show_progress="hidden")
     run = go.click(background.in_session(train, ctl), [canvas], [status, ctl.trained], api_name="plane_train",
                    concurrency_limit=1, concurrency_id="plane-train", show_progress="minimal")  # (it shows the wait)
-    stop.click(None, None, None, cancels=[run])
+    stop.click(stop_training, None, status, api_name="plane_stop", show_progress="hidden")
     # trained: the data set becomes the drawing, and the field and particles show its model
     (run.success(lambda: YOURS, None, ctl.data, api_visibility="private", show_progress="hidden")
      .then(partial(settled_field, ctl), [ctl.data, ctl.trained], ctl.field, api_visibility="private")
