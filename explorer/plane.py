@@ -10,7 +10,8 @@ reference density (train/mixture2d.py) and the shared samplers (train/diffusion.
   field the network was trained towards, so its difference would not be the network's error). The page draws any
   t of the table within a display frame.
 - A particle run (`particle_run`): N points from one z_T through DDPM (all T steps) or DDIM (S steps, η), every
-  step's z_t and ε̂, and the reference's x and y marginals at each step's t for the histograms.
+  step's z_t and ε̂, and the reference's x and y marginals at each step's t for the histograms (in the positions
+  file, after the positions).
 
 Arrays go to the page as little-endian binary files: int16 for the fields and positions (`quantize`: value =
 code × scale, the scale in the header), uint8 for the heat maps.
@@ -155,7 +156,8 @@ def particle_run(model: DDPM2D, ref: Reference, n: int, seed: int, sampler: str,
     fresh noise drawn with seed + 1) or DDIM (`steps`, `eta`). Returns (header, positions, noise): positions are
     each kept frame's z_t, the last frame being the sample z_0 (int16, (F, n, 2)); noise the ε̂ the network predicted
     at each kept frame (int16, (F, n, 2); zero at z_0). The header names each frame's t, √ᾱ_t and √(1 − ᾱ_t) (for
-    x̂_0 = (z_t − √(1 − ᾱ_t) ε̂) / √ᾱ_t) and the reference marginals at it."""
+    x̂_0 = (z_t − √(1 − ᾱ_t) ε̂) / √ᾱ_t). The positions file goes on, at byte `marginals_at`, with the reference's
+    x and y marginals at each kept frame's t (float32, (F, 2, BINS): `marginals`), for the histograms."""
     if sampler not in ("DDPM", "DDIM"):
         raise ValueError(f"sampler must be 'DDPM' or 'DDIM', not {sampler!r}")
     d = model.diffusion
@@ -178,9 +180,15 @@ def particle_run(model: DDPM2D, ref: Reference, n: int, seed: int, sampler: str,
     coef = [d.coefficients(ts[k])[:2] for k in keep]
     header = {"n": n, "frames": len(keep), "computed": len(zs), "t": [ts[k] for k in keep],
               "sqrt_ab": [c[0] for c in coef], "sqrt_1mab": [c[1] for c in coef], "pos_scale": pos_s,
-              "eps_scale": eps_s, "bins": BINS, "extent": EXTENT,
-              "marginals": [np.round(marginals(ref, alpha_bar(model, ts[k])), 5).tolist() for k in keep]}
-    return header, pos_q.tobytes(), eps_q.tobytes()
+              "eps_scale": eps_s, "bins": BINS, "extent": EXTENT, "marginals_at": pos_q.nbytes}
+    marg = np.stack([marginals(ref, alpha_bar(model, ts[k])) for k in keep]).astype("<f4")  # (F, 2, BINS)
+    return header, pos_q.tobytes() + marg.tobytes(), eps_q.tobytes()
+
+
+def run_marginals(header: dict, positions: bytes) -> np.ndarray:
+    """The marginals a particle run's positions file carries after the positions: (F, 2, BINS) float32."""
+    return np.frombuffer(positions, "<f4", header["frames"] * 2 * header["bins"],
+                         header["marginals_at"]).reshape(header["frames"], 2, header["bins"])
 
 
 def decode(blob: bytes, shape: tuple[int, ...], scale: float, offset: int = 0) -> np.ndarray:

@@ -5,7 +5,7 @@
 const root = element.querySelector('.ge-plane-field'), canvas = root.querySelector('canvas');
 const readout = root.querySelector('.ge-plane-readout'), legend = root.querySelector('.ge-plane-legend');
 const note = root.querySelector('.ge-plane-note');
-let table = null, url = null;
+let table = null, url = null, pending = false;  // pending: a value came while the view was hidden
 
 const slider = () => document.querySelector('#plane-t input[type=range]');
 const mode = () => {
@@ -38,8 +38,11 @@ function draw() {
   canvas.setAttribute('aria-label', `${readout.textContent} ${legend.textContent}`);
 }
 
+// the table is fetched when the view is first shown: a page opened on another lab never downloads it
 function load() {
   if (!props.value) return;
+  if (!canvas.clientWidth) { pending = true; return; }
+  pending = false;
   const v = JSON.parse(props.value);
   if (v.url === url) { draw(); return; }
   url = v.url;
@@ -53,6 +56,7 @@ function load() {
 
 document.addEventListener('input', e => { if (e.target.closest && e.target.closest('#plane-t')) draw(); });
 document.addEventListener('change', e => { if (e.target.closest && e.target.closest('#plane-show, #plane-t')) draw(); });
-new ResizeObserver(() => draw()).observe(canvas);  // a tab opened, a window resized: drawn at its new size
+// a tab opened, a window resized: drawn at its new size (and loaded, if a value came while hidden)
+new ResizeObserver(() => (pending && canvas.clientWidth ? load() : draw())).observe(canvas);
 watch('value', load);
 load();

@@ -18,13 +18,13 @@ const frameAt = (run, t) => {  // the last kept frame whose t is ≥ the playhea
   return k;
 };
 
-function histogram(ctx, W, H, run, codes, k, axis, colour) {
+function histogram(ctx, W, H, run, codes, marg, k, axis, colour) {
   const n = run.n, B = run.bins, E = run.extent, w = 2 * E / B, counts = new Float64Array(B);
   for (let i = 0; i < n; i++) {
     const v = codes[2 * (k * n + i) + axis] * run.pos_scale, b = Math.floor((v + E) / w);
     if (b >= 0 && b < B) counts[b] += 1 / (n * w);
   }
-  const ref = run.marginals[k][axis], top = Math.max(...counts, ...ref, 1e-9);
+  const ref = marg.subarray((2 * k + axis) * B, (2 * k + axis + 1) * B), top = Math.max(...counts, ...ref, 1e-9);
   ctx.clearRect(0, 0, W, H);
   ctx.fillStyle = colour;
   for (let b = 0; b < B; b++) {
@@ -68,8 +68,8 @@ function drawPanel(p, t) {
     ctx.fillRect(P.x(codes[a] * s) - 1, P.y(codes[a + 1] * s) - 1, 2, 2);
   }
   if (chosen >= 0 && chosen < n) drawPath(ctx, P, p, k);
-  histogram(p.hx.getContext('2d'), p.hx.width, p.hx.height, run, codes, k, 0, '#8fb8de');
-  histogram(p.hy.getContext('2d'), p.hy.width, p.hy.height, run, codes, k, 1, '#8fb8de');
+  histogram(p.hx.getContext('2d'), p.hx.width, p.hx.height, run, codes, p.marg, k, 0, '#8fb8de');
+  histogram(p.hy.getContext('2d'), p.hy.width, p.hy.height, run, codes, p.marg, k, 1, '#8fb8de');
   const tk = run.t[k];
   p.caption.textContent = `${run.label}: ${tk ? `z_${tk}` : 'the samples z_0'}` +
     (run.frames < run.computed ? ` (every step computed; ${run.frames} of its ${run.computed} states kept to play)` : '');
@@ -144,8 +144,12 @@ function play() {
   requestAnimationFrame(tick);
 }
 
+// the runs are fetched when the view is first shown: a page opened elsewhere never downloads them
+let pending = false;
 function load() {
   if (!props.value) return;
+  if (!root.clientWidth) { pending = true; return; }
+  pending = false;
   const v = JSON.parse(props.value);
   if (shown && shown.runs[0].pos === v.runs[0].pos && shown.runs[1].pos === v.runs[1].pos) return;
   shown = v; chosen = -1; playing = 0;
@@ -165,8 +169,9 @@ function load() {
       canvas.setAttribute('aria-label', `${run.label}: ${run.n} particles from the same z_T; click one to follow it`);
       hx.setAttribute('aria-label', 'histogram of the particles\' x against the marginal of q(z_t) (the line)');
       hy.setAttribute('aria-label', 'histogram of the particles\' y against the marginal of q(z_t) (the line)');
-      const p = {run, codes: new Int16Array(bufs[i]), canvas, hx, hy, caption: fig.querySelector('figcaption'),
-                 eps: null, index: i};
+      const p = {run, codes: new Int16Array(bufs[i], 0, run.frames * run.n * 2), canvas, hx, hy,
+                 marg: new Float32Array(bufs[i], run.marginals_at, run.frames * 2 * run.bins),
+                 caption: fig.querySelector('figcaption'), eps: null, index: i};
       canvas.addEventListener('click', e => choose(p, e));
       return p;
     });
@@ -184,6 +189,7 @@ playBtn.addEventListener('click', play);
 scrub.addEventListener('input', draw);
 trails.addEventListener('change', draw);
 under.addEventListener('change', draw);
-new ResizeObserver(() => draw()).observe(panelsBox);  // a tab opened, a window resized: drawn at its new size
+// a tab opened, a window resized: drawn at its new size (and loaded, if a value came while hidden)
+new ResizeObserver(() => (pending && root.clientWidth ? load() : draw())).observe(root);
 watch('value', load);
 load();

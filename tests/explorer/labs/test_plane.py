@@ -110,7 +110,7 @@ def test_particles_two_runs_from_one_z_T(ctl):
     assert np.abs(a - z_T).max() <= ddpm["pos_scale"] / 2 + 1e-6
     assert np.abs(b - z_T).max() <= ddim["pos_scale"] / 2 + 1e-6
     for run in (ddpm, ddim):
-        assert len(served_file(run["pos"]).read_bytes()) == run["frames"] * 100 * 2 * 2
+        assert len(served_file(run["pos"]).read_bytes()) == run["frames"] * (100 * 2 * 2 + 2 * run["bins"] * 4)
         assert len(served_file(run["eps"]).read_bytes()) == run["frames"] * 100 * 2 * 2
     assert value["field"] == json.loads(field.settled_field(ctl, "ring8"))  # the field drawn beneath them
 
