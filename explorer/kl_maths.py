@@ -91,6 +91,7 @@ class MCEstimate:
     ns: torch.Tensor  # (P,) sample counts for the convergence plot
     k1_running: torch.Tensor  # (P,)
     k3_running: torch.Tensor  # (P,)
+    ess: float = float("nan")  # Kish's effective sample size of the ratios r = q/p: (Σ r)² / Σ r², at most n
 
 
 def monte_carlo(
@@ -110,7 +111,10 @@ def monte_carlo(
     def se(v: torch.Tensor) -> float:
         return float(v.std() / math.sqrt(n)) if n > 1 else float("nan")
 
-    return MCEstimate(n, float(k1.mean()), se(k1), float(k3.mean()), se(k3), ns, run1, run3)
+    # (Σ r)² / Σ r² in log space (r can overflow where q is far wider than p): near n when the ratios are even,
+    # small when a few samples carry them: the sample's own sign of heavy tails, finite variance or not
+    ess = float(torch.exp(2 * torch.logsumexp(log_r, 0) - torch.logsumexp(2 * log_r, 0)))
+    return MCEstimate(n, float(k1.mean()), se(k1), float(k3.mean()), se(k3), ns, run1, run3, ess)
 
 
 # --- 2-D Gaussians -------------------------------------------------------------------------------

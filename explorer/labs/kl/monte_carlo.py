@@ -63,11 +63,17 @@ def monte_carlo(mu_p, sigma_p, mu_q, sigma_q, log10_n, seed) -> tuple[go.Figure,
 | k1 = mean of log p(x) − log q(x) | {mc.k1:.5g} | {mc.k1_stderr:.2g} |
 | k3 = mean of (r − 1) − log r, r = q(x)/p(x) | {mc.k3:.5g} | {mc.k3_stderr:.2g} |
 
-{compare} Both are unbiased because E_p[r] = 1, and no sample of k3 is negative.
+{compare} Both are unbiased because E_p[r] = 1, and no sample of k3 is negative. The ratios' effective sample size,
+(Σ r)² / Σ r² (Kish), is {mc.ess:,.0f} of {n:,}: near N when the ratios are even, small when a few samples carry
+them.
 """ + (
         "\n⚠️ Here σ_q > √2·σ_p, so r = q/p has **infinite variance** under p: k3's standard error is not trustworthy "
         "and its running mean jumps now and then; trust k1."
         if heavy
+        else f"\n⚠️ The ratios r = q/p in this sample are **heavy-tailed**: their effective sample size is "
+             f"{mc.ess:,.0f}, under a tenth of N. A few samples carry k3's average, so its standard error, computed "
+             "from the same samples, can understate its real error several times over; trust k1."
+        if mc.ess < n / 10
         else ""
     )
     return fig, md

@@ -187,3 +187,25 @@ def test_the_vae_steps_say_what_their_views_show(vae2d, vae32d):
     assert abs(c2.naive[:, -1] - c2.best_importance).max() < 2  # "with the 2-D model it does get close"
     gap = {i: elbo_report(vae2d, digits.x[i], 0, 0.0)[0].gap for i in (19, 35)}
     assert gap[35] > 50 and abs(gap[19]) < 1
+
+
+def test_monte_carlo_warns_on_the_samples_own_heavy_tails():
+    """Issue 18: Var_p(q/p) can be finite yet enormous (q = N(3, 1.2²) against p = N(0, 1)), where k3 sits several of
+    its own standard errors off. The panel reads it from the sample: the ratios' effective sample size (Σr)²/Σr²,
+    recomputed here, under a tenth of N, warns; for q near p it stays near N and nothing is said."""
+    from explorer import kl_maths as km
+
+    mc = km.monte_carlo(0.0, 1.0, 3.0, 1.2, 10**4, 0)
+    g = torch.Generator().manual_seed(0)  # the estimator's own samples, drawn again
+    x = (0.0 + 1.0 * torch.randn(10**4, generator=g, dtype=torch.float64)).numpy()
+    log_r = (-0.5 * ((x - 3.0) / 1.2) ** 2 - math.log(1.2)) - (-0.5 * x**2)
+    r = np.exp(log_r - log_r.max())
+    assert mc.ess == pytest.approx(r.sum() ** 2 / (r**2).sum(), rel=1e-9) and mc.ess < 10**3
+    _, md = monte_carlo.monte_carlo(0.0, 1.0, 3.0, 1.2, 4, 0)
+    assert "**heavy-tailed**" in md and f"{mc.ess:,.0f}" in md and "infinite variance" not in md
+    exact = km.kl_1d(0.0, 1.0, 3.0, 1.2)[0]
+    runs = [km.monte_carlo(0.0, 1.0, 3.0, 1.2, 10**4, s) for s in range(10)]
+    misses = [abs(m.k3 - exact) / m.k3_stderr for m in runs]
+    assert max(misses) > 3  # what the warning is for: k3's own standard error understates its error
+    _, md = monte_carlo.monte_carlo(0.0, 1.0, 0.3, 1.0, 4, 0)
+    assert "heavy-tailed" not in md and km.monte_carlo(0.0, 1.0, 0.3, 1.0, 10**4, 0).ess > 0.9 * 10**4
