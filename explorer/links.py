@@ -20,6 +20,7 @@ import html
 import json
 import logging
 import math
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -339,6 +340,10 @@ def _warm(openings: list[Opening], warmups: list[Callable[[], object]] = (), wor
     lock = threading.Lock()
 
     def worker() -> None:
+        try:  # below the requests' priority: a page that opens meanwhile is answered first (Linux: per thread)
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        except (AttributeError, OSError):
+            pass
         while True:
             with lock:
                 o = next(todo, None)

@@ -152,9 +152,7 @@ def test_export_gif_mp4_and_samples(client):
 def test_two_samplers(client):
     html = client.predict(10, 3, 0.0, 0, 2, "none (unconditional)", 0.0, False, api_name="/two_samplers")
     assert html.count("<img") == 3 and "DDPM, all" not in html and "same z_T" in html  # z_T and 2 DDIMs: DDPM-T
-    # is a choice, not a default
-    html = client.predict(10, 3, 0.0, 0, 1, "none (unconditional)", 0.0, True, api_name="/two_samplers")  # 1000 steps
-    assert html.count("<img") == 4 and "DDPM, all" in html
+    # is a choice, not a default (with it, all T steps: tests/explorer/labs/test_diffusion.py, on a small model)
 
 
 def test_elbo_terms_sum(client, T):

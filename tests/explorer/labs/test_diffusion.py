@@ -191,6 +191,10 @@ def test_two_samplers_include_ddpm_only_when_asked(models):
                                   progress=lambda f, desc=None: calls.append(desc))
     assert html.count("<img") == 3 and "DDPM, all" not in html and calls  # z_T and the two DDIM runs
     assert "the shared z_T (seed 0)" in html and "fresh noise at every step (seed 1)" in html  # why DDPM ends elsewhere
+    T = models.ddpm.diffusion.T
+    html = compare.two_samplers(models, 3, 2, 0.0, 0, 1, "none (unconditional)", 0.0, True,
+                                progress=lambda f, desc=None: None)
+    assert html.count("<img") == 4 and f"DDPM, all {T} steps" in html
 
 
 def test_exported_frames_say_what_they_show(models):
