@@ -66,14 +66,15 @@ class AppServer:
 
 
 def start_app(data_dir: Path, checkpoints: Path = CHECKPOINTS, timeout: float = 120.0,
-              port: int | None = None) -> AppServer:
-    """The explorer in a process of its own, on `port` (a free one if None), once it answers HTTP."""
+              port: int | None = None, train_steps: int | None = None) -> AppServer:
+    """The explorer in a process of its own, on `port` (a free one if None), once it answers HTTP. `train_steps`: the
+    2-D lab's cap on a drawing's training (None: the app's default, as the benchmarks measure it)."""
     port = port or free_port()
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"explorer-test-{port}.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "explorer", "--port", str(port), "--checkpoints", str(checkpoints),
-         "--data-dir", str(data_dir), "--no-download", "--train-steps", "1500"],  # (the suite's time: 4000 by default)
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+         "--data-dir", str(data_dir), "--no-download",
+         *(["--train-steps", str(train_steps)] if train_steps else [])], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     t0 = time.perf_counter()
     deadline = time.time() + timeout
@@ -190,7 +191,7 @@ def page(pages, app_server):
 def app_server(synthetic_data, app_checkpoints):
     """The explorer on the shipped checkpoints, reading test digits from GE_DATA_DIR or the synthetic set."""
     data_dir = Path(os.environ.get("GE_DATA_DIR", synthetic_data))
-    server = start_app(data_dir, app_checkpoints)
+    server = start_app(data_dir, app_checkpoints, train_steps=1500)  # (the suite's time: 4000 by default)
     yield server
     server.proc.terminate()
     try:

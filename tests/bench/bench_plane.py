@@ -157,7 +157,8 @@ def fetch_positions(url: str, run: dict) -> np.ndarray:
     """A particle run's positions, as the page decodes them: int16 codes × pos_scale, (frames, n, 2)."""
     with urllib.request.urlopen(f"{url}/{run['pos']}", timeout=60) as r:
         blob = r.read()
-    return np.frombuffer(blob, dtype="<i2").reshape(run["frames"], run["n"], 2) * run["pos_scale"]
+    count = run["frames"] * run["n"] * 2  # (the reference marginals follow, float32)
+    return np.frombuffer(blob, dtype="<i2", count=count).reshape(run["frames"], run["n"], 2) * run["pos_scale"]
 
 
 def train_in_session(url: str, pts: list[list[float]]) -> dict:

@@ -63,6 +63,7 @@ def test_the_field_follows_the_slider_and_particles_play(page, app_server, shots
     page.locator("#plane-show").get_by_text("error ‖ε_θ − ε*‖").click()
     page.wait_for_function("() => document.querySelector('.ge-plane-field').dataset.mode === 'error'")
     assert f"to {server['err_max']:.2f} (dark red)" in page.inner_text(f"{FIELD} .ge-plane-legend")
+    assert set_t(page, 20) == "20"  # small t: the network is wrong off the data
     page.screenshot(path=str(shots / "plane-field.png"), full_page=False)
     # the particles, on the same page (a page costs seconds to open): ring8's first view
     page.locator("#plane-views").get_by_role("tab", name="Particles").click()
