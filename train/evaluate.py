@@ -1,9 +1,14 @@
 """python -m train evaluate: the sample-quality table of the diffusion model, the VAE and real data.
 
 For each source, N images (fixed seed) are scored with our MNIST classifier (train/sample_quality.py):
-the classifier-based Inception Score and the Fréchet distance to N real test images. The floor is real
-data against real data: N training images against the test images, and the test set's own IS. The table
-is printed, and written into the DDPM's card under "sample_quality" with the exact command.
+the classifier-based Inception Score, and the Fréchet distance to the whole test set (all 10,000 images: the
+reference of every row). The floors are real data scored the same way, with the same N: N training images drawn
+at random (seeded) against the whole test set, and the IS of N test images drawn at random; and the same with
+class-balanced draws (N/10 of each class), the like-for-like floor of class-conditional samples, which are
+balanced too. (The first N test images are not a fair reference: MNIST's test set is ordered, its first 5,000
+written by one population of writers and its last 5,000 by another.) The table is printed, and written into the
+DDPM's card under "sample_quality" with the exact command; rows scored against another reference are kept apart,
+under "superseded".
 """
 
 from __future__ import annotations
@@ -161,9 +166,12 @@ def evaluate(cfg: EvaluateConfig, argv: list[str] | None = None) -> list[dict]:
         if name != "ddpm" and not (name.startswith("ddim") and name.removeprefix("ddim").isdigit()):
             raise ValueError(f"sampler {name!r} is not 'ddpm' or 'ddimK' (K a number of steps)")
     clf = ckpt.load_checkpoint(cfg.classifier)
-    test = load_split("mnist", False, cfg.data_dir, cfg.download).images[: cfg.n]
-    train = load_split("mnist", True, cfg.data_dir, cfg.download).images[: cfg.n]
-    _, test_feats = classifier_outputs(clf, test)
+    test = load_split("mnist", False, cfg.data_dir, cfg.download)
+    train = load_split("mnist", True, cfg.data_dir, cfg.download)
+    if cfg.n > len(test.images):
+        raise ValueError(f"--n {cfg.n} is more than the {len(test.images):,} test images the floor draws from")
+    _, test_feats = classifier_outputs(clf, test.images)  # the reference of every row
+    reference = f"all {len(test.images):,} MNIST test images"
     rows = []
 
     def score(source: str, images: torch.Tensor, seconds: float, is_override: tuple | None = None, **what) -> None:
@@ -172,12 +180,16 @@ def evaluate(cfg: EvaluateConfig, argv: list[str] | None = None) -> list[dict]:
         is_mean, is_std = is_override or inception_score(probs)
         rows.append({"source": source, **what, "n": len(images), "inception_score": is_mean,
                      "inception_score_std": is_std, "frechet_distance": frechet_distance(feats, test_feats),
-                     "seconds": round(seconds, 1)})
+                     "reference": reference, "seconds": round(seconds, 1)})
         print(json.dumps(rows[-1]), flush=True)
 
-    test_is, test_is_std = inception_score(classifier_outputs(clf, test)[0])
-    score("real test images (IS) / real training images (FD): the floor", train, 0.0, (test_is, test_is_std),
-          kind="real")
+    for labels in ("none", "balanced"):  # the floors: real digits, drawn as the samples are (seeded)
+        g = torch.Generator().manual_seed(cfg.seed)
+        train_idx, test_idx = (real_draw(split.labels, cfg.n, labels, g) for split in (train, test))
+        is_floor = inception_score(classifier_outputs(clf, test.images[test_idx])[0])
+        what = (f"{cfg.n:,} random" if labels == "none" else f"{cfg.n:,} class-balanced random") + " training images"
+        score(f"real digits, the floor: {what} (FD); as many test images (IS)", train.images[train_idx], 0.0,
+              is_floor, kind="real", labels=labels)
     if cfg.vae:
         vae = ckpt.load_checkpoint(cfg.vae)
         t0 = time.time()
@@ -208,15 +220,48 @@ def evaluate(cfg: EvaluateConfig, argv: list[str] | None = None) -> list[dict]:
     return rows
 
 
+def real_draw(labels: torch.Tensor, n: int, how: str, g: torch.Generator) -> torch.Tensor:
+    """Indices of n images of a split drawn at random without replacement: any (`how` 'none'), or class-balanced
+    ('balanced': as many of each class as `balanced_labels` gives the samples, n/10 each)."""
+    if how == "none":
+        return torch.randperm(len(labels), generator=g)[:n]
+    counts = torch.bincount(balanced_labels(0, n), minlength=10)
+    picks = []
+    for c in range(10):
+        members = (labels == c).nonzero().squeeze(1)
+        if len(members) < counts[c]:
+            raise ValueError(f"class {c} has {len(members)} images, fewer than the {int(counts[c])} a balanced "
+                             f"draw of {n} needs")
+        picks.append(members[torch.randperm(len(members), generator=g)[: counts[c]]])
+    return torch.cat(picks)
+
+
+def legacy_reference(row: dict) -> str:
+    """What a row without a "reference" field was scored against: the first N test images (before issue 18)."""
+    return row.get("reference") or f"the first {row['n']:,} MNIST test images"
+
+
 def write_rows(ddpm: str | Path, rows: list[dict], classifier: str, command: str) -> None:
     """Merge rows into the card's "sample_quality" table: a row replaces the one with the same source and N,
-    others are kept; each row records the command, commit and date that made it."""
+    others are kept; each row records the command, commit and date that made it. Rows scored against another
+    reference than the new rows' move to "superseded" (with their own floor: compared with each other only), until
+    a row of the same source and N replaces them."""
     card = ckpt.read_card(ddpm)
     stamp = {"command": command, "commit": ckpt.git_commit(), "date": ckpt.now()}
     old = card.get("sample_quality", {})
     shared = {k: old[k] for k in ("command", "commit", "date") if k in old}  # cards before per-row stamps
-    table = [{**shared, **r} for r in old.get("rows", [])] if old.get("classifier") == classifier else []
+    same_classifier = old.get("classifier") == classifier
+    table = [{**shared, **r, "reference": legacy_reference(r)} for r in old.get("rows", [])] if same_classifier else []
+    superseded = list(old.get("superseded", [])) if same_classifier else []
+    reference = rows[0]["reference"] if rows else None
+    superseded += [t for t in table if t["reference"] != reference]
+    table = [t for t in table if t["reference"] == reference]
     for r in rows:
         table = [t for t in table if (t["source"], t["n"]) != (r["source"], r["n"])] + [{**r, **stamp}]
-    card["sample_quality"] = {"classifier": classifier, "rows": table}
+    new = {(r["source"], r["n"]) for r in rows}
+    superseded = [t for t in superseded if (t["source"], t["n"]) not in new]
+    if all(t.get("kind") == "real" for t in superseded):  # floors with nothing left to compare
+        superseded = []
+    card["sample_quality"] = {"classifier": classifier, "reference": reference, "rows": table,
+                              **({"superseded": superseded} if superseded else {})}
     ckpt.write_json(ckpt.card_path(ddpm), card)

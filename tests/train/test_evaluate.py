@@ -25,33 +25,71 @@ def test_evaluate_writes_a_row_per_source_into_the_card(tiny):
     ddpm, clf, data = tiny
     rows = evaluate(EvaluateConfig(ddpm=str(ddpm), vae="", classifier=str(clf), data_dir=str(data), n=20,
                                    samplers="ddim4,ddpm", batch=10, cache=""), argv=["evaluate", "--n", "20"])
-    floor = "real test images (IS) / real training images (FD): the floor"
-    assert [r["source"].split(",")[0] for r in rows] == [floor, "DDIM", "DDPM"]
-    # the floor row, recomputed here: the test digits' own IS, and FD from N training digits to N test digits
+    floor = "real digits"
+    assert [r["source"].split(",")[0] for r in rows] == [floor, floor, "DDIM", "DDPM"]
+    # the floor rows, recomputed here: N random (then class-balanced) training digits against the whole test set,
+    # and N random (class-balanced) test digits' own IS
     model = ckpt.load_checkpoint(clf)
-    test_probs, test_feats = classifier_outputs(model, load_split("mnist", False, str(data)).images[:20])
-    train_feats = classifier_outputs(model, load_split("mnist", True, str(data)).images[:20])[1]
-    assert (rows[0]["inception_score"], rows[0]["inception_score_std"]) == pytest.approx(inception_score(test_probs))
-    assert rows[0]["frechet_distance"] == pytest.approx(frechet_distance(train_feats, test_feats))
-    assert rows[0]["frechet_distance"] != pytest.approx(frechet_distance(test_feats, test_feats), abs=1e-6)
+    test, train = load_split("mnist", False, str(data)), load_split("mnist", True, str(data))
+    test_feats = classifier_outputs(model, test.images)[1]
+    assert len(test_feats) == 64 and all(r["reference"] == "all 64 MNIST test images" for r in rows)
+    for row, balanced in zip(rows[:2], (False, True), strict=True):
+        g = torch.Generator().manual_seed(0)
+        if balanced:  # two of each class, drawn class by class
+            train_idx, test_idx = ([int(i) for c in range(10)
+                                    for i in (labels == c).nonzero().squeeze(1)[torch.randperm(int((labels == c).sum()),
+                                                                                               generator=g)[:2]]]
+                                   for labels in (train.labels, test.labels))
+            assert torch.bincount(test.labels[test_idx]).tolist() == [2] * 10
+        else:
+            train_idx = torch.randperm(256, generator=g)[:20]
+            test_idx = torch.randperm(64, generator=g)[:20]
+        test_probs = classifier_outputs(model, test.images[test_idx])[0]
+        train_feats = classifier_outputs(model, train.images[train_idx])[1]
+        assert (row["inception_score"], row["inception_score_std"]) == pytest.approx(inception_score(test_probs))
+        assert row["frechet_distance"] == pytest.approx(frechet_distance(train_feats, test_feats))
+        assert row["labels"] == ("balanced" if balanced else "none")
+    assert rows[0]["frechet_distance"] != pytest.approx(rows[1]["frechet_distance"])
     assert all(1.0 - 1e-9 <= r["inception_score"] <= 10.0 for r in rows)
     assert all(r["frechet_distance"] >= -1e-6 and r["n"] == 20 for r in rows)
-    assert [r["kind"] for r in rows] == ["real", "ddpm", "ddpm"]  # fields the app reads (the guidance text)
-    assert [(r["sampler"], r["labels"], r["guidance"], r["device"]) for r in rows[1:]] == [
+    assert [r["kind"] for r in rows] == ["real", "real", "ddpm", "ddpm"]  # fields the app reads (the guidance text)
+    assert [(r["sampler"], r["labels"], r["guidance"], r["device"]) for r in rows[2:]] == [
         ("ddim4", "none", 0.0, "cpu"), ("ddpm", "none", 0.0, "cpu")]
     card = ckpt.read_card(ddpm)
-    assert [r["command"] for r in card["sample_quality"]["rows"]] == ["python -m train evaluate --n 20"] * 3
+    assert [r["command"] for r in card["sample_quality"]["rows"]] == ["python -m train evaluate --n 20"] * 4
 
     # another run merges into the table: same source and N replaced, new ones added, each with its command
     evaluate(EvaluateConfig(ddpm=str(ddpm), vae="", classifier=str(clf), data_dir=str(data), n=20, samplers="ddim4",
                             batch=10, cache="", labels="balanced", guidance=1.0), argv=["evaluate", "--labels", "b"])
     table = ckpt.read_card(ddpm)["sample_quality"]["rows"]
-    assert [r["source"].split(",")[0] for r in table] == ["DDIM", "DDPM", floor, "DDIM"]
-    # the floor row was replaced by the second run's (same source and N, same scores), the first run's DDPM rows kept
-    assert {k: table[2][k] for k in rows[0]} == rows[0]
-    assert [{k: t[k] for k in r} for t, r in zip(table[:2], rows[1:], strict=True)] == rows[1:]
+    assert [r["source"].split(",")[0] for r in table] == ["DDIM", "DDPM", floor, floor, "DDIM"]
+    # the floor rows were replaced by the second run's (same source and N, same scores), the first run's DDPM rows kept
+    assert [{k: t[k] for k in r} for t, r in zip(table[2:4], rows[:2], strict=True)] == rows[:2]
+    assert [{k: t[k] for k in r} for t, r in zip(table[:2], rows[2:], strict=True)] == rows[2:]
     assert table[-1]["source"].endswith("class-conditional (labels 0–9 in turn), guidance w = 1")
-    assert [r["command"].split()[-1] for r in table] == ["20", "20", "b", "b"]
+    assert [r["command"].split()[-1] for r in table] == ["20", "20", "b", "b", "b"]
+
+
+def test_rows_of_another_reference_are_kept_apart_until_scored_again(tiny, tmp_path):
+    """A card scored against the first N test images (before the whole test set was the reference): its rows move to
+    "superseded" with their floor, and leave it as rows of the same source and N are scored against the new one."""
+    from train.evaluate import write_rows
+
+    ddpm, *_ = tiny
+    path = ckpt.save_checkpoint(tmp_path / "ddpm.safetensors", ckpt.load_checkpoint(ddpm), "ddpm", {})
+    old = [{"source": s, "kind": k, "n": 20, "inception_score": 9.0, "frechet_distance": fd, "command": "old"}
+           for s, k, fd in (("the old floor", "real", 24.9), ("DDIM, 4 steps, η = 0", "ddpm", 80.0),
+                            ("DDPM, all 20 steps", "ddpm", 50.0))]
+    card = ckpt.read_card(path)
+    ckpt.write_json(ckpt.card_path(path), {**card, "sample_quality": {"classifier": "clf.safetensors", "rows": old}})
+    new = {"n": 20, "kind": "ddpm", "inception_score": 9.5, "frechet_distance": 7.0, "reference": "all 64"}
+    write_rows(path, [{**new, "source": "DDIM, 4 steps, η = 0"}], "clf.safetensors", "new")
+    sq = ckpt.read_card(path)["sample_quality"]
+    assert sq["reference"] == "all 64" and [r["frechet_distance"] for r in sq["rows"]] == [7.0]
+    assert [(r["source"], r["reference"]) for r in sq["superseded"]] == [
+        ("the old floor", "the first 20 MNIST test images"), ("DDPM, all 20 steps", "the first 20 MNIST test images")]
+    write_rows(path, [{**new, "source": "DDPM, all 20 steps"}], "clf.safetensors", "new")
+    assert "superseded" not in ckpt.read_card(path)["sample_quality"]  # a floor alone is no longer kept
 
 
 def test_balanced_labels_cycle_through_the_classes():

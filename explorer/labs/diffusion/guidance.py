@@ -41,11 +41,13 @@ def measured_guidance(card: dict) -> str:
     by_w = {float(r["guidance"]): r for r in ddim if r["n"] == n and r.get("device") == device}  # newest wins
     scores = "; ".join(f"$w={w:g}$: IS {r['inception_score']:.2f}, FD {r['frechet_distance']:.1f}"
                        for w, r in sorted(by_w.items()))
-    real = next((r for r in rows if r.get("kind") == "real"), None)
-    floor = (f" (real digits: IS {real['inception_score']:.2f}; two sets of real digits are FD "
-             f"{real['frechet_distance']:.1f} apart)" if real else "")
+    # the like-for-like floor: as many class-balanced real digits, against the same reference
+    real = next((r for r in rows if (r.get("kind"), r.get("labels"), r["n"]) == ("real", "balanced", n)), None)
+    floor = (f" (real digits, class-balanced like the samples: IS {real['inception_score']:.2f}; {n:,} training "
+             f"digits are FD {real['frechet_distance']:.1f} from the test set)" if real else "")
     where = "" if device == "cpu" else f", sampled on {device}"
+    reference = card["sample_quality"].get("reference") or f"the first {n:,} MNIST test images"
     return (f"\n\n**Measured on this model** with DDIM-50, {n:,} samples each{where}, scored by our MNIST classifier "
-            f"(`python -m train evaluate`): {scores}{floor}. A higher Inception Score (IS) means each sample is "
-            "more confidently one digit; a higher Fréchet distance (FD) means the samples as a whole sit further "
-            "from real digits, in their variety as much as in their shapes.\n")
+            f"(`python -m train evaluate`), the Fréchet distance (FD) to {reference}: {scores}{floor}. A higher "
+            "Inception Score (IS) means each sample is more confidently one digit; a higher FD means the samples as a "
+            "whole sit further from real digits, in their variety as much as in their shapes.\n")

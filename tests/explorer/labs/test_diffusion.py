@@ -66,8 +66,9 @@ def test_guidance_text_states_the_label_dropout_from_the_card(models):
 
 def test_guidance_text_quotes_the_measured_trade_off_from_the_card(models, monkeypatch):
     row = {"kind": "ddpm", "sampler": "ddim50", "labels": "balanced", "n": 5000, "device": "cpu"}
-    monkeypatch.setattr(models, "ddpm_card", {"sample_quality": {"rows": [
-        {"kind": "real", "n": 5000, "inception_score": 9.574, "frechet_distance": 24.9},
+    monkeypatch.setattr(models, "ddpm_card", {"sample_quality": {"reference": "all 10,000 MNIST test images", "rows": [
+        {"kind": "real", "labels": "none", "n": 5000, "inception_score": 9.5, "frechet_distance": 5.3},
+        {"kind": "real", "labels": "balanced", "n": 5000, "inception_score": 9.574, "frechet_distance": 4.9},
         {**row, "guidance": 1.0, "inception_score": 9.0, "frechet_distance": 70.0},  # replaced by a newer row
         {**row, "guidance": 1.0, "inception_score": 9.966, "frechet_distance": 63.98},
         {**row, "guidance": 2.0, "n": 1000, "inception_score": 9.99, "frechet_distance": 90.0},  # a smaller N
@@ -77,8 +78,9 @@ def test_guidance_text_quotes_the_measured_trade_off_from_the_card(models, monke
         {**row, "labels": "none", "guidance": 0.0, "inception_score": 7.4, "frechet_distance": 81.5},
     ]}})
     text = guidance.guidance_text(models)
-    assert ("$w=0$: IS 9.27, FD 20.7; $w=1$: IS 9.97, FD 64.0 "
-            "(real digits: IS 9.57; two sets of real digits are FD 24.9 apart)") in text
+    assert ("the Fréchet distance (FD) to all 10,000 MNIST test images: $w=0$: IS 9.27, FD 20.7; $w=1$: IS 9.97, "
+            "FD 64.0 (real digits, class-balanced like the samples: IS 9.57; 5,000 training digits are FD 4.9 from the "
+            "test set)") in text  # the floor that compares like with like: balanced, as many, the same reference
     assert "5,000 samples each, scored" in text and "w=2" not in text and "w=3" not in text
     assert "7.4" not in text and "21.8" not in text
     models.ddpm_card = {"sample_quality": {"rows": [{"source": "old row without fields", "n": 5000}]}}
