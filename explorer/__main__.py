@@ -10,6 +10,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from explorer.models import DEFAULT_CHECKPOINTS, DEFAULT_DATA_DIR
@@ -114,8 +115,22 @@ def main(argv: list[str] | None = None) -> int:
                                   app_kwargs=app_kwargs(args.allowed_host, any_host=args.share))
     # once it serves: every view's default first picture, computed in the background for the first page to open
     links.warm_in_background()
-    demo.block_thread()
+    serve_until_stopped(demo)
     return 0
+
+
+def serve_until_stopped(demo) -> None:
+    """Serve until Ctrl-C or SIGTERM, then stop at once: open pages hold event streams that uvicorn would otherwise
+    wait for (Gradio's own block_thread gives them 5 s), and a stopped app should free its port now. The pages see
+    the server go, and reload when it is back."""
+    try:
+        while demo.is_running:
+            time.sleep(0.1)
+    except KeyboardInterrupt:
+        print("stopping: open pages are disconnected", flush=True)
+        if demo.server:
+            demo.server.force_exit = True  # uvicorn: do not wait for open connections and tasks to end
+            demo.server.close()
 
 
 if __name__ == "__main__":

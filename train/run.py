@@ -6,6 +6,7 @@ keeps its loop explicit; only the bookkeeping lives here.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -13,7 +14,9 @@ from typing import Any, NamedTuple
 import torch
 
 from train import checkpoint as ckpt
+from train import distributed
 from train.data import Dataset
+from train.distributed import SINGLE, Dist
 
 
 @dataclass
@@ -24,12 +27,14 @@ class RunConfig:
     data_dir: str = field(default="data", metadata={"help": "folder holding MNIST/raw (torchvision's layout)"})
     download: bool = field(default=False, metadata={"help": "download the dataset into --data-dir if missing"})
     epochs: int = field(default=10, metadata={"help": "passes over the 60,000 training images"})
-    batch_size: int = field(default=128, metadata={"help": "images per step"})
+    batch_size: int = field(default=128, metadata={"help": "images per step, over all processes (torchrun)"})
     lr: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
     seed: int = field(default=0, metadata={"help": "seeds weights, shuffling and every random draw of training"})
     threads: int = field(default=0, metadata={"help": "torch CPU threads (0: torch's default)"})
     resume: bool = field(default=False, metadata={"help": "continue from run_dir/state.safetensors"})
     max_steps: int = field(default=0, metadata={"help": "stop after this many steps, as if killed (0: no limit)"})
+    dist_timeout: float = field(default=300.0, metadata={"help": "under torchrun: seconds to wait for the other "
+                                                                 "processes at the rendezvous and in each exchange"})
 
 
 class Run(NamedTuple):
@@ -37,7 +42,8 @@ class Run(NamedTuple):
     run_dir: Path
     state_path: Path  # resumable state, rewritten after every epoch
     commit: str  # read at the start: HEAD may move while a long run trains
-    command: str
+    command: str  # the launch command: `python -m train ...`, or torchrun's
+    dist: Dist  # this process's place in the run (train/distributed.py)
 
 
 def torch_device(name: str) -> torch.device:
@@ -55,15 +61,18 @@ def torch_device(name: str) -> torch.device:
     return device
 
 
-def start_run(tcfg: RunConfig, argv: list[str] | None) -> Run:
+def start_run(tcfg: RunConfig, argv: list[str] | None, dist: Dist = SINGLE) -> Run:
+    """The run's paths, commit and launch command; rank 0 makes the run folder and clears what a killed write left."""
     if tcfg.threads:
         torch.set_num_threads(tcfg.threads)
     out = Path(tcfg.out)
     run_dir = Path(tcfg.run_dir or Path("runs") / out.stem)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    for folder in {run_dir, out.parent}:  # what a write killed mid-way (kill -9) left behind
-        ckpt.remove_stale_tmp(folder)
-    return Run(out, run_dir, run_dir / "state.safetensors", ckpt.git_commit(), ckpt.command_line(argv))
+    if dist.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for folder in {run_dir, out.parent}:  # what a write killed mid-way (kill -9) left behind
+            ckpt.remove_stale_tmp(folder)
+    command = distributed.launch_command(sys.argv[1:] if argv is None else argv)
+    return Run(out, run_dir, run_dir / "state.safetensors", ckpt.git_commit(), command, dist)
 
 
 class Progress(NamedTuple):
@@ -75,8 +84,17 @@ class Progress(NamedTuple):
 
 def restore(run: Run, tcfg: RunConfig, model_config: Any, modules: dict[str, torch.nn.Module],
             opt: torch.optim.Optimizer, generator: torch.Generator) -> Progress:
-    """Load saved modules, optimizer and RNG when resuming; a fresh Progress otherwise."""
-    st = resume_state(run, tcfg, model_config)
+    """Load saved modules, optimizer and RNG when resuming; a fresh Progress otherwise. Under torchrun rank 0 reads
+    the state and sends it to the others (their machines need not see the run folder), whatever the number of
+    processes that saved it: the state is the same on every rank."""
+    try:
+        st = resume_state(run, tcfg, model_config) if run.dist.is_main else None
+        failure = None
+    except ValueError as e:
+        st, failure = None, str(e)
+    st, failure = distributed.broadcast(run.dist, (st, failure))
+    if failure:  # every rank stops with rank 0's reason
+        raise ValueError(failure)
     if st is None:
         return Progress(0, 0, [], [run.command])
     for key, module in modules.items():
@@ -92,7 +110,9 @@ def restore(run: Run, tcfg: RunConfig, model_config: Any, modules: dict[str, tor
 
 def save_progress(run: Run, model_config: Any, modules: dict[str, torch.nn.Module], opt: torch.optim.Optimizer,
                   generator: torch.Generator, progress: Progress) -> None:
-    """Everything `restore` needs, written atomically after an epoch."""
+    """Everything `restore` needs, written atomically after an epoch, by rank 0 only."""
+    if not run.dist.is_main:
+        return
     ckpt.save_state(run.state_path, {
         **{key: module.state_dict() for key, module in modules.items()},
         "optimizer": opt.state_dict(), "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
@@ -117,6 +137,11 @@ def resume_state(run: Run, tcfg: RunConfig, model_config: Any) -> dict | None:
     return st
 
 
+def throughput(n: int, seconds: float, what: str) -> str:
+    """How fast this launch trained, for the line printed when --max-steps stops it (and for the benchmark)."""
+    return f"{n:,} {what} in {seconds:.1f} s: {n / max(seconds, 1e-9):,.1f} {what}/s"
+
+
 def card(run: Run, tcfg: RunConfig, model: torch.nn.Module, *, commands: list[str], step: int, epoch: int,
          history: list, metrics: dict, **extra: Any) -> dict:
     """The JSON card's common fields; `extra` adds the trainer's own (dataset, preprocessing, ...)."""
@@ -125,6 +150,7 @@ def card(run: Run, tcfg: RunConfig, model: torch.nn.Module, *, commands: list[st
         "training": {**asdict(tcfg), "steps": step, "epochs_done": epoch},
         "command": run.command,
         "commands": commands,  # the first run and every --resume, in order
+        "distributed": distributed.describe(run.dist),
         "commit": run.commit,
         "environment": ckpt.environment(),
         "date": ckpt.now(),

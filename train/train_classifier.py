@@ -16,9 +16,11 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from train import checkpoint as ckpt
+from train import distributed
 from train.data import batches, load_split
+from train.distributed import Dist, Objective
 from train.models.classifier import Classifier, ClassifierConfig
-from train.run import Progress, RunConfig, restore, save_progress, start_run
+from train.run import Progress, RunConfig, restore, save_progress, start_run, throughput
 from train.run import card as run_card
 from train.sample_quality import classifier_outputs, inception_score
 
@@ -49,39 +51,59 @@ def accuracy(model: Classifier, x: torch.Tensor, y: torch.Tensor) -> float:
                  / len(x))
 
 
+def cross_entropy(model: Classifier, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """−log p(y | x) of each image: (B,). x: (B, 1, 28, 28) in [0, 1]; y: (B,) classes."""
+    return F.cross_entropy(model(x), y, reduction="none")
+
+
 def train(mcfg: ClassifierConfig, tcfg: ClassifierTrainConfig, argv: list[str] | None = None) -> dict:
-    run = start_run(tcfg, argv)
+    """Train, evaluate and save; under torchrun every process trains its share of each batch and rank 0 writes."""
+    with distributed.process_group(torch.device("cpu"), tcfg.dist_timeout) as (dist, device):
+        return _train(mcfg, tcfg, argv, dist, device)
+
+
+def _train(mcfg: ClassifierConfig, tcfg: ClassifierTrainConfig, argv: list[str] | None, dist: Dist,
+           device: torch.device) -> dict:
+    run = start_run(tcfg, argv, dist)
     torch.manual_seed(tcfg.seed)
     model = Classifier(mcfg)
     opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr)
-    g = torch.Generator().manual_seed(tcfg.seed + 1)
+    g = torch.Generator().manual_seed(tcfg.seed + 1)  # batches and shifts, the same on every rank
     modules = {"model": model}
     epoch, step, history, commands = restore(run, tcfg, mcfg, modules, opt, g)
+    distributed.seed_dropout(dist, tcfg.seed, step)
+    objective = distributed.wrap(Objective(model, cross_entropy), dist, device)
+    log = print if dist.is_main else lambda *a, **k: None
 
     tr = load_split(tcfg.dataset, True, tcfg.data_dir, tcfg.download)
     te = load_split(tcfg.dataset, False, tcfg.data_dir, tcfg.download)
-    t0 = time.time()
+    distributed.check_world(dist, len(tr.images), tcfg.batch_size)
+    t0, done = time.time(), 0  # images trained on by this launch, over all ranks
     while epoch < tcfg.epochs:
         model.train()
         for group in opt.param_groups:
             group["lr"] = tcfg.lr * 0.5 ** (epoch // 2)
-        tot, n = 0.0, 0
+        tot, n, seen = 0.0, 0, 0  # this rank's loss sum and images; images of the whole run this epoch
         for idx in tqdm(batches(len(tr.images), tcfg.batch_size, g), desc=f"epoch {epoch + 1}/{tcfg.epochs}",
-                        total=-(-len(tr.images) // tcfg.batch_size), leave=False, mininterval=5.0):
-            loss = F.cross_entropy(model(random_shift(tr.images[idx], tcfg.max_shift, g)), tr.labels[idx])
+                        total=-(-len(tr.images) // tcfg.batch_size), leave=False, mininterval=5.0,
+                        disable=not dist.is_main):
+            x, y = distributed.shard(dist, random_shift(tr.images[idx], tcfg.max_shift, g), tr.labels[idx])
+            loss = objective(x, y)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            distributed.global_mean(dist, loss, len(idx)).backward()
             opt.step()
             step += 1
-            tot, n = tot + loss.item() * len(idx), n + len(idx)
-            if tcfg.max_steps and step >= tcfg.max_steps and n < len(tr.images):
-                print(f"stopped at step {step}, inside epoch {epoch + 1}; resume continues from epoch {epoch}")
+            tot, n, seen, done = tot + loss.sum().item(), n + len(x), seen + len(idx), done + len(idx)
+            if tcfg.max_steps and step >= tcfg.max_steps and seen < len(tr.images):
+                log(f"stopped at step {step}, inside epoch {epoch + 1}; resume continues from epoch {epoch} "
+                    f"({throughput(done, time.time() - t0, 'images')})", flush=True)
                 return {"history": history, "stopped_at_step": step}
+        tot, n = distributed.all_sum(dist, tot, n)
         epoch += 1
         model.eval()
         history.append({"epoch": epoch, "step": step, "train_loss": tot / n,
                         "test_accuracy": accuracy(model, te.images, te.labels), "seconds": round(time.time() - t0, 1)})
-        print(json.dumps(history[-1]), flush=True)
+        log(json.dumps(history[-1]), flush=True)
         save_progress(run, mcfg, modules, opt, g, Progress(epoch, step, history, commands))
     model.eval()
     probs, _ = classifier_outputs(model, te.images)
@@ -90,7 +112,9 @@ def train(mcfg: ClassifierConfig, tcfg: ClassifierTrainConfig, argv: list[str] |
                "test_set_inception_score_std": is_std}
     card = run_card(run, tcfg, model, commands=commands, step=step, epoch=epoch, history=history, metrics=metrics,
                     dataset={"name": tcfg.dataset, "train_images": len(tr.images), "test_images": len(te.images),
-                             "preprocessing": f"grey levels in [0, 1]; random shifts of up to {tcfg.max_shift} px"})
-    ckpt.save_checkpoint(run.out, model, "classifier", card)
-    print(json.dumps({"saved": str(run.out), **metrics}), flush=True)
+                             "preprocessing": f"grey levels in [0, 1]; random shifts of up to {tcfg.max_shift} px"},
+                    weights_sha256=distributed.agree_on_weights(dist, model))
+    if dist.is_main:
+        ckpt.save_checkpoint(run.out, model, "classifier", card)
+        print(json.dumps({"saved": str(run.out), **metrics}), flush=True)
     return card

@@ -19,9 +19,11 @@ import torch
 from tqdm import tqdm
 
 from train import checkpoint as ckpt
+from train import distributed
 from train.data import batches, load_split
+from train.distributed import Dist, Objective
 from train.models.ddpm import DDPM, DDPMConfig
-from train.run import Progress, RunConfig, restore, save_progress, start_run, torch_device
+from train.run import Progress, RunConfig, restore, save_progress, start_run, throughput, torch_device
 from train.run import card as run_card
 
 
@@ -69,14 +71,15 @@ def sample_grid(model: DDPM, path: Path, seed: int, steps: int = 50, per_class: 
 
 
 @torch.no_grad()
-def test_elbo_bpd(model: DDPM, x: torch.Tensor, seed: int, batch: int = 100) -> dict[str, float]:
+def test_elbo_bpd(model: DDPM, x: torch.Tensor, seed: int, batch: int = 100, progress: bool = True
+                  ) -> dict[str, float]:
     """Negative ELBO in bits/dim of the unconditional model on test images x (B, 1, 28, 28) in [−1, 1], on the
     model's device (its generator too, so the draws depend on the device)."""
     x = x.to(model.diffusion.betas.device)
     g = torch.Generator(x.device).manual_seed(seed)
     eps = model.eps_model(None)
     tot, prior, rec, den = [], [], [], []
-    for s in tqdm(range(0, len(x), batch), desc="test ELBO", leave=False):
+    for s in tqdm(range(0, len(x), batch), desc="test ELBO", leave=False, disable=not progress):
         terms = model.diffusion.elbo_terms(eps, x[s : s + batch], g)
         tot.append(terms.bits_per_dim(28 * 28))
         prior.append(terms.prior)
@@ -88,19 +91,37 @@ def test_elbo_bpd(model: DDPM, x: torch.Tensor, seed: int, batch: int = 100) -> 
             "test_reconstruction_nats": torch.cat(rec).mean().item(), "elbo_images": len(bpd)}
 
 
+def denoising_loss(model: DDPM, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor, noise: torch.Tensor,
+                   bf16: bool) -> torch.Tensor:
+    """L_simple (Ho eq. 14) of each image: (B,). x: (B, 1, 28, 28) in [−1, 1]; y: (B,) labels (null_label: none)."""
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+        return model.diffusion.training_loss(model.eps_model(y if model.config.num_classes else None), x, t, noise)
+
+
 def train(mcfg: DDPMConfig, tcfg: DiffusionTrainConfig, argv: list[str] | None = None) -> dict:
-    device = torch_device(tcfg.device)
-    run = start_run(tcfg, argv)
+    """Train, evaluate and save. Under torchrun every process trains its share of each batch on its own device
+    (cuda:LOCAL_RANK with --device cuda) and rank 0 writes (train/distributed.py)."""
+    with distributed.process_group(torch_device(tcfg.device), tcfg.dist_timeout) as (dist, device):
+        return _train(mcfg, tcfg, argv, dist, device)
+
+
+def _train(mcfg: DDPMConfig, tcfg: DiffusionTrainConfig, argv: list[str] | None, dist: Dist,
+           device: torch.device) -> dict:
+    run = start_run(tcfg, argv, dist)
     torch.manual_seed(tcfg.seed)
     model = DDPM(mcfg).to(device)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr)
-    g = torch.Generator().manual_seed(tcfg.seed + 1)
+    g = torch.Generator().manual_seed(tcfg.seed + 1)  # batches, t, noise and label dropout, the same on every rank
     modules = {"model": model, "ema": ema}
     epoch, step, history, commands = restore(run, tcfg, mcfg, modules, opt, g)
+    distributed.seed_dropout(dist, tcfg.seed, step)
+    objective = distributed.wrap(Objective(model, denoising_loss), dist, device)
+    log = print if dist.is_main else lambda *a, **k: None
 
     train_split = load_split(tcfg.dataset, True, tcfg.data_dir, tcfg.download)
     test_split = load_split(tcfg.dataset, False, tcfg.data_dir, tcfg.download)
+    distributed.check_world(dist, len(train_split.images), tcfg.batch_size)
     train_x, train_y = to_model_range(train_split.images).to(device), train_split.labels.to(device)
     test_x, test_y = to_model_range(test_split.images[:1000]).to(device), test_split.labels[:1000].to(device)
     T, null = mcfg.timesteps, model.unet.null_label
@@ -109,38 +130,39 @@ def train(mcfg: DDPMConfig, tcfg: DiffusionTrainConfig, argv: list[str] | None =
     test_t = torch.randint(0, T, (len(test_x),), generator=g_test).to(device)
     test_noise = torch.randn(test_x.shape, generator=g_test).to(device)
 
-    t0 = time.time()
+    t0, done = time.time(), 0  # images trained on by this launch, over all ranks
     while epoch < tcfg.epochs:
         model.train()
-        tot, n = 0.0, 0
+        tot, n, seen = 0.0, 0, 0  # this rank's loss sum and images; images of the whole run this epoch
         bar = tqdm(batches(len(train_x), tcfg.batch_size, g), total=steps_per_epoch,
-                   desc=f"epoch {epoch + 1}/{tcfg.epochs}", leave=False, mininterval=5.0)
+                   desc=f"epoch {epoch + 1}/{tcfg.epochs}", leave=False, mininterval=5.0, disable=not dist.is_main)
         for idx in bar:
             idx = idx.to(device)
-            x, y = train_x[idx], train_y[idx].clone()
+            x, y = train_x[idx], train_y[idx].clone()  # the global batch
             t = torch.randint(0, T, (len(idx),), generator=g).to(device)
             noise = torch.randn(x.shape, generator=g).to(device)
             if mcfg.num_classes:
                 y[(torch.rand(len(idx), generator=g) < tcfg.class_dropout).to(device)] = null
+            x, y, t, noise = distributed.shard(dist, x, y, t, noise)  # this rank's share
             for group in opt.param_groups:
                 group["lr"] = tcfg.lr * min(1.0, (step + 1) / max(tcfg.warmup_steps, 1))
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=tcfg.bf16):
-                loss = model.diffusion.training_loss(model.eps_model(y if mcfg.num_classes else None), x, t, noise)
-            loss = loss.mean()
+            loss = objective(x, y, t, noise, tcfg.bf16)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            distributed.global_mean(dist, loss, len(idx)).backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
             opt.step()
             ema_update(ema, model, min(tcfg.ema_decay, (1 + step) / (10 + step)))
             step += 1
-            tot += loss.item() * len(idx)
-            n += len(idx)
+            tot += loss.sum().item()
+            n, seen, done = n + len(x), seen + len(idx), done + len(idx)
             bar.set_postfix(loss=f"{tot / n:.4f}", refresh=False)
-            if tcfg.max_steps and step >= tcfg.max_steps and n < len(train_x):
+            if tcfg.max_steps and step >= tcfg.max_steps and seen < len(train_x):
                 break
-        if n < len(train_x):  # stopped by --max-steps inside an epoch: like a kill, keep the last saved state
-            print(f"stopped at step {step}, inside epoch {epoch + 1}; resume continues from epoch {epoch}")
+        if seen < len(train_x):  # stopped by --max-steps inside an epoch: like a kill, keep the last saved state
+            log(f"stopped at step {step}, inside epoch {epoch + 1}; resume continues from epoch {epoch} "
+                f"({throughput(done, time.time() - t0, 'images')})", flush=True)
             return {"history": history, "stopped_at_step": step}
+        tot, n = distributed.all_sum(dist, tot, n)
         epoch += 1
         with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=tcfg.bf16):
             test_loss = sum(ema.diffusion.training_loss(ema.eps_model(test_y[s : s + 250]), test_x[s : s + 250],
@@ -148,17 +170,21 @@ def train(mcfg: DDPMConfig, tcfg: DiffusionTrainConfig, argv: list[str] | None =
                             for s in range(0, len(test_x), 250)) / len(test_x)
         history.append({"epoch": epoch, "step": step, "train_loss": tot / n, "test_loss_ema": test_loss,
                         "seconds": round(time.time() - t0, 1)})
-        print(json.dumps(history[-1]), flush=True)
+        log(json.dumps(history[-1]), flush=True)
         save_progress(run, mcfg, modules, opt, g, Progress(epoch, step, history, commands))
-        sample_grid(ema, run.run_dir / f"samples_epoch{epoch:03d}.png", tcfg.seed, per_class=tcfg.grid_per_class)
+        if dist.is_main:
+            sample_grid(ema, run.run_dir / f"samples_epoch{epoch:03d}.png", tcfg.seed, per_class=tcfg.grid_per_class)
 
-    metrics = test_elbo_bpd(ema, test_x[: tcfg.eval_images], tcfg.seed) if tcfg.eval_images else {}
+    metrics = (test_elbo_bpd(ema, test_x[: tcfg.eval_images], tcfg.seed, progress=dist.is_main)
+               if tcfg.eval_images else {})
     card = run_card(
         run, tcfg, model, commands=commands, step=step, epoch=epoch, history=history, metrics=metrics,
         dataset={"name": tcfg.dataset, "train_images": len(train_x), "test_images": len(test_split.images),
                  "preprocessing": "grey levels k/255 mapped to [-1, 1] (x·2 − 1); no binarization"},
         weights="exponential moving average of the trained weights",
+        weights_sha256=distributed.agree_on_weights(dist, ema),
     )
-    ckpt.save_checkpoint(run.out, ema, "ddpm", card)
-    print(json.dumps({"saved": str(run.out), **metrics}), flush=True)
+    if dist.is_main:
+        ckpt.save_checkpoint(run.out, ema, "ddpm", card)
+        print(json.dumps({"saved": str(run.out), **metrics}), flush=True)
     return card

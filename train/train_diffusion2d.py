@@ -22,10 +22,12 @@ from dataclasses import dataclass, field
 import torch
 
 from train import checkpoint as ckpt
+from train import distributed
 from train.data2d import DATASETS, ENTROPY, energy_distance, sample
+from train.distributed import SINGLE, Dist, Objective
 from train.mixture2d import MIXTURES, eps_star
 from train.models.ddpm2d import DDPM2D, DDPM2DConfig
-from train.run import Progress, restore, save_progress, start_run
+from train.run import Progress, restore, save_progress, start_run, throughput
 from train.run import card as run_card
 
 
@@ -34,7 +36,7 @@ class Diffusion2DTrainConfig:
     data: str = field(default="ring8", metadata={"help": f"the 2-D data set: {', '.join(DATASETS)}"})
     points: int = field(default=20_000, metadata={"help": "training points, drawn once with the seed"})
     epochs: int = field(default=200, metadata={"help": "passes over the training points"})
-    batch_size: int = field(default=512, metadata={"help": "points per step"})
+    batch_size: int = field(default=512, metadata={"help": "points per step, over all processes (torchrun)"})
     lr: float = field(default=2e-3, metadata={"help": "Adam learning rate, decayed to a tenth along a cosine"})
     seed: int = field(default=0, metadata={"help": "seeds the points, the weights and every random draw"})
     eval_n: int = field(default=5000, metadata={"help": "samples per sampler and data points for the energy distance"})
@@ -43,6 +45,8 @@ class Diffusion2DTrainConfig:
     threads: int = field(default=0, metadata={"help": "torch CPU threads (0: torch's default)"})
     resume: bool = field(default=False, metadata={"help": "continue from run_dir/state.safetensors"})
     max_steps: int = field(default=0, metadata={"help": "stop after this many steps, as if killed (0: no limit)"})
+    dist_timeout: float = field(default=300.0, metadata={"help": "under torchrun: seconds to wait for the other "
+                                                                 "processes at the rendezvous and in each exchange"})
 
 
 SAMPLERS = ("ddpm", "ddim10", "ddim50", "ddimT")
@@ -64,15 +68,24 @@ def samplers(model: DDPM2D, n: int, seed: int, names: tuple[str, ...] = SAMPLERS
     return out
 
 
-def train_step(model: DDPM2D, opt: torch.optim.Optimizer, x: torch.Tensor, g: torch.Generator) -> float:
-    """One step of Ho et al.'s simple loss (eq. 14) on points x: (B, 2), t and ε drawn with `g`. Returns the loss."""
-    d = model.diffusion
-    t = torch.randint(0, d.T, (len(x),), generator=g)
-    loss = d.training_loss(model, x, t, torch.randn(x.shape, generator=g)).mean()
+def denoising_loss(model: DDPM2D, x: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """L_simple (Ho eq. 14) of each point: (B,). x, noise: (B, 2); t: (B,) step indices."""
+    return model.diffusion.training_loss(model, x, t, noise)
+
+
+def train_step(model: DDPM2D, objective: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor,
+               g: torch.Generator, dist: Dist = SINGLE) -> tuple[float, int]:
+    """One step of Ho et al.'s simple loss (eq. 14) on the global batch x: (B, 2), its t and ε drawn with `g` for
+    all of it; this rank trains on its share. `objective` is Objective(model, denoising_loss), under DDP with
+    several processes. Returns this rank's loss sum and number of points."""
+    t = torch.randint(0, model.diffusion.T, (len(x),), generator=g)
+    noise = torch.randn(x.shape, generator=g)
+    xs, ts, noises = distributed.shard(dist, x, t, noise)
+    loss = objective(xs, ts, noises)
     opt.zero_grad(set_to_none=True)
-    loss.backward()
+    distributed.global_mean(dist, loss, len(x)).backward()
     opt.step()
-    return loss.item()
+    return loss.sum().item(), len(xs)
 
 
 def cosine_lr(lr: float, step: int, total: int) -> float:
@@ -89,11 +102,13 @@ def fit(model: DDPM2D, draw: Callable[[int, torch.Generator], torch.Tensor], ste
     torch.manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
+    objective = Objective(model, denoising_loss)
     try:
         for step in range(steps):
             for group in opt.param_groups:
                 group["lr"] = cosine_lr(lr, step, steps)
-            yield step + 1, train_step(model, opt, draw(batch_size, g).float(), g)
+            total, n = train_step(model, objective, opt, draw(batch_size, g).float(), g)
+            yield step + 1, total / n
     finally:
         model.eval()
 
@@ -144,42 +159,56 @@ def evaluate(model: DDPM2D, tcfg: Diffusion2DTrainConfig) -> dict:
 
 
 def train(mcfg: DDPM2DConfig, tcfg: Diffusion2DTrainConfig, argv: list[str] | None = None) -> dict:
+    """Train, evaluate and save; under torchrun every process trains its share of each batch and rank 0 writes."""
     if tcfg.data not in DATASETS:
         raise ValueError(f"--data {tcfg.data!r}: choose one of {', '.join(DATASETS)}")
     if tcfg.points < tcfg.batch_size:
         raise ValueError(f"--points {tcfg.points} is fewer than --batch-size {tcfg.batch_size}")
-    run = start_run(tcfg, argv)
+    with distributed.process_group(torch.device("cpu"), tcfg.dist_timeout) as (dist, _):
+        return _train(mcfg, tcfg, argv, dist)
+
+
+def _train(mcfg: DDPM2DConfig, tcfg: Diffusion2DTrainConfig, argv: list[str] | None, dist: Dist) -> dict:
+    run = start_run(tcfg, argv, dist)
+    distributed.check_world(dist, tcfg.batch_size, tcfg.batch_size, "points of a batch")  # epochs drop the remainder
     torch.manual_seed(tcfg.seed)
     model = DDPM2D(mcfg)
     opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr)
-    g = torch.Generator().manual_seed(tcfg.seed + 1)
+    g = torch.Generator().manual_seed(tcfg.seed + 1)  # batches, t and ε, the same on every rank
     points = sample(tcfg.data, tcfg.points, torch.Generator().manual_seed(tcfg.seed)).float()  # (points, 2)
     modules = {"model": model}
     epoch, step, history, commands = restore(run, tcfg, mcfg, modules, opt, g)
+    objective = distributed.wrap(Objective(model, denoising_loss), dist, torch.device("cpu"))
+    log = print if dist.is_main else lambda *a, **k: None
     per_epoch = tcfg.points // tcfg.batch_size
     total = tcfg.epochs * per_epoch
-    t0 = time.time()
+    t0, done = time.time(), 0  # points trained on by this launch, over all ranks
     while epoch < tcfg.epochs:
         model.train()
-        tot = 0.0
+        tot, n = 0.0, 0  # this rank's loss sum and points this epoch
         for idx in torch.randperm(tcfg.points, generator=g)[: per_epoch * tcfg.batch_size].view(per_epoch, -1):
             for group in opt.param_groups:  # cosine from lr to lr / 10 over the whole run
                 group["lr"] = cosine_lr(tcfg.lr, step, total)
-            tot += train_step(model, opt, points[idx], g)
+            loss_sum, count = train_step(model, objective, opt, points[idx], g, dist)
+            tot, n, done = tot + loss_sum, n + count, done + len(idx)
             step += 1
             if tcfg.max_steps and step >= tcfg.max_steps:
-                print(f"stopped at step {step}, inside epoch {epoch + 1}; resume continues from epoch {epoch}")
+                log(f"stopped at step {step}, inside epoch {epoch + 1}; resume continues from epoch {epoch} "
+                    f"({throughput(done, time.time() - t0, 'points')})", flush=True)
                 return {"history": history, "stopped_at_step": step}
+        tot, n = distributed.all_sum(dist, tot, n)
         epoch += 1
-        history.append({"epoch": epoch, "step": step, "train_loss": tot / per_epoch,
+        history.append({"epoch": epoch, "step": step, "train_loss": tot / n,
                         "seconds": round(time.time() - t0, 1)})
         if epoch % 20 == 0 or epoch == tcfg.epochs:
-            print(json.dumps(history[-1]), flush=True)
+            log(json.dumps(history[-1]), flush=True)
         save_progress(run, mcfg, modules, opt, g, Progress(epoch, step, history, commands))
     metrics = evaluate(model, tcfg)
     card = run_card(run, tcfg, model, commands=commands, step=step, epoch=epoch, history=history, metrics=metrics,
                     dataset={"name": tcfg.data, "train_points": tcfg.points,
-                             "exact_score": tcfg.data in MIXTURES})
-    ckpt.save_checkpoint(run.out, model.eval(), "ddpm2d", card)
-    print(json.dumps({"saved": str(run.out), **metrics}), flush=True)
+                             "exact_score": tcfg.data in MIXTURES},
+                    weights_sha256=distributed.agree_on_weights(dist, model))
+    if dist.is_main:
+        ckpt.save_checkpoint(run.out, model.eval(), "ddpm2d", card)
+        print(json.dumps({"saved": str(run.out), **metrics}), flush=True)
     return card

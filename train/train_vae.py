@@ -16,9 +16,11 @@ import torch
 from tqdm import tqdm
 
 from train import checkpoint as ckpt
+from train import distributed
 from train.data import TEST_BINARIZE_SEED, batches, binarize, load_split
+from train.distributed import Dist, Objective
 from train.models.vae import VAE, VAEConfig
-from train.run import Progress, RunConfig, restore, save_progress, start_run
+from train.run import Progress, RunConfig, restore, save_progress, start_run, throughput
 from train.run import card as run_card
 
 
@@ -32,7 +34,8 @@ class VAETrainConfig(RunConfig):
     eval_n: int = field(default=10000, metadata={"help": "test images in the final evaluation"})
 
 
-def evaluate(model: VAE, x: torch.Tensor, k: int, seed: int, batch: int = 100) -> dict[str, float]:
+def evaluate(model: VAE, x: torch.Tensor, k: int, seed: int, batch: int = 100,
+             progress: bool = True) -> dict[str, float]:
     """Test ELBO and NLL in nats, both from the same k importance samples per image.
 
     mean_k log w_k estimates the ELBO without bias (E_q[log w] = ELBO); log (1/k) Σ_k w_k is the
@@ -41,7 +44,7 @@ def evaluate(model: VAE, x: torch.Tensor, k: int, seed: int, batch: int = 100) -
     g = torch.Generator().manual_seed(seed)
     elbo, ll = [], []
     with torch.inference_mode():
-        for s in tqdm(range(0, x.shape[0], batch), desc=f"eval k={k}", leave=False):
+        for s in tqdm(range(0, x.shape[0], batch), desc=f"eval k={k}", leave=False, disable=not progress):
             logw = model.log_weights(x[s : s + batch], k, "posterior", g, chunk=max(1, min(k, 20000 // batch)))
             elbo.append(logw.mean(1))
             ll.append(torch.logsumexp(logw, 1) - math.log(k))
@@ -51,68 +54,89 @@ def evaluate(model: VAE, x: torch.Tensor, k: int, seed: int, batch: int = 100) -
             "eval_images": int(x.shape[0])}
 
 
+def negative_elbo(model: VAE, x: torch.Tensor, eps: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training loss −(E_q[log p(x|z)] − β·KL) of each image, and its ELBO (β = 1) for the log: two (B,) tensors.
+    x: (B, M) in {0, 1}; eps: (B, D), the reparameterization noise of one sample z = μ + σ·ε per image."""
+    terms = model.elbo(x, eps=eps[None])
+    return -(terms.reconstruction - beta * terms.kl), terms.elbo
+
+
 def train(mcfg: VAEConfig, tcfg: VAETrainConfig, argv: list[str] | None = None) -> dict:
-    """Train, evaluate and save; `argv` is the command line recorded in the card (default: sys.argv)."""
-    run = start_run(tcfg, argv)
+    """Train, evaluate and save; `argv` is the command line recorded in the card (default: sys.argv). Under torchrun,
+    every process trains its share of each batch (train/distributed.py) and rank 0 writes."""
+    with distributed.process_group(torch.device("cpu"), tcfg.dist_timeout) as (dist, device):
+        return _train(mcfg, tcfg, argv, dist, device)
+
+
+def _train(mcfg: VAEConfig, tcfg: VAETrainConfig, argv: list[str] | None, dist: Dist, device: torch.device) -> dict:
+    run = start_run(tcfg, argv, dist)
     torch.manual_seed(tcfg.seed)
     model = VAE(mcfg)
     opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr)
-    g = torch.Generator().manual_seed(tcfg.seed + 1)  # shuffling, dynamic binarization and ε
+    g = torch.Generator().manual_seed(tcfg.seed + 1)  # shuffling, dynamic binarization and ε, the same on every rank
     modules = {"model": model}
     epoch, step, history, commands = restore(run, tcfg, mcfg, modules, opt, g)
+    objective = distributed.wrap(Objective(model, negative_elbo), dist, device)
+    log = print if dist.is_main else lambda *a, **k: None
 
     train_x = load_split(tcfg.dataset, True, tcfg.data_dir, tcfg.download).flat()  # (60000, 784) in [0, 1]
     test_x = load_split(tcfg.dataset, False, tcfg.data_dir, tcfg.download, TEST_BINARIZE_SEED).flat()
+    distributed.check_world(dist, len(train_x), tcfg.batch_size)
     steps_per_epoch = math.ceil(len(train_x) / tcfg.batch_size)
     total_steps = tcfg.epochs * steps_per_epoch
 
     def lr_at(s: int) -> float:
         return tcfg.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(s / total_steps, 1.0))))
 
-    t0 = time.time()
+    t0, done = time.time(), 0  # images trained on by this launch, over all ranks
     while epoch < tcfg.epochs and not (tcfg.max_steps and step >= tcfg.max_steps):
         model.train()
         beta = min(1.0, (epoch + 1) / tcfg.kl_warmup) if tcfg.kl_warmup else 1.0
-        tot, n = 0.0, 0
+        tot, n, seen = 0.0, 0, 0  # this rank's ELBO sum and images; images of the whole run this epoch
         bar = tqdm(batches(len(train_x), tcfg.batch_size, g), total=steps_per_epoch,
-                   desc=f"epoch {epoch + 1}/{tcfg.epochs}", leave=False, mininterval=2.0)
+                   desc=f"epoch {epoch + 1}/{tcfg.epochs}", leave=False, mininterval=2.0, disable=not dist.is_main)
         for idx in bar:
-            x = binarize(train_x[idx], g)  # a fresh binarization every time an image is seen
+            x = binarize(train_x[idx], g)  # the global batch, binarized afresh every time an image is seen
+            eps = torch.randn((len(idx), mcfg.latent_dim), generator=g)  # (B, D)
+            x, eps = distributed.shard(dist, x, eps)  # this rank's share
             for group in opt.param_groups:
                 group["lr"] = lr_at(step)
-            terms = model.elbo(x, generator=g)
-            loss = -(terms.reconstruction - beta * terms.kl).mean()
+            loss, elbo = objective(x, eps, beta)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            distributed.global_mean(dist, loss, len(idx)).backward()
             opt.step()
             step += 1
-            tot += terms.elbo.sum().item()
-            n += len(idx)
+            tot += elbo.sum().item()
+            n, seen, done = n + len(x), seen + len(idx), done + len(idx)
             bar.set_postfix(elbo=f"{tot / n:.2f}", refresh=False)
-            if tcfg.max_steps and step >= tcfg.max_steps and n < len(train_x):
+            if tcfg.max_steps and step >= tcfg.max_steps and seen < len(train_x):
                 break
-        if n < len(train_x):  # stopped by --max-steps inside an epoch: like a kill, keep the last saved state
-            print(f"stopped at step {step}, inside epoch {epoch + 1}; resume continues from epoch {epoch}")
+        if seen < len(train_x):  # stopped by --max-steps inside an epoch: like a kill, keep the last saved state
+            log(f"stopped at step {step}, inside epoch {epoch + 1}; resume continues from epoch {epoch} "
+                f"({throughput(done, time.time() - t0, 'images')})", flush=True)
             return {"history": history, "stopped_at_step": step}
+        tot, n = distributed.all_sum(dist, tot, n)
         model.eval()
         with torch.inference_mode():
             test_elbo = model.elbo(test_x, generator=torch.Generator().manual_seed(tcfg.seed)).elbo.mean().item()
         epoch += 1
         history.append({"epoch": epoch, "step": step, "train_elbo": tot / n, "test_elbo": test_elbo,
                         "beta": beta, "seconds": round(time.time() - t0, 1)})
-        print(json.dumps(history[-1]), flush=True)
+        log(json.dumps(history[-1]), flush=True)
         save_progress(run, mcfg, modules, opt, g, Progress(epoch, step, history, commands))
 
     model.eval()
     metrics = {"final_test_elbo_1sample_nats": history[-1]["test_elbo"] if history else None}
     if tcfg.eval_k > 0:
-        metrics.update(evaluate(model, test_x[: tcfg.eval_n], tcfg.eval_k, seed=tcfg.seed))
+        metrics.update(evaluate(model, test_x[: tcfg.eval_n], tcfg.eval_k, seed=tcfg.seed, progress=dist.is_main))
     card = run_card(
         run, tcfg, model, commands=commands, step=step, epoch=epoch, history=history, metrics=metrics,
+        weights_sha256=distributed.agree_on_weights(dist, model),
         dataset={"name": tcfg.dataset, "train_images": len(train_x), "test_images": len(test_x),
                  "binarization": "training: dynamic (a fresh Bernoulli draw of every pixel per batch); "
                                  f"evaluation: the test set binarized once with seed {TEST_BINARIZE_SEED}"},
     )
-    ckpt.save_checkpoint(run.out, model, "vae", card)
-    print(json.dumps({"saved": str(run.out), **metrics}), flush=True)
+    if dist.is_main:
+        ckpt.save_checkpoint(run.out, model, "vae", card)
+        print(json.dumps({"saved": str(run.out), **metrics}), flush=True)
     return card

@@ -107,10 +107,12 @@ class VAE(nn.Module):
         """KL(q(z_d|x) || p(z_d)) for each latent dimension d: (B, D). Summed over d it is the ELBO's KL term."""
         return kl_divergence(q.base_dist, self.prior().base_dist)
 
-    def elbo(self, x: torch.Tensor, n_samples: int = 1, generator: torch.Generator | None = None) -> ELBOTerms:
-        """ELBO(x) = E_q[log p(x|z)] − KL(q(z|x) || p(z)). x: (B, M) in {0, 1} -> three (B,) tensors."""
+    def elbo(self, x: torch.Tensor, n_samples: int = 1, generator: torch.Generator | None = None,
+             eps: torch.Tensor | None = None) -> ELBOTerms:
+        """ELBO(x) = E_q[log p(x|z)] − KL(q(z|x) || p(z)). x: (B, M) in {0, 1} -> three (B,) tensors.
+        `eps` (n_samples, B, D), if given, is the reparameterization noise instead of fresh draws."""
         q = self.encode(x)
-        z = self.reparameterize(q, n_samples, generator)  # (S, B, D)
+        z = self.reparameterize(q, n_samples, generator, eps)  # (S, B, D)
         reconstruction = self.decode(z).log_prob(x).mean(0)  # (B,)
         kl = kl_divergence(q, self.prior())  # (B,)
         return ELBOTerms(reconstruction - kl, reconstruction, kl)
