@@ -222,18 +222,19 @@ def evaluate(cfg: EvaluateConfig, argv: list[str] | None = None) -> list[dict]:
 
 def real_draw(labels: torch.Tensor, n: int, how: str, g: torch.Generator) -> torch.Tensor:
     """Indices of n images of a split drawn at random without replacement: any (`how` 'none'), or class-balanced
-    ('balanced': as many of each class as `balanced_labels` gives the samples, n/10 each)."""
+    ('balanced': in the order of the samples' labels, `balanced_labels`, classes 0–9 in turn; the Inception Score's
+    ten parts are then balanced as the samples' are)."""
     if how == "none":
         return torch.randperm(len(labels), generator=g)[:n]
-    counts = torch.bincount(balanced_labels(0, n), minlength=10)
-    picks = []
+    wanted = balanced_labels(0, n)
+    out = torch.empty(n, dtype=torch.long)
     for c in range(10):
-        members = (labels == c).nonzero().squeeze(1)
-        if len(members) < counts[c]:
-            raise ValueError(f"class {c} has {len(members)} images, fewer than the {int(counts[c])} a balanced "
+        members, slots = (labels == c).nonzero().squeeze(1), (wanted == c).nonzero().squeeze(1)
+        if len(members) < len(slots):
+            raise ValueError(f"class {c} has {len(members)} images, fewer than the {len(slots)} a balanced "
                              f"draw of {n} needs")
-        picks.append(members[torch.randperm(len(members), generator=g)[: counts[c]]])
-    return torch.cat(picks)
+        out[slots] = members[torch.randperm(len(members), generator=g)[: len(slots)]]
+    return out
 
 
 def legacy_reference(row: dict) -> str:

@@ -35,12 +35,13 @@ def test_evaluate_writes_a_row_per_source_into_the_card(tiny):
     assert len(test_feats) == 64 and all(r["reference"] == "all 64 MNIST test images" for r in rows)
     for row, balanced in zip(rows[:2], (False, True), strict=True):
         g = torch.Generator().manual_seed(0)
-        if balanced:  # two of each class, drawn class by class
-            train_idx, test_idx = ([int(i) for c in range(10)
-                                    for i in (labels == c).nonzero().squeeze(1)[torch.randperm(int((labels == c).sum()),
-                                                                                               generator=g)[:2]]]
-                                   for labels in (train.labels, test.labels))
-            assert torch.bincount(test.labels[test_idx]).tolist() == [2] * 10
+        if balanced:  # two of each class, drawn class by class, in the samples' label order 0–9, 0–9
+            train_idx, test_idx = [], []
+            for labels, idx in ((train.labels, train_idx), (test.labels, test_idx)):
+                picks = [(labels == c).nonzero().squeeze(1)[torch.randperm(int((labels == c).sum()), generator=g)[:2]]
+                         for c in range(10)]
+                idx += [int(picks[c][k]) for k in range(2) for c in range(10)]
+            assert test.labels[test_idx].tolist() == list(range(10)) * 2
         else:
             train_idx = torch.randperm(256, generator=g)[:20]
             test_idx = torch.randperm(64, generator=g)[:20]
