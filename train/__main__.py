@@ -1,4 +1,5 @@
-"""python -m train {vae,diffusion,diffusion2d,classifier,evaluate} ...: train a model and write its checkpoint and card.
+"""python -m train {vae,diffusion,diffusion2d,classifier,evaluate,evaluate-vae} ...: train a model and write its
+checkpoint and card, or evaluate one.
 
 Examples:
     python -m train vae --latent-dim 2 --epochs 100 --data-dir ../shared/data --out checkpoints/vae_2d.safetensors
@@ -12,6 +13,7 @@ import sys
 
 from train.cli import add_dataclass_flags, from_flags
 from train.evaluate import EvaluateConfig
+from train.evaluate_vae import EvaluateVAEConfig
 from train.models.classifier import ClassifierConfig
 from train.models.ddpm import DDPMConfig
 from train.models.ddpm2d import DDPM2DConfig
@@ -40,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     add_dataclass_flags(p, ClassifierTrainConfig, "training")
     p = sub.add_parser("evaluate", help="sample quality (Inception Score, Fréchet distance) of the diffusion model")
     add_dataclass_flags(p, EvaluateConfig, "evaluation")
+    p = sub.add_parser("evaluate-vae", help="a VAE's test log-likelihood: exact by quadrature (2-D latent), and the "
+                                            "importance-weighted bounds")
+    add_dataclass_flags(p, EvaluateVAEConfig, "evaluation")
     args = parser.parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -59,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
             from train.evaluate import evaluate
 
             evaluate(from_flags(EvaluateConfig, args), argv=argv)
+        elif args.command == "evaluate-vae":
+            from train.evaluate_vae import evaluate_vae
+
+            evaluate_vae(from_flags(EvaluateVAEConfig, args), argv=argv)
         elif args.command == "classifier":
             from train.train_classifier import train as train_classifier
 
