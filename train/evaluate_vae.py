@@ -99,12 +99,12 @@ def evaluate_vae(cfg: EvaluateVAEConfig, argv: list[str] | None = None) -> dict:
         r = exact_log_px(BernoulliVAE(model), x, tol=cfg.tol, progress=lambda done: bar.update(done - bar.n))
         bar.close()
         exact = r.log_px
-        per_image.update(exact_log_px=r.log_px, step_change=r.step_change, edge_mass=r.edge_mass)
+        per_image.update(exact_log_px=r.log_px, step_change=r.step_change, edge_ratio=r.edge_ratio)
         out["exact"] = {**summary(-exact), "method": "quadrature over the latent plane, per image (train/"
                         "exact_likelihood.py): no bound", "tol_nats": cfg.tol,
                         "largest_step_change_nats": float(r.step_change.max()),
-                        "largest_edge_mass": float(r.edge_mass.max()),
-                        "images_refined": int((r.split > 4).sum()), "seconds": round(time.time() - t0, 1)}
+                        "largest_edge_ratio": float(r.edge_ratio.max()),
+                        "images_refined": int((r.split > 2).sum()), "seconds": round(time.time() - t0, 1)}
         print(json.dumps({"exact": out["exact"]}), flush=True)
     else:
         out["exact"] = None
