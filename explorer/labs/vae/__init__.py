@@ -10,7 +10,7 @@ from __future__ import annotations
 import gradio as gr
 
 from explorer import render
-from explorer.labs.vae import controls, encode, interpolate, latent_map, likelihood, sampling
+from explorer.labs.vae import controls, encode, interpolate, is_failures, latent_map, likelihood, sampling
 from explorer.labs.vae.common import LATEX, Cache
 from explorer.links import Links, Step
 from explorer.models import VAE_CHECKPOINTS, Models
@@ -55,7 +55,7 @@ STEPS = [
 
 
 VIEWS = {"sampling": "Ancestral sampling", "map": "Latent map", "encode": "Encode", "likelihood": "Likelihood",
-         "interpolation": "Interpolation"}
+         "exact": "Exact log p(x)", "interpolation": "Interpolation"}
 
 
 def build(models: Models, links: Links | None = None) -> gr.State | None:
@@ -89,11 +89,16 @@ def build(models: Models, links: Links | None = None) -> gr.State | None:
             with gr.Tab(VIEWS["likelihood"], id="likelihood"):
                 render.heading(VIEWS["likelihood"])
                 likelihood.build(ctl, links)
+            if is_failures.MODEL in models.vaes:
+                with gr.Tab(VIEWS["exact"], id="exact"):
+                    render.heading(VIEWS["exact"])
+                    is_failures.build(ctl, links)
             with gr.Tab(VIEWS["interpolation"], id="interpolation"):
                 render.heading(VIEWS["interpolation"])
                 interpolate.build(ctl, links)
     controls.wire(ctl, links)
     render.brush_on_open(encode_tab, "vae-sketch")
     if links is not None:
-        links.sub_tabs("vae", views, VIEWS)
+        shown = {k: v for k, v in VIEWS.items() if k != "exact" or is_failures.MODEL in models.vaes}
+        links.sub_tabs("vae", views, shown)
     return ctl.encoded
