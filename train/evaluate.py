@@ -159,6 +159,7 @@ def diffusion_samples(model, sampler: str, n: int, batch: int, seed: int, cache:
 
 
 def evaluate(cfg: EvaluateConfig, argv: list[str] | None = None) -> list[dict]:
+    commit = ckpt.git_commit()  # at the start: HEAD may move while a long evaluation runs
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = torch_device(cfg.device)
@@ -216,7 +217,7 @@ def evaluate(cfg: EvaluateConfig, argv: list[str] | None = None) -> list[dict]:
         print(f"| {r['source']} | {r['n']:,} | {r['inception_score']:.3f} ± {r['inception_score_std']:.3f} | "
               f"{r['frechet_distance']:.3f} | {r['seconds']} |")
     if cfg.write_card:
-        write_rows(cfg.ddpm, rows, Path(cfg.classifier).name, ckpt.command_line(argv))
+        write_rows(cfg.ddpm, rows, Path(cfg.classifier).name, ckpt.command_line(argv), commit)
     return rows
 
 
@@ -242,13 +243,13 @@ def legacy_reference(row: dict) -> str:
     return row.get("reference") or f"the first {row['n']:,} MNIST test images"
 
 
-def write_rows(ddpm: str | Path, rows: list[dict], classifier: str, command: str) -> None:
+def write_rows(ddpm: str | Path, rows: list[dict], classifier: str, command: str, commit: str = "") -> None:
     """Merge rows into the card's "sample_quality" table: a row replaces the one with the same source and N,
     others are kept; each row records the command, commit and date that made it. Rows scored against another
     reference than the new rows' move to "superseded" (with their own floor: compared with each other only), until
     a row of the same source and N replaces them."""
     card = ckpt.read_card(ddpm)
-    stamp = {"command": command, "commit": ckpt.git_commit(), "date": ckpt.now()}
+    stamp = {"command": command, "commit": commit or ckpt.git_commit(), "date": ckpt.now()}
     old = card.get("sample_quality", {})
     shared = {k: old[k] for k in ("command", "commit", "date") if k in old}  # cards before per-row stamps
     same_classifier = old.get("classifier") == classifier

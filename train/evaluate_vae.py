@@ -12,7 +12,8 @@ On the test set binarized once with seed TEST_BINARIZE_SEED (as in the card's tr
   weights' effective sample size.
 
 The summary goes into the checkpoint's card under "likelihood" (with the command, commit and date), per-image values
-into NAME_likelihood.safetensors beside the checkpoint.
+into NAME_likelihood.safetensors beside the checkpoint; a run on the first n images only (--n) goes under
+"likelihood_first_n" instead, beside the whole set's.
 """
 
 from __future__ import annotations
@@ -86,18 +87,19 @@ def spread(gap: torch.Tensor) -> dict:
 
 
 def evaluate_vae(cfg: EvaluateVAEConfig, argv: list[str] | None = None) -> dict:
+    commit = ckpt.git_commit()  # at the start: HEAD may move while a long evaluation runs
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     ks = [int(k) for k in cfg.iwae_k.split(",") if k.strip()]
     if any(k < 1 for k in ks):
         raise ValueError(f"--iwae-k {cfg.iwae_k!r}: every k must be at least 1")
     model = ckpt.load_checkpoint(cfg.vae)
-    x = load_split("mnist", False, cfg.data_dir, cfg.download, TEST_BINARIZE_SEED).flat()
-    if not 1 <= cfg.n <= len(x):
-        raise ValueError(f"--n {cfg.n} is outside [1, {len(x)}]")
+    x_all = load_split("mnist", False, cfg.data_dir, cfg.download, TEST_BINARIZE_SEED).flat()
+    if not 1 <= cfg.n <= len(x_all):
+        raise ValueError(f"--n {cfg.n} is outside [1, {len(x_all)}]")
     out: dict = {"test_images": cfg.n, "binarization": f"the test set binarized once with seed {TEST_BINARIZE_SEED}",
-                 "test_set_sha256": digits_sha256(x)}  # lets the app tell whether it holds the same digits
-    x = x[: cfg.n]
+                 "test_set_sha256": digits_sha256(x_all)}  # lets the app tell whether it holds the same digits
+    x = x_all[: cfg.n]
     per_image: dict[str, torch.Tensor] = {}
     exact = None
     if model.latent_dim == 2:
@@ -136,15 +138,18 @@ def evaluate_vae(cfg: EvaluateVAEConfig, argv: list[str] | None = None) -> dict:
             {"index": int(i), "exact_log_px": float(exact[i]), "iwae_log_px": float(per_image[f"iwae_k{top}"][i]),
              "gap": float(gap[i]), "ess": float(per_image[f"ess_k{top}"][i])} for i in worst]}
     if cfg.write_card:
-        write(cfg.vae, out, per_image, ckpt.command_line(argv))
+        write(cfg.vae, out, per_image, ckpt.command_line(argv), commit, whole=cfg.n == len(x_all))
     return out
 
 
-def write(vae: str | Path, out: dict, per_image: dict[str, torch.Tensor], command: str) -> None:
-    """The summary into the card under "likelihood"; the per-image values beside the checkpoint."""
+def write(vae: str | Path, out: dict, per_image: dict[str, torch.Tensor], command: str, commit: str,
+          whole: bool = True) -> None:
+    """The summary into the card under "likelihood" (a run on the first n images only: "likelihood_first_n"); the
+    per-image values beside the checkpoint (NAME_likelihood.safetensors, or NAME_likelihood_first_n...)."""
+    key = "likelihood" if whole else f"likelihood_first_{out['test_images']}"
     card = ckpt.read_card(vae)
-    card["likelihood"] = {**out, "command": command, "commit": ckpt.git_commit(), "date": ckpt.now()}
+    card[key] = {**out, "command": command, "commit": commit, "date": ckpt.now()}
     ckpt.write_json(ckpt.card_path(vae), card)
-    path = Path(vae).with_name(Path(vae).stem + "_likelihood.safetensors")
+    path = Path(vae).with_name(f"{Path(vae).stem}_{key}.safetensors")
     ckpt.atomic_write(path, lambda p: save_file({k: v.contiguous() for k, v in per_image.items()}, str(p),
                                                 metadata={"command": command}))

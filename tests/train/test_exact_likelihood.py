@@ -108,8 +108,8 @@ def test_evaluate_vae_writes_exact_and_bounds_into_the_card(tiny_vae, tmp_path):
         (tmp_path / f"vae{suffix}").write_bytes(path.with_suffix(suffix).read_bytes())
     assert train_main(["evaluate-vae", "--vae", str(tmp_path / "vae.safetensors"), "--data-dir", str(data),
                        "--n", "8", "--iwae-k", "1,50", "--worst", "5"]) == 0
-    lk = json.loads((tmp_path / "vae.json").read_text())["likelihood"]
-    per = load_file(str(tmp_path / "vae_likelihood.safetensors"))
+    lk = json.loads((tmp_path / "vae.json").read_text())["likelihood_first_8"]  # the synthetic test set holds 64
+    per = load_file(str(tmp_path / "vae_likelihood_first_8.safetensors"))
     assert lk["test_images"] == 8 and lk["command"].startswith("python -m train evaluate-vae")
     assert lk["exact"]["nll_nats"] == pytest.approx(-float(per["exact_log_px"].mean()))
     assert lk["iwae"]["50"]["nll_nats"] == pytest.approx(-float(per["iwae_k50"].mean()))
@@ -127,6 +127,6 @@ def test_a_higher_dimensional_latent_gets_bounds_only(tmp_path, synthetic_data):
     ckpt.save_checkpoint(tmp_path / "v.safetensors", VAE(VAEConfig(latent_dim=4, hidden_dim=16, n_layers=1)), "vae", {})
     assert train_main(["evaluate-vae", "--vae", str(tmp_path / "v.safetensors"), "--data-dir", str(synthetic_data),
                        "--n", "8", "--iwae-k", "1,10"]) == 0
-    lk = json.loads((tmp_path / "v.json").read_text())["likelihood"]
+    lk = json.loads((tmp_path / "v.json").read_text())["likelihood_first_8"]
     assert lk["exact"] is None and "upper bounds" in lk["note"] and "worst" not in lk
     assert lk["iwae"]["10"]["nll_nats"] <= lk["iwae"]["1"]["nll_nats"] + 5
