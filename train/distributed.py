@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import hashlib
+import inspect
 import os
 import shlex
 import sys
@@ -122,8 +123,11 @@ def wrap(objective: Objective, dist: Dist, device: torch.device) -> nn.Module:
     norm), so they are not re-broadcast every step."""
     if dist.world == 1:
         return objective
-    return nn.parallel.DistributedDataParallel(objective, device_ids=[device] if device.type == "cuda" else None,
-                                               forward_sync_buffers=False)
+    ddp = nn.parallel.DistributedDataParallel
+    # torch ≥ 2.14 names it forward_sync_buffers (broadcast_buffers is deprecated there); earlier ones only know the old
+    no_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(ddp).parameters
+               else {"broadcast_buffers": False})
+    return ddp(objective, device_ids=[device] if device.type == "cuda" else None, **no_sync)
 
 
 def check_world(dist: Dist, n: int, batch_size: int, what: str = "training examples") -> None:
