@@ -111,6 +111,21 @@ def test_encode_and_likelihood(page, shots):
     assert page.get_by_text("KL(q(z|x) ‖ p(z|x))").first.is_visible()
     page.wait_for_timeout(1500)
     page.screenshot(path=str(shots / "vae-likelihood.png"), full_page=True)
+    # the exact log p(x) beside each bound; the gallery where importance sampling fails only for the digits the card
+    # measured (MNIST's, GE_DATA_DIR), else a note that says why it is absent
+    page.get_by_role("tab", name="Exact log p(x)").click()
+    assert "exact (quadrature; each image within 0.01 nats)" in page.inner_text("#vae-fail-table")
+    assert "an upper bound on −log p(x) in expectation" in page.inner_text("#vae-fail-table")
+    if page.locator("#vae-fail-gallery").count():
+        page.locator("#vae-fail-gallery button").nth(1).click()
+        page.wait_for_function("() => document.querySelector('#vae-fail-md').innerText.includes('exact log p(x)')"
+                               " && document.querySelector('#vae-fail-pick input').value === '1'", timeout=60_000)
+        page.wait_for_function("() => (document.querySelector('#vae-fail-md').innerText.match(/test digit #\\d+/)"
+                               " || [''])[0] !== ''", timeout=60_000)
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(shots / "vae-exact.png"), full_page=True)
+    else:
+        assert "No gallery" in page.inner_text("#vae-fail-none")
 
 
 def _kl_numbers(page) -> tuple[str, str]:
