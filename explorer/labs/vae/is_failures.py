@@ -111,7 +111,7 @@ def inspect(models: Models, pick, k_max, seed):
     for r in range(REPEATS):
         fig.add_trace(go.Scatter(x=ks, y=curves[r], mode="lines", name=f"run {r + 1}", line=dict(width=1.5)))
     fig.add_hline(y=exact, line=dict(color="black", dash="dash"), annotation_text=f"exact log p(x) = {exact:.2f}")
-    fig.update_layout(title=f"Importance sampling for {label}: the estimate against K", height=420,
+    fig.update_layout(title=f"{label}: the estimate against K", height=420,
                       xaxis=dict(type="log", title="K, samples from q(z|x)"), yaxis=dict(title="nats"),
                       margin=dict(l=60, r=10, t=50, b=50), legend=dict(orientation="h", y=-0.2))
     name = render.file_name("", digit=row["index"], K=k_max, seed=seed).lstrip("_")
