@@ -53,7 +53,7 @@ def test_every_endpoint_refuses_the_wrong_number_of_values(app_server, endpoints
     assert app_server.log.read_text().count("Traceback") == tracebacks  # a user's mistake is one line in the log
 
 
-@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=32, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.data())
 def test_every_parameter_refuses_bad_values_with_a_clear_message(app_server, endpoints, data):
     api = data.draw(st.sampled_from(sorted(endpoints)), label="endpoint")
