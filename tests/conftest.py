@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -29,10 +31,22 @@ def pytest_collection_modifyitems(session, config, items):
     """Start the slow compile check (tests/train/compiled_check.py) in the background as soon as the run is known to
     include it: its CPU then fills the browser tests' waits instead of adding ~30 s at the end."""
     if any(item.nodeid == COMPILED_CHECK for item in items):
-        out = Path(config._tmp_path_factory.mktemp("compiled")) / "result.json"
-        proc = subprocess.Popen([sys.executable, "-m", "tests.train.compiled_check", str(out)], cwd=ROOT,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        config.stash[_COMPILED] = (proc, out)
+        folder = Path(tempfile.mkdtemp(prefix="ge-compiled-"))
+        with open(folder / "log.txt", "w") as log:  # a file, not a pipe: nobody reads it until the test runs
+            proc = subprocess.Popen([sys.executable, "-m", "tests.train.compiled_check", str(folder / "result.json")],
+                                    cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        config.stash[_COMPILED] = (proc, folder)
+
+
+def pytest_unconfigure(config):
+    """A run that ended before the compile check was read (-x, Ctrl-C, deselected by a failure) leaves no process
+    and no files behind."""
+    proc, folder = config.stash.get(_COMPILED, (None, None))
+    if proc is not None:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 _COMPILED = pytest.StashKey[tuple]()
@@ -44,14 +58,14 @@ def compiled_check(request):
     import json
 
     def result() -> dict:
-        proc, out = request.config.stash.get(_COMPILED, (None, None))
+        proc, folder = request.config.stash.get(_COMPILED, (None, None))
         if proc is None:
             from tests.train.compiled_check import check
 
             return check()
-        log, _ = proc.communicate(timeout=600)
-        assert proc.returncode == 0, log[-3000:]
-        return json.loads(out.read_text())
+        proc.wait(timeout=600)
+        assert proc.returncode == 0, (folder / "log.txt").read_text()[-3000:]
+        return json.loads((folder / "result.json").read_text())
 
     return result
 
