@@ -235,6 +235,14 @@ def page(pages, app_server):
         yield pg
 
 
+@pytest.fixture(scope="module")
+def shared_page(pages, app_server):
+    """One opened page for all of a module's tests, in file order: for tests that only read what a page shows or
+    that set, each, what they then read (a page costs about 3 s to open, mostly Gradio building it in the browser).
+    A module overrides `page` with it."""
+    with app_page(pages, app_server.url) as pg:
+        yield pg
+
 @pytest.fixture(scope="session")
 def app_server(synthetic_data, app_checkpoints):
     """The explorer on the shipped checkpoints, reading test digits from GE_DATA_DIR or the synthetic set."""

@@ -23,6 +23,13 @@ RUN_AXE = """tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, re
     targets: v.nodes.slice(0, 3).map(n => n.target.join(' ') + ' in #' + (n.element?.closest('[id]')?.id ?? '?'))})))"""
 
 
+@pytest.fixture
+def page(shared_page):
+    """The module's tests share one opened page (tests/conftest.py): they open tabs and read what the defaults
+    show, and change nothing another reads."""
+    return shared_page
+
+
 def describe(violations: list[dict]) -> str:
     return "\n".join(f"- {v['id']} ({v['impact']}, {v['n']} element(s)): {v['help']}; e.g. "
                      + " | ".join(v["targets"]) for v in violations)

@@ -2,8 +2,6 @@
 
 import pytest
 
-from tests.conftest import app_page
-
 pytestmark = pytest.mark.browser
 
 
@@ -64,12 +62,11 @@ def test_controls_without_effect_are_disabled(page):
     assert page.locator("#diff-eta input[type=range]").is_disabled()
 
 
-@pytest.fixture(scope="module")
-def typing_page(pages, app_server):
-    """One page for every typed value below: each case opens its own lab and types into its own box, and the
-    message it waits for is its own, so they do not depend on each other (a page costs ~3 s to open)."""
-    with app_page(pages, app_server.url) as pg:
-        yield pg
+@pytest.fixture
+def typing_page(shared_page):
+    """One page for every typed value below (tests/conftest.py): each case opens its own lab and types into its own
+    box, and the message it waits for is its own, so they do not depend on each other."""
+    return shared_page
 
 
 @pytest.mark.parametrize(("tabs", "box", "typed", "view", "message"), [

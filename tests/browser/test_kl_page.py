@@ -18,6 +18,13 @@ DT = torch.float64
 GEKL = "document.querySelector('#kl-plot .ge-page-plot').geKl"
 
 
+@pytest.fixture
+def page(shared_page):
+    """The module's tests share one opened page, in file order (tests/conftest.py): each sets the values it reads
+    (`_set`, a preset, a slider moved from where it is)."""
+    return shared_page
+
+
 def _open(pg, *tabs: str) -> None:
     for name in tabs:
         pg.get_by_role("tab", name=name, exact=True).click()
@@ -274,8 +281,10 @@ def test_a_dragged_frame_measures_no_element(page):
     page.wait_for_selector("#kl2-plot .js-plotly-plot")
     page.evaluate("""() => {
       window.geMeasured = 0;
+      window.geUnpatch = [];
       for (const cls of [Element, Range]) {
         const own = cls.prototype.getBoundingClientRect;
+        window.geUnpatch.push(() => { cls.prototype.getBoundingClientRect = own; });
         cls.prototype.getBoundingClientRect = function () {
           const node = this.startContainer || this;  // a Range measures its text
           if (!node.closest?.('#kl-plot, #kl2-plot') && !node.parentElement?.closest('#kl-plot, #kl2-plot')) {
@@ -292,7 +301,8 @@ def test_a_dragged_frame_measures_no_element(page):
     _open(page, "KL divergence")  # the 2-D panel is a sub-tab of it: back to the 1-D panel above
     for i in range(3):
         _set(page, "kl-plot", [0.0, 1.0 + i, 2.0 * i, 0.8, "KL(p‖q)" if i % 2 else "KL(q‖p)"])
-    assert page.evaluate("window.geMeasured") == 0, "\n".join(page.evaluate("window.geStacks")[:3])  # who measured
+    measured = page.evaluate("() => { window.geUnpatch.forEach(f => f()); return window.geMeasured; }")
+    assert measured == 0, "\n".join(page.evaluate("window.geStacks")[:3])  # who measured
 
 
 def test_presets_and_the_direction_are_drawn_in_the_page(page):
@@ -335,7 +345,9 @@ def test_sigma_sliders_have_a_log_track(page):
     page.wait_for_function("() => document.querySelector('#kl-sigma-q input[type=range]')?.geLog === true")
     native = ("() => Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')"
               ".get.call(document.querySelector('#kl-sigma-q input[type=range]'))")
-    assert float(page.evaluate(native)) == pytest.approx(math.log10(0.8), abs=0.006)  # σ_q = 0.8 on a log track
+    mu_p, sigma_p, mu_q, sigma_q = (float(page.locator(f"#kl-{c} input[type=number]").input_value())
+                                    for c in ("mu-p", "sigma-p", "mu-q", "sigma-q"))  # as earlier tests left them
+    assert float(page.evaluate(native)) == pytest.approx(math.log10(sigma_q), abs=0.006)  # σ_q on a log track
     track = page.locator("#kl-sigma-q input[type=range]")
     track.scroll_into_view_if_needed()
     box = track.bounding_box()
@@ -344,6 +356,6 @@ def test_sigma_sliders_have_a_log_track(page):
                            timeout=5_000)
     sigma = float(page.locator("#kl-sigma-q input[type=number]").input_value())
     assert 0.005 < sigma < 0.02
-    want = km.kl_1d(0.0, 1.0, 1.0, sigma)[0]
+    want = km.kl_1d(mu_p, sigma_p, mu_q, sigma)[0]
     page.wait_for_function("w => document.querySelector('#kl-pq').innerText.startsWith(w)", arg=km.fmt_nats(want),
                            timeout=10_000)

@@ -49,8 +49,9 @@ def _link(pg) -> str:
     return pg.evaluate("window.geLinks.link()")
 
 
-def _fresh(browser, url: str):
-    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+def _fresh(pages, url: str):
+    """A second page, opened on `url` in the `page` fixture's browser context (its scripts come from the cache)."""
+    pg = pages.new_page()
     pg.goto(url)
     pg.wait_for_selector("#vae-decoded img", timeout=60_000)
     opened(pg)
@@ -68,7 +69,7 @@ def test_a_fresh_page_shows_no_empty_view(page):
     assert "test digit #0" in page.locator("#vae-enc-images").inner_text()
 
 
-def test_the_url_follows_the_view_and_a_kl_link_restores_it(page, browser):
+def test_the_url_follows_the_view_and_a_kl_link_restores_it(page, pages):
     _open(page, "KL divergence")
     _number(page, "kl-mu-q", 2.5)
     page.locator("#kl-direction").get_by_text("KL(q‖p)").click()
@@ -80,7 +81,7 @@ def test_the_url_follows_the_view_and_a_kl_link_restores_it(page, browser):
     assert "dir=KL" in url and "sigma_p" not in url  # defaults stay out of the link
     page.wait_for_function("() => document.querySelector('#kl2-plot .ge-page-plot').dataset.server?.includes('0.5')")
     want = [page.locator(s).inner_text() for s in ("#kl-pq", "#kl2-pq", "#kl2-qp")]
-    other = _fresh(browser, url)
+    other = _fresh(pages, url)
     try:
         other.wait_for_function("() => document.querySelector('#kl2-plot .ge-page-plot')?.dataset.server"
                                 "?.includes('0.5')", timeout=30_000)
@@ -95,7 +96,7 @@ def test_the_url_follows_the_view_and_a_kl_link_restores_it(page, browser):
         other.close()
 
 
-def test_a_vae_link_restores_the_model_z_and_the_encoded_digit(page, browser):
+def test_a_vae_link_restores_the_model_z_and_the_encoded_digit(page, pages):
     _open(page, "VAE", "Encode")
     _number(page, "vae-index", 5)
     page.locator("#vae-encode-btn").click()
@@ -111,7 +112,7 @@ def test_a_vae_link_restores_the_model_z_and_the_encoded_digit(page, browser):
     page.wait_for_function(server, timeout=30_000)
     page.wait_for_timeout(1000)
     want = page.locator("#vae-decoded .ge-dec-server").inner_html()
-    other = _fresh(browser, url)
+    other = _fresh(pages, url)
     try:
         other.wait_for_function("() => document.querySelector('#vae-enc-images')?.innerText.includes('#5')",
                                 timeout=30_000)
@@ -123,14 +124,14 @@ def test_a_vae_link_restores_the_model_z_and_the_encoded_digit(page, browser):
         other.close()
 
 
-def test_a_diffusion_link_restores_the_reverse_run(page, browser):
+def test_a_diffusion_link_restores_the_reverse_run(page, pages):
     _open(page, "Diffusion", "Reverse process")
     _number(page, "diff-steps", 10)
     _number(page, "diff-seed", 7)
     page.wait_for_function("() => location.search.includes('steps=10') && location.search.includes('seed=7')")
     url = _link(page)
     assert "lab=diffusion" in url and "view=reverse" in url
-    other = _fresh(browser, url)
+    other = _fresh(pages, url)
     try:
         other.wait_for_function("() => /DDIM.*10 steps.*seed 7.*done/.test(document.querySelector('#diff-status')"
                                 ".innerText)", timeout=60_000)
@@ -139,9 +140,9 @@ def test_a_diffusion_link_restores_the_reverse_run(page, browser):
         other.close()
 
 
-def test_a_bad_link_gives_a_note_and_the_defaults(page, browser):
+def test_a_bad_link_gives_a_note_and_the_defaults(page, pages):
     base = page.url.split("?")[0]
-    other = _fresh(browser, base + "?lab=kl&view=nowhere&mu_q=99&sigma_p=abc&volume=11&mu_p=1.5")
+    other = _fresh(pages, base + "?lab=kl&view=nowhere&mu_q=99&sigma_p=abc&volume=11&mu_p=1.5")
     try:
         note = other.locator("#ge-link-note")
         note.wait_for(state="visible", timeout=30_000)
