@@ -27,9 +27,30 @@ CHECKPOINTS = Path(os.environ.get("GE_CHECKPOINTS", ROOT / "checkpoints"))
 COMPILED_CHECK = "tests/train/test_evaluate.py::test_compiled_unet_samples_what_the_plain_one_does"
 
 
+def _xdist_worker(config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Under pytest-xdist (the README's `pytest -n 2`): the browser tests in one worker, every other test in the
+    other, which lowers its own priority (`_background_worker`) so that it only fills the time the browser tests
+    leave idle. (xdist's own `--dist loadgroup` cannot do it with pytest 9: it renames node ids, which pytest 9
+    no longer allows.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class BrowserAndRest(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "browser" if nodeid.startswith("tests/browser/") else "rest"
+
+    return BrowserAndRest(config, log)
+
+
 def pytest_collection_modifyitems(session, config, items):
     """Start the slow compile check (tests/train/compiled_check.py) in the background as soon as the run is known to
-    include it: its CPU then fills the browser tests' waits instead of adding ~30 s at the end."""
+    include it: its CPU then fills the browser tests' waits instead of adding ~30 s at the end. (Under xdist it runs
+    in its test, in the worker beside the browser tests.)"""
+    if _xdist_worker(config):
+        return
     if any(item.nodeid == COMPILED_CHECK for item in items):
         folder = Path(tempfile.mkdtemp(prefix="ge-compiled-"))
         with open(folder / "log.txt", "w") as log:  # a file, not a pipe: nobody reads it until the test runs
@@ -70,6 +91,26 @@ def compiled_check(request):
     return result
 
 
+_NICE = 19  # the other worker's priority: the lowest, ~1.5% of a core against a browser test it competes with
+
+
+@pytest.fixture(autouse=True)
+def _background_worker(request):
+    """In an xdist worker, before its first test that is not a browser test: lower this process's priority (and
+    that of the app servers and subprocesses it starts) and use one torch thread. The browser tests wait on the
+    page and the app (the cores are ~60% idle while they run); the other tests now fill that time instead of
+    taking a core from the page at a moment it needs it (which made browser tests time out)."""
+    if _xdist_worker(request.config) and "browser" not in request.node.keywords and not _NICED:
+        os.nice(_NICE)
+        torch.set_num_threads(1)
+        os.environ["OMP_NUM_THREADS"] = "1"  # the subprocesses it starts (the app, torchrun) likewise
+        _NICED.append(True)
+    yield
+
+
+_NICED: list = []
+
+
 @pytest.fixture(autouse=True)
 def _seed_torch():
     """Every test starts from the same global RNG state, so no result depends on which tests ran before."""
@@ -108,34 +149,46 @@ class AppServer:
     def __init__(self, url: str, proc: subprocess.Popen, startup_s: float, log: Path):
         self.url, self.proc, self.log = url, proc, log  # log: what the process printed
         self.startup_s = startup_s  # from launching the process to its first HTTP 200
+        self.launched = time.perf_counter()
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
 
-def start_app(data_dir: Path, checkpoints: Path = CHECKPOINTS, timeout: float = 120.0,
-              port: int | None = None, train_steps: int | None = None) -> AppServer:
-    """The explorer in a process of its own, on `port` (a free one if None), once it answers HTTP. `train_steps`: the
-    2-D lab's cap on a drawing's training (None: the app's default, as the benchmarks measure it)."""
+def launch_app(data_dir: Path, checkpoints: Path = CHECKPOINTS, port: int | None = None,
+               train_steps: int | None = None) -> AppServer:
+    """The explorer in a process of its own, on `port` (a free one if None), not yet waited for (`wait_until_up`).
+    `train_steps`: the 2-D lab's cap on a drawing's training (None: the app's default, as the benchmarks measure
+    it)."""
     port = port or free_port()
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"explorer-test-{port}.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "explorer", "--port", str(port), "--checkpoints", str(checkpoints),
          "--data-dir", str(data_dir), "--no-download",
          *(["--train-steps", str(train_steps)] if train_steps else [])], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    t0 = time.perf_counter()
+    return AppServer(f"http://127.0.0.1:{port}", proc, 0.0, Path(log.name))
+
+
+def wait_until_up(server: AppServer, timeout: float = 120.0) -> AppServer:
+    """`server` once it answers HTTP (its startup_s: from its launch to the first HTTP 200)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the app exited with {proc.returncode}; see {log.name}")
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"the app exited with {server.proc.returncode}; see {server.log.name}")
         try:
-            urllib.request.urlopen(url, timeout=2)
-            return AppServer(url, proc, time.perf_counter() - t0, Path(log.name))
+            urllib.request.urlopen(server.url, timeout=2)
+            server.startup_s = time.perf_counter() - server.launched
+            return server
         except OSError:
             time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError(f"the app did not answer on {url} within {timeout} s; see {log.name}")
+    server.proc.kill()
+    raise RuntimeError(f"the app did not answer on {server.url} within {timeout} s; see {server.log.name}")
+
+
+def start_app(data_dir: Path, checkpoints: Path = CHECKPOINTS, timeout: float = 120.0,
+              port: int | None = None, train_steps: int | None = None) -> AppServer:
+    """`launch_app`, then `wait_until_up`."""
+    return wait_until_up(launch_app(data_dir, checkpoints, port, train_steps), timeout)
 
 
 @pytest.fixture(scope="session")
@@ -254,3 +307,5 @@ def app_server(synthetic_data, app_checkpoints):
         server.proc.wait(10)
     except subprocess.TimeoutExpired:
         server.proc.kill()
+
+

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from tests.browser.test_labs import SHOWN
-from tests.conftest import CHECKPOINTS, ROOT, free_port, opened, start_app
+from tests.conftest import CHECKPOINTS, ROOT, launch_app, opened, start_app, wait_until_up
 from train.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.browser
@@ -21,6 +21,17 @@ DECODE = """async ([model, z]) => {
   for (let i = 0; i < 200 && root.dataset.drawn !== key; i++) await new Promise(r => setTimeout(r, 25));
   return root.dataset.drawn === key ? Array.from(root.geProbs) : null;
 }"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def vae_app(synthetic_data, vae_checkpoints):
+    """The restart test's own app (VAE and KL labs only), launched as this module starts so that it is up by the
+    time that test comes (a start costs ~10 s of CPU)."""
+    server = launch_app(synthetic_data, vae_checkpoints)
+    yield server
+    if server.alive():
+        server.proc.kill()
+        server.proc.wait()
 
 
 @pytest.mark.parametrize(("name", "file"), [("2-D latent", "vae_2d"), ("32-D latent", "vae_32d")])
@@ -76,12 +87,12 @@ def test_the_servers_answer_replaces_the_pages_and_agrees(page):
     _server_replaces_and_agrees(page, "#vae-z1", 0.7)
 
 
-def test_dragging_needs_no_server_and_the_restarted_server_agrees(browser, synthetic_data, vae_checkpoints):
+def test_dragging_needs_no_server_and_the_restarted_server_agrees(browser, synthetic_data, vae_checkpoints, vae_app):
     """The page really computes: once it has loaded, dragging a VAE latent slider and the KL lab's μ_q still redraws
     with the server stopped; after a restart on the same port, the server's settled answers replace the page's with
     the same image and the same numbers. (One app without the diffusion lab, stopped once, for both labs.)"""
-    port = free_port()
-    server = start_app(synthetic_data, vae_checkpoints, port=port)
+    server = wait_until_up(vae_app)
+    port = int(server.url.rsplit(":", 1)[1])
     try:
         pg = browser.new_page(viewport={"width": 1400, "height": 1000})
         pg.goto(server.url)
