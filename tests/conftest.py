@@ -31,6 +31,7 @@ def _xdist_worker(config) -> bool:
     return hasattr(config, "workerinput")
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's: without it installed, pytest runs serially
 def pytest_xdist_make_scheduler(config, log):
     """Under pytest-xdist (the README's `pytest -n 2`): the browser tests in one worker, every other test in the
     other, which lowers its own priority (`_background_worker`) so that it only fills the time the browser tests
@@ -92,6 +93,7 @@ def compiled_check(request):
 
 
 _NICE = 19  # the other worker's priority: the lowest, ~1.5% of a core against a browser test it competes with
+_NICED: list = []  # [True] once this process has lowered it
 
 
 @pytest.fixture(autouse=True)
@@ -106,9 +108,6 @@ def _background_worker(request):
         os.environ["OMP_NUM_THREADS"] = "1"  # the subprocesses it starts (the app, torchrun) likewise
         _NICED.append(True)
     yield
-
-
-_NICED: list = []
 
 
 @pytest.fixture(autouse=True)
@@ -296,6 +295,7 @@ def shared_page(pages, app_server):
     with app_page(pages, app_server.url) as pg:
         yield pg
 
+
 @pytest.fixture(scope="session")
 def app_server(synthetic_data, app_checkpoints):
     """The explorer on the shipped checkpoints, reading test digits from GE_DATA_DIR or the synthetic set."""
@@ -307,5 +307,3 @@ def app_server(synthetic_data, app_checkpoints):
         server.proc.wait(10)
     except subprocess.TimeoutExpired:
         server.proc.kill()
-
-
