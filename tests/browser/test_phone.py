@@ -24,6 +24,10 @@ def test_the_kl_figure_stays_in_view_while_its_sliders_move(phone, app_server):
     # the page draws the figure once its tab shows: scrolled before that, the figure's 270 px pushed the slider off
     # the screen (the figure then sat where it was drawn, 609–879 px, below the fold)
     phone.wait_for_selector("#kl-plot .js-plotly-plot .main-svg", timeout=30_000)
+    # the fonts (KaTeX's among them) load after the first layout and move what is below them: scroll once they have
+    # (under load they came after the scroll and pushed the slider 11 px below the screen)
+    phone.evaluate("() => document.fonts.ready.then(() => new Promise(r => requestAnimationFrame(() => "
+                   "requestAnimationFrame(r))))")
     slider = phone.locator("#kl-sigma-q input[type=range]")
     slider.evaluate("el => el.scrollIntoView({block: 'end'})")  # the slider at the bottom of the screen, as a thumb
     slider.focus()                                                # would reach it
