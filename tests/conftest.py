@@ -33,10 +33,10 @@ def _xdist_worker(config) -> bool:
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's: without it installed, pytest runs serially
 def pytest_xdist_make_scheduler(config, log):
-    """Under pytest-xdist (the README's `pytest -n 2`): the browser tests in one worker, every other test in the
-    other, which lowers its own priority (`_background_worker`) so that it only fills the time the browser tests
-    leave idle. (xdist's own `--dist loadgroup` cannot do it with pytest 9: it renames node ids, which pytest 9
-    no longer allows.)"""
+    """Under pytest-xdist (`pytest -n 2`, opt-in: README, 'Test it'): the browser tests in one worker, every other
+    test in the other, which lowers its own priority (`_background_worker`) so that it only fills the time the
+    browser tests leave idle. (xdist's own `--dist loadgroup` cannot do it with pytest 9: it renames node ids,
+    which pytest 9 no longer reads.)"""
     from xdist.scheduler import LoadScopeScheduling
 
     class BrowserAndRest(LoadScopeScheduling):
