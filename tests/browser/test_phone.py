@@ -25,7 +25,7 @@ def test_the_kl_figure_stays_in_view_while_its_sliders_move(phone, app_server):
     # the screen (the figure then sat where it was drawn, 609–879 px, below the fold)
     phone.wait_for_selector("#kl-plot .js-plotly-plot .main-svg", timeout=30_000)
     # the fonts (KaTeX's among them) load after the first layout and move what is below them: scroll once they have
-    # (under load they came after the scroll and pushed the slider 11 px below the screen)
+    # (in one run under load the slider ended 11 px below the screen; a late font load is the likely cause)
     phone.evaluate("() => document.fonts.ready.then(() => new Promise(r => requestAnimationFrame(() => "
                    "requestAnimationFrame(r))))")
     slider = phone.locator("#kl-sigma-q input[type=range]")
