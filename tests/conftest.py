@@ -93,7 +93,6 @@ def compiled_check(request):
 
 
 _NICE = 19  # the other worker's priority: the lowest, ~1.5% of a core against a browser test it competes with
-_NICED: list = []  # [True] once this process has lowered it
 
 
 @pytest.fixture(autouse=True)
@@ -102,11 +101,10 @@ def _background_worker(request):
     that of the app servers and subprocesses it starts) and use one torch thread. The browser tests wait on the
     page and the app (the cores are ~60% idle while they run); the other tests now fill that time instead of
     taking a core from the page at a moment it needs it (which made browser tests time out)."""
-    if _xdist_worker(request.config) and "browser" not in request.node.keywords and not _NICED:
-        os.nice(_NICE)
+    if _xdist_worker(request.config) and "browser" not in request.node.keywords and os.nice(0) < _NICE:
+        os.nice(_NICE - os.nice(0))
         torch.set_num_threads(1)
         os.environ["OMP_NUM_THREADS"] = "1"  # the subprocesses it starts (the app, torchrun) likewise
-        _NICED.append(True)
     yield
 
 

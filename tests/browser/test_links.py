@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tests.conftest import opened
+from tests.conftest import app_page
 
 pytestmark = pytest.mark.browser
 
@@ -49,15 +49,6 @@ def _link(pg) -> str:
     return pg.evaluate("window.geLinks.link()")
 
 
-def _fresh(pages, url: str):
-    """A second page, opened on `url` in the `page` fixture's browser context (its scripts come from the cache)."""
-    pg = pages.new_page()
-    pg.goto(url)
-    pg.wait_for_selector("#vae-decoded img", timeout=60_000)
-    opened(pg)
-    return pg
-
-
 def test_a_fresh_page_shows_no_empty_view(page):
     for (lab, view), selectors in FIRST_VIEWS.items():
         _open(page, lab, view)
@@ -81,8 +72,7 @@ def test_the_url_follows_the_view_and_a_kl_link_restores_it(page, pages):
     assert "dir=KL" in url and "sigma_p" not in url  # defaults stay out of the link
     page.wait_for_function("() => document.querySelector('#kl2-plot .ge-page-plot').dataset.server?.includes('0.5')")
     want = [page.locator(s).inner_text() for s in ("#kl-pq", "#kl2-pq", "#kl2-qp")]
-    other = _fresh(pages, url)
-    try:
+    with app_page(pages, url) as other:  # a second page, in the same context
         other.wait_for_function("() => document.querySelector('#kl2-plot .ge-page-plot')?.dataset.server"
                                 "?.includes('0.5')", timeout=30_000)
         assert other.locator("#kl-mu-q input[type=number]").input_value() == "2.5"
@@ -92,8 +82,6 @@ def test_the_url_follows_the_view_and_a_kl_link_restores_it(page, pages):
         other.wait_for_function("t => document.querySelector('#kl-pq').innerText === t", arg=want[0])
         assert [other.locator(s).inner_text() for s in ("#kl-pq", "#kl2-pq", "#kl2-qp")] == want
         assert not other.locator("#ge-link-note").is_visible()
-    finally:
-        other.close()
 
 
 def test_a_vae_link_restores_the_model_z_and_the_encoded_digit(page, pages):
@@ -112,16 +100,13 @@ def test_a_vae_link_restores_the_model_z_and_the_encoded_digit(page, pages):
     page.wait_for_function(server, timeout=30_000)
     page.wait_for_timeout(1000)
     want = page.locator("#vae-decoded .ge-dec-server").inner_html()
-    other = _fresh(pages, url)
-    try:
+    with app_page(pages, url) as other:  # a second page, in the same context
         other.wait_for_function("() => document.querySelector('#vae-enc-images')?.innerText.includes('#5')",
                                 timeout=30_000)
         assert other.locator("#vae-views [role=tab][aria-selected=true]").inner_text() == "Encode"
         assert other.locator("#vae-z1 input[type=number]").input_value() == "1.25"
         other.wait_for_function("w => document.querySelector('#vae-decoded .ge-dec-server').innerHTML === w",
                                 arg=want, timeout=30_000)
-    finally:
-        other.close()
 
 
 def test_a_diffusion_link_restores_the_reverse_run(page, pages):
@@ -131,19 +116,15 @@ def test_a_diffusion_link_restores_the_reverse_run(page, pages):
     page.wait_for_function("() => location.search.includes('steps=10') && location.search.includes('seed=7')")
     url = _link(page)
     assert "lab=diffusion" in url and "view=reverse" in url
-    other = _fresh(pages, url)
-    try:
+    with app_page(pages, url) as other:  # a second page, in the same context
         other.wait_for_function("() => /DDIM.*10 steps.*seed 7.*done/.test(document.querySelector('#diff-status')"
                                 ".innerText)", timeout=60_000)
         assert other.locator("#diff-views [role=tab][aria-selected=true]").inner_text() == "Reverse process"
-    finally:
-        other.close()
 
 
 def test_a_bad_link_gives_a_note_and_the_defaults(page, pages):
     base = page.url.split("?")[0]
-    other = _fresh(pages, base + "?lab=kl&view=nowhere&mu_q=99&sigma_p=abc&volume=11&mu_p=1.5")
-    try:
+    with app_page(pages, base + "?lab=kl&view=nowhere&mu_q=99&sigma_p=abc&volume=11&mu_p=1.5") as other:
         note = other.locator("#ge-link-note")
         note.wait_for(state="visible", timeout=30_000)
         text = note.inner_text()
@@ -153,8 +134,6 @@ def test_a_bad_link_gives_a_note_and_the_defaults(page, pages):
         assert other.locator("#labs [role=tab][aria-selected=true]").first.inner_text() == "KL divergence"
         other.wait_for_function("() => JSON.parse(document.querySelector('#kl-plot .ge-page-plot').dataset.server"
                                 " || '[]')[0] === 1.5", timeout=30_000)
-    finally:
-        other.close()
 
 
 def test_copy_link_gives_the_link(page):
