@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from tests.chromium import browser_required, launch
+from tests.priority import LOWEST, lower_priority
 from train.checkpoint import load_checkpoint
 from train.data import write_synthetic_mnist
 
@@ -92,17 +93,14 @@ def compiled_check(request):
     return result
 
 
-_NICE = 19  # the other worker's priority: the lowest, ~1.5% of a core against a browser test it competes with
-
-
 @pytest.fixture(autouse=True)
 def _background_worker(request):
     """In an xdist worker, before its first test that is not a browser test: lower this process's priority (and
-    that of the app servers and subprocesses it starts) and use one torch thread. The browser tests wait on the
-    page and the app (the cores are ~60% idle while they run); the other tests now fill that time instead of
-    taking a core from the page at a moment it needs it (which made browser tests time out)."""
-    if _xdist_worker(request.config) and "browser" not in request.node.keywords and os.nice(0) < _NICE:
-        os.nice(_NICE - os.nice(0))
+    that of the app servers and subprocesses it starts: `lower_priority`) and use one torch thread. The browser tests
+    wait on the page and the app (the cores are ~60% idle while they run); the other tests now fill that time instead
+    of taking a core from the page at a moment it needs it."""
+    if _xdist_worker(request.config) and "browser" not in request.node.keywords and os.nice(0) < LOWEST:
+        lower_priority()
         torch.set_num_threads(1)
         os.environ["OMP_NUM_THREADS"] = "1"  # the subprocesses it starts (the app, torchrun) likewise
     yield

@@ -36,6 +36,9 @@ def check() -> dict:
 
 
 if __name__ == "__main__":
+    from tests.priority import lower_priority
+
+    lower_priority()  # it runs beside the browser tests: only in the time they leave idle
     torch.set_num_threads(1)
     with open(sys.argv[1], "w") as f:
         json.dump(check(), f)
