@@ -77,13 +77,13 @@ const paint = (canvas, values) => {
 let want = null, settleTimer = null, lastInput = -1e9, seedU = {seed: null, u: null}, current = null;
 const costs = [];
 const key = w => JSON.stringify([w.model, w.seed, w.z]);
-const settle = () => {  // a bad typed value goes to the server as typed: its answer names it
-  if (!want) return;
+const settle = geSettler(trigger, () => {  // a bad typed value goes to the server as typed: its answer names it
+  if (!want) return null;
   // the seed as its box holds it now: one typed after this drag began would otherwise be undone by this answer
   const box = document.querySelector('#vae-seed input[type=number]')?.value, typed = box === undefined ? NaN : +box;
   const seed = box !== '' && Number.isInteger(typed) && typed >= 0 ? typed : want.rawSeed;
-  trigger('settle', {model: want.model, seed, z: want.ok ? want.z : want.raw});
-};
+  return {model: want.model, seed, z: want.ok ? want.z : want.raw};
+});
 const draw = async () => {
   const w = want;
   if (!w || !(w.model in decoders)) return;
@@ -124,9 +124,9 @@ const request = (model, seed, z) => {
   want = {model, seed: Number(seed), z: zs, ok, raw, rawSeed: ok ? Number(seed) : seed};
   lastInput = performance.now();
   clearTimeout(settleTimer);
-  if (!ok) { settleTimer = setTimeout(settle, 150); return; }  // a bad value: the server names it, once typing pauses
+  if (!ok) { settleTimer = setTimeout(settle.ask, 150); return; }  // a bad value: the server names it, once typing pauses
   schedule();  // in time for the next frame: the weights are in memory, and a decode takes about a millisecond
-  settleTimer = setTimeout(settle, 150);
+  settleTimer = setTimeout(settle.ask, 150);
 };
 root.addEventListener('ge-decode', e => request(e.detail.model, e.detail.seed, e.detail.z));
 document.addEventListener('input', e => {  // a latent slider moved (its range, or its number box being typed in)
@@ -184,6 +184,7 @@ const show = () => {
   if (!props.value) return;
   const v = JSON.parse(props.value);
   current = {model: v.model, seed: v.seed};  // the model and pixel seed the next drag decodes with
+  if (settle.stale(v.seq)) return;  // a newer question is out (static/settle.js): its answer replaces the page's
   serverBox.innerHTML = v.html;
   if (v.model in decoders) load(v.model);  // prefetch: later drags need no network
   // the server's answer replaces the page's, unless it answers for another z while the hand is still moving

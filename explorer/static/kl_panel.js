@@ -31,9 +31,10 @@ const valid = values => cfg.ranges.every(([lo, hi], i) => {
 });
 // the hand paused: Plotly draws the last moved frame (its model of the figure, for hover and resizing, is then true
 // even with no server), and the server is asked for its answer, which replaces the page's
+const asker = geSettler(trigger, () => (want ? {values: want.values} : null));  // static/settle.js
 const settle = () => {
   if (resting) plotlyDraws(figureOf(resting, resting.ranges), resting.ranges);
-  if (want) trigger('settle', {values: want.values});
+  asker.ask();
 };
 
 // The axes Plotly drew last: their ranges, and the look (dark mode, the phone's layout). A frame whose own ranges
@@ -122,6 +123,7 @@ document.addEventListener('input', e => {  // one of this panel's sliders (its r
 const show = () => {  // a value from the server: its figure is the truth, and the styling the page reuses
   if (!props.value) return;
   const v = JSON.parse(props.value);
+  if (asker.stale(v.seq)) return;  // a newer question is out: its answer replaces the page's
   if (!v.figure) { box.innerHTML = v.html; return; }  // a message only (live_note): the figure stays as it was
   if (v.figure.layout.template) template = v.figure.layout.template; else v.figure.layout.template = template;
   shape = v.figure;

@@ -4,7 +4,7 @@
 const root = element.querySelector('.ge-plane-draw'), canvas = root.querySelector('canvas');
 const count = root.querySelector('.ge-plane-count'), message = root.querySelector('.ge-plane-message');
 const E = 3.5, SPACING = 0.12, MAX = 300;  // explorer/plane.EXTENT; points of a drag at least this far apart
-let pts = [], strokes = [], stroke = null, sent = 0;  // sent: the number of the last drawing sent
+let pts = [], strokes = [], stroke = null;
 
 function draw() {
   const {ctx, S} = PLANE.setup(canvas), P = PLANE.px(E, S);
@@ -36,9 +36,10 @@ function add(p) {
   draw();
 }
 
-function send() {  // the server answers with its copy, numbered as sent: an older answer is not shown over newer points
-  trigger('settle', {points: pts, seq: ++sent});
-}
+// the server answers with its copy, numbered as sent: one drawing out at a time, and an older answer is not shown
+// over newer points (static/settle.js)
+const asker = geSettler(trigger, () => ({points: pts}));
+const send = () => asker.ask();
 
 canvas.addEventListener('pointerdown', e => {
   stroke = [];
@@ -63,7 +64,7 @@ root.querySelector('.ge-plane-clear').addEventListener('click', () => { pts = []
 function load() {
   if (!props.value) return;
   const v = JSON.parse(props.value);
-  if (typeof v.seq === 'number' && v.seq < sent) return;
+  if (asker.stale(v.seq)) return;
   if (!stroke) {  // the server's drawing, unless a stroke is going on (its end sends the drawing again)
     if (JSON.stringify(v.points) !== JSON.stringify(pts)) strokes = [];
     pts = v.points || [];

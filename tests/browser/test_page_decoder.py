@@ -87,6 +87,48 @@ def test_the_servers_answer_replaces_the_pages_and_agrees(page):
     _server_replaces_and_agrees(page, "#vae-z1", 0.7)
 
 
+ASK = """([model, z]) => document.querySelector('#vae-decoded .ge-dec')
+  .dispatchEvent(new CustomEvent('ge-decode', {detail: {model, seed: 0, z}}))"""
+
+
+def test_a_late_answer_to_a_pause_within_the_drag_is_not_shown(page):
+    """A pause within a drag sends the server a settle; on a busy server its answer can come after the hand has
+    stopped elsewhere. It must not replace the page's drawing (the view would jump back to where the hand paused
+    until the next answer came): only the answer for where the hand stopped does. (The first answer is held back
+    here, as a busy server would.)"""
+    held = []
+
+    def hold_the_first_pause(route):
+        data = json.loads(route.request.post_data or "{}")
+        if (data.get("event_data") or {}).get("z") == [1.2345, 0] and not held:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/gradio_api/queue/join*", hold_the_first_pause)
+    try:
+        page.evaluate(ASK, ["2-D latent", [1.2345, 0]])  # the hand pauses here (the page sends a settle) …
+        page.wait_for_function("() => !document.querySelector('#vae-decoded .ge-dec-page').hidden", timeout=5_000)
+        for _ in range(50):
+            if held:
+                break
+            page.wait_for_timeout(100)
+        assert held, "the page sent no settle for the pause"
+        page.evaluate(ASK, ["2-D latent", [-1.5, 0.5]])  # … and stops here
+        page.wait_for_timeout(600)  # the hand has stopped (the page waits 300 ms before it takes any answer)
+        page.evaluate("""() => { window.geShown = [];
+          const box = document.querySelector('#vae-decoded .ge-dec-page');
+          new MutationObserver(() => { if (box.hidden) window.geShown.push(
+            document.querySelector('#vae-decoded .ge-dec-server img').alt); }).observe(box, {attributes: true}); }""")
+        held[0].continue_()
+        page.wait_for_function("() => window.geShown.length > 0", timeout=15_000)
+        page.wait_for_timeout(300)
+        shown = page.evaluate("window.geShown")
+        assert all("-1.5" in alt for alt in shown), shown  # never the pause's answer, z = (1.2345, 0)
+    finally:
+        page.unroute("**/gradio_api/queue/join*")
+
+
 def test_dragging_needs_no_server_and_the_restarted_server_agrees(browser, synthetic_data, vae_checkpoints, vae_app):
     """The page really computes: once it has loaded, dragging a VAE latent slider and the KL lab's μ_q still redraws
     with the server stopped; after a restart on the same port, the server's settled answers replace the page's with

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 
@@ -92,7 +93,12 @@ def numbers_html(kl_pq: float, kl_qp: float) -> str:
 def settled(live, count: int, names: str, evt: gr.EventData) -> str:
     """A panel's server value for the page's values once the hand pauses (the 'settle' event of
     static/kl_panel.js, payload {values}): `live(*values)`, or a message in place of the numbers."""
-    values = evt._data.get("values") if isinstance(evt._data, dict) else None  # the payload, as Gradio documents
+    data = evt._data if isinstance(evt._data, dict) else {}  # the payload, as Gradio documents
+    values, seq = data.get("values"), data.get("seq")
     if not isinstance(values, list) or len(values) != count:
-        return render.live_note(checks.error_note(f"Expected {count} values ({names})."))
-    return live(*values)
+        value = render.live_note(checks.error_note(f"Expected {count} values ({names})."))
+    else:
+        value = live(*values)
+    if not isinstance(seq, int) or isinstance(seq, bool):
+        return value
+    return json.dumps({**json.loads(value), "seq": seq})  # the number of the question it answers (static/settle.js)

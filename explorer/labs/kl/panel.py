@@ -190,11 +190,11 @@ def build(links: Links | None = None) -> KlControls:
             config = dict(kind="1d", sliders=[s.elem_id for s in sliders],
                           ranges=[(s.minimum, s.maximum) for s in sliders], direction=direction.elem_id)
             plot = render.page_plot(gaussians_1d(0.0, 1.0, 1.0, SIGMA_Q0, "KL(p‖q)", template=True), "kl-plot",
-                                    config, ["kl_maths.js", "plot_frames.js", "kl_panel.js"])
+                                    config, ["kl_maths.js", "plot_frames.js", "settle.js", "kl_panel.js"])
     ctl = KlControls(mu_p, sigma_p, mu_q, sigma_q, direction, plot, caption)
 
     # dragging, typing and the direction are the page's (static/kl_panel.js hears their input events): no request
-    plot.settle(settle, None, plot, trigger_mode="always_last", show_progress="hidden", api_visibility="private")
+    plot.settle(settle, None, plot, trigger_mode="multiple", show_progress="hidden", api_visibility="private")
     for b in buttons:
         b.click(None, ctl.params, [*ctl.params, caption],
                 js=render.js_call("kl_preset.js", page_presets(), b.value, "kl-plot", inputs=True))

@@ -146,12 +146,12 @@ def build(links: Links | None = None) -> None:
             config = dict(kind="2d", sliders=[s.elem_id for s in sliders],
                           ranges=[(s.minimum, s.maximum) for s in sliders])
             plot = render.page_plot(live_2d(*[s.value for s in sliders], template=True), "kl2-plot", config,
-                                    ["kl_maths.js", "plot_frames.js", "kl_panel.js"])
+                                    ["kl_maths.js", "plot_frames.js", "settle.js", "kl_panel.js"])
     with gr.Row():
         presets = [gr.Button(n, size="sm") for n in PRESETS_2D]
     caption = gr.Markdown()
     # dragging and typing are the page's (static/kl_panel.js hears the sliders' input events): no request
-    plot.settle(settle, None, plot, trigger_mode="always_last", show_progress="hidden", api_visibility="private")
+    plot.settle(settle, None, plot, trigger_mode="multiple", show_progress="hidden", api_visibility="private")
     for b in presets:
         b.click(None, sliders, [*sliders, caption],
                 js=render.js_call("kl_preset.js", page_presets(), b.value, "kl2-plot", inputs=True))

@@ -178,7 +178,7 @@ def train(ctl: PlaneControls, drawing, request: gr.Request = None):
 def build(ctl: PlaneControls) -> None:
     gr.Markdown(text())
     canvas = gr.HTML(as_drawing([]), elem_id="plane-draw", html_template=render.static("plane_draw.html"),
-                     js_on_load=render.scripts(["plane_common.js", "plane_draw.js"]))
+                     js_on_load=render.scripts(["plane_common.js", "settle.js", "plane_draw.js"]))
     with gr.Row():
         start = checks.Dropdown(list(plane.BUILTIN), value="ring8", label="or start from",
                                 elem_id="plane-start", scale=1)
@@ -186,7 +186,7 @@ def build(ctl: PlaneControls) -> None:
         go = gr.Button("Train", variant="primary", elem_id="plane-train", scale=0)
         stop = gr.Button("Stop", elem_id="plane-stop", scale=0)
     status = gr.HTML(elem_id="plane-train-status")
-    canvas.settle(settle, None, canvas, trigger_mode="always_last", show_progress="hidden", api_visibility="private")
+    canvas.settle(settle, None, canvas, trigger_mode="multiple", show_progress="hidden", api_visibility="private")
     use.click(start_from, start, canvas, api_name="plane_start_from", show_progress="hidden")
     run = go.click(background.in_session(train, ctl), [canvas], [status, ctl.trained], api_name="plane_train",
                    concurrency_limit=1, concurrency_id="plane-train", show_progress="minimal")  # (it shows the wait)

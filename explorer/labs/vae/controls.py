@@ -44,11 +44,12 @@ def decode(models: Models, name: str, seed, *z_values) -> str:
                                                     f"probabilities, seed {seed}", x)))
 
 
-def decoded_value(models: Models, name: str, seed, z: list, note: str = "") -> str:
+def decoded_value(models: Models, name: str, seed, z: list, note: str = "", seq: int | None = None) -> str:
     """The decoded view's value: the server's rendering for (model, seed, z), and what it was asked, so that the
-    page can tell whether it still matches what the page shows (explorer/static/decoder.js)."""
+    page can tell whether it still matches what the page shows (explorer/static/decoder.js); `seq`: the number of
+    the page's question it answers (static/settle.js), None for a value the server sends on its own."""
     return json.dumps({"model": name, "seed": seed, "z": [float(v) for v in z], "error": bool(note),
-                       "html": note + decode(models, name, seed, *z)})
+                       "html": note + decode(models, name, seed, *z), "seq": seq})
 
 
 def settle(models: Models, z_state: list | None, data: dict) -> tuple[str, list]:
@@ -56,17 +57,18 @@ def settle(models: Models, z_state: list | None, data: dict) -> tuple[str, list]
     sent ({"model", "seed", "z"}); a bad value gets its message above the last valid z's images."""
     data = data if isinstance(data, dict) else {}
     name = data.get("model")
+    seq = data.get("seq") if isinstance(data.get("seq"), int) and not isinstance(data.get("seq"), bool) else None
     D = models.vae(name).latent_dim
     last = list(z_state) if isinstance(z_state, list) and len(z_state) == D else [0.0] * D
     try:
         seed = checks.seed(data.get("seed"), "Pixel seed")
         latent(models.vae(name), data.get("z"))  # checks every value
         z = [float(v) for v in data["z"][:D]]  # as the page sent them (float32 would not round-trip)
-        return decoded_value(models, name, seed, z), z
+        return decoded_value(models, name, seed, z, seq=seq), z
     except checks.InputError as e:  # shown in place: the page's drag events show no toast
         seed = data.get("seed") if isinstance(data.get("seed"), int) and 0 <= data["seed"] <= checks.MAX_SEED else 0
         return decoded_value(models, name, seed, last, checks.error_note(e.message + " The images show the last "
-                                                                          "valid z.")), last
+                                                                          "valid z."), seq), last
 
 
 def decode_all(models: Models, name: str, seed, *z_values) -> tuple[str, list]:
@@ -97,7 +99,7 @@ def build(models: Models, cache: Cache, links: Links | None = None) -> VaeContro
                       html_template=(f"<div class='ge-dec' data-z-range='{Z_RANGE:g}' "
                                      f"data-decoders='{page_decoder.attributes(decoders)}'>"
                                      + render.static("decoder.html") + "</div>"),
-                      js_on_load=render.static("decoder.js"))
+                      js_on_load=render.scripts(["settle.js", "decoder.js"]))
     with gr.Row():
         seed = checks.Number(0, label="pixel seed", minimum=0, step=1, elem_id="vae-seed")
         zero = gr.Button("z = 0", size="sm")
@@ -149,7 +151,8 @@ def wire(ctl: VaeControls, links: Links | None = None) -> None:
     def on_settle(z_state, evt: gr.EventData) -> tuple[str, list]:  # Gradio finds EventData by type hint
         return settle(models, z_state, evt._data)  # the custom event's payload, as Gradio documents it
 
-    ctl.decoded.settle(on_settle, [ctl.z], [ctl.decoded, ctl.z], trigger_mode="always_last", show_progress="hidden",
+    # one question at a time per page (static/settle.js), each run with its own payload
+    ctl.decoded.settle(on_settle, [ctl.z], [ctl.decoded, ctl.z], trigger_mode="multiple", show_progress="hidden",
                        api_visibility="private")
     sync = partial(decode_all, models)
     ctl.seed.change(sync, [ctl.model, ctl.seed, *ctl.sliders], [ctl.decoded, ctl.z], show_progress="hidden",

@@ -120,6 +120,22 @@ def test_the_kl_panels_settle_on_the_pages_values():
     assert "Expected 10 values" in note["html"] and note["figure"] is None
     assert "Expected 5 values" in json.loads(panel.settle(gr.EventData(None, "junk")))["html"]
 
+
+def test_settle_answers_carry_the_number_of_the_question(models):
+    """static/settle.js numbers each question (`seq`) and shows no answer older than the newest it sent: each view's
+    answer carries the number back, a bad value's message too, and a value sent without one carries none."""
+    import gradio as gr
+
+    ask = {"model": "2-D latent", "seed": 0, "z": [0.5, 0.0]}
+    assert json.loads(controls.settle(models, None, {**ask, "seq": 7})[0])["seq"] == 7
+    assert json.loads(controls.settle(models, None, {**ask, "z": [9, 0.0], "seq": 8})[0])["seq"] == 8
+    assert json.loads(controls.settle(models, None, ask)[0])["seq"] is None
+    assert json.loads(controls.settle(models, None, {**ask, "seq": True})[0])["seq"] is None  # a number, not a flag
+    values = [0, 1, 1, 0.8, "KL(p‖q)"]
+    assert json.loads(panel.settle(gr.EventData(None, {"values": values, "seq": 3})))["seq"] == 3
+    assert json.loads(two_d.settle(gr.EventData(None, {"values": [0, 0], "seq": 4})))["seq"] == 4
+    assert "seq" not in json.loads(panel.settle(gr.EventData(None, {"values": values})))
+
 # --- statements that must match the maths ----------------------------------------------------------------
 
 def test_two_spikes_text_tells_the_kl_from_the_shared_mass():
