@@ -108,14 +108,21 @@ def test_a_drawing_trains_in_the_session_and_the_views_use_it(app_server, app_ch
 
 
 def test_stop_ends_the_training_early_and_keeps_its_model(app_server):
+    """Stop during a training. (Whether Stop comes before the test app's 1500 steps are done depends on the machine's
+    load: a training that finished first, and only that, is tried again.)"""
     c = Client(app_server.url, verbose=False)
     assert c.predict(api_name="/plane_stop") == "Nothing is training."
-    job = c.submit(DRAWING, api_name="/plane_train")
-    for out in job:  # the first progress: training has started
-        if "<progress" in out:
-            break
-    assert c.predict(api_name="/plane_stop") == "Stopping: the model as trained so far is kept."
-    final = job.result()
+    for _ in range(5):
+        job = c.submit(DRAWING, api_name="/plane_train")
+        for out in job:  # the first progress: training has started
+            if "<progress" in out:
+                break
+        said = c.predict(api_name="/plane_stop")
+        final = job.result()
+        if said == "Nothing is training." and final.startswith("<p>Trained for 1500 steps"):
+            continue  # it finished before Stop came
+        break
+    assert said == "Stopping: the model as trained so far is kept."
     steps = int(final.split("trained for ")[1].split(" steps")[0])
     assert final.startswith("<p>Stopped early (Stop): trained for ") and 0 < steps < 1500  # the test app's cap
     assert c.predict(api_name="/plane_stop") == "Nothing is training."
