@@ -124,7 +124,7 @@ const request = (model, seed, z) => {
   want = {model, seed: Number(seed), z: zs, ok, raw, rawSeed: ok ? Number(seed) : seed};
   lastInput = performance.now();
   clearTimeout(settleTimer);
-  if (!ok) { settleTimer = setTimeout(settle.ask, 150); return; }  // a bad value: the server names it, once typing pauses
+  if (!ok) { settleTimer = setTimeout(settle.ask, 150); return; }  // a bad value: the server names it (typing paused)
   schedule();  // in time for the next frame: the weights are in memory, and a decode takes about a millisecond
   settleTimer = setTimeout(settle.ask, 150);
 };

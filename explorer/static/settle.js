@@ -6,13 +6,15 @@
 // shown. Why not Gradio's trigger_mode "always_last": a run it defers is dispatched again with the payload of the
 // event that was deferred first, not the last one, so on a busy server the final answer was for where the hand had
 // paused on the way (and the kept value, e.g. a drawing, was the older one). The events use trigger_mode "multiple".
-// After `patience` ms without an answer (a failed request shows Gradio's error and sends no value) it asks anyway.
+// After `patience` ms without an answer (a failed request shows Gradio's error and sends no value) it asks again.
 const geSettler = (trigger, make, patience = 5000) => {
-  let sent = 0, out = 0, since = 0, again = false;
+  let sent = 0, out = 0, since = 0, again = false, retry = null;
   const ask = () => {
-    if (out && performance.now() - since < patience) { again = true; return; }
-    const payload = make();
+    const wait = out ? patience - (performance.now() - since) : 0;
+    if (wait > 0) { again = true; clearTimeout(retry); retry = setTimeout(ask, wait); return; }
+    clearTimeout(retry);
     again = false;
+    const payload = make();
     if (!payload) return;
     out = ++sent; since = performance.now();
     trigger('settle', {...payload, seq: sent});
@@ -24,5 +26,5 @@ const geSettler = (trigger, make, patience = 5000) => {
     if (seq === out) { out = 0; if (again) ask(); }
     return seq < sent;
   };
-  return {ask, stale, get sent() { return sent; }};
+  return {ask, stale};
 };
