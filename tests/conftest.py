@@ -113,6 +113,17 @@ def _seed_torch():
 
 
 @pytest.fixture(scope="session")
+def node() -> str:
+    """Node's executable, for the tests that run the page's own JavaScript (.ci/run installs it)."""
+    path = shutil.which("node")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("node is not installed: .ci/run installs it")
+        pytest.skip("node is not installed (CI installs it and runs `node --check` on every file)")
+    return path
+
+
+@pytest.fixture(scope="session")
 def synthetic_data(tmp_path_factory) -> Path:
     """A tiny MNIST look-alike (256 train, 64 test images) in torchvision's raw layout."""
     return write_synthetic_mnist(tmp_path_factory.mktemp("data"), n_train=256, n_test=64)

@@ -2,12 +2,8 @@
 older than the newest question shown, and a question asked again when its answer never comes."""
 
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
-
-import pytest
 
 SETTLE = Path(__file__).resolve().parents[2] / "explorer" / "static" / "settle.js"
 
@@ -32,12 +28,7 @@ setTimeout(() => {
 """
 
 
-def test_one_question_at_a_time_and_no_older_answer_shown():
-    node = shutil.which("node")
-    if node is None:
-        if os.environ.get("CI"):
-            pytest.fail("node is not installed: .ci/run installs it")
-        pytest.skip("node is not installed")
+def test_one_question_at_a_time_and_no_older_answer_shown(node):
     r = subprocess.run([node, "-e", SETTLE.read_text() + SCRIPT], capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
     log = json.loads(r.stdout)
