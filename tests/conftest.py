@@ -49,16 +49,18 @@ def pytest_xdist_make_scheduler(config, log):
 
 def pytest_collection_modifyitems(session, config, items):
     """Start the slow compile check (tests/train/compiled_check.py) in the background as soon as the run is known to
-    include it: its CPU then fills the browser tests' waits instead of adding ~30 s at the end. (Under xdist it runs
-    in its test, in the worker beside the browser tests.)"""
-    if _xdist_worker(config):
-        return
-    if any(item.nodeid == COMPILED_CHECK for item in items):
-        folder = Path(tempfile.mkdtemp(prefix="ge-compiled-"))
-        with open(folder / "log.txt", "w") as log:  # a file, not a pipe: nobody reads it until the test runs
-            proc = subprocess.Popen([sys.executable, "-m", "tests.train.compiled_check", str(folder / "result.json")],
-                                    cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        config.stash[_COMPILED] = (proc, folder)
+    include it: its CPU then fills the browser tests' waits instead of adding ~30 s at the end. (Under xdist, the
+    worker that runs the tests other than the browser tests starts it: `_background_worker`.)"""
+    if not _xdist_worker(config) and any(item.nodeid == COMPILED_CHECK for item in items):
+        _start_compiled_check(config)
+
+
+def _start_compiled_check(config) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="ge-compiled-"))
+    with open(folder / "log.txt", "w") as log:  # a file, not a pipe: nobody reads it until the test runs
+        proc = subprocess.Popen([sys.executable, "-m", "tests.train.compiled_check", str(folder / "result.json")],
+                                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    config.stash[_COMPILED] = (proc, folder)
 
 
 def pytest_unconfigure(config):
@@ -103,6 +105,10 @@ def _background_worker(request):
         lower_priority()
         torch.set_num_threads(1)
         os.environ["OMP_NUM_THREADS"] = "1"  # the subprocesses it starts (the app, torchrun) likewise
+        # this worker runs the compile check too: started now, its ~1–2 min of compiling (cold, in CI) overlaps this
+        # worker's own waits (app start-ups, subprocesses) instead of adding to its time where its test comes
+        if any(item.nodeid == COMPILED_CHECK for item in request.session.items):
+            _start_compiled_check(request.config)
     yield
 
 

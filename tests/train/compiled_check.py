@@ -3,8 +3,9 @@ does? Run as a script in its own process, it writes the answer as JSON:
 
     python -m tests.train.compiled_check OUT.json
 
-Compiling costs ~30 s of CPU on a cold cache, mostly spent while the suite's browser tests wait on the app and the
-page; so tests/conftest.py starts this at the beginning of a run that selected the test, and
+Compiling costs ~50 s of CPU on a cold cache (most of it g++ on Inductor's kernels; a smaller UNet saves little),
+mostly spent while other tests wait on the app, the page or their subprocesses; so tests/conftest.py starts this at
+the beginning of a run that selected the test (under xdist: with the first test of the worker that runs it), and
 tests/train/test_evaluate.py::test_compiled_unet_samples_what_the_plain_one_does reads the result.
 """
 

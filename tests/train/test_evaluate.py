@@ -207,8 +207,9 @@ def test_evaluate_refuses_an_absent_device(tiny):
 
 
 def test_compiled_unet_samples_what_the_plain_one_does(compiled_check):
-    """The check runs in a process of its own, started with the session (tests/train/compiled_check.py), so that its
-    ~30 s of compiling overlaps the browser tests' waits."""
+    """The check runs in a process of its own, started with the session or, under xdist, with its worker's first test
+    (tests/conftest.py; tests/train/compiled_check.py), so that its ~1 min of compiling overlaps other tests'
+    waits."""
     r = compiled_check()
     assert r["new_module"] and r["same_null_label"]  # what eps_model reads
     assert not r["plain_all_zero"] and r["shape"] == [4, 1, 28, 28]
