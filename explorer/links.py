@@ -3,11 +3,13 @@
 The URL's query names the open lab, its sub-tab and the controls that define what it shows, for instance
 `?lab=kl&view=two-d&mu_q1=1.5` or `?lab=diffusion&view=reverse&steps=10&class=3&seed=7`. The page keeps it up to
 date as controls move (static/links.js, with `history.replaceState`: no request, no reload) and writes only the
-values that differ from the defaults. As a page opens, one request (`wire`, on `demo.load`) reads the query
+values that differ from the defaults. As a page opens, a request (`wire`, on `demo.load`) reads the query
 (`restore`), checks each value as the control's own handler would, and answers with the controls, the tabs and
 every view computed from them (`first_views`, in the order the labs registered their `opening`s): the same
-handlers as the buttons, so a link and a click show the same thing. A bad or unknown value is named in a note
-above the labs and its control keeps its default: never a broken page.
+handlers as the buttons, so a link and a click show the same thing. Views that take seconds for new values (a
+linked digit's likelihood) are `later` openings, sent in a second answer, so the page opens without waiting for
+them. A bad or unknown value is named in a note above the labs and its control keeps its default: never a broken
+page.
 
 The openings run on every page load, so their results are cached (`memo`) and the defaults are computed in the
 background at start-up (`warm_in_background`): a class of thirty opening the app computes each view once.
@@ -57,6 +59,13 @@ class Opening:
     outputs: list
     then: list = field(default_factory=list)  # more steps that need this one's outputs: (fn, inputs, outputs)
     lab: str | None = None  # the lab it belongs to (the one being built when it was registered)
+    later: bool = False  # seconds to compute for values not seen before: sent in the page's second answer
+
+    def all_outputs(self) -> list:
+        return [*self.outputs, *(c for _, _, outs in self.then for c in outs)]
+
+    def all_inputs(self) -> list:
+        return [*self.inputs, *(c for _, ins, _ in self.then for c in ins)]
 
 
 @dataclass(frozen=True)
@@ -164,11 +173,14 @@ class Links:
             parse, kind = _number_parser(component, lo, hi, integer), "number"
         self.params.append(Param(lab, name, component, parse, kind, component.value))
 
-    def opening(self, fn: Callable, inputs: Sequence, outputs: Sequence, then: Sequence = ()) -> None:
+    def opening(self, fn: Callable, inputs: Sequence, outputs: Sequence, then: Sequence = (),
+                later: bool = False) -> None:
         """Show `fn(*inputs)` in `outputs` when a page opens (after `restore`), and then each (fn, inputs,
-        outputs) of `then` in turn. `fn` is cached on its arguments (`memo`)."""
+        outputs) of `then` in turn. `fn` is cached on its arguments (`memo`). `later`: a view that takes seconds for
+        values not seen before (a linked digit's likelihood, a linked sampler's run): the page opens with the
+        controls and the other views without waiting for it, and it follows in a second answer (`wire`)."""
         self.openings.append(Opening(memo(fn), list(inputs), list(outputs),
-                                     [(memo(f), list(i), list(o)) for f, i, o in then], self._building))
+                                     [(memo(f), list(i), list(o)) for f, i, o in then], self._building, later))
 
     # --- the server's side of a link ----------------------------------------------------------------------------
     def restore(self, query: dict[str, str]) -> tuple[dict, list[str]]:
@@ -237,13 +249,16 @@ class Links:
         t.start()
         return t
 
-    def first_views(self, restored: dict, lab: str | None = None) -> tuple[dict, list[str]]:
-        """Every opening's outputs (only lab `lab`'s, if given), computed in turn from the controls as a link
-        `restored` them (the others at their defaults) and from what earlier openings made (a session's state: the
-        encoded digit, the latent z); and a message per view that could not be drawn."""
+    def first_views(self, restored: dict, lab: str | None = None, later: bool | None = None) -> tuple[dict, list[str]]:
+        """Every opening's outputs (only lab `lab`'s, if given; only the `later` ones or only the others, if given),
+        computed in turn from the controls as a link `restored` them (the others at their defaults) and from what
+        earlier openings made (a session's state: the encoded digit, the latent z); and a message per view that could
+        not be drawn. For the later views, the earlier openings they read from are computed again (from the cache)
+        but not sent."""
         out: dict = {}
         made: dict = {}  # component → the value an opening gave it, for the openings that read it
         notes: list[str] = []
+        read_later = {id(c) for o in self.openings if o.later for c in o.all_inputs()}
 
         def value_of(c):
             if c in made:
@@ -251,52 +266,85 @@ class Links:
             return restored[c] if c in restored and not isinstance(restored[c], gr.Tabs) else c.value
 
         for o in self.openings:
-            if lab is not None and o.lab != lab:
+            if (lab is not None and o.lab != lab) or (later is False and o.later):
+                continue
+            quiet = later is True and not o.later  # computed for what a later view reads, not sent
+            if quiet and not any(id(c) in read_later for c in o.all_outputs()):
                 continue
             for fn, inputs, outputs in [(o.fn, o.inputs, o.outputs), *o.then]:
                 try:
                     result = fn(*[value_of(c) for c in inputs])
                 except checks.InputError as e:
-                    notes.append(f"A view could not be drawn for this link: {e.message}")
+                    if not quiet:  # (the first answer said it)
+                        notes.append(f"A view could not be drawn for this link: {e.message}")
                     break
                 for c, r in zip(outputs, [result] if len(outputs) == 1 else list(result), strict=True):
                     update = isinstance(r, dict) and r.get("__type__") == "update"
                     if not update or "value" in r:
                         made[c] = r["value"] if update else r
-                    out[c] = _merge(out.get(c, restored.get(c)), r)
+                    if not quiet:
+                        out[c] = _merge(out.get(c, restored.get(c)), r)
         return out, notes
 
     def wire(self, demo: gr.Blocks) -> None:
-        """On each page load, one request: restore what the URL asks for and draw every view from it. Call inside
-        `demo` once every lab is built."""
+        """On each page load, two requests: the first restores what the URL asks for and draws every view from it
+        but the `later` ones, the second draws those (the page shows Gradio's progress on them meanwhile). Call
+        inside `demo` once every lab is built."""
         config = self.page_config()
         for b in self.buttons:  # built before the labs registered their controls: the config is complete now
             b.value = config
-        outputs = list(dict.fromkeys([
-            self.note, *([self.top] if self.top is not None else []), *(t for t, _ in self.views.values()),
-            *(p.component for p in self.params),
-            *(c for o in self.openings for c in [*o.outputs, *(c for _, _, outs in o.then for c in outs)])]))
+        first, second = self._outputs()
 
         def on_load(request: gr.Request) -> dict:
-            query = dict(request.query_params) if request is not None else {}
-            values, notes = self.restore(query)
-            views, failed = self.first_views(values)
+            values, notes = self.restore(_query(request))
+            views, failed = self.first_views(values, later=False)
             return {**values, **views, self.note: self.note_text(notes + failed)}
 
+        def on_load_later(request: gr.Request) -> dict:
+            values, notes = self.restore(_query(request))
+            return self._later_views(values, notes)
+
         # the page marks that it has them (<html data-ge-restored>), for the tests and the benchmark
-        (demo.load(on_load, None, outputs, show_progress="hidden", api_visibility="private")
+        (demo.load(on_load, None, first, show_progress="hidden", api_visibility="private")
+         .then(on_load_later, None, second, show_progress="full", api_visibility="private")
          .then(None, None, None, js="() => { document.documentElement.dataset.geRestored = '1'; }"))
         for lab, step, b in self.steps:
             self._wire_step(lab, step, b)
 
-    def step_view(self, lab: str, step: Step) -> dict:
+    def _outputs(self, lab: str | None = None) -> tuple[list, list]:
+        """What a page's (or a step's, for `lab`) first and second answers set."""
+        openings = [o for o in self.openings if lab is None or o.lab == lab]
+        later = list(dict.fromkeys(c for o in openings if o.later for c in o.all_outputs()))
+        early = list(dict.fromkeys(c for o in openings if not o.later for c in o.all_outputs()))
+        if both := {id(c) for c in later} & {id(c) for c in early}:
+            names = [_label(c) for c in later if id(c) in both]
+            raise ValueError(f"A view is set by a later opening and by another one: {', '.join(names)}.")
+        tabs = [t for lb, (t, _) in self.views.items() if lab is None or lb == lab]
+        first = list(dict.fromkeys([
+            self.note, *([self.top] if self.top is not None else []), *tabs,
+            *(p.component for p in self.params if lab is None or p.lab == lab), *early]))
+        return first, [self.note, *later]
+
+    def _later_views(self, values: dict, notes: list[str], lab: str | None = None) -> dict:
+        """The second answer: the later views, and the note again only when one of them could not be drawn (it then
+        names what the first answer named too)."""
+        views, failed = self.first_views(values, lab=lab, later=True)
+        if not failed:
+            return {**views, self.note: gr.update()}
+        early_failed = self.first_views(values, lab=lab, later=False)[1]  # from the cache
+        return {**views, self.note: self.note_text(notes + early_failed + failed)}
+
+    def step_view(self, lab: str, step: Step, later: bool | None = None) -> dict:
         """What a step's button shows: its query restored, the lab's other controls at their defaults, and the lab's
-        views drawn from them (the other labs keep what they show)."""
+        views drawn from them (the other labs keep what they show); only the later views or only the others, if
+        `later` is given."""
         values, notes = self.restore(step.query)
         for p in self.params:
             if p.lab == lab:
                 values.setdefault(p.component, p.default)
-        views, failed = self.first_views(values, lab=lab)
+        if later is True:
+            return self._later_views(values, notes, lab)
+        views, failed = self.first_views(values, lab=lab, later=later)
         return {**values, **views, self.note: self.note_text(notes + failed)}
 
     def _wire_step(self, lab: str, step: Step, button: gr.Button) -> None:
@@ -305,14 +353,16 @@ class Links:
             log.info("the %s lab's step %r is hidden: %s", lab, step.label, " ".join(notes) or "not its lab")
             button.visible = False
             return
-        tabs = [self.views[lab][0]] if lab in self.views else []
-        outputs = list(dict.fromkeys([
-            self.note, *([self.top] if self.top is not None else []), *tabs,
-            *(p.component for p in self.params if p.lab == lab),
-            *(c for o in self.openings if o.lab == lab
-              for c in [*o.outputs, *(c for _, _, outs in o.then for c in outs)])]))
-        button.click(functools.partial(self.step_view, lab, step), None, outputs, show_progress="minimal",
-                     api_visibility="private")
+        first, second = self._outputs(lab)
+        (button.click(functools.partial(self.step_view, lab, step, False), None, first, show_progress="minimal",
+                      api_visibility="private")
+         .then(functools.partial(self.step_view, lab, step, True), None, second, show_progress="full",
+               api_visibility="private"))
+
+
+def _query(request: gr.Request | None) -> dict[str, str]:
+    """The page's URL query (Gradio gives each of a page's requests the query of the page that sent it)."""
+    return dict(request.query_params) if request is not None else {}
 
 
 def _merge(before, after):

@@ -278,16 +278,17 @@ def pages(browser):
 
 
 @contextlib.contextmanager
-def app_page(ctx, url: str):
-    """A new page of the app in browser context `ctx`, once it has opened; on leaving, closed, and no script error
-    may have happened on it."""
+def app_page(ctx, url: str, wait: bool = True):
+    """A new page of the app in browser context `ctx`, once it has opened (`wait=False`: once Gradio has built it,
+    before the first views come); on leaving, closed, and no script error may have happened on it."""
     pg = ctx.new_page()
     errors = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
     try:
         pg.goto(url)
         pg.wait_for_selector("#vae-decoded img", timeout=60_000)
-        opened(pg)
+        if wait:
+            opened(pg)
         yield pg
     finally:
         pg.close()

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tests.conftest import app_page
+from tests.conftest import app_page, opened
 
 pytestmark = pytest.mark.browser
 
@@ -107,6 +107,22 @@ def test_a_vae_link_restores_the_model_z_and_the_encoded_digit(page, pages):
         assert other.locator("#vae-z1 input[type=number]").input_value() == "1.25"
         other.wait_for_function("w => document.querySelector('#vae-decoded .ge-dec-server').innerHTML === w",
                                 arg=want, timeout=30_000)
+
+
+def test_a_link_opens_before_its_slow_views_are_drawn(pages, app_server):
+    """A link to a digit's likelihood: the page's first answer sets the controls while the server still computes
+    the likelihood (about a second, for a seed no other test asks for), which comes in the second answer
+    (explorer/links.py, `later` openings); only then does the page mark itself opened."""
+    url = f"{app_server.url}/?lab=vae&view=likelihood&digit=7&k=2000&lik_seed=92"
+    with app_page(pages, url, wait=False) as pg:
+        # the seed restored, and the plot showing Gradio's progress for the request that draws it (in a single
+        # answer, the seed would come with the plot itself)
+        pg.wait_for_function("""() => document.querySelector('#vae-lik-seed input')?.value === '92'
+            && document.querySelector('#vae-lik-plot .wrap.full .progress-text') !== null""", timeout=30_000)
+        assert not pg.evaluate(SHOWN, "#vae-lik-plot")
+        assert pg.evaluate("() => document.documentElement.dataset.geRestored") is None
+        opened(pg)
+        pg.wait_for_function(SHOWN, arg="#vae-lik-plot", timeout=10_000)
 
 
 def test_a_diffusion_link_restores_the_reverse_run(page, pages):

@@ -111,4 +111,4 @@ def build(ctl: DiffusionControls, links: Links | None = None) -> None:
         for name, c in zip(("cmp_a", "cmp_b", "cmp_eta", "cmp_seed", "cmp_n", "cmp_class", "cmp_guidance"),
                            inputs[:-1], strict=True):
             links.param("diffusion", name, c)
-        links.opening(partial(first_comparison, ctl.models), inputs[:-1], [out])
+        links.opening(partial(first_comparison, ctl.models), inputs[:-1], [out], later=True)

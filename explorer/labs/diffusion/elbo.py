@@ -86,4 +86,4 @@ def build(ctl: DiffusionControls, links: Links | None = None) -> None:
                                  api_name="elbo_terms"), views)
     if links is not None and ctl.index is not None:
         links.param("diffusion", "elbo_seed", seed)
-        links.opening(partial(for_test_digit, ctl.models), [ctl.index, seed], [plot, table])
+        links.opening(partial(for_test_digit, ctl.models), [ctl.index, seed], [plot, table], later=True)

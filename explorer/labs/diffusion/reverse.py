@@ -218,4 +218,5 @@ def build(ctl: DiffusionControls, links: Links | None = None) -> None:
         for name, c in (("sampler", sampler), ("steps", steps), ("eta", eta), ("seed", seed), ("n", n),
                         ("class", label), ("guidance", guidance)):
             links.param("diffusion", name, c)
-        links.opening(partial(finished, models), [sampler, steps, eta, seed, n, label, guidance], [view, status, run])
+        links.opening(partial(finished, models), [sampler, steps, eta, seed, n, label, guidance], [view, status, run],
+                      later=True)

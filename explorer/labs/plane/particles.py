@@ -106,4 +106,4 @@ def build(ctl: PlaneControls, links: Links | None) -> None:
     if links is not None:
         for name, c in (("steps", steps), ("eta", eta), ("n", n), ("seed", seed)):
             links.param("plane", name, c)
-        links.opening(lambda *a: run(*a) if a[0] != YOURS else "", ctl.particle_inputs[:-1], [view])
+        links.opening(lambda *a: run(*a) if a[0] != YOURS else "", ctl.particle_inputs[:-1], [view], later=True)

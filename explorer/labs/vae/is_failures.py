@@ -162,4 +162,4 @@ def build(ctl: VaeControls, links: Links | None = None) -> None:
         links.param("vae", "fail", pick, 0, len(rows) - 1, integer=True)
         links.param("vae", "fail_k", k)
         links.param("vae", "fail_seed", seed)
-        links.opening(run, [pick, k, seed], [plot, post, md])
+        links.opening(run, [pick, k, seed], [plot, post, md], later=True)

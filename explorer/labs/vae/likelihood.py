@@ -197,4 +197,4 @@ def build(ctl: VaeControls, links: Links | None = None) -> None:
         links.param("vae", "repeats", repeats)
         links.param("vae", "lik_seed", seed)
         links.opening(partial(opening, ctl.models), [ctl.model, ctl.index, ctl.eps_seed, k, repeats, seed],
-                      [plot, under, elbo, post])
+                      [plot, under, elbo, post], later=True)
