@@ -166,11 +166,12 @@ def test_the_page_asks_twice_and_marks_itself_opened_after_the_second(synthetic_
     real = likelihood.likelihood
     likelihood.likelihood = lambda *a, **kw: asked.append(a) or real(*a, **kw)
     try:
-        values, _ = lk.restore({"lab": "vae", "view": "encode", "digit": "3"})
-        first, _ = lk.first_views(values, later=False)
+        values, _ = lk.restore({"lab": "vae", "view": "encode", "digit": "3", "k": "100"})
+        first, _ = lk.first_views(values, lab="vae", later=False)
         assert not asked and not {c._id for c in first} & later_ids
-        second_views, _ = lk.first_views(values, later=True)
-        assert len(asked) == 1 and {c._id for c in second_views} == later_ids
+        second_views, _ = lk.first_views(values, lab="vae", later=True)
+        vae_later = {c._id for o in lk.openings if o.later and o.lab == "vae" for c in o.all_outputs()}
+        assert len(asked) == 1 and {c._id for c in second_views} == vae_later
     finally:
         likelihood.likelihood = real
 
