@@ -258,7 +258,7 @@ class Links:
         out: dict = {}
         made: dict = {}  # component → the value an opening gave it, for the openings that read it
         notes: list[str] = []
-        read_later = {id(c) for o in self.openings if o.later for c in o.all_inputs()}
+        needed = self._read_by_later()
 
         def value_of(c):
             if c in made:
@@ -269,7 +269,7 @@ class Links:
             if (lab is not None and o.lab != lab) or (later is False and o.later):
                 continue
             quiet = later is True and not o.later  # computed for what a later view reads, not sent
-            if quiet and not any(id(c) in read_later for c in o.all_outputs()):
+            if quiet and not any(id(c) in needed for c in o.all_outputs()):
                 continue
             for fn, inputs, outputs in [(o.fn, o.inputs, o.outputs), *o.then]:
                 try:
@@ -285,6 +285,15 @@ class Links:
                     if not quiet:
                         out[c] = _merge(out.get(c, restored.get(c)), r)
         return out, notes
+
+    def _read_by_later(self) -> set[int]:
+        """ids of the components that the later openings read, and those that the openings making them read, and so
+        on back: what the second answer must compute again to have what the first made."""
+        needed = {id(c) for o in self.openings if o.later for c in o.all_inputs()}
+        for o in reversed(self.openings):
+            if not o.later and any(id(c) in needed for c in o.all_outputs()):
+                needed |= {id(c) for c in o.all_inputs()}
+        return needed
 
     def wire(self, demo: gr.Blocks) -> None:
         """On each page load, two requests: the first restores what the URL asks for and draws every view from it

@@ -91,8 +91,8 @@ def test_two_controls_of_one_lab_cannot_share_a_name_and_need_an_elem_id(registr
 
 def test_a_later_view_comes_in_the_second_answer_from_what_the_first_made(registry):
     """A `later` opening is not computed for the page's first answer; the second answer holds it alone, computed
-    from what an earlier opening made (that one again from the cache, not sent), and an opening it does not read
-    from is not run again. A later view that cannot be drawn is named in the second answer's note, beside what the
+    from what earlier openings made (again, from the cache, and not sent: here a value made from a value that an
+    opening made), and an opening it does not read from is not run again. A later view that cannot be drawn is named in the second answer's note, beside what the
     first answer named."""
     lk, c = registry
     with gr.Blocks():
@@ -113,10 +113,11 @@ def test_a_later_view_comes_in_the_second_answer_from_what_the_first_made(regist
             raise checks.InputError("Seed 13 cannot be drawn here.")
         return f"made {m}, seed {seed}"
 
+    lk.opening(lambda: 0.5, [], [c["s"]])  # the slider as an opening sets it: `make` reads it from here
     lk.opening(make, [c["s"]], [made], then=[(lambda m: f"shown {m}", [made], [shown])])
     lk.opening(draw_other, [c["n"]], [other])
     lk.opening(draw_late, [made, c["n"]], [late], later=True)
-    values, _ = lk.restore({"lab": "a", "z1": "0.5", "seed": "4"})
+    values, _ = lk.restore({"lab": "a", "z1": "2", "seed": "4"})
     first, notes = lk.first_views(values, later=False)
     assert first[made] == 5.0 and first[shown] == "shown 5.0" and first[other] == "seed 4" and late not in first
     assert calls == {"made": 1, "other": 1, "late": []} and not notes
