@@ -303,22 +303,34 @@ class Links:
         for b in self.buttons:  # built before the labs registered their controls: the config is complete now
             b.value = config
         first, second = self._outputs()
+        # the query the page opened with, for the second answer: its own request would carry the address bar's query
+        # as it is then (Gradio's client sends location.search with each request)
+        opened_with = gr.State()
 
         def on_load(request: gr.Request) -> dict:
-            values, notes = self.restore(_query(request))
+            query = dict(request.query_params) if request is not None else {}
+            values, notes = self.restore(query)
             views, failed = self.first_views(values, later=False)
-            return {**values, **views, self.note: self.note_text(notes + failed)}
+            return {**values, **views, self.note: self.note_text(notes + failed), opened_with: query}
 
-        def on_load_later(request: gr.Request) -> dict:
-            values, notes = self.restore(_query(request))
+        def on_load_later(query: dict | None) -> dict:
+            values, notes = self.restore(query or {})
             return self._later_views(values, notes)
 
-        # the page marks that it has them (<html data-ge-restored>), for the tests and the benchmark
-        (demo.load(on_load, None, first, show_progress="hidden", api_visibility="private")
-         .then(on_load_later, None, second, show_progress="full", api_visibility="private")
-         .then(None, None, None, js="() => { document.documentElement.dataset.geRestored = '1'; }"))
-        for lab, step, b in self.steps:
-            self._wire_step(lab, step, b)
+        # the page marks that it has them (<html data-ge-restored>): static/links.js starts keeping the URL then, and
+        # the tests and the benchmark wait for it
+        later = (demo.load(on_load, None, [*first, opened_with], show_progress="hidden", api_visibility="private")
+                 .then(on_load_later, opened_with, second, show_progress="full", show_progress_on=second[1:] or None,
+                       api_visibility="private"))
+        later.then(None, None, None, js="() => { document.documentElement.dataset.geRestored = '1'; }")
+        wired = [(lab, b, self._wire_step(lab, step, b)) for lab, step, b in self.steps]
+        # a step shows its lab's views as of its own query: its click cancels what another step of the lab (or the
+        # page's second answer) is still computing, which would otherwise land over it; the page then counts as
+        # opened (what the link asked for is replaced), and static/links.js keeps the URL from here on
+        for lab, b, _ in wired:
+            others = [e for lab2, b2, events in wired if lab2 == lab and b2 is not b for e in events]
+            b.click(None, None, None, cancels=[later, *others], api_visibility="private",
+                    js="() => { document.documentElement.dataset.geRestored = '1'; }")
 
     def _outputs(self, lab: str | None = None) -> tuple[list, list]:
         """What a page's (or a step's, for `lab`) first and second answers set."""
@@ -356,22 +368,20 @@ class Links:
         views, failed = self.first_views(values, lab=lab, later=later)
         return {**values, **views, self.note: self.note_text(notes + failed)}
 
-    def _wire_step(self, lab: str, step: Step, button: gr.Button) -> None:
+    def _wire_step(self, lab: str, step: Step, button: gr.Button) -> list:
+        """The step's button shows its view in two answers, as a page opens; returns their events."""
         notes = self._read(step.query)[3]  # not restore: a gr.Tabs(...) made here would join the layout
         if step.query.get("lab") != lab or notes:  # e.g. a view without its checkpoint or the test digits
             log.info("the %s lab's step %r is hidden: %s", lab, step.label, " ".join(notes) or "not its lab")
             button.visible = False
-            return
+            return []
         first, second = self._outputs(lab)
-        (button.click(functools.partial(self.step_view, lab, step, False), None, first, show_progress="minimal",
-                      api_visibility="private")
-         .then(functools.partial(self.step_view, lab, step, True), None, second, show_progress="full",
-               api_visibility="private"))
-
-
-def _query(request: gr.Request | None) -> dict[str, str]:
-    """The page's URL query (Gradio gives each of a page's requests the query of the page that sent it)."""
-    return dict(request.query_params) if request is not None else {}
+        shown = button.click(functools.partial(self.step_view, lab, step, False), None, first,
+                             show_progress="minimal", api_visibility="private")
+        if not second[1:]:  # the lab has no later views
+            return [shown]
+        return [shown, shown.then(functools.partial(self.step_view, lab, step, True), None, second,
+                                  show_progress="full", show_progress_on=second[1:], api_visibility="private")]
 
 
 def _merge(before, after):

@@ -278,13 +278,16 @@ def pages(browser):
 
 
 @contextlib.contextmanager
-def app_page(ctx, url: str, wait: bool = True):
+def app_page(ctx, url: str, wait: bool = True, before=None):
     """A new page of the app in browser context `ctx`, once it has opened (`wait=False`: once Gradio has built it,
-    before the first views come); on leaving, closed, and no script error may have happened on it."""
+    before the first views come; `before(page)` runs before it loads); on leaving, closed, and no script error may
+    have happened on it."""
     pg = ctx.new_page()
     errors = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
     try:
+        if before is not None:
+            before(pg)
         pg.goto(url)
         pg.wait_for_selector("#vae-decoded img", timeout=60_000)
         if wait:

@@ -48,6 +48,9 @@ if (!window.geLinks) {  // one writer for the whole page
   let timer = 0, last = location.href;
   const write = () => {
     timer = 0;
+    // not before the page has what its link restores (<html data-ge-restored>, explorer/links.py): the controls
+    // still at their defaults would write the defaults over the link being opened
+    if (document.documentElement.dataset.geRestored !== '1') return;
     const url = link();
     if (url !== last) { history.replaceState(history.state, '', url); last = url; }
   };

@@ -2,6 +2,7 @@
 static/links.js), in real Chromium."""
 
 import json
+import time
 
 import pytest
 
@@ -132,10 +133,25 @@ def test_a_diffusion_link_restores_the_reverse_run(page, pages):
     page.wait_for_function("() => location.search.includes('steps=10') && location.search.includes('seed=7')")
     url = _link(page)
     assert "lab=diffusion" in url and "view=reverse" in url
-    with app_page(pages, url) as other:  # a second page, in the same context
+    held = []
+
+    def hold_the_first_request(pg):
+        """The page's first request held 1.5 s, as a busy server would: the address bar, kept from the controls every
+        second, must not fall back to the defaults meanwhile, and the reverse run (in the page's second answer) must
+        still be the link's."""
+        def hold(route):
+            if not held:
+                held.append(route.request.url)
+                time.sleep(1.5)
+            route.continue_()
+        pg.route("**/queue/join*", hold)
+
+    with app_page(pages, url, before=hold_the_first_request) as other:  # a second page, in the same context
         other.wait_for_function("() => /DDIM.*10 steps.*seed 7.*done/.test(document.querySelector('#diff-status')"
                                 ".innerText)", timeout=60_000)
-        assert other.locator("#diff-views [role=tab][aria-selected=true]").inner_text() == "Reverse process"
+        assert held and other.locator("#diff-views [role=tab][aria-selected=true]").inner_text() == "Reverse process"
+        search = other.evaluate("() => location.search")
+        assert "steps=10" in search and "seed=7" in search, search
 
 
 def test_a_bad_link_gives_a_note_and_the_defaults(page, pages):

@@ -92,8 +92,8 @@ def test_two_controls_of_one_lab_cannot_share_a_name_and_need_an_elem_id(registr
 def test_a_later_view_comes_in_the_second_answer_from_what_the_first_made(registry):
     """A `later` opening is not computed for the page's first answer; the second answer holds it alone, computed
     from what earlier openings made (again, from the cache, and not sent: here a value made from a value that an
-    opening made), and an opening it does not read from is not run again. A later view that cannot be drawn is named in the second answer's note, beside what the
-    first answer named."""
+    opening made), and an opening it does not read from is not run again. A later view that cannot be drawn is
+    named in the second answer's note, beside what the first answer named."""
     lk, c = registry
     with gr.Blocks():
         made, shown, other, late = gr.Number(elem_id="made"), gr.Markdown(), gr.Markdown(), gr.Markdown()
@@ -161,7 +161,21 @@ def test_the_page_asks_twice_and_marks_itself_opened_after_the_second(synthetic_
     second = next(d for d in deps if d.get("trigger_after") == load["id"])
     mark = next(d for d in deps if d.get("trigger_after") == second["id"])
     assert set(second["outputs"]) == later_ids | {lk.note._id} and not later_ids & set(load["outputs"])
+    # the second answer reads the query the first one kept, not its own request's (the address bar's by then)
+    (kept,) = second["inputs"]
+    assert kept in load["outputs"] and type(demo.blocks[kept]).__name__ == "State"
     assert not mark["backend_fn"] and "geRestored" in mark["js"]
+    # a step's click cancels the page's second answer and the other steps of its lab, both their answers
+    for lab, _, b in lk.steps:
+        if not b.visible:
+            continue
+        others = {d["id"] for d in deps for lab2, _, b2 in lk.steps
+                  if lab2 == lab and b2 is not b and any(t[0] == b2._id for t in d["targets"]) and d["backend_fn"]}
+        others |= {d["id"] for d in deps if d.get("trigger_after") in others}
+        on_b = [d for d in deps if any(t[0] == b._id for t in d["targets"])]
+        (cancel,) = [d for d in on_b if d["cancels"]]
+        assert set(cancel["cancels"]) == {second["id"]} | others
+        assert any("geRestored" in (d["js"] or "") for d in on_b)
 
     asked = []
     real = likelihood.likelihood
