@@ -7,9 +7,9 @@ values that differ from the defaults. As a page opens, a request (`wire`, on `de
 (`restore`), checks each value as the control's own handler would, and answers with the controls, the tabs and
 every view computed from them (`first_views`, in the order the labs registered their `opening`s): the same
 handlers as the buttons, so a link and a click show the same thing. Views that take seconds for new values (a
-linked digit's likelihood) are `later` openings, sent in a second answer, so the page opens without waiting for
-them. A bad or unknown value is named in a note above the labs and its control keeps its default: never a broken
-page.
+linked digit's likelihood) are `later` openings: unless their result is in the cache already, they come in a
+second answer, so the page opens without waiting for them. A bad or unknown value is named in a note above the
+labs and its control keeps its default: never a broken page.
 
 The openings run on every page load, so their results are cached (`memo`) and the defaults are computed in the
 background at start-up (`warm_in_background`): a class of thirty opening the app computes each view once.
@@ -249,12 +249,16 @@ class Links:
         t.start()
         return t
 
-    def first_views(self, restored: dict, lab: str | None = None, later: bool | None = None) -> tuple[dict, list[str]]:
+    def first_views(self, restored: dict, lab: str | None = None, later: bool | None = None,
+                    sent: set[int] | None = None) -> tuple[dict, list[str]]:
         """Every opening's outputs (only lab `lab`'s, if given; only the `later` ones or only the others, if given),
         computed in turn from the controls as a link `restored` them (the others at their defaults) and from what
         earlier openings made (a session's state: the encoded digit, the latent z); and a message per view that could
         not be drawn. For the later views, the earlier openings they read from are computed again (from the cache)
-        but not sent."""
+        but not sent.
+
+        `sent`, with `later=False`: the later openings whose result is in the cache already are sent too (a default
+        view, a link opened before), and their indices added to `sent`; with `later=True`: those are left out."""
         out: dict = {}
         made: dict = {}  # component → the value an opening gave it, for the openings that read it
         notes: list[str] = []
@@ -265,9 +269,15 @@ class Links:
                 return made[c]
             return restored[c] if c in restored and not isinstance(restored[c], gr.Tabs) else c.value
 
-        for o in self.openings:
-            if (lab is not None and o.lab != lab) or (later is False and o.later):
+        for i, o in enumerate(self.openings):
+            if lab is not None and o.lab != lab:
                 continue
+            if o.later and later is True and sent is not None and i in sent:
+                continue  # the first answer had it
+            if o.later and later is False:  # in the first answer only if its result is ready in the cache
+                if sent is None or o.then or not o.fn.ready(*[value_of(c) for c in o.inputs]):
+                    continue
+                sent.add(i)
             quiet = later is True and not o.later  # computed for what a later view reads, not sent
             if quiet and not any(id(c) in needed for c in o.all_outputs()):
                 continue
@@ -296,33 +306,45 @@ class Links:
         return needed
 
     def wire(self, demo: gr.Blocks) -> None:
-        """On each page load, two requests: the first restores what the URL asks for and draws every view from it
-        but the `later` ones, the second draws those (the page shows Gradio's progress on them meanwhile). Call
-        inside `demo` once every lab is built."""
+        """On each page load, a request restores what the URL asks for and draws every view from it, the `later`
+        ones only where their result is in the cache; if one is not, the page asks for them in a second request
+        (Gradio's progress shows on them meanwhile). Call inside `demo` once every lab is built."""
         config = self.page_config()
         for b in self.buttons:  # built before the labs registered their controls: the config is complete now
             b.value = config
         first, second = self._outputs()
-        # the query the page opened with, for the second answer: its own request would carry the address bar's query
-        # as it is then (Gradio's client sends location.search with each request)
+        # the query the page opened with and the later views already sent, for the second answer: its own request
+        # would carry the address bar's query as it is then (Gradio's client sends location.search with each request)
         opened_with = gr.State()
+        # how many later views the first answer could not send; the page asks for them with this hidden button
+        pending = gr.Number(visible="hidden", elem_id="ge-later-pending")
+        fetch = gr.Button("the slower views", visible="hidden", elem_id="ge-later-views")
+        n_later = sum(o.later for o in self.openings)
 
         def on_load(request: gr.Request) -> dict:
             query = dict(request.query_params) if request is not None else {}
             values, notes = self.restore(query)
-            views, failed = self.first_views(values, later=False)
-            return {**values, **views, self.note: self.note_text(notes + failed), opened_with: query}
+            sent: set[int] = set()  # the later views whose result is ready (the defaults, once warm) come now too
+            views, failed = self.first_views(values, later=False, sent=sent)
+            return {**values, **views, self.note: self.note_text(notes + failed),
+                    opened_with: {"query": query, "sent": sorted(sent)}, pending: n_later - len(sent)}
 
-        def on_load_later(query: dict | None) -> dict:
-            values, notes = self.restore(query or {})
-            return self._later_views(values, notes)
+        def on_load_later(kept: dict | None) -> dict:
+            kept = kept or {"query": {}, "sent": []}
+            values, notes = self.restore(kept["query"])
+            return self._later_views(values, notes, sent=set(kept["sent"]))
 
-        # the page marks that it has them (<html data-ge-restored>): static/links.js starts keeping the URL then, and
-        # the tests and the benchmark wait for it
-        later = (demo.load(on_load, None, [*first, opened_with], show_progress="hidden", api_visibility="private")
-                 .then(on_load_later, opened_with, second, show_progress="full", show_progress_on=second[1:] or None,
-                       api_visibility="private"))
-        later.then(None, None, None, js="() => { document.documentElement.dataset.geRestored = '1'; }")
+        # the page marks that it has them all (<html data-ge-restored>): static/links.js starts keeping the URL then,
+        # and the tests and the benchmark wait for it. A page whose views were all in the cache (the defaults, once
+        # the app is warm) makes one request, as before the split.
+        mark = "document.documentElement.dataset.geRestored = '1';"
+        (demo.load(on_load, None, [*first, *second[1:], opened_with, pending], show_progress="hidden",
+                   api_visibility="private")
+         .then(None, pending, None, js=f"(n) => {{ if (n > 0) document.getElementById('ge-later-views').click(); "
+                                       f"else {{ {mark} }} }}"))
+        later = fetch.click(on_load_later, opened_with, second, show_progress="full",
+                            show_progress_on=second[1:] or None, api_visibility="private")
+        later.then(None, None, None, js=f"() => {{ {mark} }}")
         wired = [(lab, b, self._wire_step(lab, step, b)) for lab, step, b in self.steps]
         # a step shows its lab's views as of its own query: its click cancels what another step of the lab (or the
         # page's second answer) is still computing, which would otherwise land over it; the page then counts as
@@ -346,10 +368,11 @@ class Links:
             *(p.component for p in self.params if lab is None or p.lab == lab), *early]))
         return first, [self.note, *later]
 
-    def _later_views(self, values: dict, notes: list[str], lab: str | None = None) -> dict:
-        """The second answer: the later views, and the note again only when one of them could not be drawn (it then
-        names what the first answer named too)."""
-        views, failed = self.first_views(values, lab=lab, later=True)
+    def _later_views(self, values: dict, notes: list[str], lab: str | None = None,
+                     sent: set[int] | None = None) -> dict:
+        """The second answer: the later views (but those `sent` in the first), and the note again only when one of
+        them could not be drawn (it then names what the first answer named too)."""
+        views, failed = self.first_views(values, lab=lab, later=True, sent=sent)
         if not failed:
             return {**views, self.note: gr.update()}
         early_failed = self.first_views(values, lab=lab, later=False)[1]  # from the cache
@@ -459,4 +482,14 @@ def memo(fn: Callable) -> Callable:
                 future.set_exception(e)
         return future.result()
 
+    def ready(*args) -> bool:
+        """Whether a call with `args` would be answered from the cache at once (computed, without an error)."""
+        if not all(a is None or isinstance(a, PLAIN) for a in args):
+            return False
+        key = tuple(("bool", a) if isinstance(a, bool) else ("", a) for a in args)
+        with lock:
+            future = cache.get(key)
+        return future is not None and future.done() and future.exception() is None
+
+    wrapper.ready = ready
     return wrapper
