@@ -262,7 +262,7 @@ class Links:
         out: dict = {}
         made: dict = {}  # component → the value an opening gave it, for the openings that read it
         notes: list[str] = []
-        needed = self._read_by_later()
+        needed = self._read_by_later() if later is True else set()
 
         def value_of(c):
             if c in made:
@@ -419,7 +419,7 @@ def _merge(before, after):
 def _warm(openings: list[Opening], warmups: list[Callable[[], object]] = (), workers: int = 2) -> None:
     def one(o: Opening | Callable) -> None:
         fn, values = (o.fn, [getattr(c, "value", None) for c in o.inputs]) if isinstance(o, Opening) else (o, [])
-        if all(v is None or isinstance(v, PLAIN) for v in values):
+        if _key(tuple(values)) is not None:  # plain values: what memo keeps
             try:
                 fn(*values)
             except Exception as e:
@@ -460,9 +460,9 @@ def memo(fn: Callable) -> Callable:
 
     @functools.wraps(fn)
     def wrapper(*args):
-        if not all(a is None or isinstance(a, PLAIN) for a in args):
+        key = _key(args)
+        if key is None:
             return fn(*args)
-        key = tuple(("bool", a) if isinstance(a, bool) else ("", a) for a in args)  # 1 is 1.0, True is not
         with lock:
             future = cache.get(key)
             mine = future is None
@@ -484,12 +484,17 @@ def memo(fn: Callable) -> Callable:
 
     def ready(*args) -> bool:
         """Whether a call with `args` would be answered from the cache at once (computed, without an error)."""
-        if not all(a is None or isinstance(a, PLAIN) for a in args):
-            return False
-        key = tuple(("bool", a) if isinstance(a, bool) else ("", a) for a in args)
+        key = _key(args)
         with lock:
-            future = cache.get(key)
+            future = cache.get(key) if key is not None else None
         return future is not None and future.done() and future.exception() is None
 
     wrapper.ready = ready
     return wrapper
+
+
+def _key(args: tuple) -> tuple | None:
+    """`memo`'s cache key for `args`, or None when one is not a plain value (a session's state: never cached)."""
+    if not all(a is None or isinstance(a, PLAIN) for a in args):
+        return None
+    return tuple(("bool", a) if isinstance(a, bool) else ("", a) for a in args)  # 1 is 1.0, True is not
