@@ -37,7 +37,7 @@ class EvaluateConfig:
     classifier: str = field(default="checkpoints/classifier.safetensors", metadata={"help": "the scoring network"})
     data_dir: str = field(default="data", metadata={"help": "folder holding MNIST/raw"})
     download: bool = field(default=False, metadata={"help": "download MNIST into --data-dir if missing"})
-    n: int = field(default=5000, metadata={"help": "images per source (at least 5,000 for reported numbers)"})
+    n: int = field(default=5000, metadata={"help": "images per source (floors are drawn with the same N)"})
     samplers: str = field(default="ddim10,ddim20,ddim50,ddim100,ddpm",
                           metadata={"help": "comma-separated: ddimK (K steps, η = 0) and/or ddpm (all T steps)"})
     labels: str = field(default="none", metadata={"help": "'none': unconditional samples; 'balanced': class-"
@@ -247,7 +247,7 @@ def write_rows(ddpm: str | Path, rows: list[dict], classifier: str, command: str
     """Merge rows into the card's "sample_quality" table: a row replaces the one with the same source and N,
     others are kept; each row records the command, commit and date that made it. Rows scored against another
     reference than the new rows' move to "superseded" (with their own floor: compared with each other only), until
-    a row of the same source and N replaces them."""
+    their source is scored against the new reference (at any N: the new row has its own floor of that N)."""
     card = ckpt.read_card(ddpm)
     stamp = {"command": command, "commit": commit or ckpt.git_commit(), "date": ckpt.now()}
     old = card.get("sample_quality", {})
@@ -260,8 +260,8 @@ def write_rows(ddpm: str | Path, rows: list[dict], classifier: str, command: str
     table = [t for t in table if t["reference"] == reference]
     for r in rows:
         table = [t for t in table if (t["source"], t["n"]) != (r["source"], r["n"])] + [{**r, **stamp}]
-    new = {(r["source"], r["n"]) for r in rows}
-    superseded = [t for t in superseded if (t["source"], t["n"]) not in new]
+    rescored = {r["source"] for r in rows}
+    superseded = [t for t in superseded if t["source"] not in rescored]
     if all(t.get("kind") == "real" for t in superseded):  # floors with nothing left to compare
         superseded = []
     card["sample_quality"] = {"classifier": classifier, "reference": reference, "rows": table,
