@@ -7,16 +7,17 @@
 // event that was deferred first, not the last one, so on a busy server the final answer was for where the hand had
 // paused on the way (and the kept value, e.g. a drawing, was the older one). The events use trigger_mode "multiple".
 // After `patience` ms without an answer (a failed request shows Gradio's error and sends no value) it asks again.
-const geSettler = (trigger, make, patience = 5000) => {
+// `now` is the clock (a test's own, so that a busy machine's pauses are not mistaken for the hand's).
+const geSettler = (trigger, make, patience = 5000, now = () => performance.now()) => {
   let sent = 0, out = 0, since = 0, again = false, retry = null;
   const ask = () => {
-    const wait = out ? patience - (performance.now() - since) : 0;
+    const wait = out ? patience - (now() - since) : 0;
     if (wait > 0) { again = true; clearTimeout(retry); retry = setTimeout(ask, wait); return; }
     clearTimeout(retry);
     again = false;
     const payload = make();
     if (!payload) return;
-    out = ++sent; since = performance.now();
+    out = ++sent; since = now();
     trigger('settle', {...payload, seq: sent});
   };
   // an answer's seq (not a number: a value the server sent on its own, shown as before): true when a newer

@@ -1,5 +1,7 @@
 """static/settle.js, run in Node: one question out at a time, the newest values sent once it is answered, no answer
-older than the newest question shown, and a question asked again when its answer never comes."""
+older than the newest question shown, and a question asked again when its answer never comes. The settler reads
+the test's clock, which moves only when the test says: a busy machine pausing Node between two asks is no pause of
+the hand (under load, 50 ms of real time between them once sent the third question at once)."""
 
 import json
 import subprocess
@@ -9,8 +11,8 @@ SETTLE = Path(__file__).resolve().parents[2] / "explorer" / "static" / "settle.j
 
 SCRIPT = """
 const sent = [];
-let value = 'a';
-const s = geSettler((name, payload) => sent.push([name, payload]), () => ({v: value}), 50);
+let value = 'a', clock = 0;
+const s = geSettler((name, payload) => sent.push([name, payload]), () => ({v: value}), 50, () => clock);
 const log = {};
 s.ask(); value = 'b'; s.ask(); value = 'c'; s.ask();  // one out; two pauses while it is
 log.whileOut = sent.slice();
@@ -19,6 +21,7 @@ log.afterFirst = sent.slice();
 log.staleSecond = s.stale(2);
 log.own = s.stale(undefined);  // a value the server sent on its own
 s.ask(); value = 'd'; s.ask();  // question 3 out, a pause waiting; its answer never comes
+clock = 100;  // past the patience when the retry's timer fires
 setTimeout(() => {
   log.afterPatience = sent.slice();
   log.staleLate = s.stale(3);  // question 3's late answer, after 4 was sent
