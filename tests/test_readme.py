@@ -26,23 +26,24 @@ def _numbers(cell: str) -> list[str]:
 
 def test_the_sample_quality_table_quotes_the_ddpm_cards_rows():
     card = json.loads((CHECKPOINTS / "ddpm.json").read_text())["sample_quality"]
-    rows = [r for r in card["rows"] if r["n"] == 5000 and r.get("device", "cpu") == "cpu"]
+    rows = [r for r in card["rows"] if r.get("device", "cpu") == "cpu"]
     assert all(r["reference"] == card["reference"] == "all 10,000 MNIST test images" for r in rows)
-    floor = {r["labels"]: r["frechet_distance"] for r in rows if r["kind"] == "real"}
-    fd = {f"{r['frechet_distance']:.2f}": r["frechet_distance"] for r in rows}
-    scores = {f"{r[k]:.3f}" for r in rows for k in ("inception_score", "inception_score_std")}
+    floor = {(r["labels"], r["n"]): r["frechet_distance"] for r in rows if r["kind"] == "real"}
+    fd = {(f"{r['frechet_distance']:.2f}", r["n"]): r["frechet_distance"] for r in rows}
+    scores = {(f"{r[k]:.3f}", r["n"]) for r in rows for k in ("inception_score", "inception_score_std")}
     table = _table("sample-quality-table")
     assert table, "the README has no sample-quality table"
     quoted = set()
-    for source, inception, frechet, ratio in table:
-        assert set(_numbers(inception)) <= scores, f"{source}: IS {inception} is not the card's"
-        fds = _numbers(frechet)
-        assert fds and set(fds) <= set(fd), f"{source}: FD {frechet} is not the card's"
+    for source, n, inception, frechet, ratio in table:
+        n = int(n.replace(",", ""))
+        assert {(s, n) for s in _numbers(inception)} <= scores, f"{source}: IS {inception} is not the card's at N {n}"
+        fds = [(f, n) for f in _numbers(frechet)]
+        assert fds and set(fds) <= set(fd), f"{source}: FD {frechet} is not the card's at N {n}"
         quoted |= set(fds)
-        own = floor["balanced"] if "class-" in source else floor["none"]  # each row against its like-for-like floor
+        own = floor["balanced" if "class-" in source else "none", n]  # each row against its like-for-like floor
         ratios = re.findall(r"(\d+(?:\.\d+)?)×", ratio) or [ratio]
         assert len(ratios) == len(fds), f"{source}: {ratio} does not pair with {frechet}"
         for f, r in zip(fds, ratios, strict=True):
             decimals = len(r.partition(".")[2])
-            assert r == f"{fd[f] / own:.{decimals}f}", f"{source}: {f} over the floor {own:.2f} is not {r}"
+            assert r == f"{fd[f] / own:.{decimals}f}", f"{source}: {f[0]} over the floor {own:.2f} is not {r}"
     assert quoted == set(fd), f"card rows missing from the README's table: {sorted(set(fd) - quoted)}"
