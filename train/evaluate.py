@@ -85,10 +85,10 @@ def device_tag(device: torch.device) -> str:
 def fast_unet(unet: torch.nn.Module) -> torch.nn.Module:
     """The same network, laid out channels-last (in place) and compiled by TorchInductor (torch.compile).
 
-    On two CPU cores, a batch of 250 takes 1.47 ms per image and step instead of 2.71 (channels-last alone:
-    2.02); a whole DDPM-1000 batch of 250, 385 s instead of about 680. Its outputs differ from the plain
-    network's by float rounding only (about 1e-6, as a different thread count gives), so it shares the plain
-    network's cached batches. Compiling takes about 40 s.
+    On two CPU cores it is about 1.5 times as fast (`python -m tests.bench.bench_unet --threads 2`: 2.34 ms per image
+    and step at batch 250 instead of 3.56; a whole DDPM-1000 batch of 250, about 590 s instead of 890). Its outputs
+    differ from the plain network's by float rounding only (about 1e-6, as a different thread count gives), so it
+    shares the plain network's cached batches. Compiling takes about 40 s.
     """
     return torch.compile(unet.to(memory_format=torch.channels_last))
 
