@@ -37,13 +37,18 @@ class EncodedDigit:
         return Independent(Normal(self.mu[None], self.sigma[None]), 1)
 
 
+DPM_SOLVER = "DPM-Solver++(2M)"  # Lu et al. 2022: train/diffusion.py's dpm_solver_pp_sample_progressive
+SAMPLERS = ("DDIM", DPM_SOLVER, "DDPM")
+
+
 @dataclass(frozen=True)
 class SamplerRequest:
     """One reverse-process run, checked: sampler, step count, η, seed, batch, class and guidance."""
 
-    sampler: str  # "DDPM" (all T steps) or "DDIM"
+    sampler: str  # one of SAMPLERS: "DDIM", DPM_SOLVER (both `steps` steps) or "DDPM" (all T steps)
     steps: int  # 1..T; T for DDPM
-    eta: float  # DDIM's η in [0, 1]; 1 for DDPM (ancestral sampling is DDIM with η = 1 on every step)
+    eta: float  # DDIM's η in [0, 1]; 1 for DDPM (ancestral sampling is DDIM with η = 1 on every step); 0 for
+    # DPM-Solver++, which solves the probability-flow ODE (deterministic, like DDIM with η = 0)
     seed: int
     n: int  # samples side by side
     label: int | None  # class, or None for the unconditional model
@@ -51,14 +56,14 @@ class SamplerRequest:
 
     @classmethod
     def parse(cls, T: int, num_classes: int, sampler, steps, eta, seed, n, label, guidance) -> SamplerRequest:
-        sampler = checks.choice("Sampler", sampler, ("DDIM", "DDPM"))
+        sampler = checks.choice("Sampler", sampler, SAMPLERS)
         label = checks.choice("Class", label, CLASSES)
         y = None if label == CLASS_NONE or not num_classes else int(label)
         w = checks.number("Guidance scale w", guidance, 0.0, MAX_GUIDANCE)
         return cls(
             sampler=sampler,
             steps=T if sampler == "DDPM" else checks.number("Steps", steps, 1, T, integer=True),
-            eta=1.0 if sampler == "DDPM" else checks.number("η", eta, 0.0, 1.0),
+            eta=checks.number("η", eta, 0.0, 1.0) if sampler == "DDIM" else {"DDPM": 1.0, DPM_SOLVER: 0.0}[sampler],
             seed=checks.seed(seed),
             n=checks.number("Samples", n, 1, MAX_SAMPLES, integer=True),
             label=y,
@@ -68,6 +73,7 @@ class SamplerRequest:
     def describe(self) -> str:
         """'DDIM, 50 steps, η = 0, seed 0, class 3, w = 2' (for status lines, captions and file names)."""
         steps = f"{self.steps} step{'s' if self.steps != 1 else ''}"
-        what = f"DDPM, all {steps}" if self.sampler == "DDPM" else f"DDIM, {steps}, η = {self.eta:g}"
+        what = {"DDPM": f"DDPM, all {steps}", DPM_SOLVER: f"{DPM_SOLVER}, {steps}"}.get(
+            self.sampler, f"DDIM, {steps}, η = {self.eta:g}")
         cls = "unconditional" if self.label is None else f"class {self.label}, w = {self.guidance:g}"
         return f"{what}, seed {self.seed}, {cls}"

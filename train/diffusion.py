@@ -1,4 +1,5 @@
-"""Gaussian diffusion: schedules, the forward process, DDPM and DDIM samplers, and the ELBO term by term.
+"""Gaussian diffusion: schedules, the forward process, the DDPM, DDIM and DPM-Solver++(2M) samplers, and the ELBO
+term by term.
 
 A diffusion model is a Markovian hierarchical VAE with a fixed encoder (Ho et al. 2020, "Denoising
 Diffusion Probabilistic Models"; Luo 2022, "Understanding Diffusion Models: A Unified Perspective"):
@@ -32,6 +33,8 @@ import torch
 from torch import nn
 
 Schedule = Literal["linear", "cosine"]
+LossWeighting = Literal["uniform", "min_snr"]
+Sampler = Literal["ddpm", "ddim", "dpmpp2m"]
 
 
 def linear_betas(T: int, beta_start: float = 1e-4, beta_end: float = 0.02, max_beta: float = 0.999) -> torch.Tensor:
@@ -162,10 +165,26 @@ class GaussianDiffusion(nn.Module):
         return ((extract(self.sqrt_recip_alphas_cumprod, t, z_t.shape) * z_t - x0)
                 / extract(self.sqrt_recipm1_alphas_cumprod, t, z_t.shape))
 
-    def training_loss(self, model: EpsModel, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """L_simple = ‖ε − ε_θ(z_t, t)‖², averaged over pixels: (B,)  (Ho eq. 14)."""
+    def training_loss(self, model: EpsModel, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor,
+                      weighting: LossWeighting = "uniform", snr_gamma: float = 5.0) -> torch.Tensor:
+        """L_simple = ‖ε − ε_θ(z_t, t)‖², averaged over pixels: (B,)  (Ho eq. 14), times `loss_weight(t)`."""
         eps = model(self.q_sample(x0, t, noise), t)
-        return (eps.float() - noise).pow(2).flatten(1).mean(1)
+        loss = (eps.float() - noise).pow(2).flatten(1).mean(1)
+        return loss if weighting == "uniform" else loss * self.loss_weight(t, weighting, snr_gamma)
+
+    def loss_weight(self, t: torch.Tensor, weighting: LossWeighting, snr_gamma: float = 5.0) -> torch.Tensor:
+        """The weight of each timestep's ε-loss: 1 ("uniform", Ho eq. 14), or min(SNR_t, γ) / SNR_t ("min_snr",
+        Hang et al. 2023, "Efficient Diffusion Training via Min-SNR Weighting Strategy", eq. 11 written for
+        ε-prediction): steps whose SNR exceeds γ, the nearly clean ones that are easy to denoise, weigh less, so
+        the gradient is not spent on them at the expense of the noisy steps that decide a sample's shape. t: (B,)."""
+        if weighting == "uniform":
+            return torch.ones(t.shape, device=t.device)
+        if weighting != "min_snr":
+            raise ValueError(f"weighting must be 'uniform' or 'min_snr', not {weighting!r}")
+        if not snr_gamma > 0:
+            raise ValueError(f"snr_gamma = {snr_gamma} must be > 0")
+        snr = self.log_snr.gather(0, t).exp()
+        return snr.clamp(max=snr_gamma) / snr
 
     # --- reverse process -------------------------------------------------------------------------
     def p_mean_variance(self, model: EpsModel, z_t: torch.Tensor, t: torch.Tensor, clip: bool = True):
@@ -229,11 +248,69 @@ class GaussianDiffusion(nn.Module):
             yield Step(i, z, eps, x0, z_prev)
             z = z_prev
 
-    def sample(self, model: EpsModel, shape: tuple[int, ...], sampler: Literal["ddpm", "ddim"] = "ddim",
+    @torch.no_grad()
+    def dpm_solver_pp_sample_progressive(self, model: EpsModel, shape: tuple[int, ...], steps: int = 20,
+                                         generator: torch.Generator | None = None, z_T: torch.Tensor | None = None,
+                                         clip: bool = True) -> Iterator[Step]:
+        """DPM-Solver++(2M) (Lu et al. 2022, "DPM-Solver++: Fast Solver for Guided Sampling of Diffusion
+        Probabilistic Models", Algorithm 2): a second-order multistep solver of the probability-flow ODE written for
+        the data prediction x̂_0, on the same `steps` timesteps as DDIM, one network call each.
+
+        With α_t = √ᾱ_t, σ_t = √(1 − ᾱ_t), λ_t = log(α_t / σ_t) and h = λ_s − λ_t for a step from t to s < t:
+
+            z_s = (σ_s / σ_t) z_t − α_s (e^{−h} − 1) D,      D = (1 + 1/(2r)) x̂_0(t) − 1/(2r) x̂_0(t_prev)
+
+        where r = h_prev / h is the previous step's h over this one's. The first step has no earlier x̂_0 and takes
+        D = x̂_0(t): the first-order solver, which is DDIM with η = 0 (Lu et al. §4.1). The last step goes
+        to the clean image, σ = 0 and λ = ∞, where the first-order step lands on x̂_0 itself, as DDIM's last does.
+        With `clip`, x̂_0 is clipped to [−1, 1] before it enters D (and ε̂ recomputed from it): the data prediction's
+        advantage (Lu §4: thresholding). Deterministic after z_T.
+        """
+        dev = self.betas.device
+        z = torch.randn(shape, generator=generator, device=dev) if z_T is None else z_T
+        seq = self.timesteps(steps)
+        ac = self.alphas_cumprod.double()
+
+        def alpha_sigma_lambda(i: int) -> tuple[float, float, float]:
+            a = float(ac[i])
+            return math.sqrt(a), math.sqrt(1.0 - a), 0.5 * math.log(a / (1.0 - a))
+
+        x0_prev, h_prev = None, None
+        for k, i in enumerate(seq):
+            t = torch.full((shape[0],), i, device=dev, dtype=torch.long)
+            eps = model(z, t).float()
+            x0 = self.predict_x0_from_eps(z, t, eps)
+            if clip:
+                x0 = x0.clamp(-1.0, 1.0)
+                eps = self.predict_eps_from_x0(z, t, x0)
+            if k + 1 == len(seq):
+                z_prev = x0
+            else:
+                _, sigma_t, lam_t = alpha_sigma_lambda(i)
+                alpha_s, sigma_s, lam_s = alpha_sigma_lambda(seq[k + 1])
+                h = lam_s - lam_t
+                if x0_prev is None:
+                    d = x0
+                else:
+                    half_over_r = 0.5 * h / h_prev  # 1/(2r), r = h_prev / h
+                    d = (1.0 + half_over_r) * x0 - half_over_r * x0_prev
+                z_prev = (sigma_s / sigma_t) * z - alpha_s * math.expm1(-h) * d
+                x0_prev, h_prev = x0, h
+            yield Step(i, z, eps, x0, z_prev)
+            z = z_prev
+
+    def sample(self, model: EpsModel, shape: tuple[int, ...], sampler: Sampler = "ddim",
                steps: int = 50, eta: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
-        """The sampler run to the end: the final images, (B, C, H, W) in [−1, 1]."""
-        gen = (self.ddpm_sample_progressive(model, shape, generator) if sampler == "ddpm"
-               else self.ddim_sample_progressive(model, shape, steps, eta, generator))
+        """The sampler run to the end: the final images, (B, C, H, W) in [−1, 1]. `steps` and `eta` are DDIM's;
+        DPM-Solver++(2M) takes `steps` and ignores `eta`; DDPM takes all T steps."""
+        if sampler == "ddpm":
+            gen = self.ddpm_sample_progressive(model, shape, generator)
+        elif sampler == "ddim":
+            gen = self.ddim_sample_progressive(model, shape, steps, eta, generator)
+        elif sampler == "dpmpp2m":
+            gen = self.dpm_solver_pp_sample_progressive(model, shape, steps, generator)
+        else:
+            raise ValueError(f"sampler must be 'ddpm', 'ddim' or 'dpmpp2m', not {sampler!r}")
         return deque(gen, maxlen=1)[0].z_prev  # run the generator to its last step
 
     # --- the ELBO --------------------------------------------------------------------------------

@@ -38,8 +38,9 @@ class EvaluateConfig:
     data_dir: str = field(default="data", metadata={"help": "folder holding MNIST/raw"})
     download: bool = field(default=False, metadata={"help": "download MNIST into --data-dir if missing"})
     n: int = field(default=5000, metadata={"help": "images per source (floors are drawn with the same N)"})
-    samplers: str = field(default="ddim10,ddim20,ddim50,ddim100,ddpm",
-                          metadata={"help": "comma-separated: ddimK (K steps, η = 0) and/or ddpm (all T steps)"})
+    samplers: str = field(default="ddim5,ddim10,ddim20,ddim50,dpmpp2m5,dpmpp2m10,dpmpp2m20,dpmpp2m50",
+                          metadata={"help": "comma-separated: ddimK (K steps, η = 0), dpmpp2mK (DPM-Solver++(2M), K "
+                                            "steps) and/or ddpm (all T steps)"})
     labels: str = field(default="none", metadata={"help": "'none': unconditional samples; 'balanced': class-"
                                                           "conditional, labels 0–9 in turn (n/10 of each)"})
     guidance: float = field(default=0.0, metadata={"help": "classifier-free guidance scale w with --labels balanced"})
@@ -52,6 +53,8 @@ class EvaluateConfig:
     compile: bool = field(default=False, metadata={"help": "run the UNet channels-last and compiled by "
                                                            "torch.compile (needs a C++ compiler; ~1.8x on CPU)"})
     write_card: bool = field(default=True, metadata={"help": "store the table in the DDPM's card"})
+    default_view: bool = field(default=True, metadata={"help": "also score the reverse viewer's default run: seeds "
+                                                               "0–9 of 16 unconditional DDIM-50 samples"})
 
 
 def file_digest(*paths: str | Path) -> str:
@@ -91,6 +94,17 @@ def fast_unet(unet: torch.nn.Module) -> torch.nn.Module:
     shares the plain network's cached batches. Compiling takes about 40 s.
     """
     return torch.compile(unet.to(memory_format=torch.channels_last))
+
+
+def parse_sampler(name: str) -> tuple[str, int]:
+    """'ddim50' -> ("ddim", 50), 'dpmpp2m10' -> ("dpmpp2m", 10), 'ddpm' -> ("ddpm", 0: all T); ValueError otherwise."""
+    if name == "ddpm":
+        return "ddpm", 0
+    for kind in ("dpmpp2m", "ddim"):
+        steps = name.removeprefix(kind)
+        if name.startswith(kind) and steps.isdigit() and int(steps) > 0:
+            return kind, int(steps)
+    raise ValueError(f"sampler {name!r} is not 'ddpm', 'ddimK' or 'dpmpp2mK' (K ≥ 1 a number of steps)")
 
 
 def balanced_labels(start: int, count: int) -> torch.Tensor:
@@ -144,10 +158,8 @@ def diffusion_samples(model, sampler: str, n: int, batch: int, seed: int, cache:
         g = torch.Generator(dev).manual_seed(seed * 100_000 + b)
         y = None if labels == "none" else balanced_labels(s, shape[0]).to(dev)
         eps = model.eps_model(y, guidance)
-        if sampler == "ddpm":
-            x = model.diffusion.sample(eps, shape, "ddpm", generator=g)
-        else:
-            x = model.diffusion.sample(eps, shape, "ddim", int(sampler.removeprefix("ddim")), 0.0, g)
+        kind, steps = parse_sampler(sampler)
+        x = model.diffusion.sample(eps, shape, kind, steps, 0.0, g)
         x = ((x + 1) / 2).clamp(0, 1).cpu().contiguous()  # .cpu() waits for the device: `took` is the whole time
         took = time.perf_counter() - t0
         seconds += took
@@ -164,8 +176,7 @@ def evaluate(cfg: EvaluateConfig, argv: list[str] | None = None) -> list[dict]:
         torch.set_num_threads(cfg.threads)
     device = torch_device(cfg.device)
     for name in cfg.samplers.split(","):
-        if name != "ddpm" and not (name.startswith("ddim") and name.removeprefix("ddim").isdigit()):
-            raise ValueError(f"sampler {name!r} is not 'ddpm' or 'ddimK' (K a number of steps)")
+        parse_sampler(name)
     clf = ckpt.load_checkpoint(cfg.classifier)
     test = load_split("mnist", False, cfg.data_dir, cfg.download)
     train = load_split("mnist", True, cfg.data_dir, cfg.download)
@@ -197,7 +208,8 @@ def evaluate(cfg: EvaluateConfig, argv: list[str] | None = None) -> list[dict]:
         with torch.no_grad():
             x = vae.sample(cfg.n, torch.Generator().manual_seed(cfg.seed)).probs.view(-1, 1, 28, 28)
         score(f"VAE {Path(cfg.vae).stem}: decoder means f(z), z ~ N(0, I)", x, time.time() - t0, kind="vae")
-    ddpm = ckpt.load_checkpoint(cfg.ddpm, device)
+    ddpm = load_ddpm(cfg.ddpm, device)
+    training_state = ddpm_is_training_state(cfg.ddpm)
     if cfg.compile:
         ddpm.unet = fast_unet(ddpm.unet)
     cache = Path(cfg.cache) / cache_key(cfg.ddpm) if cfg.cache else None
@@ -207,18 +219,68 @@ def evaluate(cfg: EvaluateConfig, argv: list[str] | None = None) -> list[dict]:
         f", guidance w = {cfg.guidance:g}" if cfg.guidance else "")
     for name in cfg.samplers.split(","):
         x, seconds = diffusion_samples(ddpm, name, cfg.n, cfg.batch, cfg.seed, cache, cfg.labels, cfg.guidance)
-        label = f"DDPM, all {ddpm.config.timesteps} steps" if name == "ddpm" else f"DDIM, {name[4:]} steps, η = 0"
+        kind, steps = parse_sampler(name)
+        label = {"ddpm": f"DDPM, all {ddpm.config.timesteps} steps", "ddim": f"DDIM, {steps} steps, η = 0",
+                 "dpmpp2m": f"DPM-Solver++(2M), {steps} steps"}[kind]
         on = "" if device.type == "cpu" else f", sampled on {device_tag(device)}"
         score(label + cond + on, x, seconds, kind="ddpm", sampler=name, labels=cfg.labels, guidance=cfg.guidance,
               device=device_tag(device))
 
+    view = default_view(ddpm, clf) if cfg.default_view else None
+    if view:
+        print(json.dumps(view), flush=True)
     print("\n| source | N | Inception Score | Fréchet distance | seconds |\n|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['source']} | {r['n']:,} | {r['inception_score']:.3f} ± {r['inception_score_std']:.3f} | "
               f"{r['frechet_distance']:.3f} | {r['seconds']} |")
-    if cfg.write_card:
+    if cfg.write_card and not training_state:
         write_rows(cfg.ddpm, rows, Path(cfg.classifier).name, ckpt.command_line(argv), commit)
+        if view:
+            card = ckpt.read_card(cfg.ddpm)
+            card["default_view"] = {**view, "command": ckpt.command_line(argv), "commit": commit, "date": ckpt.now()}
+            ckpt.write_json(ckpt.card_path(cfg.ddpm), card)
     return rows
+
+
+def ddpm_is_training_state(path: str | Path) -> bool:
+    """Whether `path` is a trainer's resumable state (runs/<name>/state.safetensors) rather than a checkpoint."""
+    with safe_open(str(path), "pt") as f:
+        return "state" in (f.metadata() or {})
+
+
+def load_ddpm(path: str | Path, device: torch.device | str = "cpu"):
+    """A DDPM checkpoint, or the EMA weights inside a diffusion trainer's state file: a run can be scored while it
+    trains (its card is then left alone)."""
+    if not ddpm_is_training_state(path):
+        return ckpt.load_checkpoint(path, device)
+    from train.models.ddpm import DDPM, DDPMConfig
+
+    st = ckpt.load_state(path)
+    model = DDPM(DDPMConfig(**st["model_config"]))
+    model.load_state_dict(st["ema"])
+    return model.to(device).eval()
+
+
+DEFAULT_VIEW = {"seeds": 10, "samples": 16, "steps": 50, "confidence": 0.9}
+
+
+@torch.no_grad()
+def default_view(model, clf, seeds: int = DEFAULT_VIEW["seeds"], n: int = DEFAULT_VIEW["samples"],
+                 steps: int = DEFAULT_VIEW["steps"], confidence: float = DEFAULT_VIEW["confidence"]) -> dict:
+    """What a newcomer sees first: the reverse viewer's default run, unconditional DDIM with `steps` steps and η = 0
+    on `n` samples, for seeds 0 … seeds − 1, z_T drawn as the viewer draws it (a CPU generator seeded with the seed,
+    z_T = randn(n, 1, 28, 28)). Returns the share of samples that the classifier reads with probability ≥
+    `confidence`, and that count per seed."""
+    dev = model.diffusion.betas.device
+    per_seed = []
+    for seed in range(seeds):
+        z_T = torch.randn((n, 1, 28, 28), generator=torch.Generator().manual_seed(seed)).to(dev)
+        *_, last = model.diffusion.ddim_sample_progressive(model.eps_model(None), (n, 1, 28, 28), steps, 0.0, z_T=z_T)
+        probs, _ = classifier_outputs(clf, ((last.z_prev + 1) / 2).clamp(0, 1).cpu())
+        per_seed.append(int((probs.max(1).values >= confidence).sum()))
+    return {"source": f"the reverse viewer's default: seeds 0–{seeds - 1} of {n} unconditional DDIM-{steps} samples",
+            "confident_share": sum(per_seed) / (seeds * n), "confident_per_seed": per_seed, "confidence": confidence,
+            "samples": seeds * n}
 
 
 def real_draw(labels: torch.Tensor, n: int, how: str, g: torch.Generator) -> torch.Tensor:

@@ -9,6 +9,7 @@ per class) and resumable state; at the end the card records the test negative EL
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
 import time
@@ -21,6 +22,7 @@ from tqdm import tqdm
 from train import checkpoint as ckpt
 from train import distributed
 from train.data import batches, load_split
+from train.diffusion import LossWeighting
 from train.distributed import Dist, Objective
 from train.models.ddpm import DDPM, DDPMConfig
 from train.run import Progress, RunConfig, restore, save_progress, start_run, throughput, torch_device
@@ -34,7 +36,13 @@ class DiffusionTrainConfig(RunConfig):
     lr: float = field(default=2e-4, metadata={"help": "Adam learning rate (after warm-up)"})
     warmup_steps: int = field(default=500, metadata={"help": "linear learning-rate warm-up"})
     ema_decay: float = field(default=0.999, metadata={"help": "EMA decay of the shipped weights"})
-    class_dropout: float = field(default=0.1, metadata={"help": "probability of training a step without its label"})
+    class_dropout: float = field(default=0.1, metadata={"help": "probability of training an image without its label "
+                                                              "(the unconditional model learns from these only)"})
+    loss_weighting: LossWeighting = field(default="uniform", metadata={
+        "help": "weight of each timestep's ε-loss: uniform (Ho eq. 14) or min_snr (min(SNR, γ)/SNR, Hang et al. 2023)"})
+    snr_gamma: float = field(default=5.0, metadata={"help": "γ of min_snr weighting"})
+    init_from: str = field(default="", metadata={"help": "start from this DDPM checkpoint's weights (same config) "
+                                                         "instead of random ones; ignored when resuming"})
     grad_clip: float = field(default=1.0, metadata={"help": "clip the gradient norm to this"})
     bf16: bool = field(default=False, metadata={"help": "bfloat16 autocast for the network (fast on CPUs with AMX)"})
     eval_images: int = field(default=100, metadata={"help": "test images for the final ELBO (T network calls each)"})
@@ -58,8 +66,8 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
 
 @torch.no_grad()
 def sample_grid(model: DDPM, path: Path, seed: int, steps: int = 50, per_class: int = 10) -> None:
-    """`per_class` DDIM samples of each class (or 10·per_class unconditional ones), one row per class, saved as a
-    PNG."""
+    """`per_class` DDIM samples of each class, one row per class, saved as a PNG, and as many unconditional ones
+    beside it (uncond_<name>); an unconditional model saves the latter only, under `path`."""
     from torchvision.utils import save_image
 
     dev = model.diffusion.betas.device
@@ -68,6 +76,11 @@ def sample_grid(model: DDPM, path: Path, seed: int, steps: int = 50, per_class: 
     g = torch.Generator(dev).manual_seed(seed)
     x = model.diffusion.sample(model.eps_model(y), (n, 1, 28, 28), "ddim", min(steps, model.config.timesteps), 0.0, g)
     save_image((x + 1) / 2, str(path), nrow=per_class)
+    if y is not None:  # the unconditional model too: it is what the reverse viewer shows by default
+        g = torch.Generator(dev).manual_seed(seed)
+        x = model.diffusion.sample(model.eps_model(None), (n, 1, 28, 28), "ddim", min(steps, model.config.timesteps),
+                                   0.0, g)
+        save_image((x + 1) / 2, str(path.with_name("uncond_" + path.name)), nrow=per_class)
 
 
 @torch.no_grad()
@@ -92,10 +105,31 @@ def test_elbo_bpd(model: DDPM, x: torch.Tensor, seed: int, batch: int = 100, pro
 
 
 def denoising_loss(model: DDPM, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor, noise: torch.Tensor,
-                   bf16: bool) -> torch.Tensor:
-    """L_simple (Ho eq. 14) of each image: (B,). x: (B, 1, 28, 28) in [−1, 1]; y: (B,) labels (null_label: none)."""
+                   bf16: bool, weighting: LossWeighting = "uniform", snr_gamma: float = 5.0) -> torch.Tensor:
+    """L_simple (Ho eq. 14) of each image, weighted per timestep: (B,). x: (B, 1, 28, 28) in [−1, 1]; y: (B,) labels
+    (null_label: none)."""
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
-        return model.diffusion.training_loss(model.eps_model(y if model.config.num_classes else None), x, t, noise)
+        return model.diffusion.training_loss(model.eps_model(y if model.config.num_classes else None), x, t, noise,
+                                             weighting, snr_gamma)
+
+
+def initialize_from(path: str, mcfg: DDPMConfig, modules: dict[str, torch.nn.Module]) -> list[str]:
+    """Load a shipped DDPM's weights into every module (the network and its EMA) for a warm start; returns what
+    made those weights (the source card's commands and a line naming the file, its digest and commit), so the
+    new card's chain of commands stays complete. ValueError if its config differs from `mcfg`."""
+    from dataclasses import asdict
+
+    source = ckpt.load_checkpoint(path)
+    if getattr(source, "config", None) is None or asdict(source.config) != asdict(mcfg):
+        found = asdict(source.config) if hasattr(source, "config") else type(source).__name__
+        raise ValueError(f"--init-from {path}: its config {found} differs from this run's {asdict(mcfg)}")
+    for module in modules.values():
+        module.load_state_dict(source.state_dict())
+    card = ckpt.read_card(path)
+    made_by = card.get("commands") or ([card["command"]] if "command" in card else [])
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    return [*made_by, f"# the weights above ({path}, sha256 {digest}…, {card.get('training', {}).get('steps', '?')} "
+                      f"steps, commit {card.get('commit', 'unknown')[:12]}) initialize the run below"]
 
 
 def train(mcfg: DDPMConfig, tcfg: DiffusionTrainConfig, argv: list[str] | None = None) -> dict:
@@ -115,6 +149,8 @@ def _train(mcfg: DDPMConfig, tcfg: DiffusionTrainConfig, argv: list[str] | None,
     g = torch.Generator().manual_seed(tcfg.seed + 1)  # batches, t, noise and label dropout, the same on every rank
     modules = {"model": model, "ema": ema}
     epoch, step, history, commands = restore(run, tcfg, mcfg, modules, opt, g)
+    if step == 0 and tcfg.init_from:
+        commands = [*initialize_from(tcfg.init_from, mcfg, modules), *commands]
     distributed.seed_dropout(dist, tcfg.seed, step)
     objective = distributed.wrap(Objective(model, denoising_loss), dist, device)
     log = print if dist.is_main else lambda *a, **k: None
@@ -146,7 +182,7 @@ def _train(mcfg: DDPMConfig, tcfg: DiffusionTrainConfig, argv: list[str] | None,
             x, y, t, noise = distributed.shard(dist, x, y, t, noise)  # this rank's share
             for group in opt.param_groups:
                 group["lr"] = tcfg.lr * min(1.0, (step + 1) / max(tcfg.warmup_steps, 1))
-            loss = objective(x, y, t, noise, tcfg.bf16)
+            loss = objective(x, y, t, noise, tcfg.bf16, tcfg.loss_weighting, tcfg.snr_gamma)
             opt.zero_grad(set_to_none=True)
             distributed.global_mean(dist, loss, len(idx)).backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)

@@ -24,9 +24,10 @@ def tiny(tmp_path_factory, synthetic_data):
 def test_evaluate_writes_a_row_per_source_into_the_card(tiny):
     ddpm, clf, data = tiny
     rows = evaluate(EvaluateConfig(ddpm=str(ddpm), vae="", classifier=str(clf), data_dir=str(data), n=20,
-                                   samplers="ddim4,ddpm", batch=10, cache=""), argv=["evaluate", "--n", "20"])
+                                   samplers="ddim4,ddpm,dpmpp2m3", batch=10, cache=""), argv=["evaluate", "--n", "20"])
     floor = "real digits"
-    assert [r["source"].split(",")[0] for r in rows] == [floor, floor, "DDIM", "DDPM"]
+    assert [r["source"].split(",")[0] for r in rows] == [floor, floor, "DDIM", "DDPM", "DPM-Solver++(2M)"]
+    assert rows[4]["source"].startswith("DPM-Solver++(2M), 3 steps")
     # the floor rows, recomputed here: N random (then class-balanced) training digits against the whole test set,
     # and N random (class-balanced) test digits' own IS
     model = ckpt.load_checkpoint(clf)
@@ -53,22 +54,22 @@ def test_evaluate_writes_a_row_per_source_into_the_card(tiny):
     assert rows[0]["frechet_distance"] != pytest.approx(rows[1]["frechet_distance"])
     assert all(1.0 - 1e-9 <= r["inception_score"] <= 10.0 for r in rows)
     assert all(r["frechet_distance"] >= -1e-6 and r["n"] == 20 for r in rows)
-    assert [r["kind"] for r in rows] == ["real", "real", "ddpm", "ddpm"]  # fields the app reads (the guidance text)
+    assert [r["kind"] for r in rows] == ["real", "real", "ddpm", "ddpm", "ddpm"]  # fields the app reads
     assert [(r["sampler"], r["labels"], r["guidance"], r["device"]) for r in rows[2:]] == [
-        ("ddim4", "none", 0.0, "cpu"), ("ddpm", "none", 0.0, "cpu")]
+        ("ddim4", "none", 0.0, "cpu"), ("ddpm", "none", 0.0, "cpu"), ("dpmpp2m3", "none", 0.0, "cpu")]
     card = ckpt.read_card(ddpm)
-    assert [r["command"] for r in card["sample_quality"]["rows"]] == ["python -m train evaluate --n 20"] * 4
+    assert [r["command"] for r in card["sample_quality"]["rows"]] == ["python -m train evaluate --n 20"] * 5
 
     # another run merges into the table: same source and N replaced, new ones added, each with its command
     evaluate(EvaluateConfig(ddpm=str(ddpm), vae="", classifier=str(clf), data_dir=str(data), n=20, samplers="ddim4",
                             batch=10, cache="", labels="balanced", guidance=1.0), argv=["evaluate", "--labels", "b"])
     table = ckpt.read_card(ddpm)["sample_quality"]["rows"]
-    assert [r["source"].split(",")[0] for r in table] == ["DDIM", "DDPM", floor, floor, "DDIM"]
+    assert [r["source"].split(",")[0] for r in table] == ["DDIM", "DDPM", "DPM-Solver++(2M)", floor, floor, "DDIM"]
     # the floor rows were replaced by the second run's (same source and N, same scores), the first run's DDPM rows kept
-    assert [{k: t[k] for k in r} for t, r in zip(table[2:4], rows[:2], strict=True)] == rows[:2]
-    assert [{k: t[k] for k in r} for t, r in zip(table[:2], rows[2:], strict=True)] == rows[2:]
+    assert [{k: t[k] for k in r} for t, r in zip(table[3:5], rows[:2], strict=True)] == rows[:2]
+    assert [{k: t[k] for k in r} for t, r in zip(table[:3], rows[2:], strict=True)] == rows[2:]
     assert table[-1]["source"].endswith("class-conditional (labels 0–9 in turn), guidance w = 1")
-    assert [r["command"].split()[-1] for r in table] == ["20", "20", "b", "b", "b"]
+    assert [r["command"].split()[-1] for r in table] == ["20", "20", "20", "b", "b", "b"]
 
 
 def test_rows_of_another_reference_are_kept_apart_until_scored_again(tiny, tmp_path):
@@ -119,7 +120,7 @@ def test_class_conditional_samples_use_labels_and_guidance(tiny):
 
 def test_evaluate_refuses_unknown_samplers(tiny):
     ddpm, clf, data = tiny
-    with pytest.raises(ValueError, match="'euler' is not 'ddpm' or 'ddimK'"):
+    with pytest.raises(ValueError, match="'euler' is not 'ddpm', 'ddimK' or 'dpmpp2mK'"):
         evaluate(EvaluateConfig(ddpm=str(ddpm), vae="", classifier=str(clf), data_dir=str(data), samplers="euler",
                                 cache=""))
 

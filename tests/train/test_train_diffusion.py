@@ -127,3 +127,39 @@ def test_training_on_cuda_follows_the_cpu_run(tmp_path, synthetic_data):
         assert a["test_loss_ema"] == pytest.approx(b["test_loss_ema"], rel=2e-2)
     model = ckpt.load_checkpoint(tmp_path / "gpu" / "ddpm.safetensors")
     assert next(model.parameters()).device.type == "cpu"
+
+
+def test_min_snr_weight_is_min_snr_gamma_over_snr():
+    """Hang et al. 2023 for ε-prediction: w_t = min(SNR_t, γ) / SNR_t, SNR_t = ᾱ_t / (1 − ᾱ_t), from the schedule."""
+    from train.diffusion import GaussianDiffusion, linear_betas
+
+    d = GaussianDiffusion(1000, "linear")
+    t = torch.arange(1000)
+    ac = torch.cumprod(1 - linear_betas(1000), 0)  # float64, independent of the float32 buffers
+    snr = ac / (1 - ac)
+    w = d.loss_weight(t, "min_snr", 5.0).double()
+    torch.testing.assert_close(w, snr.clamp(max=5.0) / snr, rtol=1e-5, atol=0)
+    assert w[0] < 1e-3 and w[-1] == 1.0  # a nearly clean step weighs little, a noisy one fully
+    assert (d.loss_weight(t, "uniform") == 1).all()
+    with pytest.raises(ValueError, match="weighting"):
+        d.loss_weight(t, "v")
+
+
+def test_warm_start_loads_the_weights_and_keeps_the_chain_of_commands(tmp_path, synthetic_data):
+    first = train_diffusion(TINY, _cfg(tmp_path / "a", synthetic_data, epochs=1, eval_images=0))
+    source = tmp_path / "a" / "ddpm.safetensors"
+    card = train_diffusion(TINY, _cfg(tmp_path / "b", synthetic_data, epochs=1, eval_images=0, max_steps=1,
+                                      init_from=str(source), loss_weighting="min_snr"))
+    assert card["stopped_at_step"] == 1
+    cfg = _cfg(tmp_path / "c", synthetic_data, epochs=1, eval_images=0, init_from=str(source), lr=0.0,
+               class_dropout=0.5)
+    card = train_diffusion(TINY, cfg)  # lr 0: the weights stay those it started from
+    warm = ckpt.load_checkpoint(cfg.out)
+    cold = ckpt.load_checkpoint(source)
+    for (k, a), b in zip(warm.state_dict().items(), cold.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, msg=k)
+    assert card["commands"][: len(first["commands"])] == first["commands"]
+    assert "initialize the run below" in card["commands"][len(first["commands"])]
+    wide = DDPMConfig(**{**TINY.__dict__, "base_channels": 16})
+    with pytest.raises(ValueError, match="differs from this run's"):
+        train_diffusion(wide, _cfg(tmp_path / "d", synthetic_data, epochs=1, init_from=str(source)))

@@ -1,4 +1,5 @@
-"""The same z_T through DDIM at two step counts, and DDPM with all T steps if asked."""
+"""The same z_T through two samplers, DDIM and a second one (DDIM at another step count, or DPM-Solver++(2M)), and
+DDPM with all T steps if asked."""
 
 import dataclasses
 import time
@@ -12,32 +13,37 @@ from explorer.labs.diffusion.common import DiffusionControls
 from explorer.labs.diffusion.reverse import GUIDANCE_LABEL_OFF, _guidance_control, _trajectory, parse_request
 from explorer.links import Links
 from explorer.models import Models
-from explorer.state import CLASS_NONE, CLASSES, MAX_GUIDANCE, MAX_SAMPLES
+from explorer.state import CLASS_NONE, CLASSES, DPM_SOLVER, MAX_GUIDANCE, MAX_SAMPLES
 from train.diffusion import to_unit_range
+
+SECOND_SAMPLERS = ("DDIM", DPM_SOLVER)
 
 
 def two_samplers(models: Models, steps_a, steps_b, eta, seed, n, label, guidance, with_ddpm=False,
-                 progress=gr.Progress(), request: gr.Request = None) -> str:
-    """DDIM with two step counts (and, if asked, DDPM with all T steps) from the same z_T, final samples side
-    by side. Reports its progress step by step (DDPM's 1000 steps take minutes on a CPU). One run at a time per
-    session (`background.RUNS`)."""
-    req, steps_b, with_ddpm = parse_comparison(models, steps_a, steps_b, eta, seed, n, label, guidance, with_ddpm)
+                 sampler_b="DDIM", progress=gr.Progress(), request: gr.Request = None) -> str:
+    """DDIM with `steps_a` steps and `sampler_b` (DDIM or DPM-Solver++(2M)) with `steps_b` (and, if asked, DDPM with
+    all T steps) from the same z_T, final samples side by side. Reports its progress step by step (DDPM's 1000 steps
+    take minutes on a CPU). One run at a time per session (`background.RUNS`)."""
+    req, second, with_ddpm = parse_comparison(models, steps_a, steps_b, eta, seed, n, label, guidance, with_ddpm,
+                                              sampler_b)
     with background.RUNS.claim(request.session_hash if request else None):
-        return _two_samplers(models, models.diffusion_model(), req, steps_b, with_ddpm, progress)
+        return _two_samplers(models, models.diffusion_model(), req, second, with_ddpm, progress)
 
 
-def parse_comparison(models: Models, steps_a, steps_b, eta, seed, n, label, guidance, with_ddpm):
-    """/two_samplers's values checked: (the first arm's SamplerRequest, the second's steps, whether DDPM runs too).
+def parse_comparison(models: Models, steps_a, steps_b, eta, seed, n, label, guidance, with_ddpm, sampler_b="DDIM"):
+    """/two_samplers's values checked: (the first arm's SamplerRequest, the second's, whether DDPM runs too).
     Also its `checks.pre_queue` validator, so a bad value is named before the call waits for a run slot."""
     req = parse_request(models, "DDIM", steps_a, eta, seed, n, label, guidance)
-    steps_b = checks.number("DDIM steps (second)", steps_b, 1, models.diffusion_model().diffusion.T, integer=True)
+    sampler_b = checks.choice("Second sampler", sampler_b, SECOND_SAMPLERS)
+    steps_b = checks.number("Steps (second)", steps_b, 1, models.diffusion_model().diffusion.T, integer=True)
     if not isinstance(with_ddpm, bool):
         raise checks.InputError(f"'Include DDPM' must be true or false, not {checks.shown(with_ddpm)}.")
-    return req, steps_b, with_ddpm
+    second = dataclasses.replace(req, sampler=sampler_b, steps=steps_b, eta=req.eta if sampler_b == "DDIM" else 0.0)
+    return req, second, with_ddpm
 
 
-def _two_samplers(models: Models, m, req, steps_b: int, with_ddpm: bool, progress) -> str:
-    arms = [req, dataclasses.replace(req, steps=steps_b)]
+def _two_samplers(models: Models, m, req, second, with_ddpm: bool, progress) -> str:
+    arms = [req, second]
     if with_ddpm:
         arms.append(dataclasses.replace(req, sampler="DDPM", steps=m.diffusion.T, eta=1.0))
     z_T = torch.randn((req.n, 1, 28, 28), generator=torch.Generator().manual_seed(req.seed))
@@ -54,8 +60,8 @@ def _two_samplers(models: Models, m, req, steps_b: int, with_ddpm: bool, progres
                 if k % 10 == 0:
                     progress((done + k) / total, desc=f"{arm.sampler}, {arm.steps} steps: step {k + 1}")
             done += arm.steps
-            what = (f"DDPM, all {arm.steps} steps" if arm.sampler == "DDPM" else
-                    f"DDIM, {arm.steps} steps, η = {req.eta:g}")
+            what = {"DDPM": f"DDPM, all {arm.steps} steps", DPM_SOLVER: f"{DPM_SOLVER}, {arm.steps} steps"}.get(
+                arm.sampler, f"DDIM, {arm.steps} steps, η = {arm.eta:g}")
             samples = to_unit_range(last.z_prev.squeeze(1))
             out.append(render.grid_tag(samples, req.n, cell=56,
                                        caption=f"{what}: {time.perf_counter() - t0:.1f} s",
@@ -64,32 +70,37 @@ def _two_samplers(models: Models, m, req, steps_b: int, with_ddpm: bool, progres
                                        alt=models.alt(f"{req.n} samples: {what}, from that z_T", samples)))
     cls = "" if req.label is None else f" (class {req.label}, w = {req.guidance:g})"
     return ("<div>" + "".join(out) + f"<p class='ge-note'>Every row starts from the same z_T{cls}. DDIM with η = 0 "
-            "adds no noise: it follows a discretized ODE that maps each z_T to one sample, so its step counts "
-            "agree up to the discretization error. DDPM (and DDIM with η > 0) draws fresh noise at every step "
+            "and DPM-Solver++(2M) add no noise: both follow the probability-flow ODE, which maps each z_T to one "
+            "sample, DDIM with first-order steps and DPM-Solver++ with second-order ones, so their samples agree up "
+            "to each one's discretization error, which shrinks faster with the steps for the second-order solver. "
+            "DDPM (and DDIM with η > 0) draws fresh noise at every step "
             f"(seed {req.seed + 1}): a discretized SDE, whose path from the same z_T ends at another sample of the "
             "same distribution.</p></div>")
 
 
-def first_comparison(models: Models, steps_a, steps_b, eta, seed, n, label, guidance) -> str:
+def first_comparison(models: Models, steps_a, steps_b, eta, seed, n, label, guidance, sampler_b="DDIM") -> str:
     """`two_samplers` without DDPM, as a page opens (the view's first picture); a link to more than
     reverse.OPENING_MAX_STEPS steps leaves it to the Compare button."""
     from explorer.labs.diffusion.reverse import OPENING_MAX_STEPS
 
     longest = max(checks.number("DDIM steps (first)", steps_a, 1, 10**6, integer=True),
-                  checks.number("DDIM steps (second)", steps_b, 1, 10**6, integer=True))
+                  checks.number("Steps (second)", steps_b, 1, 10**6, integer=True))
     if longest > OPENING_MAX_STEPS:
-        return (f"<p class='ge-note'>{longest} DDIM steps do not start by themselves when a page opens: press "
+        return (f"<p class='ge-note'>{longest} steps do not start by themselves when a page opens: press "
                 "<b>Compare</b> to run them.</p>")
-    return two_samplers(models, steps_a, steps_b, eta, seed, n, label, guidance, False, progress=lambda *a, **kw: None)
+    return two_samplers(models, steps_a, steps_b, eta, seed, n, label, guidance, False, sampler_b,
+                        progress=lambda *a, **kw: None)
 
 
 def build(ctl: DiffusionControls, links: Links | None = None) -> None:
     T = ctl.T
-    gr.Markdown("DDIM with two step counts, and if you ask, DDPM with all T steps, all from the same initial "
-                "noise z_T.")
+    gr.Markdown("DDIM, and a second sampler (DDIM with another step count, or the second-order DPM-Solver++(2M)), "
+                "and if you ask, DDPM with all T steps, all from the same initial noise z_T.")
     with gr.Row():
         a = checks.Slider(1, T, value=min(50, T), step=1, label="DDIM steps (first)", elem_id="diff-cmp-a")
-        b = checks.Slider(1, T, value=min(10, T), step=1, label="DDIM steps (second)", elem_id="diff-cmp-b")
+        sampler_b = checks.Radio(list(SECOND_SAMPLERS), value="DDIM", label="second sampler",
+                                 elem_id="diff-cmp-sampler-b")
+        b = checks.Slider(1, T, value=min(10, T), step=1, label="steps (second)", elem_id="diff-cmp-b")
         eta = checks.Slider(0, 1, value=0.0, step=0.05, label="η", elem_id="diff-cmp-eta")
         seed = checks.Number(0, label="seed", minimum=0, step=1, elem_id="diff-cmp-seed")
         n = checks.Slider(1, MAX_SAMPLES, value=4, step=1, label="samples", elem_id="diff-cmp-n")
@@ -102,13 +113,14 @@ def build(ctl: DiffusionControls, links: Links | None = None) -> None:
         btn = gr.Button("Compare", variant="primary", elem_id="diff-compare-btn")
     out = gr.HTML(elem_id="diff-compare")
     label.change(_guidance_control, label, guidance, api_visibility="private", show_progress="hidden")
-    inputs = [a, b, eta, seed, n, label, guidance, ddpm]
+    inputs = [a, b, eta, seed, n, label, guidance, ddpm, sampler_b]
     render.mark_stale(inputs, ["diff-compare"])
     check = checks.pre_queue(partial(parse_comparison, ctl.models))
     render.clear_stale(btn.click(background.in_session(two_samplers, ctl.models), inputs, out, api_name="two_samplers",
                                  concurrency_limit=2, validator=check), ["diff-compare"])
     if links is not None:  # not the DDPM box: a link would start minutes of work on every page that opens it
-        for name, c in zip(("cmp_a", "cmp_b", "cmp_eta", "cmp_seed", "cmp_n", "cmp_class", "cmp_guidance"),
-                           inputs[:-1], strict=True):
+        linked = [c for c in inputs if c is not ddpm]
+        for name, c in zip(("cmp_a", "cmp_b", "cmp_eta", "cmp_seed", "cmp_n", "cmp_class", "cmp_guidance",
+                            "cmp_sampler_b"), linked, strict=True):
             links.param("diffusion", name, c)
-        links.opening(partial(first_comparison, ctl.models), inputs[:-1], [out], later=True)
+        links.opening(partial(first_comparison, ctl.models), linked, [out], later=True)

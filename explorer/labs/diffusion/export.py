@@ -10,14 +10,16 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from explorer import checks, filmstrip, render
-from explorer.state import SamplerRequest
+from explorer.state import DPM_SOLVER, SamplerRequest
 
 HOLD_S = 1.0  # the sample stays on screen this long at the end of an export
 EXPORT_MAX_AGE_S = 3600  # exports older than this are removed
 
 def export_name(req: SamplerRequest) -> str:
-    """A file name that says what the run was: 'ddim50-eta0-seed7-class3-w2', 'ddpm1000-seed0-uncond'."""
-    what = f"ddpm{req.steps}" if req.sampler == "DDPM" else f"ddim{req.steps}-eta{req.eta:g}"
+    """A file name that says what the run was: 'ddim50-eta0-seed7-class3-w2', 'dpmpp2m20-seed0-uncond',
+    'ddpm1000-seed0-uncond'."""
+    what = {"DDPM": f"ddpm{req.steps}", DPM_SOLVER: f"dpmpp2m{req.steps}"}.get(req.sampler,
+                                                                           f"ddim{req.steps}-eta{req.eta:g}")
     cls = "uncond" if req.label is None else f"class{req.label}-w{req.guidance:g}"
     return f"{what}-seed{req.seed}-{cls}".replace(".", "p")
 

@@ -1,5 +1,5 @@
 """The learned reverse process, streamed frame by frame (z_t, predicted ε, predicted x̂_0, and last the sample),
-then scrubbed in the page (explorer/filmstrip.py); DDPM or DDIM, class and guidance; Stop; export."""
+then scrubbed in the page (explorer/filmstrip.py); DDIM, DPM-Solver++(2M) or DDPM, class and guidance; Stop; export."""
 
 import collections
 import io
@@ -16,7 +16,7 @@ from explorer.labs.diffusion.export import export, export_name
 from explorer.labs.diffusion.guidance import guidance_text
 from explorer.links import Links
 from explorer.models import Models
-from explorer.state import CLASS_NONE, CLASSES, MAX_GUIDANCE, MAX_SAMPLES, SamplerRequest
+from explorer.state import CLASS_NONE, CLASSES, DPM_SOLVER, MAX_GUIDANCE, MAX_SAMPLES, SAMPLERS, SamplerRequest
 from train.diffusion import to_unit_range
 from train.models.ddpm import DDPM
 
@@ -49,6 +49,8 @@ def _trajectory(m: DDPM, req: SamplerRequest, z_T: torch.Tensor, generator: torc
     eps_model = m.eps_model(y, req.guidance)
     if req.sampler == "DDPM":
         return m.diffusion.ddpm_sample_progressive(eps_model, tuple(z_T.shape), generator, z_T=z_T)
+    if req.sampler == DPM_SOLVER:
+        return m.diffusion.dpm_solver_pp_sample_progressive(eps_model, tuple(z_T.shape), req.steps, z_T=z_T)
     return m.diffusion.ddim_sample_progressive(eps_model, tuple(z_T.shape), req.steps, req.eta, generator, z_T=z_T)
 
 
@@ -146,12 +148,17 @@ def stop(run) -> str | dict:
     return gr.update()
 
 
+ETA_LABELS = {"DDIM": "η (DDIM: 0 deterministic, 1 like DDPM)",
+              DPM_SOLVER: "η (DPM-Solver++ solves the ODE: deterministic, like DDIM with η = 0)",
+              "DDPM": "η (DDPM draws fresh noise every step, like DDIM with η = 1)"}
+
+
 def _sampler_controls(sampler: str) -> list:
-    """DDPM always takes all T steps with fresh noise: the steps and η sliders only matter for DDIM."""
-    ddim = sampler == "DDIM"
-    return [gr.update(interactive=ddim, label="steps" if ddim else "steps (DDPM always takes all T)"),
-            gr.update(interactive=ddim, label="η (DDIM: 0 deterministic, 1 like DDPM)" if ddim
-                      else "η (DDPM draws fresh noise every step, like DDIM with η = 1)")]
+    """DDPM always takes all T steps with fresh noise; DPM-Solver++ takes any number of steps, with no noise: the
+    steps slider matters for DDIM and DPM-Solver++, η for DDIM only."""
+    return [gr.update(interactive=sampler != "DDPM",
+                      label="steps (DDPM always takes all T)" if sampler == "DDPM" else "steps"),
+            gr.update(interactive=sampler == "DDIM", label=ETA_LABELS.get(sampler, ETA_LABELS["DDIM"]))]
 
 
 def _guidance_control(label: str) -> dict:
@@ -164,8 +171,8 @@ OPENING_MAX_STEPS = 100  # a page that opens runs at most this many steps by its
 
 def finished(models: Models, sampler, steps, eta, seed, n, label, guidance) -> tuple:
     """A whole run, as a page opens (the viewer's first picture): `reverse`'s last (viewer, status, run). A link
-    to a long run (DDPM's T steps, or DDIM with more than OPENING_MAX_STEPS) leaves it to the Run button: every
-    page that opens the link would otherwise cost minutes of the server."""
+    to a long run (DDPM's T steps, or DDIM or DPM-Solver++ with more than OPENING_MAX_STEPS) leaves it to the Run
+    button: every page that opens the link would otherwise cost minutes of the server."""
     req = parse_request(models, sampler, steps, eta, seed, n, label, guidance)
     if req.steps > OPENING_MAX_STEPS:
         return (gr.update(), f"{req.describe()}: {req.steps} steps, so it does not start by itself. Press "
@@ -176,7 +183,7 @@ def finished(models: Models, sampler, steps, eta, seed, n, label, guidance) -> t
 def build(ctl: DiffusionControls, links: Links | None = None) -> None:
     models, m, T = ctl.models, ctl.ddpm, ctl.T
     with gr.Row():
-        sampler = checks.Radio(["DDIM", "DDPM"], value="DDIM", label="sampler", elem_id="diff-sampler")
+        sampler = checks.Radio(list(SAMPLERS), value="DDIM", label="sampler", elem_id="diff-sampler")
         steps = checks.Slider(1, T, value=min(50, T), step=1, label="steps", elem_id="diff-steps")
         eta = checks.Slider(0, 1, value=0.0, step=0.05, label="η (DDIM: 0 deterministic, 1 like DDPM)",
                             elem_id="diff-eta")

@@ -199,6 +199,31 @@ def test_two_samplers_include_ddpm_only_when_asked(models):
     assert html.count("<img") == 4 and f"DDPM, all {T} steps" in html
 
 
+def test_dpm_solver_runs_in_the_viewer_and_beside_ddim(models):
+    """DPM-Solver++(2M) in the reverse viewer: its frames are its steps', η does not apply, and the file name says
+    which sampler ran; in "Same seed, two samplers" it is the second arm, from the same z_T as DDIM."""
+    from explorer.state import DPM_SOLVER
+
+    req = reverse.parse_request(models, DPM_SOLVER, 4, 0.7, 5, 2, "none (unconditional)", 0.0)
+    assert req.eta == 0.0 and req.describe() == f"{DPM_SOLVER}, 4 steps, seed 5, unconditional"
+    assert export.export_name(req) == "dpmpp2m4-seed5-uncond"
+    frames = list(reverse._frames(models.ddpm, req))
+    assert len(frames) == 5 and frames[-1].t == 0
+    g = torch.Generator().manual_seed(5)
+    z_T = torch.randn((2, 1, 28, 28), generator=g)
+    steps = list(models.ddpm.diffusion.dpm_solver_pp_sample_progressive(models.ddpm.eps_model(None), (2, 1, 28, 28), 4,
+                                                                        z_T=z_T))
+    assert frames[-1].png == reverse._frame_png(steps[-1].z_prev, steps[-1].eps, steps[-1].z_prev)
+    steps_u, eta_u = reverse._sampler_controls(DPM_SOLVER)
+    assert steps_u["interactive"] is True and eta_u["interactive"] is False and "deterministic" in eta_u["label"]
+    html = compare.two_samplers(models, 3, 2, 0.0, 0, 1, "none (unconditional)", 0.0, False, DPM_SOLVER,
+                                progress=lambda f, desc=None: None)
+    assert html.count("<img") == 3 and f"{DPM_SOLVER}, 2 steps" in html and "DDIM, 3 steps" in html
+    with pytest.raises(Exception, match="Second sampler"):
+        compare.two_samplers(models, 3, 2, 0.0, 0, 1, "none (unconditional)", 0.0, False, "Heun",
+                             progress=lambda f, desc=None: None)
+
+
 def test_exported_frames_say_what_they_show(models):
     """Each exported frame carries the run, its step and t, and the rows' names; the samples PNG is the sample row."""
     from PIL import Image
