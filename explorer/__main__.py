@@ -31,7 +31,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="also serve requests addressed to this host name (repeatable; IP addresses and localhost "
                         "always are: other names are refused against DNS rebinding, see explorer/guard.py)")
     p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads per computation (default: 1; see README, 'Where the time goes')")
+                   help="torch CPU threads per computation (default: 1; see docs/benchmarks.md, 'Where the time goes')")
     p.add_argument("--train-steps", type=int, default=4000,
                    help="the 2-D lab's in-session training: at most this many steps per drawing (default: 4000, "
                         "about 6 s on one core; fewer on a slow or busy server)")

@@ -20,7 +20,7 @@ own `train` package. Every picture below is computed live from the shipped check
 class Blocks(gr.Blocks):
     """gr.Blocks that refuses a call with the wrong number of values, naming the endpoint and its parameters. Gradio's
     own check answers too few with a paragraph about JavaScript functions that lists every value received (a 1 MB
-    string included), and ignores too many (issue 14)."""
+    string included), and ignores too many."""
 
     def validate_inputs(self, block_fn, inputs: list) -> None:
         # Clients may send a placeholder for each gr.State input (gradio_client does) or leave them out (Gradio's REST

@@ -78,7 +78,7 @@ def stream(produce: Callable[[], Iterable[T]], stop: threading.Event, interval: 
 
 class OneRunEach:
     """At most one long run (the reverse process, the sampler comparison) per browser session or API client at a
-    time (issue 14): with two run slots for the whole app, one client could otherwise hold both with DDPM-1000 runs
+    time: with two run slots for the whole app, one client could otherwise hold both with DDPM-1000 runs
     while a class waits. A second run of the same session waits `wait` seconds for the first to end (the page's Run
     button stops the previous run first, which ends at its next step), then is refused with a message."""
 

@@ -132,7 +132,7 @@ def image_array(value) -> np.ndarray:
 def pre_queue(check):
     """A Gradio `validator=` for a long run's event: `check(*values)` (the handler's own parsing, which raises
     InputError) runs when the call arrives, before it waits in the queue for a run slot, so a bad value is named at
-    once instead of after minutes behind other runs (issue 14). Gradio answers a refused call with HTTP 422, which
+    once instead of after minutes behind other runs. Gradio answers a refused call with HTTP 422, which
     gradio_client shows as "1 parameter(s) failed validation: - steps: …" and the page beside the control
     (app.Blocks.process_api finds the parameter, `refusal`)."""
     def validator(*values):

@@ -1,4 +1,4 @@
-"""Who may talk to the app: requests under a foreign Host name or from a foreign page are refused (issue 14).
+"""Who may talk to the app: requests under a foreign Host name or from a foreign page are refused.
 
 Two attacks reach an app that listens on 127.0.0.1 through the user's own browser:
 - **Cross-site requests.** Any page the user visits can POST to http://127.0.0.1:7860 (a multipart upload is a

@@ -8,7 +8,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -17,99 +16,11 @@ import pytest
 import torch
 
 from tests.chromium import browser_required, launch
-from tests.priority import LOWEST, lower_priority
 from train.checkpoint import load_checkpoint
 from train.data import write_synthetic_mnist
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS = Path(os.environ.get("GE_CHECKPOINTS", ROOT / "checkpoints"))
-
-
-COMPILED_CHECK = "tests/train/test_evaluate.py::test_compiled_unet_samples_what_the_plain_one_does"
-
-
-def _xdist_worker(config) -> bool:
-    return hasattr(config, "workerinput")
-
-
-@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's: without it installed, pytest runs serially
-def pytest_xdist_make_scheduler(config, log):
-    """Under pytest-xdist (`pytest -n 2`, opt-in: README, 'Test it'): the browser tests in one worker, every other
-    test in the other, which lowers its own priority (`_background_worker`) so that it only fills the time the
-    browser tests leave idle. (xdist's own `--dist loadgroup` cannot do it with pytest 9: it renames node ids,
-    which pytest 9 no longer reads.)"""
-    from xdist.scheduler import LoadScopeScheduling
-
-    class BrowserAndRest(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            return "browser" if nodeid.startswith("tests/browser/") else "rest"
-
-    return BrowserAndRest(config, log)
-
-
-def pytest_collection_modifyitems(session, config, items):
-    """Start the slow compile check (tests/train/compiled_check.py) in the background as soon as the run is known to
-    include it: its CPU then fills the browser tests' waits instead of adding ~30 s at the end. (Under xdist, the
-    worker that runs the tests other than the browser tests starts it: `_background_worker`.)"""
-    if not _xdist_worker(config) and any(item.nodeid == COMPILED_CHECK for item in items):
-        _start_compiled_check(config)
-
-
-def _start_compiled_check(config) -> None:
-    folder = Path(tempfile.mkdtemp(prefix="ge-compiled-"))
-    with open(folder / "log.txt", "w") as log:  # a file, not a pipe: nobody reads it until the test runs
-        proc = subprocess.Popen([sys.executable, "-m", "tests.train.compiled_check", str(folder / "result.json")],
-                                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    config.stash[_COMPILED] = (proc, folder)
-
-
-def pytest_unconfigure(config):
-    """A run that ended before the compile check was read (-x, Ctrl-C, deselected by a failure) leaves no process
-    and no files behind."""
-    proc, folder = config.stash.get(_COMPILED, (None, None))
-    if proc is not None:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-_COMPILED = pytest.StashKey[tuple]()
-
-
-@pytest.fixture
-def compiled_check(request):
-    """The background compile check's result, waiting for it (or running it now, when the run did not start it)."""
-    import json
-
-    def result() -> dict:
-        proc, folder = request.config.stash.get(_COMPILED, (None, None))
-        if proc is None:
-            from tests.train.compiled_check import check
-
-            return check()
-        proc.wait(timeout=600)
-        assert proc.returncode == 0, (folder / "log.txt").read_text()[-3000:]
-        return json.loads((folder / "result.json").read_text())
-
-    return result
-
-
-@pytest.fixture(autouse=True)
-def _background_worker(request):
-    """In an xdist worker, before its first test that is not a browser test: lower this process's priority (and
-    that of the app servers and subprocesses it starts: `lower_priority`) and use one torch thread. The browser tests
-    wait on the page and the app (the cores are ~60% idle while they run); the other tests now fill that time instead
-    of taking a core from the page at a moment it needs it."""
-    if _xdist_worker(request.config) and "browser" not in request.node.keywords and os.nice(0) < LOWEST:
-        lower_priority()
-        torch.set_num_threads(1)
-        os.environ["OMP_NUM_THREADS"] = "1"  # the subprocesses it starts (the app, torchrun) likewise
-        # this worker runs the compile check too: started now, its ~1–2 min of compiling (cold, in CI) overlaps this
-        # worker's own waits (app start-ups, subprocesses) instead of adding to its time where its test comes
-        if any(item.nodeid == COMPILED_CHECK for item in request.session.items):
-            _start_compiled_check(request.config)
-    yield
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,5 @@
-"""python -m train {vae,diffusion,diffusion2d,classifier,evaluate,evaluate-vae} ...: train a model and write its
-checkpoint and card, or evaluate one.
+"""python -m train {vae,diffusion,diffusion2d,classifier,evaluate,evaluate-vae,cards} ...: train a model and write
+its checkpoint and card, evaluate one, or write docs/checkpoints.md from the cards.
 
 Examples:
     python -m train vae --latent-dim 2 --epochs 100 --data-dir ../shared/data --out checkpoints/vae_2d.safetensors
@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("evaluate-vae", help="a VAE's test log-likelihood: exact by quadrature (2-D latent), and the "
                                             "importance-weighted bounds")
     add_dataclass_flags(p, EvaluateVAEConfig, "evaluation")
+    p = sub.add_parser("cards", help="write docs/checkpoints.md from the checkpoints' JSON cards")
+    p.add_argument("--checkpoints", default="checkpoints", help="folder of the cards (default: checkpoints)")
+    p.add_argument("--out", default="docs/checkpoints.md", help="the page to write (default: docs/checkpoints.md)")
     args = parser.parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -68,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
             from train.evaluate_vae import evaluate_vae
 
             evaluate_vae(from_flags(EvaluateVAEConfig, args), argv=argv)
+        elif args.command == "cards":
+            from train.cards import main as write_cards
+
+            return write_cards(args.checkpoints, args.out)
         elif args.command == "classifier":
             from train.train_classifier import train as train_classifier
 

@@ -1,4 +1,4 @@
-"""Points in the plane for the 2-D diffusion model (issue 15): the two Gaussian mixtures of train/mixture2d.py, whose
+"""Points in the plane for the 2-D diffusion model: the two Gaussian mixtures of train/mixture2d.py, whose
 diffused marginals are known exactly, and three sets whose are not (two moons, a spiral, a checkerboard); and the
 energy distance, the sample-quality figure that fits 2-D data.
 

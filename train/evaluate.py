@@ -272,6 +272,7 @@ def default_view(model, clf, seeds: int = DEFAULT_VIEW["seeds"], n: int = DEFAUL
     z_T = randn(n, 1, 28, 28)). Returns the share of samples that the classifier reads with probability ≥
     `confidence`, and that count per seed."""
     dev = model.diffusion.betas.device
+    steps = min(steps, model.diffusion.T)  # as the viewer's steps slider: at most T
     per_seed = []
     for seed in range(seeds):
         z_T = torch.randn((n, 1, 28, 28), generator=torch.Generator().manual_seed(seed)).to(dev)
@@ -301,7 +302,7 @@ def real_draw(labels: torch.Tensor, n: int, how: str, g: torch.Generator) -> tor
 
 
 def legacy_reference(row: dict) -> str:
-    """What a row without a "reference" field was scored against: the first N test images (before issue 18)."""
+    """What a row without a "reference" field was scored against: the first N test images (older cards)."""
     return row.get("reference") or f"the first {row['n']:,} MNIST test images"
 
 

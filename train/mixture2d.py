@@ -1,5 +1,5 @@
 """Gaussian mixtures in two dimensions, diffused in closed form: the exact marginal q(z_t), its score and the noise
-prediction a perfect network would make (issue 15: the 2-D diffusion lab shows the learned field beside this one).
+prediction a perfect network would make (the 2-D diffusion lab shows the learned field beside this one).
 
 If x ~ Σ_k w_k N(μ_k, Σ_k) and z_t = √ᾱ_t x + √(1 − ᾱ_t) ε with ε ~ N(0, I) (Ho et al. 2020, eq. 4), then z_t is
 again a mixture, with the same weights:

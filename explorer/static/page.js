@@ -1,5 +1,5 @@
 // The page's own code, run once as it loads (launch's js): dark mode for the plotly figures, logarithmic slider
-// tracks, and every figure exportable (issue 13).
+// tracks, and every figure exportable.
 //
 // Log sliders: a slider with the class ge-log-slider (labs/kl/common.LOG_SCALE) keeps its value, its number box
 // and its range in σ, but its track is log σ, so that σ = 0.001 … 0.1 is not squeezed into the first pixels. The

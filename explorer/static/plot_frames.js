@@ -1,4 +1,4 @@
-// Dragged frames without Plotly's redraw (issue 12): one Plotly.react costs 12–16 ms on our 2 cores (filling in the
+// Dragged frames without Plotly's redraw: one Plotly.react costs 12–16 ms on our 2 cores (filling in the
 // figure's defaults, redrawing every axis, then the browser's style and layout), which alone misses a display frame.
 // While a slider moves and the axes keep their ranges (kl_maths.steady_range makes them change in steps), nothing
 // but the curves changes: GeFrames.move writes the new curves into the SVG paths Plotly drew, mapped to pixels by

@@ -1,4 +1,4 @@
-"""Every endpoint against bad input (issue 14), through Gradio's REST API as any client could call it: each bad value
+"""Every endpoint against bad input, through Gradio's REST API as any client could call it: each bad value
 of each parameter, and a wrong number of values, gets a short message that says what is wrong, never a stack
 trace, an internal index or the whole value back, and the server keeps answering. Property-based (hypothesis) over
 the endpoints, their parameters and the kinds of bad value the app was probed with: strings, lists holding a valid

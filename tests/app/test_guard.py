@@ -1,4 +1,4 @@
-"""Who may talk to the app (explorer/guard.py, issue 14): foreign Host names and cross-site requests are refused,
+"""Who may talk to the app (explorer/guard.py): foreign Host names and cross-site requests are refused,
 the queue cannot be skipped, uploads are capped. Raw HTTP against the running app."""
 
 import http.client

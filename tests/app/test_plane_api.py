@@ -1,5 +1,5 @@
 """The 2-D diffusion lab through gradio_client: the field tables and particle runs the page fetches, a short training
-on a drawing in the session, bad input (issue 15)."""
+on a drawing in the session, bad input."""
 
 import json
 import math

@@ -160,7 +160,7 @@ def _png_declaring(path, side: int) -> None:
 
 
 def test_an_image_declaring_too_many_pixels_is_refused_before_it_is_decoded(client, tmp_path):
-    """A 13000 × 13000 PNG of a few hundred bytes took 29 s and 4.7 GB to decode (issue 14): now refused on its header,
+    """A 13000 × 13000 PNG of a few hundred bytes took 29 s and 4.7 GB to decode: now refused on its header,
     as an upload and as the sketch."""
     bomb = tmp_path / "bomb.png"
     _png_declaring(bomb, 13_000)

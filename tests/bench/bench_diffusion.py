@@ -22,7 +22,7 @@ from tests.conftest import CHECKPOINTS
 from train import checkpoint as ckpt
 from train.models.ddpm import DDPM, DDPMConfig
 
-SHIPPED = DDPMConfig(base_channels=16, channel_mults="1,2,4", num_res_blocks=2)  # see README / the card
+SHIPPED = DDPMConfig(base_channels=16, channel_mults="1,2,4", num_res_blocks=2)  # the shipped model (its card)
 
 
 APP_RUNS = 10  # Gradio slows down over the first runs that deliver large values (bench_gradio_floor.py)

@@ -1,4 +1,4 @@
-"""A classroom against one app (issue 14): N simulated users for a fixed time, each a gradio_client of its own, mixing
+"""A classroom against one app: N simulated users for a fixed time, each a gradio_client of its own, mixing
 what students do (the drag's settled decode, the KL panel, sampling, encoding test digits and an uploaded drawing,
 reverse-process runs, exports); then a session-churn arm (a new session every few milliseconds, each keeping state).
 Prints per-endpoint latency and errors, and the app's resident memory, open files and disk over time.

@@ -1,5 +1,5 @@
 """Start-up: the app's first HTTP 200, then how long a page takes until every view of every sub-tab shows its
-first picture (issue 13: nothing empty), for the first page after start-up and for a second page (the first
+first picture (nothing empty), for the first page after start-up and for a second page (the first
 views then come from the cache, explorer/links.py); then a link to a test digit not computed before, whose
 likelihood study takes seconds: until the digit shows, and until every view is drawn. Prints a table.
 

@@ -1,4 +1,4 @@
-"""What a student and a teacher ran into (issue 10), as they saw it: in headless Chromium."""
+"""What a student and a teacher ran into, as they saw it: in headless Chromium."""
 
 import pytest
 

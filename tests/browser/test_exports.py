@@ -1,4 +1,4 @@
-"""Every figure exportable (issue 13): PNG and SVG of each plot and a PNG of each image grid, named after what they
+"""Every figure exportable: PNG and SVG of each plot and a PNG of each image grid, named after what they
 show and captioned with it (render.exportable, render.grid_tag, static/page.js), in real Chromium."""
 
 import base64

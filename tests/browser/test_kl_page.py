@@ -1,4 +1,4 @@
-"""The KL lab's panels computed in the page (issue 12): the same numbers as torch.distributions, the same text as
+"""The KL lab's panels computed in the page: the same numbers as torch.distributions, the same text as
 the server, one redraw per animation frame, and dragging without a server."""
 
 import json

@@ -1,4 +1,4 @@
-"""The VAE decoder computed in the page (issue 12): the same numbers as torch, and dragging without a server."""
+"""The VAE decoder computed in the page: the same numbers as torch, and dragging without a server."""
 
 import json
 import re

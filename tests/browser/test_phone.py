@@ -1,4 +1,4 @@
-"""A phone-sized viewport (390 × 844, issue 13): the reverse viewer keeps its rows, buttons and slider together, and
+"""A phone-sized viewport (390 × 844): the reverse viewer keeps its rows, buttons and slider together, and
 the KL figure stays in view while its sliders move."""
 
 import pytest

@@ -1,4 +1,4 @@
-"""The 2-D diffusion lab in headless Chromium (issue 15): the field follows the t slider in the page, the numbers it
+"""The 2-D diffusion lab in headless Chromium: the field follows the t slider in the page, the numbers it
 prints are the server's, the particles play and a clicked particle's x̂_0 is the one the server's files give, and
 a drawing trains in the session and becomes the data set of both views."""
 

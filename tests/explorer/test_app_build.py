@@ -102,7 +102,7 @@ def test_cli_defaults_and_port_range(capsys):
     assert "--port 70000 is outside [1, 65535]" in capsys.readouterr().err
 
 
-# --- checkpoint faults (issue 14): a bad file disables its model with a message, the rest of the app starts ---------
+# --- checkpoint faults: a bad file disables its model with a message, the rest of the app starts ---------
 
 def _nan_copy(src, dst, kind: str) -> None:
     """`src`'s model saved to `dst` with one weight NaN (a diverged run)."""

@@ -61,7 +61,7 @@ def test_components_hand_the_raw_value_to_the_handler():
 
 
 def test_a_refused_call_names_the_parameter_at_fault(caplog):
-    """checks.pre_queue / refusal (issue 14): the value that, put back to its control's default, lets the check pass is
+    """checks.pre_queue / refusal: the value that, put back to its control's default, lets the check pass is
     the one marked; two bad values, or a wrong count, refuse the call whole; the trials write nothing to the log."""
     import gradio as gr
 

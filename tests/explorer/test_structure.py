@@ -1,4 +1,4 @@
-"""The shape the labs keep (issue 11): maths in one place, page code as files, small modules, one schema."""
+"""The shape the labs keep: maths in one place, page code as files, small modules, one schema."""
 
 import ast
 import re

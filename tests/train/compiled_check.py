@@ -1,12 +1,9 @@
 """Does the compiled UNet (train/evaluate.py's fast_unet: channels-last, torch.compile) sample what the plain one
-does? Run as a script in its own process, it writes the answer as JSON:
+does? tests/train/test_evaluate.py::test_compiled_unet_samples_what_the_plain_one_does (the `slow` tier: compiling
+costs ~50 s of CPU on a cold cache, most of it g++ on Inductor's kernels) asserts on the answer. Run as a script, it
+prints it as JSON:
 
-    python -m tests.train.compiled_check OUT.json
-
-Compiling costs ~50 s of CPU on a cold cache (most of it g++ on Inductor's kernels; a smaller UNet saves little),
-mostly spent while other tests wait on the app, the page or their subprocesses; so tests/conftest.py starts this at
-the beginning of a run that selected the test (under xdist: with the first test of the worker that runs it), and
-tests/train/test_evaluate.py::test_compiled_unet_samples_what_the_plain_one_does reads the result.
+    python -m tests.train.compiled_check
 """
 
 from __future__ import annotations
@@ -37,9 +34,4 @@ def check() -> dict:
 
 
 if __name__ == "__main__":
-    from tests.priority import lower_priority
-
-    lower_priority()  # it runs beside the browser tests: only in the time they leave idle
-    torch.set_num_threads(1)
-    with open(sys.argv[1], "w") as f:
-        json.dump(check(), f)
+    json.dump(check(), sys.stdout)

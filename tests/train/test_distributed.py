@@ -98,6 +98,7 @@ def test_a_launch_without_a_rendezvous_says_so(monkeypatch, capsys, tmp_path, sy
         distributed.setup(torch.device("cpu"))
 
 
+@pytest.mark.slow  # waits out a rendezvous timeout
 def test_a_process_whose_peers_never_come_stops_with_a_clear_error(monkeypatch, capsys, tmp_path, synthetic_data):
     for name, value in dict(WORLD_SIZE="2", RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port())).items():
         monkeypatch.setenv(name, value)
@@ -108,6 +109,7 @@ def test_a_process_whose_peers_never_come_stops_with_a_clear_error(monkeypatch, 
     assert not (tmp_path / "vae.safetensors").exists()
 
 
+@pytest.mark.slow  # two torchrun processes train
 def test_two_processes_write_one_checkpoint_and_resume_in_one(tmp_path, synthetic_data, single_run):
     args = vae_args(tmp_path, synthetic_data)
     r = torchrun([*args, "--max-steps", "6"])  # saved after epoch 1 (4 steps), stopped inside epoch 2

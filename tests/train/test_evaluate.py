@@ -1,5 +1,7 @@
 """The sample-quality command end to end on tiny models and tiny data."""
 
+from functools import partial
+
 import pytest
 import torch
 
@@ -9,6 +11,8 @@ from train.evaluate import EvaluateConfig, evaluate
 from train.models.classifier import Classifier, ClassifierConfig
 from train.models.ddpm import DDPM, DDPMConfig
 from train.sample_quality import classifier_outputs, frechet_distance, inception_score
+
+Quiet = partial(EvaluateConfig, default_view=False)  # without the viewer's default run, which only one test reads
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +25,11 @@ def tiny(tmp_path_factory, synthetic_data):
     return ddpm, clf, synthetic_data
 
 
-def test_evaluate_writes_a_row_per_source_into_the_card(tiny):
+def test_evaluate_writes_a_row_per_source_into_the_card(tiny, monkeypatch):
+    import train.evaluate as ev
+
     ddpm, clf, data = tiny
+    monkeypatch.setattr(ev, "default_view", partial(ev.default_view, seeds=2, n=2))  # its own test recomputes it
     rows = evaluate(EvaluateConfig(ddpm=str(ddpm), vae="", classifier=str(clf), data_dir=str(data), n=20,
                                    samplers="ddim4,ddpm,dpmpp2m3", batch=10, cache=""), argv=["evaluate", "--n", "20"])
     floor = "real digits"
@@ -59,9 +66,12 @@ def test_evaluate_writes_a_row_per_source_into_the_card(tiny):
         ("ddim4", "none", 0.0, "cpu"), ("ddpm", "none", 0.0, "cpu"), ("dpmpp2m3", "none", 0.0, "cpu")]
     card = ckpt.read_card(ddpm)
     assert [r["command"] for r in card["sample_quality"]["rows"]] == ["python -m train evaluate --n 20"] * 5
+    view = card["default_view"]  # the viewer's first run (here seeds 0–1 of 2 samples), with its command
+    assert view["samples"] == 4 and len(view["confident_per_seed"]) == 2 and 0 <= view["confident_share"] <= 1
+    assert view["command"] == "python -m train evaluate --n 20"
 
     # another run merges into the table: same source and N replaced, new ones added, each with its command
-    evaluate(EvaluateConfig(ddpm=str(ddpm), vae="", classifier=str(clf), data_dir=str(data), n=20, samplers="ddim4",
+    evaluate(Quiet(ddpm=str(ddpm), vae="", classifier=str(clf), data_dir=str(data), n=20, samplers="ddim4",
                             batch=10, cache="", labels="balanced", guidance=1.0), argv=["evaluate", "--labels", "b"])
     table = ckpt.read_card(ddpm)["sample_quality"]["rows"]
     assert [r["source"].split(",")[0] for r in table] == ["DDIM", "DDPM", "DPM-Solver++(2M)", floor, floor, "DDIM"]
@@ -121,7 +131,7 @@ def test_class_conditional_samples_use_labels_and_guidance(tiny):
 def test_evaluate_refuses_unknown_samplers(tiny):
     ddpm, clf, data = tiny
     with pytest.raises(ValueError, match="'euler' is not 'ddpm', 'ddimK' or 'dpmpp2mK'"):
-        evaluate(EvaluateConfig(ddpm=str(ddpm), vae="", classifier=str(clf), data_dir=str(data), samplers="euler",
+        evaluate(Quiet(ddpm=str(ddpm), vae="", classifier=str(clf), data_dir=str(data), samplers="euler",
                                 cache=""))
 
 
@@ -174,7 +184,7 @@ def test_evaluate_keys_the_cache_by_checkpoint_and_code(tiny, tmp_path):
     from train.evaluate import cache_key, file_digest
 
     ddpm, clf, data = tiny
-    cfg = EvaluateConfig(ddpm=str(ddpm), vae="", classifier=str(clf), data_dir=str(data), n=8, samplers="ddim2",
+    cfg = Quiet(ddpm=str(ddpm), vae="", classifier=str(clf), data_dir=str(data), n=8, samplers="ddim2",
                          batch=4, cache=str(tmp_path), write_card=False)
     evaluate(cfg)
     assert [p.name for p in tmp_path.iterdir()] == [cache_key(ddpm)]
@@ -189,7 +199,7 @@ def test_evaluate_keys_the_cache_by_checkpoint_and_code(tiny, tmp_path):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (the device machine, not CI)")
 def test_cuda_samples_are_cached_apart_and_named_in_the_row(tiny, tmp_path):
     ddpm, clf, data = tiny
-    rows = evaluate(EvaluateConfig(ddpm=str(ddpm), vae="", classifier=str(clf), data_dir=str(data), n=8,
+    rows = evaluate(Quiet(ddpm=str(ddpm), vae="", classifier=str(clf), data_dir=str(data), n=8,
                                    samplers="ddim2", batch=4, cache=str(tmp_path), write_card=False, device="cuda"))
     from train.evaluate import cache_key, device_tag
 
@@ -201,17 +211,18 @@ def test_cuda_samples_are_cached_apart_and_named_in_the_row(tiny, tmp_path):
 
 def test_evaluate_refuses_an_absent_device(tiny):
     ddpm, clf, data = tiny
-    cfg = EvaluateConfig(ddpm=str(ddpm), vae="", classifier=str(clf), data_dir=str(data), n=8, samplers="ddim2",
+    cfg = Quiet(ddpm=str(ddpm), vae="", classifier=str(clf), data_dir=str(data), n=8, samplers="ddim2",
                          batch=4, cache="", write_card=False, device="cuda" if not torch.cuda.is_available() else "xla")
     with pytest.raises(ValueError, match="--device"):
         evaluate(cfg)
 
 
-def test_compiled_unet_samples_what_the_plain_one_does(compiled_check):
-    """The check runs in a process of its own, started with the session or, under xdist, with its worker's first test
-    (tests/conftest.py; tests/train/compiled_check.py), so that its ~1 min of compiling overlaps other tests'
-    waits."""
-    r = compiled_check()
+@pytest.mark.slow
+def test_compiled_unet_samples_what_the_plain_one_does():
+    """tests/train/compiled_check.py: about a minute of compiling, so in the slow tier."""
+    from tests.train.compiled_check import check
+
+    r = check()
     assert r["new_module"] and r["same_null_label"]  # what eps_model reads
     assert not r["plain_all_zero"] and r["shape"] == [4, 1, 28, 28]
     assert r["max_abs_diff"] <= 1e-4, r
@@ -231,6 +242,30 @@ def test_evaluate_compile_flag_samples_with_the_compiled_unet(tiny, monkeypatch)
 
     monkeypatch.setattr(ev, "fast_unet", recording_fast_unet)
     for flag in (False, True):
-        evaluate(EvaluateConfig(ddpm=str(ddpm), vae="", classifier=str(clf), data_dir=str(data), n=4,
+        evaluate(Quiet(ddpm=str(ddpm), vae="", classifier=str(clf), data_dir=str(data), n=4,
                                 samplers="ddim2", batch=4, cache="", write_card=False, compile=flag))
         assert len(compiled) == int(flag)
+
+
+def test_default_view_scores_the_viewers_first_run(tiny, tmp_path):
+    """The share of the viewer's default samples that the classifier reads confidently, recomputed here from z_T
+    drawn as the viewer draws it; and a trainer's state file scores its EMA weights."""
+    from dataclasses import asdict
+
+    from train.evaluate import default_view, load_ddpm
+
+    ddpm_path, clf_path, _ = tiny
+    model, clf = ckpt.load_checkpoint(ddpm_path), ckpt.load_checkpoint(clf_path)
+    view = default_view(model, clf, seeds=2, n=3, steps=2, confidence=0.2)
+    counts = []
+    for seed in range(2):
+        z_T = torch.randn((3, 1, 28, 28), generator=torch.Generator().manual_seed(seed))
+        *_, last = model.diffusion.ddim_sample_progressive(model.eps_model(None), (3, 1, 28, 28), 2, z_T=z_T)
+        probs = classifier_outputs(clf, ((last.z_prev + 1) / 2).clamp(0, 1))[0]
+        counts.append(int((probs.max(1).values >= 0.2).sum()))
+    assert view["confident_per_seed"] == counts and view["confident_share"] == sum(counts) / 6
+    state = tmp_path / "state.safetensors"
+    ckpt.save_state(state, {"model_config": asdict(model.config), "ema": model.state_dict(), "step": 1})
+    again = load_ddpm(state)
+    for a, b in zip(again.state_dict().values(), model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)

@@ -87,7 +87,7 @@ def test_resume_refuses_another_config(tmp_path, synthetic_data):
 
 def test_resume_without_saved_state_says_where_it_looked(tmp_path, synthetic_data):
     """The run folder is runs/<name> under the folder one starts in: --resume from another one found no state and
-    silently trained from scratch (issue 14)."""
+    silently trained from scratch."""
     with pytest.raises(ValueError, match=r"--resume: no saved state at .*run/state\.safetensors.*--run-dir"):
         train(SMALL, _cfg(tmp_path, synthetic_data, resume=True, epochs=1, eval_k=0))
 

@@ -1,7 +1,7 @@
 """A diffusion model of points in the plane: a small MLP ε_θ(z_t, t) with a sinusoidal timestep embedding, together
 with the fixed forward process it was trained for (train/diffusion.py, the same maths as the image model's).
 
-Two dimensions make everything visible at once (issue 15): the field −ε_θ(z, t) on a grid, particles flowing along
+Two dimensions make everything visible at once: the field −ε_θ(z, t) on a grid, particles flowing along
 it under DDPM and DDIM, and, for Gaussian-mixture data, the exact ε* beside it (train/mixture2d.py). Imports only
 torch and our torch-only modules.
 """

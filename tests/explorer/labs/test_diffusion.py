@@ -87,7 +87,7 @@ def test_guidance_text_quotes_the_measured_trade_off_from_the_card(models, monke
     assert "Measured" not in guidance.guidance_text(models)
 
 
-# --- issue 10: the sample is a frame; stop ends the run's own stream; controls that have no effect --------
+# --- the sample is a frame; stop ends the run's own stream; controls that have no effect --------
 
 def test_the_last_frame_is_the_sampler_output(models):
     """DDIM with 1 step used to end on "t = 1000 (the sample)" over pure noise: the last frame was the last

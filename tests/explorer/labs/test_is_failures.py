@@ -1,4 +1,4 @@
-"""The VAE lab's "Exact log p(x)" view (issue 17): the card's exact figure beside each bound, named as the bound it
+"""The VAE lab's "Exact log p(x)" view: the card's exact figure beside each bound, named as the bound it
 is; the gallery of the digits where importance sampling fails; each digit recomputed live."""
 
 import copy

@@ -1,4 +1,4 @@
-"""What a student and a teacher ran into (issue 10), checked on the labs' handlers directly: photographed
+"""What a student and a teacher ran into, checked on the labs' handlers directly: photographed
 digits, one digit's KL in two labs, stale encodings, the newest input winning, and statements that must match
 the maths."""
 
