@@ -232,9 +232,10 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """Spherical interpolation between two latents. z0, z1: (D,), t: (T,) in [0, 1] -> (T, D).
 
     The direction moves along the great circle from z0/‖z0‖ to z1/‖z1‖ (Shoemake 1985; White 2016 for
-    latent spaces) while the norm moves linearly from ‖z0‖ to ‖z1‖. A straight line between two typical
-    Gaussian latents cuts through the low-norm centre that N(0, I) rarely samples in high dimension; this
-    path keeps ‖z‖ where the prior's mass is. (The textbook slerp of non-unit vectors overshoots in norm
+    latent spaces) while the norm moves linearly from ‖z0‖ to ‖z1‖. A straight line between two latents at an angle
+    cuts through the lower-norm middle, which N(0, I) rarely samples in high dimension; this path keeps ‖z‖ between
+    the two ends' norms (whatever those are: encoder means sit well inside the prior's typical radius √D). (The
+    textbook slerp of non-unit vectors overshoots in norm
     when the two are nearly opposite.) Falls back to the straight line for (anti)parallel directions.
     """
     t = t[:, None]  # (T, 1)

@@ -74,8 +74,10 @@ def _two_samplers(models: Models, m, req, second, with_ddpm: bool, progress) -> 
             "sample, DDIM with first-order steps and DPM-Solver++ with second-order ones, so their samples agree up "
             "to each one's discretization error, which shrinks faster with the steps for the second-order solver. "
             "DDPM (and DDIM with η > 0) draws fresh noise at every step "
-            f"(seed {req.seed + 1}): a discretized SDE, whose path from the same z_T ends at another sample of the "
-            "same distribution.</p></div>")
+            f"(seed {req.seed + 1}): a discretized SDE, whose path from the same z_T ends at another sample. With a "
+            "perfect network and vanishing steps the SDE and the ODE would sample the same distribution; with this "
+            "network and these step counts they do not quite (the model's card scores each sampler apart, and their "
+            "Fréchet distances differ).</p></div>")
 
 
 def first_comparison(models: Models, steps_a, steps_b, eta, seed, n, label, guidance, sampler_b="DDIM") -> str:

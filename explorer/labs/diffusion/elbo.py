@@ -20,15 +20,16 @@ a positive cost:
 $$-\mathrm{ELBO}=\underbrace{\mathrm{KL}(q(z_T\mid x)\,\|\,p(z_T))}_{L_T\text{: prior matching}}
 +\sum_{t=2}^{T}\underbrace{\mathbb E_q\,\mathrm{KL}(q(z_{t-1}\mid z_t,x)\,\|\,p_\theta(z_{t-1}\mid z_t))}_{
 L_{t-1}\text{: denoising matching}}\;\underbrace{-\;\mathbb E_q\log p_\theta(x\mid z_1)}_{L_0\text{: reconstruction}}$$
-Below, each term of this loss for the chosen digit (one sample of $z_t$ per step), in nats; the smaller the sum,
-the higher the bound on $\log p(x)$.
+Below, each term of this loss for the chosen digit, in nats, each estimated with one sample of $z_t$ per step: the sum
+is an unbiased estimate of $-\mathrm{ELBO}$, so it bounds $-\log p(x)$ in expectation over those samples, not draw by
+draw (another seed gives another estimate). The smaller $-\mathrm{ELBO}$, the higher the bound on $\log p(x)$.
 """
 
 
 @torch.inference_mode()
 def elbo_chart(models: Models, x, seed, progress=gr.Progress()) -> tuple[go.Figure, str]:
-    """Every term of the loss −ELBO of one digit, against t, with their sum in bits per dimension (an upper
-    bound on −log p(x), the negative log-likelihood)."""
+    """Every term of the loss −ELBO of one digit, against t, with their sum in bits per dimension: a one-sample
+    estimate of −ELBO, whose expectation is an upper bound on −log p(x), the negative log-likelihood."""
     m = models.diffusion_model()
     if x is None:
         raise checks.InputError("Choose a test digit or draw one first.")

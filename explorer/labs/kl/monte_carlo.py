@@ -47,7 +47,12 @@ def monte_carlo(mu_p, sigma_p, mu_q, sigma_q, log10_n, seed) -> tuple[go.Figure,
                       f"KL(p‖q) for p = N({mu_p:g}, {sigma_p:g}²), q = N({mu_q:g}, {sigma_q:g}²): closed form "
                       f"{exact:.5g}; k1 {mc.k1:.5g}, k3 {mc.k3:.5g} from N = {n:,} samples, seed {seed}")
     ratio = (mc.k1_stderr / mc.k3_stderr) ** 2 if mc.k3_stderr > 0 else float("nan")
-    heavy = sigma_q > math.sqrt(2) * sigma_p
+    # Moments of r = q/p under p: E_p[r^m] = ∫ q^m p^(1−m) is finite iff σ_q² < m/(m − 1)·σ_p². k3 grows like r, so
+    # its variance needs m = 2 (σ_q < √2·σ_p) and a trustworthy estimate of that variance needs m = 4
+    # (σ_q < √(4/3)·σ_p ≈ 1.155·σ_p): between the two the standard error exists but the sample's estimate of it
+    # has infinite variance, and it is usually too small.
+    infinite = sigma_q >= math.sqrt(2) * sigma_p
+    unreliable = not infinite and sigma_q >= math.sqrt(4 / 3) * sigma_p
     if not ratio == ratio:  # both standard errors 0 (p = q: every sample of both is 0)
         compare = "Both estimators have zero variance here (every sample is 0: p = q), so their ratio is 0/0."
     elif ratio >= 1:
@@ -67,13 +72,17 @@ def monte_carlo(mu_p, sigma_p, mu_q, sigma_q, log10_n, seed) -> tuple[go.Figure,
 (Σ r)² / Σ r² (Kish), is {mc.ess:,.0f} of {n:,}: near N when the ratios are even, small when a few samples carry
 them.
 """ + (
-        "\n⚠️ Here σ_q > √2·σ_p, so r = q/p has **infinite variance** under p: k3's standard error is not trustworthy "
-        "and its running mean jumps now and then; trust k1."
-        if heavy
+        "\n⚠️ Here σ_q ≥ √2·σ_p, so r = q/p has **infinite variance** under p (E_p[r²] = ∫ q²/p diverges): k3 has "
+        "no standard error at all, the one shown is meaningless, and its running mean jumps now and then; trust k1."
+        if infinite
         else f"\n⚠️ The ratios r = q/p in this sample are **heavy-tailed**: their effective sample size is "
              f"{mc.ess:,.0f}, under a tenth of N. A few samples carry k3's average, so its standard error, computed "
              "from the same samples, can understate its real error several times over; trust k1."
         if mc.ess < n / 10
+        else "\n⚠️ Here √(4/3)·σ_p ≤ σ_q < √2·σ_p: r = q/p has a finite variance under p, but E_p[r⁴] diverges, so the "
+        "standard error computed from the sample is itself wildly uncertain, and usually too small: k3's real error "
+        "can be several times the one shown; trust k1."
+        if unreliable
         else ""
     )
     return fig, md
@@ -83,8 +92,8 @@ def build(ctl: KlControls, links: Links | None = None) -> None:
     gr.Markdown(
         "Estimate KL(p ‖ q) from samples of the p above: k1, the plain average of log p/q, and "
         "k3 = (r − 1) − log r with r = q/p. Both are unbiased; k3 has the lower variance when q is close "
-        "to p, and it can be far worse when q is much wider than p (for σ_q > √2·σ_p, r has infinite "
-        "variance under p). The closed form is the dashed line."
+        "to p, and it can be far worse when q is wider than p (for σ_q ≥ √2·σ_p, r has infinite "
+        "variance under p; from σ_q ≥ 1.155·σ_p its standard error cannot be trusted). The closed form is the dashed line."
     )
     with gr.Row():
         n = checks.Slider(1, MAX_LOG10_N, value=4, step=0.1, label="log₁₀ N (10 to 1,000,000 samples)",

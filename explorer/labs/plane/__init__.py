@@ -34,8 +34,10 @@ STEPS = [
     Step("Particles: DDPM against DDIM", {"lab": "plane", "view": "particles", "steps": "50", "eta": "0"},
          "The same z_T under both samplers. Press play, then click a particle to follow it in both panels.",
          predict="Do the two panels end with the same distribution? With the same particles in the same places?",
-         answer="The same distribution (the histograms match the same marginals), but not the same places: DDPM's "
-                "fresh noise sends each particle its own way; DDIM with η = 0 maps each z_T to one end."),
+         answer="Nearly the same distribution, not the same places. With exact scores and vanishing steps both "
+                "would sample the data's distribution; here both histograms sit close to the exact marginals, each "
+                "with its own small error (the card's energy distances differ by sampler). And DDPM's fresh noise "
+                "sends each particle its own way, while DDIM with η = 0 maps each z_T to one end."),
     Step("Few steps", {"lab": "plane", "view": "particles", "data": "ring8", "steps": "5", "eta": "0"},
          "DDIM with 5 steps: each step is a long straight move along an arrow computed at its start.",
          predict="Where do the particles land?",

@@ -35,8 +35,10 @@ TEXT = r"""
 $p_\theta(z_{t-1}\mid z_t)$ and adds fresh Gaussian noise, a discretized reverse-time SDE, so particles jitter and a
 particle's end depends on all the noise it met. **DDIM** with $\eta=0$ (right) adds no noise: each step follows the
 predicted noise deterministically, a discretized *probability-flow ODE*, so each $z_T$ has one end, and it can take
-large steps. Both are built so that the particles' distribution at every $t$ follows the same marginals $q(z_t)$: the
-histograms under each panel track the same curves although single particles go different ways. $\eta$ between 0 and 1
+large steps. Both are built so that, with the exact score and vanishing steps, the particles' distribution at every
+$t$ would follow the same marginals $q(z_t)$; with the learned network and finite steps each sampler misses them by its
+own small amount. The histograms under each panel track the exact curves closely although single particles go
+different ways. $\eta$ between 0 and 1
 adds part of DDPM's noise back. Few DDIM steps show the discretization error: each step moves in a straight line along
 an arrow computed at its start while the field turns, so with 5 steps the particles stop short of the modes (on the
 ring, at a radius of about 1.75 instead of 2); with 100 they land on them. Click a particle to follow it: its path

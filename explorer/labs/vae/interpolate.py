@@ -39,8 +39,11 @@ def interpolate(models: Models, name: str, a, b, steps) -> str:
 
 
 def build(ctl: VaeControls, links: Links | None = None) -> None:
-    gr.Markdown("Decode the path between the encoder means μ of two test digits: a straight line, and a great "
-                "circle (slerp) that keeps ‖z‖ near the typical radius of N(0, I).")
+    gr.Markdown("Decode the path between the encoder means μ of two test digits: a straight line, and a "
+                "spherical path (slerp) whose direction turns along a great circle while ‖z‖ moves evenly from "
+                "‖μ_a‖ to ‖μ_b‖, so it never cuts through the low-norm middle that the straight line crosses. "
+                "Neither keeps ‖z‖ at the typical radius of a draw from N(0, I), about √D (5.66 for D = 32): "
+                "the encoder means sit inside it, and the captions give ‖z‖ along each path.")
     with gr.Row():
         a = checks.Number(3, label="from test digit", minimum=0, step=1, elem_id="vae-interp-from")
         b = checks.Number(2, label="to test digit", minimum=0, step=1, elem_id="vae-interp-to")

@@ -28,7 +28,10 @@ DIGIT_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"
 MAP_TEXT = r"""
 **The latent map.** Each dot is one test digit placed at its encoder mean $\mu_\phi(x)$, coloured by its label.
 The star is the sliders' $z$. The grid beside it decodes $f_\theta(z)$ over a lattice of Gaussian quantiles
-(as in Kingma & Welling's Fig. 4), so equal areas of the grid hold equal prior probability.
+(as in Kingma & Welling's Fig. 4). For the 2-D model, whose plane is the whole latent space, that makes the grid's
+cells hold equal prior probability. For the 32-D model the grid lies in a plane: the encoder means' two leading
+principal axes through their centre, one standard deviation of the means per unit, so its cells hold equal shares of
+a Gaussian fitted to the means along those axes, not of the prior.
 **Click a dot on the map or a cell of the grid** to move the sliders there.
 """
 
