@@ -93,7 +93,8 @@ def build(ctl: KlControls, links: Links | None = None) -> None:
         "Estimate KL(p ‖ q) from samples of the p above: k1, the plain average of log p/q, and "
         "k3 = (r − 1) − log r with r = q/p. Both are unbiased; k3 has the lower variance when q is close "
         "to p, and it can be far worse when q is wider than p (for σ_q ≥ √2·σ_p, r has infinite "
-        "variance under p; from σ_q ≥ 1.155·σ_p its standard error cannot be trusted). The closed form is the dashed line."
+        "variance under p; from σ_q ≥ 1.155·σ_p its standard error cannot be trusted). The closed form is the "
+        "dashed line."
     )
     with gr.Row():
         n = checks.Slider(1, MAX_LOG10_N, value=4, step=0.1, label="log₁₀ N (10 to 1,000,000 samples)",

@@ -45,7 +45,8 @@ STEPS = [
                 "badly, so the average hangs on rare lucky z. Importance sampling from q(z|x) comes within a few "
                 "nats by K ≈ 20 and creeps up as K grows, how close depending on the digit: in this view (5 runs, "
                 "against their best estimate at K = 10,000), test digit #0 is within 0.8 nats at K ≈ 20, while "
-                "digit #7 is 1.9 nats short there on average (3.6 for the worst run) and 0.6 at K ≈ 1,000. (With the 2-D model the naive estimate does get close: the posterior fills a "
+                "digit #7 is 1.9 nats short there on average (3.6 for the worst run) and 0.6 at K ≈ 1,000. "
+                "(With the 2-D model the naive estimate does get close: the posterior fills a "
                 "far larger share of a 2-D prior.)"),
     Step("The ELBO gap", {"lab": "vae", "view": "likelihood", "digit": "35"},
          "log p(x) = ELBO + KL(q(z|x) ‖ p(z|x)). For test digit #35 the true posterior (the heatmap) is far from "

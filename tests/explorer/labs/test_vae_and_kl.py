@@ -183,7 +183,8 @@ def _k3_true_stderr(mu_p, sigma_p, mu_q, sigma_q, n):
     log_r = -0.5 * ((x - mu_q) / sigma_q) ** 2 - np.log(sigma_q * math.sqrt(2 * math.pi)) - logp
     # log k3 = log((r − 1) − log r), written so that it neither overflows nor cancels
     k3 = np.where(log_r < 30, np.expm1(np.minimum(log_r, 30)) - log_r, 0.0)
-    log_k3 = np.where(log_r < 30, np.log(np.maximum(k3, 1e-300)), log_r + np.log1p(-(1 + log_r) * np.exp(-np.maximum(log_r, 30))))
+    far = log_r + np.log1p(-(1 + log_r) * np.exp(-np.maximum(log_r, 30)))
+    log_k3 = np.where(log_r < 30, np.log(np.maximum(k3, 1e-300)), far)
     dx = x[1] - x[0]
     mean = np.exp(logp + log_k3).sum() * dx
     second = np.exp(logp + 2 * log_k3).sum() * dx
