@@ -23,9 +23,11 @@ class Blocks(gr.Blocks):
     string included), and ignores too many."""
 
     def validate_inputs(self, block_fn, inputs: list) -> None:
-        # Clients may send a placeholder for each gr.State input (gradio_client does) or leave them out (Gradio's REST
-        # route then adds them): either way the count reaching here is that of all inputs.
-        if len(inputs) == len(block_fn.inputs):
+        # Clients may send a placeholder (null) for each gr.State input (gradio_client does) or leave them out
+        # (Gradio's REST route then adds nulls): either way the count reaching here is that of all inputs. A value
+        # where a placeholder goes is one value too many: Gradio would drop it silently for the session's own.
+        if len(inputs) == len(block_fn.inputs) and all(
+                value is None for value, b in zip(inputs, block_fn.inputs, strict=True) if isinstance(b, gr.State)):
             return
         try:  # the API's parameter names are the handler's (as `view_api` shows them), else the controls' labels
             sig = [p.name for p in inspect.signature(block_fn.fn).parameters.values()
@@ -36,8 +38,10 @@ class Blocks(gr.Blocks):
             sig = [getattr(b, "label", None) or type(b).__name__ for b in block_fn.inputs]
         params = [n for n, b in zip(sig, block_fn.inputs, strict=False) if not isinstance(b, gr.State)]
         name = f"/{block_fn.api_name}" if block_fn.api_name else "This event"
-        raise checks.InputError(f"{name} takes {len(params)} value{'s' * (len(params) != 1)} "
-                                f"({', '.join(params)}), not {len(inputs)}.")
+        sent = len(inputs) - sum(v is None for v, b in zip(inputs, block_fn.inputs, strict=False)
+                                 if isinstance(b, gr.State)) if len(inputs) == len(block_fn.inputs) else len(inputs)
+        listed = f"({', '.join(params)})" if params else "(none)"
+        raise checks.InputError(f"{name} takes {len(params)} value{'s' * (len(params) != 1)} {listed}, not {sent}.")
 
     async def process_api(self, block_fn, inputs: list, *args, **kwargs) -> dict:
         """Gradio's, with a bad value met by a `checks.pre_queue` validator (or by the checks below, which run in it

@@ -52,13 +52,16 @@ def fmt(v: float) -> str:
 
 
 def number(name: str, value, lo: float, hi: float, integer: bool = False) -> float:
-    """`value` as a float (or int) in [lo, hi]; empty boxes, NaN, ±inf, non-numbers, booleans and fractions of
-    integers are refused with a message that names `name` and the range."""
+    """`value` as a float (or int) in [lo, hi]; empty boxes, NaN, ±inf, non-numbers, booleans, text and fractions of
+    integers are refused with a message that names `name` and the range. One rule for every endpoint: JSON true is
+    not a number, and neither is the text "5" (a link's text goes through `number_text`)."""
     allowed = f"[{fmt(lo)}, {fmt(hi)}]"
     if value is None or (isinstance(value, str) and not value.strip()):
         raise InputError(f"{name} is empty: enter a {'whole ' if integer else ''}number in {allowed}.")
     if isinstance(value, bool):
         raise InputError(f"{name} must be a number in {allowed}, not {value}.")
+    if isinstance(value, str):
+        raise InputError(f"{name} must be a number in {allowed}, not the text {shown(value)}.")
     try:
         v = float(value)
     except (TypeError, ValueError, OverflowError):
@@ -69,6 +72,18 @@ def number(name: str, value, lo: float, hi: float, integer: bool = False) -> flo
     if integer and v != int(v):
         raise InputError(f"{name} = {fmt(v)} must be a whole number in {allowed}.")
     return int(v) if integer else v
+
+
+def number_text(name: str, text: str, lo: float, hi: float, integer: bool = False) -> float:
+    """A number written as text (a link's query value): decimal notation only ("5", "-0.25", "1e-3"; not "1_000",
+    "0x10" or "nan"), then checked as `number` checks it."""
+    import re
+
+    if text is None or not str(text).strip():
+        return number(name, None, lo, hi, integer)
+    if not re.fullmatch(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*", str(text)):
+        raise InputError(f"{name} must be a number in [{fmt(lo)}, {fmt(hi)}], not {shown(text)}.")
+    return number(name, float(text), lo, hi, integer)
 
 
 def seed(value, name: str = "Seed") -> int:

@@ -94,7 +94,7 @@ def _number_parser(component, lo: float | None, hi: float | None, integer: bool 
         step = getattr(component, "step", 1) or 1
         integer = float(step).is_integer() and (lo == -math.inf or float(lo).is_integer())
     name = _label(component)
-    return lambda text: checks.number(name, text, lo, hi, integer=integer)
+    return lambda text: checks.number_text(name, text, lo, hi, integer=integer)
 
 
 def _choices(component) -> list[str]:

@@ -45,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("evaluate-vae", help="a VAE's test log-likelihood: exact by quadrature (2-D latent), and the "
                                             "importance-weighted bounds")
     add_dataclass_flags(p, EvaluateVAEConfig, "evaluation")
+    p = sub.add_parser("diffusion2d-spread", help="a 2-D diffusion model's energy distances over several seeds, "
+                                                  "into its card")
+    p.add_argument("checkpoint", help="a ddpm2d checkpoint, e.g. checkpoints/ddpm2d_ring8.safetensors")
+    p.add_argument("--seeds", type=int, default=5, help="evaluations with fresh draws (default: 5)")
     p = sub.add_parser("cards", help="write docs/checkpoints.md from the checkpoints' JSON cards")
     p.add_argument("--checkpoints", default="checkpoints", help="folder of the cards (default: checkpoints)")
     p.add_argument("--out", default="docs/checkpoints.md", help="the page to write (default: docs/checkpoints.md)")
@@ -71,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
             from train.evaluate_vae import evaluate_vae
 
             evaluate_vae(from_flags(EvaluateVAEConfig, args), argv=argv)
+        elif args.command == "diffusion2d-spread":
+            from train.train_diffusion2d import score_spread
+
+            score_spread(args.checkpoint, args.seeds, argv=argv)
         elif args.command == "cards":
             from train.cards import main as write_cards
 

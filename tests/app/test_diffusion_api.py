@@ -179,9 +179,13 @@ BAD = [
     ("/reverse", ("Euler", 10, 0.0, 0, 2, "none (unconditional)", 0.0),
      r"Sampler must be one of DDIM, DPM-Solver\+\+\(2M\), DDPM; got 'Eul"),
     ("/forward", (10**6, 0), r"t = 1000000 is outside the allowed range \[0, "),
-    ("/forward", ("abc", 0), r"t must be a number in \[0, .*\], not 'abc'"),
+    ("/forward", ("abc", 0), r"t must be a number in \[0, .*\], not the text 'abc'"),
     ("/diffusion_digit", (10**7,), "Test digit index = 10000000 is outside"),
     ("/snapshots", (0, "0, abc"), "'abc' is not a whole number"),
+    ("/snapshots", (0, "1_000"), "'1_000' is not a whole number"),
+    ("/snapshots", (0, None), "Snapshot t values must be text"),
+    ("/reverse", ("DDIM", "5", 0.0, 0, 2, "none (unconditional)", 0.0),
+     r"Steps must be a number in \[1, 1000\], not the text '5'"),
 ]
 
 

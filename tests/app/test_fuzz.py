@@ -53,6 +53,22 @@ def test_every_endpoint_refuses_the_wrong_number_of_values(app_server, endpoints
     assert app_server.log.read_text().count("Traceback") == tracebacks  # a user's mistake is one line in the log
 
 
+STATEFUL = ("/reparameterize", "/reverse", "/elbo_terms", "/plane_field", "/plane_particles")  # keep a gr.State
+
+
+def test_a_value_where_a_sessions_state_goes_is_one_too_many(app_server, endpoints):
+    """A client may send null for an endpoint's kept state (gradio_client does); any other value there is one value
+    too many, refused with the count, not dropped in silence."""
+    for api in STATEFUL:
+        params, base = endpoints[api]
+        message = _refused(app_server.url, api, [*base, 0])
+        assert message.startswith(f"{api} takes {len(params)} value") and f"not {len(base) + 1}" in message, message
+    message = _refused(app_server.url, "/stop", [7])
+    assert message == "/stop takes 0 values (none), not 1.", message
+    event, _ = raw_call(app_server.url, "/stop", [None])  # the placeholder gradio_client sends
+    assert event == "complete"
+
+
 @settings(max_examples=32, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.data())
 def test_every_parameter_refuses_bad_values_with_a_clear_message(app_server, endpoints, data):

@@ -9,19 +9,32 @@ from explorer import checks
 
 @pytest.mark.parametrize(("value", "message"), [
     (9, "z1 = 9 is outside the allowed range [-4, 4]."),
-    ("9", "z1 = '9' is outside the allowed range [-4, 4]."),
+    ("9", "z1 must be a number in [-4, 4], not the text '9'."),  # one rule: text is not a number
     (None, "z1 is empty: enter a number in [-4, 4]."),
     ("", "z1 is empty: enter a number in [-4, 4]."),
-    ("abc", "z1 must be a number in [-4, 4], not 'abc'."),
+    ("abc", "z1 must be a number in [-4, 4], not the text 'abc'."),
     (True, "z1 must be a number in [-4, 4], not True."),
     ([1, 2], "z1 must be a number in [-4, 4], not [1, 2]."),
     (float("nan"), "z1 = nan is outside the allowed range [-4, 4]."),
-    ("x" * 10_000, "z1 must be a number in [-4, 4], not 'xxxxxxxxx"),
+    ("x" * 10_000, "z1 must be a number in [-4, 4], not the text 'xxxxxxxxx"),
 ])
 def test_number_names_the_value_and_the_range(value, message):
     with pytest.raises(checks.InputError) as e:
         checks.number("z1", value, -4, 4)
     assert e.value.message.startswith(message) and len(e.value.message) < 120
+
+
+@pytest.mark.parametrize(("text", "result"), [
+    ("2", 2.0), ("-0.25", -0.25), ("1e-3", 0.001), (" 3 ", 3.0), (".5", 0.5),
+    ("9", "z1 = 9 is outside the allowed range [-4, 4]."), ("1_000", "not '1_000'"), ("0x1", "not '0x1'"),
+    ("nan", "not 'nan'"), ("", "z1 is empty"),
+])
+def test_a_links_text_is_read_in_decimal_notation_only(text, result):
+    if isinstance(result, float):
+        assert checks.number_text("z1", text, -4, 4) == result
+    else:
+        with pytest.raises(checks.InputError, match=result.replace("[", r"\[").replace("]", r"\]")):
+            checks.number_text("z1", text, -4, 4)
 
 
 def test_ranges_read_as_people_write_them():

@@ -57,7 +57,7 @@ def test_a_bad_link_names_each_refused_item_and_keeps_the_rest(registry):
     assert not any(c[k] in out for k in "snrc")  # every refused control keeps its default
     text = "\n".join(notes)
     assert "`view=three` is not a view of the A lab; choose one of one, two." in text
-    assert "`z1=9`: z1 = '9' is outside the allowed range [-4, 4]. Its default is shown." in text
+    assert "`z1=9`: z1 = 9 is outside the allowed range [-4, 4]. Its default is shown." in text
     assert "`seed=1.5`: seed = 1.5 must be a whole number" in text
     assert "`sampler=PLMS`: sampler must be one of DDIM, DDPM" in text
     assert "`ddpm=yes`: also DDPM must be 1 or 0" in text
@@ -75,7 +75,7 @@ def test_a_link_without_a_lab_opens_the_first_and_an_unknown_lab_is_named(regist
     assert notes[0] == "`lab=c` is not a lab here; choose one of a, b."
     assert lk.note_text([]) == gr.update(value="", visible=False)
     out, notes = lk.restore({"lab": "b", "digit": "12"})
-    assert "digit = '12' is outside the allowed range [0, 9]" in notes[0]
+    assert "digit = 12 is outside the allowed range [0, 9]" in notes[0]
 
 
 def test_two_controls_of_one_lab_cannot_share_a_name_and_need_an_elem_id(registry):

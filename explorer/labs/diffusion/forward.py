@@ -69,22 +69,26 @@ def forward_view(models: Models, x, t, eps_seed) -> str:
                                      alt=models.alt(render.plain(caption), z_img[None])))
 
 
+DEFAULT = object()  # `snapshots` called without t values (not None: an API client's null is refused)
+
+
 def default_snapshots(T: int) -> str:
     return ", ".join(str(t) for t in sorted({round(f * T) for f in SNAPSHOT_FRACTIONS}))
 
 
 def snapshot_ts(text, T: int) -> list[int]:
     """'0, 50, 100' -> [0, 50, 100]: up to MAX_SNAPSHOTS whole numbers in [0, T], sorted, duplicates dropped."""
-    parts = [p for p in str(text or "").replace(";", ",").replace(" ", ",").split(",") if p]
+    if not isinstance(text, str):
+        raise checks.InputError(f"Snapshot t values must be text such as \"0, 100, 500\", not {checks.shown(text)}.")
+    parts = [p for p in text.replace(";", ",").replace(" ", ",").split(",") if p]
     if not parts:
         raise checks.InputError(f"Snapshot t values: give up to {MAX_SNAPSHOTS} whole numbers from 0 to {T}, "
                                 "e.g. 0, 100, 500.")
     ts = []
     for p in parts:
-        try:
-            ts.append(int(p))
-        except ValueError:
-            raise checks.InputError(f"Snapshot t value {p!r} is not a whole number; allowed: 0 to {T}.") from None
+        if not (p.isascii() and p.lstrip("-").isdigit()):  # plain digits: not "1_000" or "٣", which int() takes
+            raise checks.InputError(f"Snapshot t value {checks.shown(p)} is not a whole number; allowed: 0 to {T}.")
+        ts.append(int(p))
     bad = [t for t in ts if not 0 <= t <= T]
     if bad:
         raise checks.InputError(f"Snapshot t = {bad[0]} is outside the allowed range [0, {T}].")
@@ -94,12 +98,13 @@ def snapshot_ts(text, T: int) -> list[int]:
     return ts
 
 
-def snapshots(models: Models, x, eps_seed, ts_text=None) -> str:
-    """z_t at each chosen t, all with the same ε (the forward view's)."""
+def snapshots(models: Models, x, eps_seed, ts_text=DEFAULT) -> str:
+    """z_t at each chosen t, all with the same ε (the forward view's); the default t values when none are given
+    (as the page opens)."""
     m = models.diffusion_model()
     if x is None:
         raise checks.InputError("Choose a test digit or draw one first.")
-    ts = snapshot_ts(ts_text if ts_text is not None else default_snapshots(m.diffusion.T), m.diffusion.T)
+    ts = snapshot_ts(default_snapshots(m.diffusion.T) if ts_text is DEFAULT else ts_text, m.diffusion.T)
     eps = torch.randn(x.shape, generator=torch.Generator().manual_seed(checks.seed(eps_seed, "ε seed")))
     zs = [to_unit_range(m.diffusion.q_sample_at(x, t, eps)[0, 0]) for t in ts]
     return render.row(*(render.img_tag(z, size=84, caption=f"t = {t}", alt=models.alt(f"z at t = {t}", z[None]))

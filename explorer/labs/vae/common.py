@@ -22,11 +22,13 @@ GRID_CELL_PX = 2  # manifold cells are drawn at 2× so clicks land precisely
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 
 
-def latent(vae: VAE, values) -> torch.Tensor:
-    """The first D slider values as a (D,) latent, each checked to lie in the sliders' range."""
+def latent(vae: VAE, values, exact: bool = False) -> torch.Tensor:
+    """The first D slider values as a (D,) latent, each checked to lie in the sliders' range. `exact`: there must be
+    D values, no more (an API client's z; the page sends all its sliders, of which a smaller model reads the first)."""
     D = vae.latent_dim
-    if not isinstance(values, list | tuple) or len(values) < D:
-        raise checks.InputError(f"Expected {D} latent values for this model, got {checks.shown(values)}.")
+    if not isinstance(values, list | tuple) or len(values) < D or (exact and len(values) != D):
+        got = f"{len(values)} values" if isinstance(values, list | tuple) else checks.shown(values)
+        raise checks.InputError(f"z must hold {D} latent values for this model, not {got}.")
     return torch.tensor([checks.number(f"z{d + 1}", values[d], -Z_RANGE, Z_RANGE) for d in range(D)])
 
 

@@ -160,7 +160,7 @@ def wire(ctl: VaeControls, links: Links | None = None) -> None:
 
     def decode_z(model: str, seed: int, z: list[float]) -> str:
         """The decoder's mean f_θ(z) and one Bernoulli sample for a latent z of the model's size, as HTML."""
-        return decode(models, model, seed, *latent(models.vae(model), z).tolist())
+        return decode(models, model, seed, *latent(models.vae(model), z, exact=True).tolist())
 
     gr.api(decode_z, api_name="decode")
     here = [ctl.model, ctl.seed, ctl.encoded]

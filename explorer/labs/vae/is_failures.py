@@ -146,8 +146,8 @@ def build(ctl: VaeControls, links: Links | None = None) -> None:
                       label=f"The {len(rows)} test digits where the k = {k_card:,} estimate is furthest below the "
                             "exact log p(x), worst first: click one")
     with gr.Row():
-        pick = gr.Number(0, label=f"digit in the gallery (0–{len(rows) - 1})", precision=0, minimum=0,
-                         maximum=len(rows) - 1, elem_id="vae-fail-pick")
+        pick = checks.Number(0, label=f"digit in the gallery (0–{len(rows) - 1})", precision=0, minimum=0,
+                             maximum=len(rows) - 1, elem_id="vae-fail-pick")
         k = checks.Slider(100, MAX_K, value=20_000, step=100, label="K, largest sample count", elem_id="vae-fail-k")
         seed = checks.Number(0, label="seed", minimum=0, step=1, elem_id="vae-fail-seed")
     md = gr.Markdown(elem_id="vae-fail-md")
@@ -156,7 +156,7 @@ def build(ctl: VaeControls, links: Links | None = None) -> None:
         post = render.Plot(label="true posterior", show_label=False, elem_id="vae-fail-post")
 
     run = partial(inspect, models)
-    pics.select(_gallery_index, None, pick, show_progress="hidden")
+    pics.select(_gallery_index, None, pick, show_progress="hidden", api_visibility="private")  # needs a click
     gr.on([pick.change, k.release, seed.change], run, [pick, k, seed], [plot, post, md], api_name="is_failure")
     if links is not None:
         links.param("vae", "fail", pick, 0, len(rows) - 1, integer=True)
