@@ -234,6 +234,45 @@ def fit_gaussian(
                 opts[k].step()
 
 
+@dataclass(frozen=True)
+class ReverseOptimum:
+    start: tuple[float, float]  # (μ, σ) the descent started from
+    fit: tuple[float, float]  # (μ, σ) where it stopped
+    kl: float  # KL(q ‖ p) there
+    converged: bool
+
+
+def fit_reverse(p: MixtureSameFamily, start: tuple[float, float], max_steps: int = 5000, lr: float = 0.1,
+                tol: float = 1e-5) -> ReverseOptimum:
+    """Gradient descent on KL(q ‖ p) alone, as `fit_gaussian` does it, from `start` = (μ, σ): the local optimum that
+    start leads to."""
+    x = quadrature_grid(p)
+    theta = torch.tensor([start[0], math.log(start[1])], dtype=DT, requires_grad=True)
+    opt = torch.optim.Adam([theta], lr=lr)
+    converged = False
+    for _ in range(max_steps + 1):
+        q = Normal(theta[0], theta[1].exp())
+        xr = torch.cat([x, q.loc.detach() + q.scale.detach() * torch.linspace(-8, 8, 401, dtype=DT)]).sort().values
+        kl = kl_quadrature(q, p, xr)
+        opt.zero_grad()
+        kl.backward()
+        if float(theta.grad.abs().max()) < tol:
+            converged = True
+            break
+        opt.step()
+    theta, kl = theta.detach(), kl.detach()
+    return ReverseOptimum(start, (float(theta[0]), float(theta[1].exp())), float(kl), converged)
+
+
+def reverse_restarts(p: MixtureSameFamily) -> list[ReverseOptimum]:
+    """KL(q ‖ p) is not convex in q's parameters: each start can lead to its own local optimum. The descents from
+    each component of p (its own mean and σ, next to the mode it may settle on), best (lowest KL) first."""
+    comps = p.component_distribution
+    with torch.enable_grad():  # gradient descent, in whatever thread asks (the app turns grad off in its main one)
+        found = [fit_reverse(p, (float(m), float(sd))) for m, sd in zip(comps.loc, comps.scale, strict=True)]
+    return sorted(found, key=lambda r: r.kl)
+
+
 def shared_zero(density_max: float, f_min: float, f_max: float, pad: float = 1.05) -> tuple[list, list]:
     """Axis ranges for the densities (left) and the integrand (right) of the 1-D panel that put both zeros at the
     same height: the integrand dips below 0 where the other density is larger, the densities never do. Each end is

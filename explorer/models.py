@@ -85,6 +85,8 @@ class Models:
         """The VAE the UI calls `name` ("2-D latent", ...)."""
         from explorer import checks
 
+        if isinstance(name, str) and name in VAE_CHECKPOINTS and name not in self.vaes:
+            raise checks.InputError(f"The {name} model is unavailable: {self.errors.get(name, 'it did not load')}")
         if not self.vaes:
             raise checks.InputError("No VAE checkpoint is loaded; see the VAE tab for the command that trains one.")
         return self.vaes[checks.choice("Model", name, self.vaes)]
@@ -100,6 +102,9 @@ class Models:
         """The 2-D diffusion model trained on data set `name` ("ring8", ...)."""
         from explorer import checks
 
+        if isinstance(name, str) and name in PLANE_DATASETS and name not in self.planes:
+            reason = self.errors.get(f"ddpm2d {name}", "it did not load")
+            raise checks.InputError(f"The 2-D model of the {name} data set is unavailable: {reason}")
         if not self.planes:
             raise checks.InputError("No 2-D diffusion checkpoint is loaded; see the 2-D tab for the command.")
         return self.planes[checks.choice("Data set", name, self.planes)]

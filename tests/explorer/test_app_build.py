@@ -6,6 +6,7 @@ import json
 import re
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -142,6 +143,29 @@ def test_nan_weights_a_wrong_kind_and_a_bad_card_leave_the_rest_of_the_app_worki
     demo = build_demo(models)
     assert "2-D latent model unavailable" in _texts(demo) and "32-D latent model unavailable" not in _texts(demo)
     assert "vae-decoded" in _elem_ids(demo)  # the 32-D model's lab is built
+
+
+def test_an_unavailable_model_is_named_with_its_reason_in_the_page_and_the_api(tmp_path, synthetic_data):
+    """A NaN 2-D model was only a start-up warning: the page said nothing and a call for its data set was told the
+    set did not exist; a call for a VAE that did not load was told the model name was not allowed."""
+    from explorer import checks
+
+    for f in CHECKPOINTS.glob("*.safetensors"):
+        if f.name not in ("ddpm2d_ring8.safetensors", "vae_2d.safetensors"):
+            (tmp_path / f.name).symlink_to(f)
+    _nan_copy(CHECKPOINTS / "ddpm2d_ring8.safetensors", tmp_path / "ddpm2d_ring8.safetensors", "ddpm2d")
+    (tmp_path / "vae_2d.safetensors").write_bytes(b"truncated")
+    models = load_models(tmp_path, synthetic_data, download=False)
+    assert "ring8" not in models.planes and "uneven3" in models.planes
+    with pytest.raises(checks.InputError, match=r"The 2-D model of the ring8 data set is unavailable: .*NaN.*"
+                                                r"python -m train diffusion2d --data ring8"):
+        models.plane("ring8")
+    with pytest.raises(checks.InputError, match=r"The 2-D latent model is unavailable: .*--latent-dim 2"):
+        models.vae("2-D latent")
+    with pytest.raises(checks.InputError, match="Data set must be one of"):
+        models.plane("no such set")
+    texts = _texts(build_demo(models))
+    assert "The ring8 model is unavailable." in texts and "2-D latent model unavailable" in texts
 
 
 def test_a_vae_in_the_wrong_slot_and_odd_ddpm_cards_are_caught(tmp_path, synthetic_data):

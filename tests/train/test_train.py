@@ -90,6 +90,7 @@ def test_resume_without_saved_state_says_where_it_looked(tmp_path, synthetic_dat
     silently trained from scratch."""
     with pytest.raises(ValueError, match=r"--resume: no saved state at .*run/state\.safetensors.*--run-dir"):
         train(SMALL, _cfg(tmp_path, synthetic_data, resume=True, epochs=1, eval_k=0))
+    assert not (tmp_path / "run").exists()  # a refused resume leaves no empty run folder behind
 
 
 def test_a_killed_writes_leftover_is_removed_when_a_run_starts(tmp_path):

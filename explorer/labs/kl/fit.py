@@ -26,8 +26,10 @@ def mixture_params(mu1, s1, mu2, s2, w1, start_mu):
     )
 
 
-def _figure(p, x: torch.Tensor, step: km.FitStep, optimum: tuple[float, float]) -> go.Figure:
-    """The mixture p, both fits at this step, and the forward optimum, on the quadrature grid x."""
+def _figure(p, x: torch.Tensor, step: km.FitStep, optimum: tuple[float, float],
+            better: km.ReverseOptimum | None = None) -> go.Figure:
+    """The mixture p, both fits at this step, and the forward optimum, on the quadrature grid x; `better`: a reverse
+    optimum with a lower KL than this fit's, found from another start."""
     xs = x.numpy()
     fig = go.Figure(go.Scatter(x=xs, y=p.log_prob(x).exp().numpy(), fill="tozeroy", mode="lines", name="p (mixture)",
                                line=dict(color="#64748b"), fillcolor="rgba(100,116,139,0.2)"))
@@ -36,6 +38,10 @@ def _figure(p, x: torch.Tensor, step: km.FitStep, optimum: tuple[float, float]) 
                                   (optimum, "moment matching (forward optimum)", dict(color="black", dash="dot"))):
         fig.add_trace(go.Scatter(x=xs, y=km.normal(mu, sd).log_prob(x).exp().numpy(), mode="lines", name=name,
                                  line=style))
+    if better is not None:
+        fig.add_trace(go.Scatter(x=xs, y=km.normal(*better.fit).log_prob(x).exp().numpy(), mode="lines",
+                                 name=f"min KL(q‖p) from another start (KL {better.kl:.3g})",
+                                 line=dict(color=R_COLOR, dash="dash", width=2)))
     fig.update_layout(title=f"gradient descent step {step.step}", height=400, margin=dict(l=50, r=10, t=50, b=40),
                       legend=dict(orientation="h", y=-0.2), yaxis=dict(title="density", nticks=6))
     return fig
@@ -51,8 +57,9 @@ def _table(step: km.FitStep, optimum: tuple[float, float]) -> str:
 """
 
 
-def _verdict(step: km.FitStep, optimum: tuple[float, float]) -> str:
-    """What the fit reached: converged or not, and how far the forward fit is from its optimum."""
+def _verdict(step: km.FitStep, optimum: tuple[float, float], restarts: list[km.ReverseOptimum] = ()) -> str:
+    """What the fit reached: converged or not, how far the forward fit is from its optimum, and whether the reverse
+    fit's optimum is the best that the descents from p's components find."""
     gap = max(abs(step.forward[0] - optimum[0]), abs(step.forward[1] - optimum[1]))
     if step.converged_forward:
         fwd = (f"The forward fit **converged** after {step.step:,} steps (gradient below 1e-5) and sits "
@@ -61,10 +68,32 @@ def _verdict(step: km.FitStep, optimum: tuple[float, float]) -> str:
     else:
         fwd = (f"The forward fit **did not converge** within {step.step:,} steps: it is still {gap:.2g} from the "
                "moment-matching optimum (the largest difference in μ or σ).")
+    if not step.converged_reverse:
+        return fwd + f" The reverse fit **did not converge** within {step.step:,} steps."
+    narrow = step.reverse[1] < 0.8 * optimum[1]  # narrower than p as a whole: it sits on part of p
     rev = ("The reverse fit **converged** on one mode instead: KL(q ‖ p) punishes q for putting mass where p has "
-           "little." if step.converged_reverse else
-           f"The reverse fit **did not converge** within {step.step:,} steps; so far it leans towards one mode.")
-    return fwd + " " + rev
+           "little, so q shrinks onto a region p covers." if narrow else
+           "The reverse fit **converged** over the whole of p, close to the forward fit: this p is nearly one bump, "
+           "so there is no mode to choose between.")
+    return fwd + " " + rev + " " + _restarts_text(step, restarts)
+
+
+def _restarts_text(step: km.FitStep, restarts: list[km.ReverseOptimum]) -> str:
+    """What the descents from p's components found beside this fit: KL(q ‖ p) can have several local optima, and
+    which one gradient descent reaches depends on where it starts."""
+    if not restarts:
+        return ""
+    best = restarts[0]
+    starts = " and ".join(f"N({r.start[0]:g}, {r.start[1]:g}²)" for r in restarts)
+    if best.kl < step.kl_reverse - 1e-3:
+        return (f"**This is a local optimum only**: started from {starts} (each component of p), the reverse fit "
+                f"reaches μ = {best.fit[0]:.3f}, σ = {best.fit[1]:.3f} with KL(q ‖ p) = {best.kl:.4g}, lower than "
+                f"this one's {step.kl_reverse:.4g} (dashed). Reverse KL depends on where the descent starts.")
+    others = [r for r in restarts if abs(r.fit[0] - step.reverse[0]) > 1e-2 and r.kl > step.kl_reverse + 1e-3]
+    return (f"Started from {starts} (each component of p), the reverse fit finds no lower KL(q ‖ p) than this one"
+            + (f"; from N({others[0].start[0]:g}, {others[0].start[1]:g}²) it stops at another, worse local optimum "
+               f"(μ = {others[0].fit[0]:.3f}, KL {others[0].kl:.4g}): reverse KL depends on where the descent starts."
+               if others else "."))
 
 
 def fit(mu1, s1, mu2, s2, w1, start_mu):
@@ -77,13 +106,15 @@ def fit(mu1, s1, mu2, s2, w1, start_mu):
     name = render.file_name("kl-fit", mu1=mu1, sigma1=s1, mu2=mu2, sigma2=s2, w1=w1, start_mu=start_mu)
     mix = f"p = {w1:g}·N({mu1:g}, {s1:g}²) + {1 - w1:g}·N({mu2:g}, {s2:g}²), both fits from N({start_mu:g}, 1)"
 
-    def figure(step):
-        return render.exportable(_figure(p, x, step, optimum), f"{name}_step={step.step}",
+    def figure(step, better=None):
+        return render.exportable(_figure(p, x, step, optimum, better), f"{name}_step={step.step}",
                                  f"{mix}; gradient descent step {step.step}")
 
     for step in km.fit_gaussian(p, start=(start_mu, 1.0)):
         if step.final:
-            yield figure(step), _table(step, optimum) + "\n" + _verdict(step, optimum)
+            restarts = km.reverse_restarts(p) if step.converged_reverse else []
+            better = restarts[0] if restarts and restarts[0].kl < step.kl_reverse - 1e-3 else None
+            yield figure(step, better), _table(step, optimum) + "\n" + _verdict(step, optimum, restarts)
         elif step.step <= 100 or step.step % 500 == 0:  # thousands of steps: stream a few of them
             yield figure(step), _table(step, optimum)
 

@@ -56,6 +56,10 @@ def build(models: Models, links: Links | None = None) -> None:
         missing = "; ".join(v for k, v in models.errors.items() if k.startswith("ddpm2d "))
         gr.Markdown(f"⚠️ **2-D diffusion models unavailable.** {missing}", elem_classes="ge-error")
         return
+    for name, err in models.errors.items():  # the sets whose model did not load: the others work
+        if name.startswith("ddpm2d "):
+            gr.Markdown(f"⚠️ **The {name.removeprefix('ddpm2d ')} model is unavailable.** {err}",
+                        elem_classes="ge-error")
     if links is not None:
         links.path("plane", START, STEPS)
         links.button()

@@ -15,7 +15,7 @@ import gradio as gr
 import torch
 
 from explorer import checks, filmstrip, plane
-from explorer.models import Models
+from explorer.models import PLANE_DATASETS, Models
 from train.models.ddpm2d import DDPM2D
 
 YOURS = "your drawing"
@@ -63,7 +63,7 @@ class PlaneControls:
 
     def model(self, name, trained: Trained | None) -> tuple[DDPM2D, plane.Reference, str]:
         """(model, reference, name) for data set `name` ("ring8", …, or YOURS: the session's model)."""
-        name = checks.choice("Data set", name, [*self.models.planes, YOURS])
+        name = checks.choice("Data set", name, [*PLANE_DATASETS, YOURS])  # models.plane names one that did not load
         if name == YOURS:
             if trained is None:
                 raise checks.InputError("You have not trained a model on a drawing yet: draw points in "

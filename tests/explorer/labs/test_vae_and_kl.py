@@ -4,6 +4,7 @@ the maths."""
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -262,3 +263,29 @@ def test_monte_carlo_warns_on_the_samples_own_heavy_tails():
     assert max(misses) > 3  # what the warning is for: k3's own standard error understates its error
     _, md = monte_carlo.monte_carlo(0.0, 1.0, 0.3, 1.0, 4, 0)
     assert "heavy-tailed" not in md and km.monte_carlo(0.0, 1.0, 0.3, 1.0, 10**4, 0).ess > 0.9 * 10**4
+
+
+def test_the_reverse_fit_says_where_it_landed_and_finds_the_better_optimum():
+    """Reverse KL has local optima. For 0.99·N(−10, 0.1²) + 0.01·N(10, 5²) from the default start the descent stops
+    at (9.99, 5.01), KL 4.605; the descent from the first component reaches (−10, 0.1), KL 0.010, and the text and
+    the figure say so. For a unimodal p the reverse fit covers it and the text does not speak of a mode. Each KL is
+    recomputed here by an independent quadrature on a fine grid."""
+    import numpy as np
+
+    def reverse_kl(mu, sd, p):  # ∫ q log(q/p), p a two-component mixture, on a grid around q
+        x = np.linspace(mu - 12 * sd, mu + 12 * sd, 200_001)
+        logq = -0.5 * ((x - mu) / sd) ** 2 - np.log(sd * np.sqrt(2 * np.pi))
+        comps = [np.log(w) - 0.5 * ((x - m) / s) ** 2 - np.log(s * np.sqrt(2 * np.pi)) for m, s, w in p]
+        return float(np.trapezoid(np.exp(logq) * (logq - np.logaddexp(*comps)), x))
+
+    *_, (fig, md) = fit.fit(-10.0, 0.1, 10.0, 5.0, 0.99, 0.5)
+    assert "**This is a local optimum only**" in md and "Reverse KL depends on where the descent starts" in md
+    found = re.search(r"reaches μ = (-?[\d.]+), σ = ([\d.]+) with KL\(q ‖ p\) = ([\d.]+)", md)
+    mu, sd, kl = map(float, found.groups())
+    assert (mu, sd) == (pytest.approx(-10.0, abs=1e-2), pytest.approx(0.1, abs=1e-2))
+    mixture = [(-10.0, 0.1, 0.99), (10.0, 5.0, 0.01)]
+    assert kl == pytest.approx(reverse_kl(mu, sd, mixture), abs=2e-3) and kl == pytest.approx(0.010, abs=1e-3)
+    assert reverse_kl(9.9926, 5.0134, mixture) == pytest.approx(4.605, abs=2e-3)  # where this start stops
+    assert any("another start" in (t.name or "") for t in fig.data)  # the better optimum is drawn
+    *_, (fig, md) = fit.fit(-0.5, 1.0, 0.5, 1.0, 0.5, 0.5)  # one bump: both fits agree
+    assert "over the whole of p" in md and "on one mode" not in md and "local optimum only" not in md
