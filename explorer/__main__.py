@@ -128,9 +128,22 @@ def serve_until_stopped(demo) -> None:
             time.sleep(0.1)
     except KeyboardInterrupt:
         print("stopping: open pages are disconnected", flush=True)
+        # uvicorn reports the tasks that a forced exit cancels as errors, with a traceback: here they are expected
+        logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
         if demo.server:
             demo.server.force_exit = True  # uvicorn: do not wait for open connections and tasks to end
             demo.server.close()
+        exit_now()
+
+
+def exit_now(code: int = 0) -> None:
+    """Remove the app's files (its atexit handlers) and end the process without finalizing the interpreter: the
+    worker threads that may still be inside a torch computation (a first view, a run) would otherwise hold the exit
+    for seconds to tens of seconds and end it with C++'s "terminate called without an active exception"."""
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
