@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Generative Explorer: serving on http://{args.host}:{args.port}", flush=True)
     demo.queue(**QUEUE_KW).launch(server_name=args.host, server_port=args.port, share=args.share, show_error=True,
                                   quiet=True, prevent_thread_lock=True, **LAUNCH_KW,
-                                  app_kwargs=app_kwargs(args.allowed_host, any_host=args.share))
+                                  app_kwargs=app_kwargs(args.allowed_host, any_host=args.share, demo=demo,
+                                                        errors=models.errors))
     # once it serves: every view's default first picture, computed in the background for the first page to open
     links.warm_in_background()
     serve_until_stopped(demo)

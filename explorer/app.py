@@ -125,11 +125,17 @@ LAUNCH_KW = dict(
 QUEUE_KW = dict(default_concurrency_limit=4, max_size=64, api_open=False)
 
 
-def app_kwargs(allowed_hosts: list[str] = (), any_host: bool = False) -> dict:
-    """Gradio's FastAPI app with explorer/guard.py in front: foreign Host names and cross-site requests refused.
-    `any_host`: every Host name served (a share link's), cross-site requests still refused."""
+def app_kwargs(allowed_hosts: list[str] = (), any_host: bool = False, demo: gr.Blocks | None = None,
+               errors: dict[str, str] | None = None) -> dict:
+    """Gradio's FastAPI app with explorer/guard.py in front: foreign Host names and cross-site requests refused, and
+    (given the `demo`) calls to endpoints or events that do not exist answered in one line (`errors`: models.errors,
+    for the endpoints of a lab whose model did not load). `any_host`: every Host name served (a share link's),
+    cross-site requests still refused."""
     from starlette.middleware import Middleware
 
-    from explorer.guard import GuardMiddleware
+    from explorer.guard import EndpointMiddleware, GuardMiddleware
 
-    return {"middleware": [Middleware(GuardMiddleware, allowed_hosts=allowed_hosts, any_host=any_host)]}
+    middleware = [Middleware(GuardMiddleware, allowed_hosts=allowed_hosts, any_host=any_host)]
+    if demo is not None:
+        middleware.append(Middleware(EndpointMiddleware, blocks=demo, errors=errors))
+    return {"middleware": middleware}

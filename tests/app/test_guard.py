@@ -70,3 +70,58 @@ def test_the_queue_cannot_be_skipped(app_server):
     status, body = _request(app_server.url, "POST", "/gradio_api/run/sample",
                             {"Content-Type": "application/json"}, json.dumps({"data": ["2-D latent", 0, 4]}).encode())
     assert status == 404 and b"queue" in body
+
+
+def _post_json(url: str, path: str, body: dict) -> tuple[int, dict]:
+    status, text = _request(url, "POST", path, {"Content-Type": "application/json"}, json.dumps(body).encode())
+    return status, json.loads(text) if text.startswith(b"{") else {"raw": text.decode()[:200]}
+
+
+def test_unknown_endpoints_and_events_get_one_line_not_a_500(app_server):
+    """Unknown names, private events (they need the page: a click's data) and events that run in the page only were
+    each a 500 with a 4.7 kB traceback in the log."""
+    tracebacks = app_server.log.read_text().count("Traceback")
+    config = json.loads(_request(app_server.url, "GET", "/config", {})[1])
+    page_only = next(i for i, d in enumerate(config["dependencies"]) if not d.get("backend_fn", True))
+    private = next(d["api_name"] for d in config["dependencies"] if d.get("api_visibility") == "private"
+                   and d.get("backend_fn") and d.get("api_name"))
+    for path, body, status, says in (
+            ("/gradio_api/call/no_such_thing", {"data": []}, 404, "There is no endpoint /no_such_thing"),
+            (f"/gradio_api/call/{private}", {"data": []}, 404, f"There is no endpoint /{private}"),
+            ("/gradio_api/call/v2/no_such_thing", {"data": []}, 404, "There is no endpoint"),
+            ("/gradio_api/queue/join", {"data": [], "fn_index": 99_999, "session_hash": "x"}, 404, "no event 99999"),
+            ("/gradio_api/queue/join", {"data": [], "fn_index": page_only, "session_hash": "x"}, 404,
+             "runs in the page only")):
+        got, answer = _post_json(app_server.url, path, body)
+        assert got == status and says in answer.get("error", ""), (path, got, answer)
+    assert _post_json(app_server.url, "/gradio_api/call/kl_1d", {"data": [0, 1, 1, 0.8, "KL(p‖q)"]})[0] == 200
+    assert app_server.log.read_text().count("Traceback") == tracebacks
+
+
+def test_every_public_endpoint_belongs_to_a_lab(app_server):
+    """explorer/guard.py's LAB_OF_ENDPOINT names the lab of each public endpoint, so that a call to a lab whose model
+    did not load is told why; a new endpoint must be listed there."""
+    from explorer.guard import LAB_OF_ENDPOINT
+
+    config = json.loads(_request(app_server.url, "GET", "/config", {})[1])
+    public = {d["api_name"] for d in config["dependencies"] if d.get("api_visibility") == "public"
+              and d.get("api_name")}
+    assert public and public - {"is_failure"} <= set(LAB_OF_ENDPOINT), public - set(LAB_OF_ENDPOINT)
+
+
+def test_a_lab_whose_model_did_not_load_says_so(tmp_path, synthetic_data):
+    from explorer.app import build_demo
+    from explorer.guard import EndpointMiddleware
+    from explorer.models import load_models
+    from tests.conftest import CHECKPOINTS
+
+    for f in CHECKPOINTS.glob("vae_*.safetensors"):
+        (tmp_path / f.name).symlink_to(f)
+    models = load_models(tmp_path, synthetic_data, download=False)
+    guard = EndpointMiddleware(None, build_demo(models), models.errors)
+    status, reason = guard._unknown("reverse")
+    assert status == 503 and reason.startswith("/reverse is unavailable:") and "python -m train diffusion" in reason
+    status, reason = guard._unknown("plane_field")
+    assert status == 503 and "python -m train diffusion2d" in reason
+    assert guard._unknown("nothing") == (404, "There is no endpoint /nothing: the page's footer, 'Use via API', "
+                                              "lists them.")
