@@ -64,3 +64,27 @@ def test_docs_links_resolve():
             if target.startswith(("http://", "https://", "mailto:")):
                 continue
             assert (doc.parent / target).exists(), f"{doc.name} links to {target}, which does not exist"
+
+
+def test_the_2d_spread_table_and_what_it_claims_are_the_cards():
+    """docs/training.md's energy-distance ranges over five seeds are the cards' (`python -m train diffusion2d-spread`),
+    and the sentences under the table hold for them."""
+    text = (ROOT / "docs" / "training.md").read_text()
+    table = {row[0].strip("`").removeprefix("ddpm2d_"): row[1:] for row in _table(text, "energy-distance-spread")}
+    spread = {}
+    for name, cells in table.items():
+        s = json.loads((CHECKPOINTS / f"ddpm2d_{name}.json").read_text())["metrics"]["energy_distance_seeds"]
+        assert cells == [f"{s[k]['min']:.4f}–{s[k]['max']:.4f}" for k in ("ddpm", "ddim10", "ddim50", "floor")]
+        spread[name] = s
+
+    def overlap(a, b):
+        return a["min"] <= b["max"] and b["min"] <= a["max"]
+
+    for name, s in spread.items():  # DDIM-10 is worse than every other row, its lowest above their highest
+        assert all(s["ddim10"]["min"] > s[k]["max"] for k in ("ddpm", "ddim50", "floor")), name
+    assert {n for n, s in spread.items() if overlap(s["ddpm"], s["ddim50"])} == {"ring8", "uneven3", "spiral",
+                                                                                 "checkerboard"}
+    assert all(a < b for a, b in zip(spread["moons"]["ddpm"]["values"], spread["moons"]["ddim50"]["values"],
+                                     strict=True))
+    assert {n for n, s in spread.items() if overlap(s["ddpm"], s["floor"])} == {"ring8", "uneven3", "moons",
+                                                                                "checkerboard"}
