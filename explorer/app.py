@@ -73,8 +73,9 @@ class Blocks(gr.Blocks):
                     what = ("a sketch: {background, layers, composite}, each a file as gradio_client's handle_file() "
                             "sends it" if isinstance(block, gr.ImageEditor) else
                             "a file, as gradio_client's handle_file(path) sends it")
-                    raise checks.InputError(f"{getattr(block, 'label', None) or type(block).__name__} must be {what}; "
-                                            f"got {checks.shown(value)}.") from None
+                    control = getattr(block, "label", None) or type(block).__name__
+                    raise checks.InputError(f"The value for '{control}' must be {what}; got {checks.shown(value)}.") \
+                        from None
             raise
 
 

@@ -118,6 +118,8 @@ class Run:
     done: bool = False  # finished, stopped or failed
     name: str = "reverse-process"  # what its exports are called
     title: str = "reverse process"  # what it is, in words: its exports' header (SamplerRequest.describe)
+    exports: tuple[str, ...] = ()  # the files of its last export, and how many frames the run had then
+    exported_frames: int = -1
 
     @property
     def steps(self) -> int:

@@ -95,4 +95,5 @@ def test_a_value_that_is_not_a_file_where_a_file_goes_is_named(app_server):
                  ["2-D latent", {"composite": 5}, None, 0]):
         message = _refused(app_server.url, "/encode_drawing", data)
         assert "must be a file" in message or "must be a sketch" in message, message
+        assert message.startswith("The value for '"), message  # the control's label is quoted, not run into the text
     assert app_server.log.read_text().count("Traceback") == tracebacks

@@ -122,7 +122,13 @@ def export_mp4(frames: list[np.ndarray], name: str = "reverse-process") -> str:
 
 
 def export(run) -> list[str]:
-    """GIF and MP4 of this user's last run (its frames decoded once for both), and a PNG of its samples."""
+    """GIF and MP4 of this user's last run (its frames decoded once for both), and a PNG of its samples. Asked again
+    for the same finished run, the files already written (while they last) are handed out again, not rewritten."""
+    if (run and run.done and run.exports and run.exported_frames == len(run.frames)
+            and all(Path(f).exists() for f in run.exports)):
+        return list(run.exports)
     frames = _export_frames(run)
-    return [export_gif(frames, run.name), export_mp4(frames, run.name), export_samples(run)]
+    files = [export_gif(frames, run.name), export_mp4(frames, run.name), export_samples(run)]
+    run.exports, run.exported_frames = tuple(files), len(run.frames)
+    return files
 
