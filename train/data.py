@@ -103,3 +103,11 @@ def write_synthetic_mnist(root: str | Path, n_train: int = 256, n_test: int = 64
                 with gzip.open(raw / f"{name}.gz", "wb") as f:
                     f.write((raw / name).read_bytes())
     return Path(root)
+
+
+def digits_sha256(x: torch.Tensor) -> str:
+    """A fingerprint of binarized digits (N, 784) in {0, 1}: the SHA-256 of their bytes as uint8 (a card's test set,
+    which the app compares with the digits it loaded)."""
+    import hashlib
+
+    return hashlib.sha256(x.to(torch.uint8).contiguous().numpy().tobytes()).hexdigest()

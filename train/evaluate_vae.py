@@ -18,7 +18,6 @@ into NAME_likelihood.safetensors beside the checkpoint; a run on the first n ima
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -30,7 +29,7 @@ from safetensors.torch import save_file
 from tqdm import tqdm
 
 from train import checkpoint as ckpt
-from train.data import TEST_BINARIZE_SEED, load_split
+from train.data import TEST_BINARIZE_SEED, digits_sha256, load_split
 from train.exact_likelihood import BernoulliVAE, effective_sample_size, exact_log_px
 
 
@@ -67,11 +66,6 @@ def iwae(model, x: torch.Tensor, k: int, seed: int, batch: int = 100
             elbo.append(logw.mean(1))
             ess.append(effective_sample_size(logw))
     return torch.cat(est), torch.cat(elbo), torch.cat(ess)
-
-
-def digits_sha256(x: torch.Tensor) -> str:
-    """A fingerprint of binarized digits (N, 784) in {0, 1}: the SHA-256 of their bytes as uint8."""
-    return hashlib.sha256(x.to(torch.uint8).contiguous().numpy().tobytes()).hexdigest()
 
 
 def summary(nll: torch.Tensor) -> dict:

@@ -16,7 +16,6 @@ import json
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -25,6 +24,7 @@ from train import checkpoint as ckpt
 from train import distributed
 from train.data2d import DATASETS, ENTROPY, energy_distance, sample
 from train.distributed import SINGLE, Dist, Objective
+from train.fit2d import cosine_lr, denoising_loss, draw_t_and_noise
 from train.mixture2d import MIXTURES, eps_star
 from train.models.ddpm2d import DDPM2D, DDPM2DConfig
 from train.run import Progress, restore, save_progress, start_run, throughput
@@ -68,49 +68,19 @@ def samplers(model: DDPM2D, n: int, seed: int, names: tuple[str, ...] = SAMPLERS
     return out
 
 
-def denoising_loss(model: DDPM2D, x: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-    """L_simple (Ho eq. 14) of each point: (B,). x, noise: (B, 2); t: (B,) step indices."""
-    return model.diffusion.training_loss(model, x, t, noise)
-
-
 def train_step(model: DDPM2D, objective: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor,
                g: torch.Generator, dist: Dist = SINGLE) -> tuple[float, int]:
     """One step of Ho et al.'s simple loss (eq. 14) on the global batch x: (B, 2), its t and ε drawn with `g` for
-    all of it; this rank trains on its share. `objective` is Objective(model, denoising_loss), under DDP with
-    several processes. Returns this rank's loss sum and number of points."""
-    t = torch.randint(0, model.diffusion.T, (len(x),), generator=g)
-    noise = torch.randn(x.shape, generator=g)
+    all of it (as train/fit2d.py's `fit` draws them); this rank trains on its share. `objective` is
+    Objective(model, denoising_loss), under DDP with several processes. Returns this rank's loss sum and number of
+    points."""
+    t, noise = draw_t_and_noise(model, x, g)
     xs, ts, noises = distributed.shard(dist, x, t, noise)
     loss = objective(xs, ts, noises)
     opt.zero_grad(set_to_none=True)
     distributed.global_mean(dist, loss, len(x)).backward()
     opt.step()
     return loss.sum().item(), len(xs)
-
-
-def cosine_lr(lr: float, step: int, total: int) -> float:
-    """The learning rate at `step` of `total`: from lr down to lr / 10 along a cosine."""
-    return lr * (0.55 + 0.45 * math.cos(math.pi * step / total))
-
-
-def fit(model: DDPM2D, draw: Callable[[int, torch.Generator], torch.Tensor], steps: int, batch_size: int = 256,
-        lr: float = 3e-3, seed: int = 0) -> Iterator[tuple[int, float]]:
-    """Train `model` for `steps` steps on fresh batches `draw(batch_size, generator)` ((B, 2) points), yielding
-    (step, loss) after each: the explorer's in-session training of a user's drawing, which a caller can stop between
-    steps. The same step and schedule as `train` (which passes over a fixed set instead)."""
-    g = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    model.train()
-    objective = Objective(model, denoising_loss)
-    try:
-        for step in range(steps):
-            for group in opt.param_groups:
-                group["lr"] = cosine_lr(lr, step, steps)
-            total, n = train_step(model, objective, opt, draw(batch_size, g).float(), g)
-            yield step + 1, total / n
-    finally:
-        model.eval()
 
 
 ELBO_POINTS = 1000  # test points for the negative ELBO (each needs all T terms)

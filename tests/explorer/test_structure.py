@@ -63,3 +63,19 @@ def test_the_viewer_schema_is_the_one_the_page_reads():
     frame_keys = set(typing.get_type_hints(filmstrip.ViewerFrame))
     assert set(re.findall(r"\bv\.([a-z_]+)", js)) == value_keys
     assert set(re.findall(r"\bf\.([a-z]+)", js)) == frame_keys
+
+
+TRAINING_ONLY = ("train.run", "train.distributed", "train.cli", "train.__main__", "train.evaluate",
+                 "train.evaluate_vae", "train.sample_quality", "train.train_vae", "train.train_diffusion",
+                 "train.train_diffusion2d", "train.train_classifier", "train.cards")
+
+
+@pytest.mark.parametrize("path", sorted(EXPLORER.rglob("*.py")), ids=lambda p: p.relative_to(EXPLORER).as_posix())
+def test_the_server_imports_models_and_maths_not_training(path):
+    """The explorer reads checkpoints and uses models and maths from train/; training loops, run folders, processes
+    and evaluation CLIs stay out of the server (the in-session fits use train/fit2d.py, torch only)."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                 [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+        for name in names:
+            assert not any(name == m or name.startswith(m + ".") for m in TRAINING_ONLY), f"{path.name} imports {name}"

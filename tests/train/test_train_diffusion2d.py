@@ -109,3 +109,26 @@ def test_seed_spread_repeats_the_cards_evaluation_with_fresh_draws():
     assert spread["floor"]["values"][0] == pytest.approx(floor, rel=1e-9)
     assert spread["ddim10"]["values"][1] != spread["ddim10"]["values"][0]
     assert spread["ddim10"]["min"] <= spread["ddim10"]["mean"] <= spread["ddim10"]["max"]
+
+
+def test_the_apps_fit_takes_the_trainers_step():
+    """train/fit2d.py's `fit` (the app's training of a drawing, torch only) and the trainer's `train_step` (one
+    process) draw the same t and ε and take the same Adam step from the same weights."""
+    import copy
+
+    from train.distributed import Objective
+    from train.fit2d import denoising_loss, fit
+    from train.models.ddpm2d import DDPM2D
+    from train.train_diffusion2d import train_step
+
+    torch.manual_seed(0)
+    model = DDPM2D(DDPM2DConfig(timesteps=50))
+    other = copy.deepcopy(model)
+    x = torch.randn(64, 2, generator=torch.Generator().manual_seed(5))
+    (_, loss), = list(fit(model, lambda n, g: x[:n], 1, batch_size=64, lr=1e-3, seed=3))
+    opt = torch.optim.Adam(other.parameters(), lr=1e-3)  # the schedule's first step is lr itself
+    other.train()
+    total, n = train_step(other, Objective(other, denoising_loss), opt, x, torch.Generator().manual_seed(3))
+    assert loss == pytest.approx(total / n, rel=1e-6)
+    for a, b in zip(model.parameters(), other.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)

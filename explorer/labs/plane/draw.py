@@ -23,8 +23,8 @@ from explorer.labs.plane.common import YOURS, PlaneControls, Trained
 from explorer.labs.plane.field import settled_field
 from explorer.labs.plane.particles import particles
 from train.data2d import sample
+from train.fit2d import fit
 from train.models.ddpm2d import DDPM2D, DDPM2DConfig
-from train.train_diffusion2d import fit
 
 MIN_POINTS, MAX_POINTS = 3, 300
 TRAIN_STEPS = 4000  # at most this many steps of 256 points (about 6 s on one idle core here)

@@ -18,7 +18,7 @@ from explorer.labs.vae.encode import _gallery_index
 from explorer.labs.vae.likelihood import _posterior_figure
 from explorer.links import Links
 from explorer.models import Models
-from train.evaluate_vae import digits_sha256
+from train.data import digits_sha256
 from train.exact_likelihood import BernoulliVAE, effective_sample_size, exact_log_px
 from train.models.vae import posterior_grid, running_log_mean_exp
 

@@ -9,7 +9,7 @@ import torch
 from explorer import checks
 from explorer.labs.vae import is_failures
 from tests.conftest import CHECKPOINTS
-from train.evaluate_vae import digits_sha256
+from train.data import digits_sha256
 from train.exact_likelihood import BernoulliVAE, effective_sample_size, exact_log_px
 
 

@@ -116,8 +116,10 @@ def test_particles_two_runs_from_one_z_T(ctl):
 
 
 def test_particles_accept_numbers_as_the_page_sends_them(ctl):
-    value = json.loads(particles.particles(ctl, "ring8", "12", "0.5", 100.0, "5"))  # strings, floats of integers
+    value = json.loads(particles.particles(ctl, "ring8", 12, 0.5, 100.0, 5.0))  # floats of integers too
     assert value["seed"] == 5 and value["runs"][1]["label"] == "DDIM, 12 steps, η = 0.5"
+    with pytest.raises(checks.InputError, match="not the text '12'"):  # one rule: text is not a number
+        particles.particles(ctl, "ring8", "12", 0.5, 100, 5)
     eta0 = json.loads(particles.particles(ctl, "ring8", 12, 0, 100, 5))["runs"][1]
     assert np.abs(first_frame(value["runs"][1]) - first_frame(eta0)).max() <= 1e-3  # one z_T, and η moved the ends
     assert served_file(value["runs"][1]["pos"]).read_bytes() != served_file(eta0["pos"]).read_bytes()
