@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import inspect
-
 import gradio as gr
 
-from explorer import checks, filmstrip, render
+from explorer import filmstrip, render
+from explorer.gradio_compat import Blocks
 from explorer.labs import diffusion, kl, plane, vae
 from explorer.links import Links
 from explorer.models import Models
@@ -15,68 +14,6 @@ TITLE = "Generative Explorer"
 HEADER = """# Generative Explorer
 See how a variational autoencoder and a diffusion model work, on models trained on MNIST by this project's
 own `train` package. Every picture below is computed live from the shipped checkpoints."""
-
-
-class Blocks(gr.Blocks):
-    """gr.Blocks that refuses a call with the wrong number of values, naming the endpoint and its parameters. Gradio's
-    own check answers too few with a paragraph about JavaScript functions that lists every value received (a 1 MB
-    string included), and ignores too many."""
-
-    def validate_inputs(self, block_fn, inputs: list) -> None:
-        # Clients may send a placeholder (null) for each gr.State input (gradio_client does) or leave them out
-        # (Gradio's REST route then adds nulls): either way the count reaching here is that of all inputs. A value
-        # where a placeholder goes is one value too many: Gradio would drop it silently for the session's own.
-        if len(inputs) == len(block_fn.inputs) and all(
-                value is None for value, b in zip(inputs, block_fn.inputs, strict=True) if isinstance(b, gr.State)):
-            return
-        try:  # the API's parameter names are the handler's (as `view_api` shows them), else the controls' labels
-            sig = [p.name for p in inspect.signature(block_fn.fn).parameters.values()
-                   if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-        except (TypeError, ValueError):
-            sig = []
-        if len(sig) < len(block_fn.inputs):  # (the inputs fill the first parameters; a gr.Progress may follow)
-            sig = [getattr(b, "label", None) or type(b).__name__ for b in block_fn.inputs]
-        params = [n for n, b in zip(sig, block_fn.inputs, strict=False) if not isinstance(b, gr.State)]
-        name = f"/{block_fn.api_name}" if block_fn.api_name else "This event"
-        sent = len(inputs) - sum(v is None for v, b in zip(inputs, block_fn.inputs, strict=False)
-                                 if isinstance(b, gr.State)) if len(inputs) == len(block_fn.inputs) else len(inputs)
-        listed = f"({', '.join(params)})" if params else "(none)"
-        raise checks.InputError(f"{name} takes {len(params)} value{'s' * (len(params) != 1)} {listed}, not {sent}.")
-
-    async def process_api(self, block_fn, inputs: list, *args, **kwargs) -> dict:
-        """Gradio's, with a bad value met by a `checks.pre_queue` validator (or by the checks below, which run in it
-        too) answered as a refused validation, which Gradio sends before queueing as HTTP 422 naming the parameter;
-        any other error there would reach an API client as a bare "400 Bad Request"."""
-        if not getattr(block_fn, "is_validator_function", False):
-            return await super().process_api(block_fn, inputs, *args, **kwargs)
-        try:
-            # the count named with the endpoint's own name and parameters, not the validator's (which has neither)
-            self.validate_inputs(next(f for f in self.fns.values() if f.validator is block_fn.fn), inputs)
-            return await super().process_api(block_fn, inputs, *args, **kwargs)
-        except checks.InputError as e:
-            return {"data": checks.refusal(block_fn.fn, block_fn.inputs, inputs, e.message)}
-
-    async def preprocess_data(self, block_fn, inputs: list, state, explicit_call: bool = False):
-        """Gradio's, with a value that is not a file where a file goes (an upload, a sketch) named as the user's
-        mistake: Gradio's own check of its shape raises before any handler, with a stack trace in the log."""
-        import pydantic
-
-        try:
-            return await super().preprocess_data(block_fn, inputs, state, explicit_call)
-        except pydantic.ValidationError:
-            for block, value in zip(block_fn.inputs, inputs, strict=False):
-                model = getattr(block, "data_model", None)
-                try:
-                    if model is not None and value is not None:
-                        model.model_validate(value, context={"validate_meta": True})
-                except pydantic.ValidationError:
-                    what = ("a sketch: {background, layers, composite}, each a file as gradio_client's handle_file() "
-                            "sends it" if isinstance(block, gr.ImageEditor) else
-                            "a file, as gradio_client's handle_file(path) sends it")
-                    control = getattr(block, "label", None) or type(block).__name__
-                    raise checks.InputError(f"The value for '{control}' must be {what}; got {checks.shown(value)}.") \
-                        from None
-            raise
 
 
 def build_demo(models: Models, links: Links | None = None) -> gr.Blocks:

@@ -128,22 +128,6 @@ def exportable(fig, name: str, caption: str):
     return fig
 
 
-PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["toImage"]}
-
-
-class Plot(gr.Plot):
-    """gr.Plot with plotly's configuration for an offline app: no plotly.com logo link, and no camera button, since
-    every figure has its own downloads (static/page.js), named and captioned by `exportable`."""
-
-    def postprocess(self, value):
-        out = super().postprocess(value)
-        if out is None or out.type != "plotly":
-            return out
-        d = json.loads(out.plot)
-        d["config"] = PLOTLY_CONFIG
-        return type(out)(type=out.type, plot=json.dumps(d))
-
-
 def row(*figures: str, arrows: bool = False) -> str:
     sep = '<div class="ge-arrow">→</div>' if arrows else ""
     return f'<div class="ge-row">{sep.join(figures)}</div>'

@@ -5,6 +5,7 @@ import logging
 import pytest
 
 from explorer import checks
+from explorer.gradio_compat import Dropdown, Number, Radio, Slider
 
 
 @pytest.mark.parametrize(("value", "message"), [
@@ -66,11 +67,11 @@ def test_live_views_show_the_message_in_place():
 def test_components_hand_the_raw_value_to_the_handler():
     """Gradio's own range check raised before the handler, with "Could not preprocess input component at index
     3 … TypeError" for a typed letter, and nothing at all on a queue=False event."""
-    s = checks.Slider(-4, 4, value=0, label="z1")
+    s = Slider(-4, 4, value=0, label="z1")
     assert s.preprocess(9) == 9 and s.preprocess("abc") == "abc" and s.preprocess(None) is None
     assert s.get_block_name() == "slider"  # still Gradio's slider in the page
-    assert checks.Number(0).preprocess(-1) == -1 and checks.Number(0).get_block_name() == "number"
-    assert checks.Radio(["a", "b"]).preprocess("c") == "c" and checks.Dropdown(["a"]).preprocess(["a"]) == ["a"]
+    assert Number(0).preprocess(-1) == -1 and Number(0).get_block_name() == "number"
+    assert Radio(["a", "b"]).preprocess("c") == "c" and Dropdown(["a"]).preprocess(["a"]) == ["a"]
 
 
 def test_a_refused_call_names_the_parameter_at_fault(caplog):
@@ -82,7 +83,7 @@ def test_a_refused_call_names_the_parameter_at_fault(caplog):
         checks.number("Steps", steps, 1, 1000, integer=True)
         checks.number("η", eta, 0, 1)
 
-    controls = [checks.Slider(1, 1000, value=50, label="steps"), checks.Slider(0, 1, value=0.0, label="η"), gr.State()]
+    controls = [Slider(1, 1000, value=50, label="steps"), Slider(0, 1, value=0.0, label="η"), gr.State()]
     validator = checks.pre_queue(check)
     assert all(v["is_valid"] for v in validator(10, 0.5, None))
     with caplog.at_level(logging.INFO, logger="explorer"):

@@ -8,6 +8,7 @@ import pytest
 
 from explorer import checks, links
 from explorer.app import build_demo
+from explorer.gradio_compat import Number, Radio, Slider
 from explorer.links import Links, memo
 from explorer.models import load_models
 from tests.conftest import CHECKPOINTS
@@ -23,15 +24,15 @@ def registry():
                 lk.lab("a", "A")
                 with gr.Tabs(elem_id="a-views") as views:
                     with gr.Tab("One", id="one"):
-                        s = checks.Slider(-4, 4, value=0.0, step=0.01, label="z1", elem_id="a-z1")
-                        n = checks.Number(0, label="seed", minimum=0, step=1, elem_id="a-seed")
+                        s = Slider(-4, 4, value=0.0, step=0.01, label="z1", elem_id="a-z1")
+                        n = Number(0, label="seed", minimum=0, step=1, elem_id="a-seed")
                     with gr.Tab("Two", id="two"):
-                        r = checks.Radio(["DDIM", "DDPM"], value="DDIM", label="sampler", elem_id="a-sampler")
+                        r = Radio(["DDIM", "DDPM"], value="DDIM", label="sampler", elem_id="a-sampler")
                         c = gr.Checkbox(False, label="also DDPM", elem_id="a-ddpm")
                 lk.sub_tabs("a", views, {"one": "One", "two": "Two"})
             with gr.Tab("B", id="b"):
                 lk.lab("b", "B")
-                m = checks.Number(3, label="digit", minimum=0, step=1, elem_id="b-digit")
+                m = Number(3, label="digit", minimum=0, step=1, elem_id="b-digit")
     lk.param("a", "z1", s)
     lk.param("a", "seed", n)
     lk.param("a", "sampler", r)

@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import torch
 
 from explorer import checks, render
+from explorer.gradio_compat import Number, Plot
 from explorer.labs.diffusion.common import LATEX, DiffusionControls, test_digit
 from explorer.links import Links
 from explorer.models import Models
@@ -76,10 +77,10 @@ def for_test_digit(models: Models, index, seed) -> tuple[go.Figure, str]:
 def build(ctl: DiffusionControls, links: Links | None = None) -> None:
     gr.Markdown(ELBO_TEXT, latex_delimiters=LATEX)
     with gr.Row():
-        seed = checks.Number(0, label="seed of the z_t samples", minimum=0, step=1, elem_id="diff-elbo-seed")
+        seed = Number(0, label="seed of the z_t samples", minimum=0, step=1, elem_id="diff-elbo-seed")
         btn = gr.Button("Compute every term for the chosen digit (Forward process tab)", variant="primary",
                         elem_id="diff-elbo-run")
-    plot = render.Plot(show_label=False, elem_id="diff-elbo-plot")
+    plot = Plot(show_label=False, elem_id="diff-elbo-plot")
     table = gr.Markdown(elem_id="diff-elbo-table")
     views = ["diff-elbo-plot", "diff-elbo-table"]
     render.mark_stale([seed, ctl.pick, ctl.draw], views)  # another seed or another digit

@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 import torch
 
 from explorer import checks, render
+from explorer.gradio_compat import Number, Sketchpad, Slider
 from explorer.labs.diffusion.common import DiffusionControls, test_digit
 from explorer.links import Links
 from explorer.models import Models
@@ -127,16 +128,16 @@ def build(ctl: DiffusionControls, links: Links | None = None) -> gr.Tab | None:
     with gr.Row():
         with gr.Column(scale=2):
             with gr.Row():
-                index = ctl.index = checks.Number(0, label="test digit index", minimum=0, step=1,
+                index = ctl.index = Number(0, label="test digit index", minimum=0, step=1,
                                                   elem_id="diff-index")
                 ctl.pick = gr.Button("Use this test digit")
-            sketch = checks.Sketchpad(label="or draw one", type="numpy", canvas_size=(200, 200), elem_id="diff-sketch",
+            sketch = Sketchpad(label="or draw one", type="numpy", canvas_size=(200, 200), elem_id="diff-sketch",
                                       layers=False,
                                       brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"))
             ctl.draw = gr.Button("Use the drawing")
         with gr.Column(scale=3):
-            t = checks.Slider(0, T, value=t0, step=1, label="t (0 = the image, T = pure noise)", elem_id="diff-t")
-            eps = checks.Number(0, label="ε seed (fixed while you drag t)", minimum=0, step=1, elem_id="diff-eps")
+            t = Slider(0, T, value=t0, step=1, label="t (0 = the image, T = pure noise)", elem_id="diff-t")
+            eps = Number(0, label="ε seed (fixed while you drag t)", minimum=0, step=1, elem_id="diff-eps")
             view = gr.HTML(forward_view(models, x0, t0, 0) if x0 is not None else "", elem_id="diff-forward")
     render.live_plot(render.live_value(schedule_figure(T, t0, ctl.ddpm.config.schedule), template=True),
                      elem_id="diff-schedule")

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from explorer import background, checks, filmstrip, render
+from explorer.gradio_compat import Dropdown, Number, Radio, Slider
 from explorer.labs.diffusion.common import LATEX, DiffusionControls
 from explorer.labs.diffusion.export import export, export_name
 from explorer.labs.diffusion.guidance import guidance_text
@@ -183,16 +184,16 @@ def finished(models: Models, sampler, steps, eta, seed, n, label, guidance) -> t
 def build(ctl: DiffusionControls, links: Links | None = None) -> None:
     models, m, T = ctl.models, ctl.ddpm, ctl.T
     with gr.Row():
-        sampler = checks.Radio(list(SAMPLERS), value="DDIM", label="sampler", elem_id="diff-sampler")
-        steps = checks.Slider(1, T, value=min(50, T), step=1, label="steps", elem_id="diff-steps")
-        eta = checks.Slider(0, 1, value=0.0, step=0.05, label="η (DDIM: 0 deterministic, 1 like DDPM)",
+        sampler = Radio(list(SAMPLERS), value="DDIM", label="sampler", elem_id="diff-sampler")
+        steps = Slider(1, T, value=min(50, T), step=1, label="steps", elem_id="diff-steps")
+        eta = Slider(0, 1, value=0.0, step=0.05, label="η (DDIM: 0 deterministic, 1 like DDPM)",
                             elem_id="diff-eta")
-        seed = checks.Number(0, label="seed", minimum=0, step=1, elem_id="diff-seed")
-        n = checks.Slider(1, MAX_SAMPLES, value=4, step=1, label="samples at once", elem_id="diff-n")
+        seed = Number(0, label="seed", minimum=0, step=1, elem_id="diff-seed")
+        n = Slider(1, MAX_SAMPLES, value=4, step=1, label="samples at once", elem_id="diff-n")
     with gr.Row():
-        label = checks.Dropdown(CLASSES, value=CLASS_NONE, label="class (classifier-free guidance)",
+        label = Dropdown(CLASSES, value=CLASS_NONE, label="class (classifier-free guidance)",
                                 interactive=bool(m.config.num_classes), elem_id="diff-class")
-        guidance = checks.Slider(0, MAX_GUIDANCE, value=2.0, step=0.5, interactive=False, elem_id="diff-guidance",
+        guidance = Slider(0, MAX_GUIDANCE, value=2.0, step=0.5, interactive=False, elem_id="diff-guidance",
                                  label=GUIDANCE_LABEL_OFF)
         run_btn = gr.Button("Run the reverse process", variant="primary", elem_id="diff-run")
         stop_btn = gr.Button("Stop", variant="stop", elem_id="diff-stop")

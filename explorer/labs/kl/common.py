@@ -12,6 +12,7 @@ import plotly.io as pio
 
 from explorer import checks, render
 from explorer import kl_maths as km
+from explorer.gradio_compat import event_payload
 
 MU_RANGE = 10.0
 SIGMA_MIN, SIGMA_MAX = 0.001, 10.0
@@ -93,7 +94,7 @@ def numbers_html(kl_pq: float, kl_qp: float) -> str:
 def settled(live, count: int, names: str, evt: gr.EventData) -> str:
     """A panel's server value for the page's values once the hand pauses (the 'settle' event of
     static/kl_panel.js, payload {values}): `live(*values)`, or a message in place of the numbers."""
-    data = evt._data if isinstance(evt._data, dict) else {}  # the payload, as Gradio documents
+    data = event_payload(evt)  # the payload, as Gradio documents
     values, seq = data.get("values"), data.get("seq")
     if not isinstance(values, list) or len(values) != count:
         value = render.live_note(checks.error_note(f"Expected {count} values ({names})."))

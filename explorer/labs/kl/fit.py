@@ -7,6 +7,7 @@ import torch
 
 from explorer import checks, render
 from explorer import kl_maths as km
+from explorer.gradio_compat import Plot, Slider
 from explorer.labs.kl.common import (
     F_COLOR,
     MU_RANGE,
@@ -132,16 +133,16 @@ def build(links: Links | None = None) -> None:
                 "KL(p ‖ q) and once KL(q ‖ p), both computed by quadrature.")
     with gr.Row():
         inputs = [
-            checks.Slider(-MU_RANGE, MU_RANGE, value=-2.0, step=0.1, label="μ₁", elem_id="kl-fit-mu1"),
-            checks.Slider(0.1, 5, value=0.6, step=0.05, label="σ₁", elem_id="kl-fit-sigma1"),
-            checks.Slider(-MU_RANGE, MU_RANGE, value=2.5, step=0.1, label="μ₂", elem_id="kl-fit-mu2"),
-            checks.Slider(0.1, 5, value=0.8, step=0.05, label="σ₂", elem_id="kl-fit-sigma2"),
-            checks.Slider(0.01, 0.99, value=0.4, step=0.01, label="weight w₁ of component 1", elem_id="kl-fit-w1"),
-            checks.Slider(-MU_RANGE, MU_RANGE, value=0.5, step=0.1, label="start μ_q (σ_q starts at 1)",
+            Slider(-MU_RANGE, MU_RANGE, value=-2.0, step=0.1, label="μ₁", elem_id="kl-fit-mu1"),
+            Slider(0.1, 5, value=0.6, step=0.05, label="σ₁", elem_id="kl-fit-sigma1"),
+            Slider(-MU_RANGE, MU_RANGE, value=2.5, step=0.1, label="μ₂", elem_id="kl-fit-mu2"),
+            Slider(0.1, 5, value=0.8, step=0.05, label="σ₂", elem_id="kl-fit-sigma2"),
+            Slider(0.01, 0.99, value=0.4, step=0.01, label="weight w₁ of component 1", elem_id="kl-fit-w1"),
+            Slider(-MU_RANGE, MU_RANGE, value=0.5, step=0.1, label="start μ_q (σ_q starts at 1)",
                           elem_id="kl-fit-start"),
         ]
     btn = gr.Button("Fit", variant="primary", elem_id="kl-fit-btn")
-    plot = render.Plot(show_label=False, elem_id="kl-fit-plot")
+    plot = Plot(show_label=False, elem_id="kl-fit-plot")
     table = gr.Markdown(elem_id="kl-fit-table")
     views = ["kl-fit-plot", "kl-fit-table"]
     render.mark_stale(inputs, views)

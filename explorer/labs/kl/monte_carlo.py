@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 
 from explorer import checks, render
 from explorer import kl_maths as km
+from explorer.gradio_compat import Number, Plot, Slider
 from explorer.labs.kl.common import (
     MAX_LOG10_N,
     P_COLOR,
@@ -97,11 +98,11 @@ def build(ctl: KlControls, links: Links | None = None) -> None:
         "dashed line."
     )
     with gr.Row():
-        n = checks.Slider(1, MAX_LOG10_N, value=4, step=0.1, label="log₁₀ N (10 to 1,000,000 samples)",
+        n = Slider(1, MAX_LOG10_N, value=4, step=0.1, label="log₁₀ N (10 to 1,000,000 samples)",
                           elem_id="kl-mc-n")
-        seed = checks.Number(0, label="seed", minimum=0, step=1, elem_id="kl-mc-seed")
+        seed = Number(0, label="seed", minimum=0, step=1, elem_id="kl-mc-seed")
         btn = gr.Button("Estimate", variant="primary", elem_id="kl-mc-btn")
-    plot = render.Plot(show_label=False, elem_id="kl-mc-plot")
+    plot = Plot(show_label=False, elem_id="kl-mc-plot")
     table = gr.Markdown(elem_id="kl-mc-table")
     views = ["kl-mc-plot", "kl-mc-table"]
     render.mark_stale([*ctl.params, n, seed], views)

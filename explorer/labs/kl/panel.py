@@ -14,6 +14,7 @@ import torch
 
 from explorer import checks, render
 from explorer import kl_maths as km
+from explorer.gradio_compat import Radio, Slider
 from explorer.labs.kl.common import (
     DRAG_TEMPLATE,
     F_COLOR,
@@ -173,13 +174,13 @@ LEGEND = (f"{_swatch(P_COLOR)} p &nbsp; {_swatch(Q_COLOR)} q &nbsp; {_swatch(F_C
 def build(links: Links | None = None) -> KlControls:
     with gr.Row(elem_classes="ge-kl-panel"):  # on a phone the figure comes first and stays in view (app.css)
         with gr.Column(scale=2, min_width=300):
-            mu_p = checks.Slider(-MU_RANGE, MU_RANGE, value=0.0, step=0.01, label="μ_p", elem_id="kl-mu-p")
-            sigma_p = checks.Slider(SIGMA_MIN, SIGMA_MAX, value=1.0, step=0.001, label="σ_p", elem_id="kl-sigma-p",
+            mu_p = Slider(-MU_RANGE, MU_RANGE, value=0.0, step=0.01, label="μ_p", elem_id="kl-mu-p")
+            sigma_p = Slider(SIGMA_MIN, SIGMA_MAX, value=1.0, step=0.001, label="σ_p", elem_id="kl-sigma-p",
                                     elem_classes=LOG_SCALE)
-            mu_q = checks.Slider(-MU_RANGE, MU_RANGE, value=1.0, step=0.01, label="μ_q", elem_id="kl-mu-q")
-            sigma_q = checks.Slider(SIGMA_MIN, SIGMA_MAX, value=SIGMA_Q0, step=0.001, label="σ_q",
+            mu_q = Slider(-MU_RANGE, MU_RANGE, value=1.0, step=0.01, label="μ_q", elem_id="kl-mu-q")
+            sigma_q = Slider(SIGMA_MIN, SIGMA_MAX, value=SIGMA_Q0, step=0.001, label="σ_q",
                                     elem_id="kl-sigma-q", elem_classes=LOG_SCALE)
-            direction = checks.Radio(["KL(p‖q)", "KL(q‖p)"], value="KL(p‖q)", label="shade the integrand of",
+            direction = Radio(["KL(p‖q)", "KL(q‖p)"], value="KL(p‖q)", label="shade the integrand of",
                                      elem_id="kl-direction")
             with gr.Row():
                 buttons = [gr.Button(n, size="sm") for n in [*PRESETS, "swap p and q"]]

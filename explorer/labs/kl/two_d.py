@@ -12,6 +12,7 @@ import torch
 
 from explorer import checks, render
 from explorer import kl_maths as km
+from explorer.gradio_compat import Slider
 from explorer.labs.kl.common import (
     DRAG_TEMPLATE,
     LOG_SCALE,
@@ -134,13 +135,13 @@ def build(links: Links | None = None) -> None:
             with gr.Column(min_width=260):
                 gr.Markdown(f"**{who}**")
                 sliders += [
-                    checks.Slider(-5, 5, value=vals[0], step=0.05, label=f"μ_{who},1", elem_id=f"kl2-mu-{who}1"),
-                    checks.Slider(-5, 5, value=vals[1], step=0.05, label=f"μ_{who},2", elem_id=f"kl2-mu-{who}2"),
-                    checks.Slider(0.05, 5, value=vals[2], step=0.05, label=f"σ_{who},1", elem_id=f"kl2-sigma-{who}1",
+                    Slider(-5, 5, value=vals[0], step=0.05, label=f"μ_{who},1", elem_id=f"kl2-mu-{who}1"),
+                    Slider(-5, 5, value=vals[1], step=0.05, label=f"μ_{who},2", elem_id=f"kl2-mu-{who}2"),
+                    Slider(0.05, 5, value=vals[2], step=0.05, label=f"σ_{who},1", elem_id=f"kl2-sigma-{who}1",
                                   elem_classes=LOG_SCALE),
-                    checks.Slider(0.05, 5, value=vals[3], step=0.05, label=f"σ_{who},2", elem_id=f"kl2-sigma-{who}2",
+                    Slider(0.05, 5, value=vals[3], step=0.05, label=f"σ_{who},2", elem_id=f"kl2-sigma-{who}2",
                                   elem_classes=LOG_SCALE),
-                    checks.Slider(-0.99, 0.99, value=vals[4], step=0.01, label=f"ρ_{who}", elem_id=f"kl2-rho-{who}"),
+                    Slider(-0.99, 0.99, value=vals[4], step=0.01, label=f"ρ_{who}", elem_id=f"kl2-rho-{who}"),
                 ]
         with gr.Column(scale=2):
             config = dict(kind="2d", sliders=[s.elem_id for s in sliders],

@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import torch
 
 from explorer import checks, render
+from explorer.gradio_compat import Dropdown, Number, Plot
 from explorer.labs.kl.common import (
     SIGMA_MAX,
     SIGMA_MIN,
@@ -88,16 +89,16 @@ def build(ctl: KlControls, models: Models, encoded: gr.State | None, links: Link
                 "dimension by dimension. Pick a dimension to see its two Gaussians in the panel above, with p = the "
                 "prior and q = the encoder's posterior.")
     with gr.Row():
-        model = checks.Dropdown(list(models.vaes), value=list(models.vaes)[-1], label="model", elem_id="kl-vae-model")
-        index = checks.Number(0, label="test digit index", minimum=0, step=1, elem_id="kl-vae-index")
+        model = Dropdown(list(models.vaes), value=list(models.vaes)[-1], label="model", elem_id="kl-vae-model")
+        index = Number(0, label="test digit index", minimum=0, step=1, elem_id="kl-vae-index")
         btn = gr.Button("Show this test digit", variant="primary")
         lab_btn = gr.Button("Use the VAE lab's encoded digit (and its model)", interactive=encoded is not None,
                             elem_id="kl-vae-lab-btn")
-    plot = render.Plot(show_label=False, elem_id="kl-vae-plot")
+    plot = Plot(show_label=False, elem_id="kl-vae-plot")
     md = gr.Markdown(elem_id="kl-vae-md")
     shown = gr.State(None)  # the shown digit's μ and σ, for "show this dimension"
     with gr.Row():
-        dim = checks.Number(1, label="dimension", minimum=1, step=1, elem_id="kl-vae-dim")
+        dim = Number(1, label="dimension", minimum=1, step=1, elem_id="kl-vae-dim")
         show = gr.Button("Show this dimension in the panel above")
 
     btn.click(partial(vae_kl_term, models), [model, index], [plot, md, shown], api_name="kl_vae_term")

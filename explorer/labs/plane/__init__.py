@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from explorer import checks, render
+from explorer import render
+from explorer.gradio_compat import Radio
 from explorer.labs.plane import draw, field, particles
 from explorer.labs.plane.common import LATEX, NAMES, YOURS, PlaneControls
 from explorer.links import Links, Step
@@ -65,7 +66,7 @@ def build(models: Models, links: Links | None = None) -> None:
         links.button()
     first = next(iter(models.planes))
     choices = [(NAMES[n], n) for n in models.planes] + [(NAMES[YOURS], YOURS)]
-    ctl = PlaneControls(models, checks.Radio(choices, value=first, label="data set", elem_id="plane-data"),
+    ctl = PlaneControls(models, Radio(choices, value=first, label="data set", elem_id="plane-data"),
                         gr.State(None))
     with gr.Tabs(elem_id="plane-views") as views:
         with gr.Tab(VIEWS["field"], id="field"):

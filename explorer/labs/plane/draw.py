@@ -19,6 +19,7 @@ import gradio as gr
 import torch
 
 from explorer import background, checks, plane, render
+from explorer.gradio_compat import Dropdown, event_payload
 from explorer.labs.plane.common import YOURS, PlaneControls, Trained
 from explorer.labs.plane.field import settled_field
 from explorer.labs.plane.particles import particles
@@ -80,7 +81,7 @@ def settle(evt: gr.EventData) -> str:
     """The page's drawing after a stroke, as the server keeps it (what Train uses): the valid points, at most
     MAX_POINTS, and a message naming what was left out. Fewer than MIN_POINTS is not refused here (the user is
     still drawing); Train says so."""
-    data = evt._data if isinstance(evt._data, dict) else {}
+    data = event_payload(evt)
     raw, seq = data.get("points"), data.get("seq")
     raw = raw if isinstance(raw, list) else []
     kept, message = [], ""
@@ -180,7 +181,7 @@ def build(ctl: PlaneControls) -> None:
     canvas = gr.HTML(as_drawing([]), elem_id="plane-draw", html_template=render.static("plane_draw.html"),
                      js_on_load=render.scripts(["plane_common.js", "settle.js", "plane_draw.js"]))
     with gr.Row():
-        start = checks.Dropdown(list(plane.BUILTIN), value="ring8", label="or start from",
+        start = Dropdown(list(plane.BUILTIN), value="ring8", label="or start from",
                                 elem_id="plane-start", scale=1)
         use = gr.Button("Use these points", elem_id="plane-use", scale=0)
         go = gr.Button("Train", variant="primary", elem_id="plane-train", scale=0)

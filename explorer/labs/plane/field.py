@@ -10,7 +10,8 @@ from functools import partial
 
 import gradio as gr
 
-from explorer import checks, render
+from explorer import render
+from explorer.gradio_compat import Radio, Slider
 from explorer.labs.plane.common import LATEX, YOURS, PlaneControls, Trained, builtin_field
 from explorer.links import Links
 from explorer.plane import field_ts
@@ -53,10 +54,10 @@ def build(ctl: PlaneControls, links: Links | None) -> None:
     ts = field_ts(T)
     gr.Markdown(TEXT, latex_delimiters=LATEX)
     with gr.Row():
-        t = checks.Slider(ts[0], ts[-1], value=100 if 100 in ts else ts[len(ts) // 10], step=ts[0], label="t",
+        t = Slider(ts[0], ts[-1], value=100 if 100 in ts else ts[len(ts) // 10], step=ts[0], label="t",
                           elem_id="plane-t", info=f"the noise level, every {ts[0]} steps; drawn as you drag",
                           interactive=True)  # no event reads it (the page draws): Gradio would draw it disabled
-        show = checks.Radio(SHOW, value=SHOW[0], label="show", elem_id="plane-show", interactive=True)
+        show = Radio(SHOW, value=SHOW[0], label="show", elem_id="plane-show", interactive=True)
     ctl.field = gr.HTML("", elem_id="plane-field", html_template=render.static("plane_field.html"),
                         js_on_load=render.scripts(["plane_common.js", "plane_field.js"]))
     ctl.data.input(partial(settled_field, ctl), [ctl.data, ctl.trained], ctl.field, api_name="plane_field",

@@ -14,6 +14,7 @@ import gradio as gr
 
 from explorer import checks, plane, render
 from explorer.filmstrip import served_url
+from explorer.gradio_compat import Number, Slider
 from explorer.labs.plane.common import (
     LATEX,
     NAMES,
@@ -91,11 +92,11 @@ def build(ctl: PlaneControls, links: Links | None) -> None:
     T = next(iter(ctl.models.planes.values())).diffusion.T
     gr.Markdown(TEXT, latex_delimiters=LATEX)
     with gr.Row():
-        steps = checks.Slider(1, T, value=min(50, T), step=1, label="DDIM steps", elem_id="plane-steps")
-        eta = checks.Slider(0, 1, value=0.0, step=0.05, label="η (DDIM: 0 deterministic, 1 like DDPM)",
+        steps = Slider(1, T, value=min(50, T), step=1, label="DDIM steps", elem_id="plane-steps")
+        eta = Slider(0, 1, value=0.0, step=0.05, label="η (DDIM: 0 deterministic, 1 like DDPM)",
                             elem_id="plane-eta")
-        n = checks.Slider(100, MAX_PARTICLES, value=2000, step=100, label="particles", elem_id="plane-n")
-        seed = checks.Number(0, label="seed of z_T", minimum=0, step=1, elem_id="plane-seed")
+        n = Slider(100, MAX_PARTICLES, value=2000, step=100, label="particles", elem_id="plane-n")
+        seed = Number(0, label="seed of z_T", minimum=0, step=1, elem_id="plane-seed")
         btn = gr.Button("Run both samplers", variant="primary", elem_id="plane-run", scale=0)
     view = gr.HTML("", elem_id="plane-particles", html_template=render.static("plane_particles.html"),
                    js_on_load=render.scripts(["plane_common.js", "plane_particles.js"]))

@@ -7,6 +7,7 @@ import gradio as gr
 import torch
 
 from explorer import checks, filmstrip, render
+from explorer.gradio_compat import Dropdown, Number, Slider, event_payload
 from explorer.labs.vae import page_decoder
 from explorer.labs.vae.common import (
     LATEX,
@@ -93,7 +94,7 @@ def build(models: Models, cache: Cache, links: Links | None = None) -> VaeContro
     """Lay out the left column; the caller wires it (`wire`) once the sub-labs exist."""
     first = next(iter(models.vaes))
     D0 = models.vaes[first].latent_dim
-    model = checks.Dropdown(list(models.vaes), value=first, label="model", elem_id="vae-model")
+    model = Dropdown(list(models.vaes), value=first, label="model", elem_id="vae-model")
     decoders = page_decoder.publish(models, filmstrip.folder())  # the page decodes while you drag
     decoded = gr.HTML(decoded_value(models, first, 0, [0.0] * D0), elem_id="vae-decoded",
                       html_template=(f"<div class='ge-dec' data-z-range='{Z_RANGE:g}' "
@@ -101,12 +102,12 @@ def build(models: Models, cache: Cache, links: Links | None = None) -> VaeContro
                                      + render.static("decoder.html") + "</div>"),
                       js_on_load=render.scripts(["settle.js", "decoder.js"]))
     with gr.Row():
-        seed = checks.Number(0, label="pixel seed", minimum=0, step=1, elem_id="vae-seed")
+        seed = Number(0, label="pixel seed", minimum=0, step=1, elem_id="vae-seed")
         zero = gr.Button("z = 0", size="sm")
         rand = gr.Button("random z", size="sm")
 
     def z_slider(k: int) -> gr.Slider:
-        return checks.Slider(-Z_RANGE, Z_RANGE, value=0.0, step=0.01, label=f"z{k + 1}", min_width=140,
+        return Slider(-Z_RANGE, Z_RANGE, value=0.0, step=0.01, label=f"z{k + 1}", min_width=140,
                              visible=k < D0, elem_id=f"vae-z{k + 1}")
 
     sliders = [z_slider(0), z_slider(1)]  # full width: the 2-D model's two sliders are easy to drag
@@ -149,7 +150,7 @@ def wire(ctl: VaeControls, links: Links | None = None) -> None:
         s.change(None, ctl.sliders, None, js=render.static("star.js"))  # and the map's star follows: no request
 
     def on_settle(z_state, evt: gr.EventData) -> tuple[str, list]:  # Gradio finds EventData by type hint
-        return settle(models, z_state, evt._data)  # the custom event's payload, as Gradio documents it
+        return settle(models, z_state, event_payload(evt))  # the custom event's payload, as Gradio documents it
 
     # one question at a time per page (static/settle.js), each run with its own payload
     ctl.decoded.settle(on_settle, [ctl.z], [ctl.decoded, ctl.z], trigger_mode="multiple", show_progress="hidden",

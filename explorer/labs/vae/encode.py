@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import torch
 
 from explorer import checks, render
+from explorer.gradio_compat import Number, Plot, Sketchpad
 from explorer.labs.vae.common import (
     LATEX,
     Z_RANGE,
@@ -159,12 +160,12 @@ def build(ctl: VaeControls, links: Links | None = None) -> gr.Tab:
     with gr.Row():
         with gr.Column():
             with gr.Row():
-                idx = ctl.index = checks.Number(0, label=f"test digit index (0–{max(n_test - 1, 0)})", step=1,
+                idx = ctl.index = Number(0, label=f"test digit index (0–{max(n_test - 1, 0)})", step=1,
                                                 minimum=0, elem_id="vae-index")
                 idx_btn = gr.Button("Encode test digit", variant="primary", elem_id="vae-encode-btn")
             gallery = gr.Gallery(value=_gallery(models), label="or pick one (test digits #0–#39)", columns=10,
                                  height=170, allow_preview=False, elem_id="vae-gallery")
-            sketch = checks.Sketchpad(label="or draw a digit", type="numpy", canvas_size=(280, 280),
+            sketch = Sketchpad(label="or draw a digit", type="numpy", canvas_size=(280, 280),
                                       elem_id="vae-sketch", layers=False,
                                       brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"))
             upload = gr.File(label="or upload an image of a digit", file_types=["image"], type="filepath", height=110)
@@ -173,11 +174,11 @@ def build(ctl: VaeControls, links: Links | None = None) -> gr.Tab:
             images = gr.HTML(elem_id="vae-enc-images")
             with gr.Row():
                 to_mu = gr.Button("Move the sliders to μ", elem_id="vae-to-mu")
-                ctl.eps_seed = checks.Number(0, label="ε seed", minimum=0, step=1, elem_id="vae-eps-seed")
+                ctl.eps_seed = Number(0, label="ε seed", minimum=0, step=1, elem_id="vae-eps-seed")
                 eps_btn = gr.Button("Resample ε")
             eps_view = gr.HTML()
-            fig_q = render.Plot(label="q(z|x): μ ± 2σ", show_label=False, elem_id="vae-enc-q")
-            fig_kl = render.Plot(label="KL per dimension", show_label=False, elem_id="vae-enc-kl")
+            fig_q = Plot(label="q(z|x): μ ± 2σ", show_label=False, elem_id="vae-enc-q")
+            fig_kl = Plot(label="KL per dimension", show_label=False, elem_id="vae-enc-kl")
             table = gr.Markdown()
 
     out = ctl.encode_outputs = [ctl.encoded, images, fig_q, fig_kl, table, eps_view]

@@ -6,6 +6,7 @@ import gradio as gr
 import torch
 
 from explorer import checks, render
+from explorer.gradio_compat import Number, Slider
 from explorer.labs.vae.common import (
     VaeControls,
 )
@@ -45,9 +46,9 @@ def build(ctl: VaeControls, links: Links | None = None) -> None:
                 "Neither keeps ‖z‖ at the typical radius of a draw from N(0, I), about √D (5.66 for D = 32): "
                 "the encoder means sit inside it, and the captions give ‖z‖ along each path.")
     with gr.Row():
-        a = checks.Number(3, label="from test digit", minimum=0, step=1, elem_id="vae-interp-from")
-        b = checks.Number(2, label="to test digit", minimum=0, step=1, elem_id="vae-interp-to")
-        steps = checks.Slider(3, 24, value=10, step=1, label="steps", elem_id="vae-interp-steps")
+        a = Number(3, label="from test digit", minimum=0, step=1, elem_id="vae-interp-from")
+        b = Number(2, label="to test digit", minimum=0, step=1, elem_id="vae-interp-to")
+        steps = Slider(3, 24, value=10, step=1, label="steps", elem_id="vae-interp-steps")
         btn = gr.Button("Interpolate", variant="primary")
     out = gr.HTML(elem_id="vae-interp")
     render.mark_stale([ctl.model, a, b, steps], ["vae-interp"])

@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 import torch
 
 from explorer import checks, render
+from explorer.gradio_compat import Number, Plot, Slider
 from explorer.labs.vae.common import LATEX, VaeControls
 from explorer.labs.vae.encode import _gallery_index
 from explorer.labs.vae.likelihood import _posterior_figure
@@ -146,14 +147,14 @@ def build(ctl: VaeControls, links: Links | None = None) -> None:
                       label=f"The {len(rows)} test digits where the k = {k_card:,} estimate is furthest below the "
                             "exact log p(x), worst first: click one")
     with gr.Row():
-        pick = checks.Number(0, label=f"digit in the gallery (0–{len(rows) - 1})", precision=0, minimum=0,
+        pick = Number(0, label=f"digit in the gallery (0–{len(rows) - 1})", precision=0, minimum=0,
                              maximum=len(rows) - 1, elem_id="vae-fail-pick")
-        k = checks.Slider(100, MAX_K, value=20_000, step=100, label="K, largest sample count", elem_id="vae-fail-k")
-        seed = checks.Number(0, label="seed", minimum=0, step=1, elem_id="vae-fail-seed")
+        k = Slider(100, MAX_K, value=20_000, step=100, label="K, largest sample count", elem_id="vae-fail-k")
+        seed = Number(0, label="seed", minimum=0, step=1, elem_id="vae-fail-seed")
     md = gr.Markdown(elem_id="vae-fail-md")
     with gr.Row():
-        plot = render.Plot(label="estimate against K", show_label=False, elem_id="vae-fail-plot")
-        post = render.Plot(label="true posterior", show_label=False, elem_id="vae-fail-post")
+        plot = Plot(label="estimate against K", show_label=False, elem_id="vae-fail-plot")
+        post = Plot(label="true posterior", show_label=False, elem_id="vae-fail-post")
 
     run = partial(inspect, models)
     pics.select(_gallery_index, None, pick, show_progress="hidden", api_visibility="private")  # needs a click

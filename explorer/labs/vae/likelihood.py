@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import torch
 
 from explorer import checks, render
+from explorer.gradio_compat import Number, Plot, Slider
 from explorer.labs.vae.common import (
     LATEX,
     VaeControls,
@@ -178,14 +179,14 @@ def opening(models: Models, name: str, index, eps_seed, k_max, repeats, seed):
 def build(ctl: VaeControls, links: Links | None = None) -> None:
     gr.Markdown(LIKELIHOOD_TEXT, latex_delimiters=LATEX)
     with gr.Row():
-        k = checks.Slider(10, MAX_K, value=10_000, step=10, label="K, largest sample count", elem_id="vae-lik-k")
-        repeats = checks.Slider(1, MAX_REPEATS, value=5, step=1, label="repeated runs", elem_id="vae-lik-repeats")
-        seed = checks.Number(0, label="seed", minimum=0, step=1, elem_id="vae-lik-seed")
+        k = Slider(10, MAX_K, value=10_000, step=10, label="K, largest sample count", elem_id="vae-lik-k")
+        repeats = Slider(1, MAX_REPEATS, value=5, step=1, label="repeated runs", elem_id="vae-lik-repeats")
+        seed = Number(0, label="seed", minimum=0, step=1, elem_id="vae-lik-seed")
         btn = gr.Button("Estimate log p(x) for the encoded digit", variant="primary")
-    plot = render.Plot(label="log p(x) against K", show_label=False, elem_id="vae-lik-plot")
+    plot = Plot(label="log p(x) against K", show_label=False, elem_id="vae-lik-plot")
     with gr.Row():
         elbo = gr.Markdown(latex_delimiters=LATEX, elem_id="vae-lik-elbo")
-        post = render.Plot(label="true posterior", show_label=False, visible=False, elem_id="vae-lik-post")
+        post = Plot(label="true posterior", show_label=False, visible=False, elem_id="vae-lik-post")
     under = gr.Markdown(elem_id="vae-lik-under")
 
     views = ["vae-lik-plot", "vae-lik-elbo", "vae-lik-under"]

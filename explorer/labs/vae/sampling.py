@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 import torch
 
 from explorer import checks, render
+from explorer.gradio_compat import Number, Plot, Slider
 from explorer.labs.vae.common import (
     LATEX,
     Z_RANGE,
@@ -55,11 +56,11 @@ def ancestral(models: Models, name: str, seed, n) -> tuple[go.Figure, str, str]:
 def build(ctl: VaeControls, links: Links | None = None) -> None:
     gr.Markdown(SAMPLING_TEXT, latex_delimiters=LATEX)
     with gr.Row():
-        s_seed = checks.Number(0, label="seed", minimum=0, step=1, elem_id="vae-sample-seed")
-        s_n = checks.Slider(1, 400, value=64, step=1, label="samples in the grid", elem_id="vae-sample-n")
+        s_seed = Number(0, label="seed", minimum=0, step=1, elem_id="vae-sample-seed")
+        s_n = Slider(1, 400, value=64, step=1, label="samples in the grid", elem_id="vae-sample-n")
         s_btn = gr.Button("Draw z ~ N(0, I)", variant="primary", elem_id="vae-sample-btn")
     with gr.Row():
-        s_z = render.Plot(label="① the latent z", elem_id="vae-stage-z")
+        s_z = Plot(label="① the latent z", elem_id="vae-stage-z")
         s_stages = gr.HTML(elem_id="vae-stages")
     s_grid = gr.HTML(elem_id="vae-sample-grid")
 
