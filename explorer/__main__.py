@@ -13,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from explorer import served
 from explorer.models import DEFAULT_CHECKPOINTS, DEFAULT_DATA_DIR
 
 
@@ -105,9 +106,8 @@ def main(argv: list[str] | None = None) -> int:
 
     links = Links()
     demo = build_demo(models, links=links)
-    from explorer import filmstrip
 
-    print(f"files for the page (removed at exit): {filmstrip.folder()}", flush=True)
+    print(f"files for the page (removed at exit): {served.folder()}", flush=True)
     print(f"Gradio's cache: {os.environ['GRADIO_TEMP_DIR']}", flush=True)
     print(f"Generative Explorer: serving on http://{args.host}:{args.port}", flush=True)
     demo.queue(**QUEUE_KW).launch(server_name=args.host, server_port=args.port, share=args.share, show_error=True,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from explorer import filmstrip, render
+from explorer import render, served
 from explorer.gradio_compat import Blocks
 from explorer.labs import diffusion, kl, plane, vae
 from explorer.links import Links
@@ -20,7 +20,7 @@ def build_demo(models: Models, links: Links | None = None) -> gr.Blocks:
     """The app. `links`: the registry of linked controls and first views to fill (explorer/links.py; a new one if
     None); `python -m explorer` warms its first views once the app serves."""
     # live plots load plotly.js from the app itself; the reverse-process viewer fetches finished runs' frames
-    gr.set_static_paths([render.PLOTLY_JS, filmstrip.folder()])
+    gr.set_static_paths([render.PLOTLY_JS, served.folder()])
     links = Links() if links is None else links  # what a link restores, and what every view shows first
     # Gradio's cache (uploads, images it was handed): files older than an hour are removed every ten minutes, and all
     # of them when the app stops

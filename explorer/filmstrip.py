@@ -18,17 +18,12 @@ marker at the shown frame's t. The curves are drawn once, into the template; scr
 
 from __future__ import annotations
 
-import atexit
 import base64
-import contextlib
 import io
 import itertools
 import json
-import shutil
 import tempfile
 import threading
-import time
-import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict
@@ -38,11 +33,11 @@ import numpy as np
 from PIL import Image
 
 from explorer import render
+from explorer.served import folder, prune, served_url
 
 FRAME_BUDGET = 8_000_000  # PNG bytes of one run's frames sent to the page (~10.7 MB as base64)
 SVG_W, SVG_H, PAD, TOP = 260, 160, 30, 26  # TOP: room for the legend
 MAX_AGE_S = 600  # published runs older than this are removed (the page fetches them within a second)
-_folder: list[Path] = []  # this process's folder of published runs, made on first use
 
 
 @dataclass(frozen=True)
@@ -135,33 +130,6 @@ def value(run: Run, final: bool, budget: int = FRAME_BUDGET) -> str:
     w, h = Image.open(io.BytesIO(shown[-1].png)).size
     return json.dumps(ViewerValue(run=run.id, final=final, total=run.total, computed=len(run.frames), width=w, height=h,
                                   scale=4 if w <= 200 else 2, frames=[_frame_json(f) for f in shown]))
-
-
-def folder() -> Path:
-    """The folder of files the page fetches (published runs, render.publish_traces); the app serves it
-    (gr.set_static_paths in build_demo)."""
-    if not _folder:
-        _folder.append(Path(tempfile.mkdtemp(prefix="ge-runs-")))
-        atexit.register(shutil.rmtree, _folder[0], ignore_errors=True)
-    return _folder[0]
-
-
-def prune(folder: Path, pattern: str, max_age_s: float) -> None:
-    """Remove the files and folders in `folder` matching `pattern` that are older than `max_age_s` seconds.
-    Safe beside another request pruning the same folder."""
-    now = time.time()
-    for old in folder.glob(pattern):
-        with contextlib.suppress(OSError):  # another request may remove it first
-            if now - old.stat().st_mtime > max_age_s:
-                if old.is_dir():
-                    shutil.rmtree(old, ignore_errors=True)
-                else:
-                    old.unlink()
-
-
-def served_url(path: Path) -> str:
-    """The URL of a file in `folder()`, relative to the page (the app may be served under a path)."""
-    return "gradio_api/file=" + urllib.parse.quote(path.as_posix(), safe="/")
 
 
 def publish(run: Run, budget: int = FRAME_BUDGET) -> str:

@@ -22,6 +22,8 @@ import plotly
 import torch
 from PIL import Image
 
+from explorer import served
+
 SIDE = 28  # MNIST images are 28×28
 STATIC = Path(__file__).resolve().parent / "static"  # the page's own JS, CSS and HTML
 
@@ -167,11 +169,10 @@ def live_note(html: str) -> str:
 
 def publish_traces(traces, name: str) -> str:
     """Write the plotly traces that `traces()` makes to `name`.json in the app's served folder
-    (explorer/filmstrip.py's `folder()`), unless it is there already; returns the URL a `live_value` names
+    (explorer/served.py's `folder()`), unless it is there already; returns the URL a `live_value` names
     them by. `name`: letters, digits and dashes, one per set of traces (the file is never rewritten)."""
-    from explorer import filmstrip  # the one served folder of this process
 
-    d = filmstrip.folder()
+    d = served.folder()
     path = d / f"{name}.json"
     if not path.exists():
         d.mkdir(parents=True, exist_ok=True)
@@ -179,7 +180,7 @@ def publish_traces(traces, name: str) -> str:
         with tempfile.NamedTemporaryFile("w", dir=d, prefix=f".{name}-", suffix=".tmp", delete=False) as f:
             f.write(text)
         os.replace(f.name, path)  # atomic: a page never fetches half a file
-    return filmstrip.served_url(path)
+    return served.served_url(path)
 
 
 def live_plot(value: str, elem_id: str) -> gr.HTML:

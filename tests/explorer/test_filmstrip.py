@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from explorer import filmstrip
+from explorer import filmstrip, served
 from explorer.filmstrip import Frame
 
 
@@ -66,7 +66,7 @@ def test_publish_writes_the_kept_frames_to_a_served_file_and_names_it(tmp_path, 
     from PIL import Image
 
     tmp_path = tmp_path / "runs 100%#"  # characters a URL must escape
-    monkeypatch.setattr(filmstrip, "_folder", [tmp_path])  # publish makes the folder again if it is gone
+    monkeypatch.setattr(served, "_folder", [tmp_path])  # publish makes the folder again if it is gone
     pngs = []
     for k in range(10):  # frames that differ, so the file's order can be checked
         buf = io.BytesIO()
@@ -113,6 +113,6 @@ def test_prune_removes_only_old_matching_files(tmp_path):
         (tmp_path / name).write_text("{}")
     for name in ("run-old.json", "keep-old.json"):
         os.utime(tmp_path / name, (0, 0))
-    filmstrip.prune(tmp_path, "run-*.json", 60)
+    served.prune(tmp_path, "run-*.json", 60)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep-old.json", "run-new.json"]
-    filmstrip.prune(tmp_path / "gone", "*", 60)  # a missing folder is nothing to prune
+    served.prune(tmp_path / "gone", "*", 60)  # a missing folder is nothing to prune

@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from explorer import filmstrip, render
+from explorer import render, served
 from tests.conftest import CHECKPOINTS
 
 
@@ -26,7 +26,7 @@ def _count(arr) -> int:
 
 
 def test_published_traces_are_written_once_and_named_by_url(tmp_path, monkeypatch):
-    monkeypatch.setattr(filmstrip, "_folder", [tmp_path / "served"])  # made on first use
+    monkeypatch.setattr(served, "_folder", [tmp_path / "served"])  # made on first use
     calls = []
 
     def traces():
@@ -56,7 +56,7 @@ def vae_lab(synthetic_data):
 def test_latent_map_updates_are_small_and_its_points_travel_once(vae_lab, tmp_path, monkeypatch):
     from explorer.labs.vae import common, latent_map
 
-    monkeypatch.setattr(filmstrip, "_folder", [tmp_path])
+    monkeypatch.setattr(served, "_folder", [tmp_path])
     models, cache = vae_lab
     for name in models.vaes:
         value = latent_map.latent_map(models, cache, name, None, [0.5] * models.vaes[name].latent_dim)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from explorer import checks, filmstrip, render
+from explorer import checks, render, served
 from explorer.state import DPM_SOLVER, SamplerRequest
 
 HOLD_S = 1.0  # the sample stays on screen this long at the end of an export
@@ -25,12 +25,12 @@ def export_name(req: SamplerRequest) -> str:
 
 
 def _export_path(name: str, suffix: str) -> str:
-    """A new file `name`….suffix in the exports folder, under the folder the app serves as it is (filmstrip.folder():
+    """A new file `name`….suffix in the exports folder, under the folder the app serves as it is (served.folder():
     Gradio serves the file from there, without a copy in its cache); exports older than an hour are pruned, and the
     whole folder goes when the app exits."""
-    exports = filmstrip.folder() / "exports"
+    exports = served.folder() / "exports"
     exports.mkdir(exist_ok=True)
-    filmstrip.prune(exports, "*", EXPORT_MAX_AGE_S)
+    served.prune(exports, "*", EXPORT_MAX_AGE_S)
     d = Path(tempfile.mkdtemp(dir=exports))  # a folder per export: the file keeps its plain name
     return str(d / f"{name}{suffix}")
 

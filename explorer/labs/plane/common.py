@@ -1,5 +1,5 @@
 """What the 2-D lab's views share: the data set control, the session's own model (trained on a drawing), and the
-files the page fetches (explorer/plane.py computes them; they are written once, under filmstrip.folder())."""
+files the page fetches (explorer/plane.py computes them; they are written once, under served.folder())."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import gradio as gr
 import torch
 
-from explorer import checks, filmstrip, plane
+from explorer import checks, plane, served
 from explorer.models import PLANE_DATASETS, Models
 from train.models.ddpm2d import DDPM2D
 
@@ -78,12 +78,12 @@ def builtin_reference(name: str) -> plane.Reference:
 
 
 def write(blob: bytes, prefix: str) -> Path:
-    """`blob` as a new file under filmstrip.folder() (atomically: a page never fetches half a file); its path
+    """`blob` as a new file under served.folder() (atomically: a page never fetches half a file); its path
     (filmstrip.served_url gives its URL). Files of sessions (`prefix` "plane-s-…") older than MAX_AGE_S are removed
     first."""
-    d = filmstrip.folder()
+    d = served.folder()
     d.mkdir(parents=True, exist_ok=True)
-    filmstrip.prune(d, "plane-s-*.bin", MAX_AGE_S)
+    served.prune(d, "plane-s-*.bin", MAX_AGE_S)
     with tempfile.NamedTemporaryFile("wb", dir=d, prefix=".plane-", suffix=".tmp", delete=False) as f:
         f.write(blob)
     path = d / f"{prefix}-{uuid.uuid4().hex[:12]}.bin"
@@ -96,7 +96,7 @@ def field_value(model: DDPM2D, ref: plane.Reference, name: str, session: bool, w
     `with_path`, (value, the table's file)."""
     header, blob = plane.field_table(model, ref)
     path = write(blob, "plane-s-field" if session else f"plane-field-{name}")
-    value = json.dumps({"data": name, "title": NAMES.get(name, name), "url": filmstrip.served_url(path),
+    value = json.dumps({"data": name, "title": NAMES.get(name, name), "url": served.served_url(path),
                         "bytes": len(blob), **header})
     return (value, path) if with_path else value
 

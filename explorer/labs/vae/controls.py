@@ -6,7 +6,7 @@ from functools import partial
 import gradio as gr
 import torch
 
-from explorer import checks, filmstrip, render
+from explorer import checks, render, served
 from explorer.gradio_compat import Dropdown, Number, Slider, event_payload
 from explorer.labs.vae import page_decoder
 from explorer.labs.vae.common import (
@@ -95,7 +95,7 @@ def build(models: Models, cache: Cache, links: Links | None = None) -> VaeContro
     first = next(iter(models.vaes))
     D0 = models.vaes[first].latent_dim
     model = Dropdown(list(models.vaes), value=first, label="model", elem_id="vae-model")
-    decoders = page_decoder.publish(models, filmstrip.folder())  # the page decodes while you drag
+    decoders = page_decoder.publish(models, served.folder())  # the page decodes while you drag
     decoded = gr.HTML(decoded_value(models, first, 0, [0.0] * D0), elem_id="vae-decoded",
                       html_template=(f"<div class='ge-dec' data-z-range='{Z_RANGE:g}' "
                                      f"data-decoders='{page_decoder.attributes(decoders)}'>"

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from explorer import served
 from train.models.vae import VAE
 
 M32 = 0xFFFFFFFF
@@ -69,7 +70,6 @@ def weights_blob(vae: VAE) -> bytes:
 def publish(models, folder) -> dict:
     """Write each VAE's decoder weights to `folder` (once per process) and return what the page needs:
     {model name: {"url", "dims": [D, 512, 512, 784], "bytes"}}."""
-    from explorer import filmstrip
 
     out = {}
     for name, vae in models.vaes.items():
@@ -82,7 +82,7 @@ def publish(models, folder) -> dict:
                 f.write(blob)
             os.replace(f.name, path)  # atomic: a page never fetches half a file
         dims = [decoder_layers(vae)[0].in_features] + [layer.out_features for layer in decoder_layers(vae)]
-        out[name] = {"url": filmstrip.served_url(path), "dims": dims, "bytes": len(blob)}
+        out[name] = {"url": served.served_url(path), "dims": dims, "bytes": len(blob)}
     return out
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from explorer import checks, filmstrip, plane
+from explorer import checks, plane, served
 from explorer.labs.plane import draw, field, particles
 from explorer.labs.plane.common import YOURS, PlaneControls, Trained
 from tests.conftest import CHECKPOINTS
@@ -46,7 +46,7 @@ def served_file(url: str) -> Path:
     """The file a value's URL names ("gradio_api/file=<path>"), which must lie in the app's served folder."""
     assert url.startswith("gradio_api/file="), url
     path = Path(urllib.parse.unquote(url.removeprefix("gradio_api/file=")))
-    assert path.parent == filmstrip.folder() and path.is_file(), path
+    assert path.parent == served.folder() and path.is_file(), path
     return path
 
 
