@@ -148,11 +148,8 @@ def test_min_snr_weight_is_min_snr_gamma_over_snr():
 def test_warm_start_loads_the_weights_and_keeps_the_chain_of_commands(tmp_path, synthetic_data):
     first = train_diffusion(TINY, _cfg(tmp_path / "a", synthetic_data, epochs=1, eval_images=0))
     source = tmp_path / "a" / "ddpm.safetensors"
-    card = train_diffusion(TINY, _cfg(tmp_path / "b", synthetic_data, epochs=1, eval_images=0, max_steps=1,
-                                      init_from=str(source), loss_weighting="min_snr"))
-    assert card["stopped_at_step"] == 1
     cfg = _cfg(tmp_path / "c", synthetic_data, epochs=1, eval_images=0, init_from=str(source), lr=0.0,
-               class_dropout=0.5)
+               class_dropout=0.5, loss_weighting="min_snr")
     card = train_diffusion(TINY, cfg)  # lr 0: the weights stay those it started from
     warm = ckpt.load_checkpoint(cfg.out)
     cold = ckpt.load_checkpoint(source)

@@ -218,6 +218,7 @@ def test_fit_reports_what_happened():
 SHARED_MNIST = ROOT.parent / "shared" / "data"
 
 
+@pytest.mark.slow  # importance sampling with K = 10,000, five runs, three digits, on the real test set
 @pytest.mark.skipif(not (SHARED_MNIST / "MNIST" / "raw").is_dir(), reason="the real MNIST test set is not beside "
                     "the repository (../shared/data)")
 def test_the_vae_steps_say_what_their_views_show(vae2d, vae32d):
