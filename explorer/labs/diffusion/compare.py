@@ -11,7 +11,13 @@ import torch
 from explorer import background, checks, render
 from explorer.gradio_compat import Dropdown, Number, Radio, Slider
 from explorer.labs.diffusion.common import DiffusionControls
-from explorer.labs.diffusion.reverse import GUIDANCE_LABEL_OFF, _guidance_control, _trajectory, parse_request
+from explorer.labs.diffusion.reverse import (
+    GUIDANCE_DEFAULT,
+    GUIDANCE_LABEL_OFF,
+    _guidance_control,
+    _trajectory,
+    parse_request,
+)
 from explorer.links import Links
 from explorer.models import Models
 from explorer.state import CLASS_NONE, CLASSES, DPM_SOLVER, MAX_GUIDANCE, MAX_SAMPLES
@@ -102,15 +108,15 @@ def build(ctl: DiffusionControls, links: Links | None = None) -> None:
     with gr.Row():
         a = Slider(1, T, value=min(50, T), step=1, label="DDIM steps (first)", elem_id="diff-cmp-a")
         sampler_b = Radio(list(SECOND_SAMPLERS), value="DDIM", label="second sampler",
-                                 elem_id="diff-cmp-sampler-b")
+                          elem_id="diff-cmp-sampler-b")
         b = Slider(1, T, value=min(10, T), step=1, label="steps (second)", elem_id="diff-cmp-b")
         eta = Slider(0, 1, value=0.0, step=0.05, label="η", elem_id="diff-cmp-eta")
         seed = Number(0, label="seed", minimum=0, step=1, elem_id="diff-cmp-seed")
         n = Slider(1, MAX_SAMPLES, value=4, step=1, label="samples", elem_id="diff-cmp-n")
         label = Dropdown(CLASSES, value=CLASS_NONE, label="class", interactive=bool(ctl.ddpm.config.num_classes),
-                                elem_id="diff-cmp-class")
-        guidance = Slider(0, MAX_GUIDANCE, value=2.0, step=0.5, label=GUIDANCE_LABEL_OFF, interactive=False,
-                                 elem_id="diff-cmp-guidance")
+                         elem_id="diff-cmp-class")
+        guidance = Slider(0, MAX_GUIDANCE, value=GUIDANCE_DEFAULT, step=0.5, label=GUIDANCE_LABEL_OFF,
+                          interactive=False, elem_id="diff-cmp-guidance")
     with gr.Row():
         ddpm = gr.Checkbox(False, label=f"also DDPM with all {T} steps (minutes on a CPU)", elem_id="diff-compare-ddpm")
         btn = gr.Button("Compare", variant="primary", elem_id="diff-compare-btn")

@@ -129,11 +129,11 @@ def build(ctl: DiffusionControls, links: Links | None = None) -> gr.Tab | None:
         with gr.Column(scale=2):
             with gr.Row():
                 index = ctl.index = Number(0, label="test digit index", minimum=0, step=1,
-                                                  elem_id="diff-index")
+                                           elem_id="diff-index")
                 ctl.pick = gr.Button("Use this test digit")
             sketch = Sketchpad(label="or draw one", type="numpy", canvas_size=(200, 200), elem_id="diff-sketch",
-                                      layers=False,
-                                      brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"))
+                               layers=False,
+                               brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"))
             ctl.draw = gr.Button("Use the drawing")
         with gr.Column(scale=3):
             t = Slider(0, T, value=t0, step=1, label="t (0 = the image, T = pure noise)", elem_id="diff-t")

@@ -139,7 +139,7 @@ def build(links: Links | None = None) -> None:
             Slider(0.1, 5, value=0.8, step=0.05, label="σ₂", elem_id="kl-fit-sigma2"),
             Slider(0.01, 0.99, value=0.4, step=0.01, label="weight w₁ of component 1", elem_id="kl-fit-w1"),
             Slider(-MU_RANGE, MU_RANGE, value=0.5, step=0.1, label="start μ_q (σ_q starts at 1)",
-                          elem_id="kl-fit-start"),
+                   elem_id="kl-fit-start"),
         ]
     btn = gr.Button("Fit", variant="primary", elem_id="kl-fit-btn")
     plot = Plot(show_label=False, elem_id="kl-fit-plot")

@@ -99,7 +99,7 @@ def build(ctl: KlControls, links: Links | None = None) -> None:
     )
     with gr.Row():
         n = Slider(1, MAX_LOG10_N, value=4, step=0.1, label="log₁₀ N (10 to 1,000,000 samples)",
-                          elem_id="kl-mc-n")
+                   elem_id="kl-mc-n")
         seed = Number(0, label="seed", minimum=0, step=1, elem_id="kl-mc-seed")
         btn = gr.Button("Estimate", variant="primary", elem_id="kl-mc-btn")
     plot = Plot(show_label=False, elem_id="kl-mc-plot")

@@ -176,12 +176,12 @@ def build(links: Links | None = None) -> KlControls:
         with gr.Column(scale=2, min_width=300):
             mu_p = Slider(-MU_RANGE, MU_RANGE, value=0.0, step=0.01, label="μ_p", elem_id="kl-mu-p")
             sigma_p = Slider(SIGMA_MIN, SIGMA_MAX, value=1.0, step=0.001, label="σ_p", elem_id="kl-sigma-p",
-                                    elem_classes=LOG_SCALE)
+                             elem_classes=LOG_SCALE)
             mu_q = Slider(-MU_RANGE, MU_RANGE, value=1.0, step=0.01, label="μ_q", elem_id="kl-mu-q")
             sigma_q = Slider(SIGMA_MIN, SIGMA_MAX, value=SIGMA_Q0, step=0.001, label="σ_q",
-                                    elem_id="kl-sigma-q", elem_classes=LOG_SCALE)
+                             elem_id="kl-sigma-q", elem_classes=LOG_SCALE)
             direction = Radio(["KL(p‖q)", "KL(q‖p)"], value="KL(p‖q)", label="shade the integrand of",
-                                     elem_id="kl-direction")
+                              elem_id="kl-direction")
             with gr.Row():
                 buttons = [gr.Button(n, size="sm") for n in [*PRESETS, "swap p and q"]]
             caption = gr.Markdown(elem_id="kl-caption")

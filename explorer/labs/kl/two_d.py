@@ -138,9 +138,9 @@ def build(links: Links | None = None) -> None:
                     Slider(-5, 5, value=vals[0], step=0.05, label=f"μ_{who},1", elem_id=f"kl2-mu-{who}1"),
                     Slider(-5, 5, value=vals[1], step=0.05, label=f"μ_{who},2", elem_id=f"kl2-mu-{who}2"),
                     Slider(0.05, 5, value=vals[2], step=0.05, label=f"σ_{who},1", elem_id=f"kl2-sigma-{who}1",
-                                  elem_classes=LOG_SCALE),
+                           elem_classes=LOG_SCALE),
                     Slider(0.05, 5, value=vals[3], step=0.05, label=f"σ_{who},2", elem_id=f"kl2-sigma-{who}2",
-                                  elem_classes=LOG_SCALE),
+                           elem_classes=LOG_SCALE),
                     Slider(-0.99, 0.99, value=vals[4], step=0.01, label=f"ρ_{who}", elem_id=f"kl2-rho-{who}"),
                 ]
         with gr.Column(scale=2):

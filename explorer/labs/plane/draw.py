@@ -182,7 +182,7 @@ def build(ctl: PlaneControls) -> None:
                      js_on_load=render.scripts(["plane_common.js", "settle.js", "plane_draw.js"]))
     with gr.Row():
         start = Dropdown(list(plane.BUILTIN), value="ring8", label="or start from",
-                                elem_id="plane-start", scale=1)
+                         elem_id="plane-start", scale=1)
         use = gr.Button("Use these points", elem_id="plane-use", scale=0)
         go = gr.Button("Train", variant="primary", elem_id="plane-train", scale=0)
         stop = gr.Button("Stop", elem_id="plane-stop", scale=0)

@@ -55,8 +55,8 @@ def build(ctl: PlaneControls, links: Links | None) -> None:
     gr.Markdown(TEXT, latex_delimiters=LATEX)
     with gr.Row():
         t = Slider(ts[0], ts[-1], value=100 if 100 in ts else ts[len(ts) // 10], step=ts[0], label="t",
-                          elem_id="plane-t", info=f"the noise level, every {ts[0]} steps; drawn as you drag",
-                          interactive=True)  # no event reads it (the page draws): Gradio would draw it disabled
+                   elem_id="plane-t", info=f"the noise level, every {ts[0]} steps; drawn as you drag",
+                   interactive=True)  # no event reads it (the page draws): Gradio would draw it disabled
         show = Radio(SHOW, value=SHOW[0], label="show", elem_id="plane-show", interactive=True)
     ctl.field = gr.HTML("", elem_id="plane-field", html_template=render.static("plane_field.html"),
                         js_on_load=render.scripts(["plane_common.js", "plane_field.js"]))

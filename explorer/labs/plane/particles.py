@@ -94,7 +94,7 @@ def build(ctl: PlaneControls, links: Links | None) -> None:
     with gr.Row():
         steps = Slider(1, T, value=min(50, T), step=1, label="DDIM steps", elem_id="plane-steps")
         eta = Slider(0, 1, value=0.0, step=0.05, label="η (DDIM: 0 deterministic, 1 like DDPM)",
-                            elem_id="plane-eta")
+                     elem_id="plane-eta")
         n = Slider(100, MAX_PARTICLES, value=2000, step=100, label="particles", elem_id="plane-n")
         seed = Number(0, label="seed of z_T", minimum=0, step=1, elem_id="plane-seed")
         btn = gr.Button("Run both samplers", variant="primary", elem_id="plane-run", scale=0)

@@ -108,7 +108,7 @@ def build(models: Models, cache: Cache, links: Links | None = None) -> VaeContro
 
     def z_slider(k: int) -> gr.Slider:
         return Slider(-Z_RANGE, Z_RANGE, value=0.0, step=0.01, label=f"z{k + 1}", min_width=140,
-                             visible=k < D0, elem_id=f"vae-z{k + 1}")
+                      visible=k < D0, elem_id=f"vae-z{k + 1}")
 
     sliders = [z_slider(0), z_slider(1)]  # full width: the 2-D model's two sliders are easy to drag
     with gr.Accordion(f"z3 … z{MAX_SLIDERS}", open=True, visible=D0 > 2) as more_dims:

@@ -161,13 +161,13 @@ def build(ctl: VaeControls, links: Links | None = None) -> gr.Tab:
         with gr.Column():
             with gr.Row():
                 idx = ctl.index = Number(0, label=f"test digit index (0–{max(n_test - 1, 0)})", step=1,
-                                                minimum=0, elem_id="vae-index")
+                                         minimum=0, elem_id="vae-index")
                 idx_btn = gr.Button("Encode test digit", variant="primary", elem_id="vae-encode-btn")
             gallery = gr.Gallery(value=_gallery(models), label="or pick one (test digits #0–#39)", columns=10,
                                  height=170, allow_preview=False, elem_id="vae-gallery")
             sketch = Sketchpad(label="or draw a digit", type="numpy", canvas_size=(280, 280),
-                                      elem_id="vae-sketch", layers=False,
-                                      brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"))
+                               elem_id="vae-sketch", layers=False,
+                               brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"))
             upload = gr.File(label="or upload an image of a digit", file_types=["image"], type="filepath", height=110)
             draw_btn = gr.Button("Encode drawing / upload")
         with gr.Column():

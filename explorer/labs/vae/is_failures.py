@@ -148,7 +148,7 @@ def build(ctl: VaeControls, links: Links | None = None) -> None:
                             "exact log p(x), worst first: click one")
     with gr.Row():
         pick = Number(0, label=f"digit in the gallery (0–{len(rows) - 1})", precision=0, minimum=0,
-                             maximum=len(rows) - 1, elem_id="vae-fail-pick")
+                      maximum=len(rows) - 1, elem_id="vae-fail-pick")
         k = Slider(100, MAX_K, value=20_000, step=100, label="K, largest sample count", elem_id="vae-fail-k")
         seed = Number(0, label="seed", minimum=0, step=1, elem_id="vae-fail-seed")
     md = gr.Markdown(elem_id="vae-fail-md")
