@@ -113,6 +113,7 @@ class Run:
     done: bool = False  # finished, stopped or failed
     name: str = "reverse-process"  # what its exports are called
     title: str = "reverse process"  # what it is, in words: its exports' header (SamplerRequest.describe)
+    successor: int | None = None  # the id of the run that stopped it by starting (a Run click while it ran)
     exports: tuple[str, ...] = ()  # the files of its last export, and how many frames the run had then
     exported_frames: int = -1
 
@@ -130,6 +131,12 @@ def value(run: Run, final: bool, budget: int = FRAME_BUDGET) -> str:
     w, h = Image.open(io.BytesIO(shown[-1].png)).size
     return json.dumps(ViewerValue(run=run.id, final=final, total=run.total, computed=len(run.frames), width=w, height=h,
                                   scale=4 if w <= 200 else 2, frames=[_frame_json(f) for f in shown]))
+
+
+def pending(run_id: int) -> str:
+    """The viewer's value for a run that has not drawn its first frame: its id and no frames. The page blanks the
+    previous run's picture and caption, and keeps the id, so no later value of an earlier run is drawn over it."""
+    return json.dumps({"run": run_id, "final": False, "total": 0, "computed": 0, "frames": []})
 
 
 def publish(run: Run, budget: int = FRAME_BUDGET) -> str:

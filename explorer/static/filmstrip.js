@@ -43,6 +43,15 @@ const draw = () => {
   pause();
   const mine = ++drawn;
   if (loading) { loading.abort(); loading = null; }
+  if (!v.frames.length) {  // a new run, before its first frame: nothing of the runs before it stays on screen
+    frames = []; total = v.total; computed = 0; final = false;
+    q('.ge-film-img').hidden = true;
+    q('.ge-film-caption').textContent = 'waiting for the first frame of the new run…';
+    q('.ge-film-range').disabled = true;
+    element.querySelectorAll('.ge-film-btn').forEach(b => { b.disabled = true; });
+    q('.ge-film-mark').setAttribute('visibility', 'hidden');
+    return;
+  }
   frames = v.frames; total = v.total; computed = v.computed; final = v.final; kept = v.kept ?? frames.length;
   const img = q('.ge-film-img');
   img.width = v.width * v.scale; img.height = v.height * v.scale;

@@ -38,6 +38,31 @@ def test_stop_always_ends_scrubbable_with_its_message(page):
         assert not page.locator("#diff-frame .ge-film-range").is_disabled()
 
 
+def test_a_new_run_blanks_the_stopped_runs_caption(page):
+    """Quick Run clicks left a stopped run's "stopped after 3 of 200 steps" beside the next run's "Starting…": the
+    page now learns the new run's id at the click and drops every later value of the runs before it."""
+    _open(page, "Diffusion", "Reverse process")
+    page.get_by_text("DDPM", exact=True).click()
+    page.click("#diff-run")
+    page.wait_for_function("() => document.querySelector('#diff-status').innerText.includes('step')", timeout=30_000)
+    page.evaluate("""() => {  // every caption the viewer shows from now on, in order
+        const el = document.querySelector('#diff-frame .ge-film-caption');
+        window.__captions = [];
+        new MutationObserver(ms => ms.forEach(m => window.__captions.push(m.type === 'characterData' ? m.target.data
+                                                  : [...m.addedNodes].map(n => n.textContent).join(''))))
+            .observe(el, {childList: true, characterData: true, subtree: true});
+    }""")
+    page.click("#diff-run")  # stops the first run, whose final value ("stopped after …") is still to come
+    page.wait_for_function("() => window.__captions.some(c => c.startsWith('frame'))", timeout=30_000)
+    page.wait_for_function("() => document.querySelector('#diff-status').innerText.includes('step')", timeout=30_000)
+    captions = page.evaluate("() => window.__captions")
+    assert captions[0].startswith("waiting for the first frame"), captions[:3]  # blanked at the click
+    assert not any("stopped after" in c for c in captions), captions  # the first run's last value never shows
+    page.click("#diff-stop")
+    page.wait_for_function("() => document.querySelector('#diff-status').innerText.startsWith('Stopped after')",
+                           timeout=30_000)
+
+
 def test_the_sample_is_the_last_frame_and_exports_are_per_run(page):
     _open(page, "Diffusion", "Reverse process")
     _type(page, "#diff-steps input[type=number]", "1")

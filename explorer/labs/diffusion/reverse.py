@@ -78,9 +78,11 @@ def _frames(m: DDPM, req: SamplerRequest, alt=lambda text, images: text):
 def new_run(run) -> filmstrip.Run:
     """The Run button's first step, before the run waits in the queue: a fresh run in this session's state,
     so that Stop can reach it even before it starts. A run still going is stopped."""
+    fresh = filmstrip.Run(0)
     if run is not None and not run.done:
+        run.successor = fresh.id  # its stream ends by blanking the viewer for this run (`_reverse`)
         run.stop.set()
-    return filmstrip.Run(0)
+    return fresh
 
 
 # Seconds between streamed updates. Each update costs the page ~80 ms of its main thread, most of it Gradio's own
@@ -93,12 +95,16 @@ WAITING = ("Starting {what}. Runs take turns, two at a time for everyone using t
            "yours starts when one ends.")
 
 
-def run_button(models: Models, run, sampler, steps, eta, seed, n, label, guidance) -> tuple[filmstrip.Run, dict, str]:
+def run_button(models: Models, run, sampler, steps, eta, seed, n, label, guidance
+               ) -> tuple[filmstrip.Run, dict, str, str]:
     """The Run button's first step, before the run joins the queue (it waits there only for a run slot): the
     controls checked (a bad value is named now, not after the wait), `new_run`, the previous run's export files
-    cleared and hidden (they no longer match what is shown), and the status saying why a run may wait."""
+    cleared and hidden (they no longer match what is shown), the status saying why a run may wait, and the viewer
+    blanked for the new run (`filmstrip.pending`), which shows while the run waits for a slot behind other users'
+    runs (a run that starts at once draws its first frame in the same moment, and the page shows that)."""
     req = parse_request(models, sampler, steps, eta, seed, n, label, guidance)
-    return new_run(run), gr.update(value=None, visible=False), WAITING.format(what=req.describe())
+    fresh = new_run(run)
+    return fresh, gr.update(value=None, visible=False), WAITING.format(what=req.describe()), filmstrip.pending(fresh.id)
 
 
 
@@ -136,6 +142,9 @@ def _reverse(models: Models, req: SamplerRequest, run):
             yield filmstrip.value(run, final=False), status, run
     finally:
         run.done = True  # also when the page was closed: the generator is closed, the thread ends
+    if run.successor is not None:  # stopped by a newer run: blank the viewer for it, leave its status alone
+        yield filmstrip.pending(run.successor), gr.update(), run
+        return
     if len(run.frames) < run.total:  # stopped: background.stream ended early
         done = len(run.frames)
         status = (f"Stopped after {done} of {req.steps} steps ({what}): scrub them below." if done else
@@ -219,7 +228,7 @@ def build(ctl: DiffusionControls, links: Links | None = None) -> None:
     sampler.change(_sampler_controls, sampler, [steps, eta], api_visibility="private", show_progress="hidden")
     label.change(_guidance_control, label, guidance, api_visibility="private", show_progress="hidden")
     (run_btn.click(partial(run_button, models), [run, sampler, steps, eta, seed, n, label, guidance],
-                   [run, files, status], api_visibility="private", show_progress="hidden")
+                   [run, files, status, view], api_visibility="private", show_progress="hidden")
      .success(background.in_session(reverse, models), [sampler, steps, eta, seed, n, label, guidance, run],
               [view, status, run], api_name="reverse", concurrency_limit=2, show_progress="minimal",
               validator=checks.pre_queue(partial(check_call, models))))

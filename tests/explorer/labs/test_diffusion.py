@@ -3,6 +3,7 @@
 import collections
 import io
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -141,7 +142,9 @@ def test_a_new_run_stops_the_one_still_going(models):
     next(gen)
     new = reverse.new_run(old)
     assert old.stop.is_set() and not new.stop.is_set() and new.id > old.id
-    assert list(gen)[-1][1].startswith("Stopped after")
+    value, status, _ = list(gen)[-1]  # its stream ends by blanking the viewer for the new run, status left alone
+    assert json.loads(value) == {"run": new.id, "final": False, "total": 0, "computed": 0, "frames": []}
+    assert status == {"__type__": "update"}
 
 
 def test_the_run_button_checks_first_and_says_why_a_run_may_wait(models):
@@ -150,8 +153,9 @@ def test_the_run_button_checks_first_and_says_why_a_run_may_wait(models):
     from explorer import checks
 
     old = reverse.new_run(None)
-    run, files, status = reverse.run_button(models, old, "DDIM", 5, 0.0, 0, 2, "3", 1.0)
+    run, files, status, view = reverse.run_button(models, old, "DDIM", 5, 0.0, 0, 2, "3", 1.0)
     assert old.stop.is_set() and run.id > old.id and files["visible"] is False
+    assert json.loads(view) == {"run": run.id, "final": False, "total": 0, "computed": 0, "frames": []}
     assert status.startswith("Starting DDIM, 5 steps, η = 0, seed 0, class 3, w = 1.") and "take turns" in status
     with pytest.raises(checks.InputError, match="Steps"):
         reverse.run_button(models, run, "DDIM", 0, 0.0, 0, 2, "3", 1.0)
