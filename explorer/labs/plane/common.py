@@ -79,7 +79,7 @@ def builtin_reference(name: str) -> plane.Reference:
 
 def write(blob: bytes, prefix: str) -> Path:
     """`blob` as a new file under served.folder() (atomically: a page never fetches half a file); its path
-    (filmstrip.served_url gives its URL). Files of sessions (`prefix` "plane-s-…") older than MAX_AGE_S are removed
+    (served.served_url gives its URL). Files of sessions (`prefix` "plane-s-…") older than MAX_AGE_S are removed
     first."""
     d = served.folder()
     d.mkdir(parents=True, exist_ok=True)
