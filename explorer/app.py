@@ -54,7 +54,7 @@ LAUNCH_KW = dict(
     max_file_size="5mb",  # an image of a digit needs far less; a larger upload is refused before it is written
     enable_monitoring=False,  # no /monitoring route
     # Gradio keeps each session's state and last outputs (about 1.3 MiB each: tests/bench/bench_load.py); the least
-    # recently active past 300 are dropped (a class of 30 with several tabs each), not Gradio's 10,000 (~7 GB)
+    # recently active past 300 are dropped (a class of 30 with several tabs each), not Gradio's 10,000 (~13 GB)
     state_session_capacity=300,
 )
 # The queue: four events at once per function unless it says otherwise, at most 64 waiting (a request beyond is told
