@@ -114,6 +114,13 @@ def main(argv: list[str] | None = None) -> int:
                                   quiet=True, prevent_thread_lock=True, **LAUNCH_KW,
                                   app_kwargs=app_kwargs(args.allowed_host, any_host=args.share, demo=demo,
                                                         errors=models.errors))
+    from starlette.middleware import Middleware
+
+    from explorer.gradio_compat import outermost
+    from explorer.guard import GuardMiddleware
+
+    # the guard again, outside Gradio's CORS middleware: a foreign site's preflight is refused, not answered
+    outermost(demo.server_app, Middleware(GuardMiddleware, allowed_hosts=args.allowed_host, any_host=args.share))
     # once it serves: every view's default first picture, computed in the background for the first page to open
     links.warm_in_background()
     serve_until_stopped(demo)

@@ -11,6 +11,7 @@ behaviour it works around gone):
 - `Blocks`: a wrong number of values named with the endpoint and its parameters; a refused pre-queue validation
   naming its parameter; a value that is not a file where a file goes named as the user's mistake.
 - `event_payload`: the data of a custom event that the page sends with Gradio's `trigger`.
+- `outermost`: the guard put outside Gradio's CORS middleware, which otherwise answers preflights first.
 
 Gradio writes a type stub (explorer/gradio_compat.pyi, ignored by git) beside a module that subclasses a component.
 """
@@ -25,6 +26,15 @@ import gradio as gr
 from explorer import checks
 
 PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["toImage"]}
+
+
+def outermost(app, middleware) -> None:
+    """Put `middleware` (a starlette Middleware) around everything else of Gradio's app, once it is launched. Gradio
+    adds its CORS middleware after the app is made, outside the middleware passed at launch, so it answered other
+    sites' CORS preflights itself (echoing their origin) before explorer/guard.py could refuse them. Starlette builds
+    its middleware stack on the first request; it is built again here."""
+    app.user_middleware.insert(0, middleware)
+    app.middleware_stack = app.build_middleware_stack()
 
 
 def event_payload(evt: gr.EventData) -> dict:

@@ -125,3 +125,21 @@ def test_a_lab_whose_model_did_not_load_says_so(tmp_path, synthetic_data):
     assert status == 503 and "python -m train diffusion2d" in reason
     assert guard._unknown("nothing") == (404, "There is no endpoint /nothing: the page's footer, 'Use via API', "
                                               "lists them.")
+
+
+def test_another_sites_preflight_is_refused_not_answered(app_server):
+    """Gradio's CORS middleware sits outside the app's own and answered a preflight from another local port by
+    echoing its origin (the real request was refused after); the guard now answers first."""
+    port = urllib.parse.urlsplit(app_server.url).port
+    own = {"Host": f"127.0.0.1:{port}", "Access-Control-Request-Method": "POST"}
+    for origin in (f"http://127.0.0.1:{port + 1}", "http://localhost:3000", "null"):
+        u = urllib.parse.urlsplit(app_server.url)
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+        try:
+            conn.request("OPTIONS", "/gradio_api/upload", headers={**own, "Origin": origin})
+            r = conn.getresponse()
+            status, allowed = r.status, r.getheader("access-control-allow-origin")
+            r.read()
+        finally:
+            conn.close()
+        assert status == 403 and allowed is None, (origin, status, allowed)

@@ -78,3 +78,26 @@ def test_an_events_payload_is_read_where_gradio_keeps_it():
     assert gradio_compat.event_payload(evt) == {"z": [0.5]}
     assert gradio_compat.event_payload(gr.EventData(None, None)) == {}
     assert "_data" in inspect.signature(gr.EventData.__init__).parameters
+
+
+def test_the_guard_can_be_put_outside_gradios_cors_middleware():
+    """Gradio adds its CORS middleware to the app after the launch's own middleware, so outside it; `outermost` puts
+    ours first and rebuilds the stack."""
+    from gradio.route_utils import CustomCORSMiddleware
+    from gradio.routes import App
+    from starlette.middleware import Middleware
+
+    class Mark:
+        def __init__(self, app):
+            self.app = app
+
+        async def __call__(self, scope, receive, send):
+            await self.app(scope, receive, send)
+
+    with gr.Blocks() as demo:
+        gr.Markdown("x")
+    app = App.create_app(demo, app_kwargs={"middleware": [Middleware(Mark)]})
+    classes = [m.cls for m in app.user_middleware]
+    assert classes.index(CustomCORSMiddleware) < classes.index(Mark)  # Gradio's CORS is outside the launch's own
+    gradio_compat.outermost(app, Middleware(Mark))
+    assert app.user_middleware[0].cls is Mark and app.middleware_stack is not None

@@ -82,7 +82,7 @@ def test_no_gallery_for_other_digits_than_those_measured(models, monkeypatch):
 def test_bad_choices_are_refused(models):
     with pytest.raises(checks.InputError, match="Digit"):
         is_failures.inspect(models, 6, 2000, 0)
-    # the pick reaches the handler unchecked (gradio_compat.Number), which names each bad kind: no Gradio preprocessing error
+    # the pick reaches the handler unchecked (gradio_compat.Number), which names each bad kind
     for bad, says in (("abc", "not the text 'abc'"), (float("nan"), "outside"), ([1], "must be a number"),
                       ({}, "must be a number"), ("x" * 1_000_000, "not the text"), (0.5, "must be a whole number"),
                       (True, "not True"), (-1, "outside the allowed range")):
