@@ -81,7 +81,7 @@ def number_text(name: str, text: str, lo: float, hi: float, integer: bool = Fals
 
     if text is None or not str(text).strip():
         return number(name, None, lo, hi, integer)
-    if not re.fullmatch(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*", str(text)):
+    if not re.fullmatch(r"\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*", str(text)):
         raise InputError(f"{name} must be a number in [{fmt(lo)}, {fmt(hi)}], not {shown(text)}.")
     return number(name, float(text), lo, hi, integer)
 
@@ -149,7 +149,7 @@ def pre_queue(check):
     InputError) runs when the call arrives, before it waits in the queue for a run slot, so a bad value is named at
     once instead of after minutes behind other runs. Gradio answers a refused call with HTTP 422, which
     gradio_client shows as "1 parameter(s) failed validation: - steps: …" and the page beside the control
-    (app.Blocks.process_api finds the parameter, `refusal`)."""
+    (gradio_compat.Blocks.process_api finds the parameter, `refusal`)."""
     def validator(*values):
         check(*values)
         return [gr.validate(True, "") for _ in values]

@@ -99,7 +99,7 @@ class EndpointMiddleware:
     and a queued call to an event index that does not exist or that has no server function (the page's own browser
     events, 404). `errors`: models.errors, what did not load and why."""
 
-    CALL = "/gradio_api/call/"
+    CALLS = ("/gradio_api/call/", "/gradio_api/run/", "/gradio_api/api/")
     JOIN = "/gradio_api/queue/join"
 
     def __init__(self, app, blocks, errors: dict[str, str] | None = None):
@@ -109,8 +109,9 @@ class EndpointMiddleware:
         if scope["type"] != "http" or scope.get("method") != "POST":
             return await self.app(scope, receive, send)
         path = scope.get("path", "")
-        if path.startswith(self.CALL):
-            name = path[len(self.CALL):].removeprefix("v2/").strip("/")
+        prefix = next((c for c in self.CALLS if path.startswith(c)), None)
+        if prefix is not None:
+            name = path[len(prefix):].removeprefix("v2/").strip("/")
             if "/" not in name and not self._public(name):
                 status, reason = self._unknown(name)
                 return await _answer(send, status, reason, scope)

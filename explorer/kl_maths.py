@@ -250,14 +250,14 @@ def fit_reverse(p: MixtureSameFamily, start: tuple[float, float], max_steps: int
     theta = torch.tensor([start[0], math.log(start[1])], dtype=DT, requires_grad=True)
     opt = torch.optim.Adam([theta], lr=lr)
     converged = False
-    for _ in range(max_steps + 1):
+    for i in range(max_steps + 1):
         q = Normal(theta[0], theta[1].exp())
         xr = torch.cat([x, q.loc.detach() + q.scale.detach() * torch.linspace(-8, 8, 401, dtype=DT)]).sort().values
         kl = kl_quadrature(q, p, xr)
         opt.zero_grad()
         kl.backward()
-        if float(theta.grad.abs().max()) < tol:
-            converged = True
+        converged = float(theta.grad.abs().max()) < tol
+        if converged or i == max_steps:  # the parameters returned are those this KL was computed at
             break
         opt.step()
     theta, kl = theta.detach(), kl.detach()

@@ -279,7 +279,8 @@ def default_view(model, clf, seeds: int = DEFAULT_VIEW["seeds"], n: int = DEFAUL
         *_, last = model.diffusion.ddim_sample_progressive(model.eps_model(None), (n, 1, 28, 28), steps, 0.0, z_T=z_T)
         probs, _ = classifier_outputs(clf, ((last.z_prev + 1) / 2).clamp(0, 1).cpu())
         per_seed.append(int((probs.max(1).values >= confidence).sum()))
-    return {"source": f"the reverse viewer's default: seeds 0–{seeds - 1} of {n} unconditional DDIM-{steps} samples",
+    return {"source": f"the reverse viewer's default settings (unconditional DDIM-{steps}, η = 0), {n} samples for "
+                      f"each of seeds 0–{seeds - 1}",
             "confident_share": sum(per_seed) / (seeds * n), "confident_per_seed": per_seed, "confidence": confidence,
             "samples": seeds * n}
 

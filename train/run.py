@@ -67,10 +67,8 @@ def start_run(tcfg: RunConfig, argv: list[str] | None, dist: Dist = SINGLE) -> R
         torch.set_num_threads(tcfg.threads)
     out = Path(tcfg.out)
     run_dir = Path(tcfg.run_dir or Path("runs") / out.stem)
-    if tcfg.resume and not (run_dir / "state.safetensors").exists():  # refused before any folder is made
-        raise ValueError(f"--resume: no saved state at {(run_dir / 'state.safetensors').resolve()}; start from the "
-                         "folder the run was trained in, or pass --run-dir with its run folder")
-    if dist.is_main:
+    refused = tcfg.resume and not (run_dir / "state.safetensors").exists()  # `restore` says so, on every rank
+    if dist.is_main and not refused:  # a refused resume leaves no empty run folder behind
         run_dir.mkdir(parents=True, exist_ok=True)
         for folder in {run_dir, out.parent}:  # what a write killed mid-way (kill -9) left behind
             ckpt.remove_stale_tmp(folder)

@@ -113,21 +113,29 @@ def denoising_loss(model: DDPM, x: torch.Tensor, y: torch.Tensor, t: torch.Tenso
                                              weighting, snr_gamma)
 
 
-def initialize_from(path: str, mcfg: DDPMConfig, modules: dict[str, torch.nn.Module]) -> list[str]:
+def initialize_from(path: str, mcfg: DDPMConfig, modules: dict[str, torch.nn.Module], dist: Dist) -> list[str]:
     """Load a shipped DDPM's weights into every module (the network and its EMA) for a warm start; returns what
     made those weights (the source card's commands and a line naming the file, its digest and commit), so the
-    new card's chain of commands stays complete. ValueError if its config differs from `mcfg`."""
+    new card's chain of commands stays complete. Under torchrun rank 0 reads the file and sends the weights to the
+    others. ValueError (on every rank) if its config differs from `mcfg`."""
     from dataclasses import asdict
 
-    source = ckpt.load_checkpoint(path)
-    if getattr(source, "config", None) is None or asdict(source.config) != asdict(mcfg):
-        found = asdict(source.config) if hasattr(source, "config") else type(source).__name__
-        raise ValueError(f"--init-from {path}: its config {found} differs from this run's {asdict(mcfg)}")
+    weights, failure = None, None
+    if dist.is_main:
+        source = ckpt.load_checkpoint(path)
+        if getattr(source, "config", None) is None or asdict(source.config) != asdict(mcfg):
+            found = asdict(source.config) if hasattr(source, "config") else type(source).__name__
+            failure = f"--init-from {path}: its config {found} differs from this run's {asdict(mcfg)}"
+        else:
+            weights = source.state_dict()
+    weights, failure = distributed.broadcast(dist, (weights, failure))
+    if failure:
+        raise ValueError(failure)
     for module in modules.values():
-        module.load_state_dict(source.state_dict())
-    card = ckpt.read_card(path)
+        module.load_state_dict(weights)
+    card = ckpt.read_card(path) if dist.is_main else {}
     made_by = card.get("commands") or ([card["command"]] if "command" in card else [])
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16] if dist.is_main else ""
     return [*made_by, f"# the weights above ({path}, sha256 {digest}…, {card.get('training', {}).get('steps', '?')} "
                       f"steps, commit {card.get('commit', 'unknown')[:12]}) initialize the run below"]
 
@@ -150,7 +158,7 @@ def _train(mcfg: DDPMConfig, tcfg: DiffusionTrainConfig, argv: list[str] | None,
     modules = {"model": model, "ema": ema}
     epoch, step, history, commands = restore(run, tcfg, mcfg, modules, opt, g)
     if step == 0 and tcfg.init_from:
-        commands = [*initialize_from(tcfg.init_from, mcfg, modules), *commands]
+        commands = [*initialize_from(tcfg.init_from, mcfg, modules, dist), *commands]  # rank 0's are saved
     distributed.seed_dropout(dist, tcfg.seed, step)
     objective = distributed.wrap(Objective(model, denoising_loss), dist, device)
     log = print if dist.is_main else lambda *a, **k: None

@@ -183,6 +183,8 @@ BAD = [
     ("/diffusion_digit", (10**7,), "Test digit index = 10000000 is outside"),
     ("/snapshots", (0, "0, abc"), "'abc' is not a whole number"),
     ("/snapshots", (0, "1_000"), "'1_000' is not a whole number"),
+    ("/snapshots", (0, "--5"), "'--5' is not a whole number"),
+    ("/snapshots", (0, "-5"), r"Snapshot t = -5 is outside the allowed range \[0, "),
     ("/snapshots", (0, None), "Snapshot t values must be text"),
     ("/reverse", ("DDIM", "5", 0.0, 0, 2, "none (unconditional)", 0.0),
      r"Steps must be a number in \[1, 1000\], not the text '5'"),

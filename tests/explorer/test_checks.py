@@ -29,6 +29,7 @@ def test_number_names_the_value_and_the_range(value, message):
     ("2", 2.0), ("-0.25", -0.25), ("1e-3", 0.001), (" 3 ", 3.0), (".5", 0.5),
     ("9", "z1 = 9 is outside the allowed range [-4, 4]."), ("1_000", "not '1_000'"), ("0x1", "not '0x1'"),
     ("nan", "not 'nan'"), ("", "z1 is empty"),
+    ("٣", "not '٣'"), ("３", "not '３'"),  # digits of other scripts: decimal notation is ASCII
 ])
 def test_a_links_text_is_read_in_decimal_notation_only(text, result):
     if isinstance(result, float):

@@ -76,7 +76,8 @@ def test_the_server_imports_models_and_maths_not_training(path):
     and evaluation CLIs stay out of the server (the in-session fits use train/fit2d.py, torch only)."""
     for node in ast.walk(ast.parse(path.read_text())):
         names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
-                 [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+                 [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+                 if isinstance(node, ast.ImportFrom) and node.module else [])
         for name in names:
             assert not any(name == m or name.startswith(m + ".") for m in TRAINING_ONLY), f"{path.name} imports {name}"
 

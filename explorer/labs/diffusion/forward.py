@@ -1,5 +1,6 @@
 """The fixed forward process: z_t of a digit while you drag t, the schedules, and snapshots at chosen t."""
 
+import re
 from functools import partial
 
 import gradio as gr
@@ -87,7 +88,7 @@ def snapshot_ts(text, T: int) -> list[int]:
                                 "e.g. 0, 100, 500.")
     ts = []
     for p in parts:
-        if not (p.isascii() and p.lstrip("-").isdigit()):  # plain digits: not "1_000" or "٣", which int() takes
+        if not re.fullmatch(r"-?[0-9]+", p):  # plain digits: not "1_000", "--5" or "٣", which int() takes
             raise checks.InputError(f"Snapshot t value {checks.shown(p)} is not a whole number; allowed: 0 to {T}.")
         ts.append(int(p))
     bad = [t for t in ts if not 0 <= t <= T]

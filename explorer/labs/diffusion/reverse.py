@@ -130,6 +130,9 @@ def _reverse(models: Models, req: SamplerRequest, run):
     what = req.describe()
     if run.stop.is_set():
         run.done = True
+        if run.successor is not None:  # a newer run stopped it: the page, status and state are the newer run's
+            yield filmstrip.pending(run.successor), gr.update(), gr.update()
+            return
         yield gr.update(), f"Stopped before the first step ({what}).", run
         return
     t0 = time.perf_counter()
@@ -142,8 +145,8 @@ def _reverse(models: Models, req: SamplerRequest, run):
             yield filmstrip.value(run, final=False), status, run
     finally:
         run.done = True  # also when the page was closed: the generator is closed, the thread ends
-    if run.successor is not None:  # stopped by a newer run: blank the viewer for it, leave its status alone
-        yield filmstrip.pending(run.successor), gr.update(), run
+    if run.successor is not None:  # stopped by a newer run: blank the viewer for it; its status and state stay
+        yield filmstrip.pending(run.successor), gr.update(), gr.update()
         return
     if len(run.frames) < run.total:  # stopped: background.stream ended early
         done = len(run.frames)

@@ -71,9 +71,10 @@ def _verdict(step: km.FitStep, optimum: tuple[float, float], restarts: list[km.R
                "moment-matching optimum (the largest difference in μ or σ).")
     if not step.converged_reverse:
         return fwd + f" The reverse fit **did not converge** within {step.step:,} steps."
-    narrow = step.reverse[1] < 0.8 * optimum[1]  # narrower than p as a whole: it sits on part of p
+    # over the whole of p: as wide as p and centred where p's mean is; anything else sits on a part of p
+    whole = step.reverse[1] >= 0.8 * optimum[1] and abs(step.reverse[0] - optimum[0]) < 0.5 * optimum[1]
     rev = ("The reverse fit **converged** on one mode instead: KL(q ‖ p) punishes q for putting mass where p has "
-           "little, so q shrinks onto a region p covers." if narrow else
+           "little, so q settles on a region p covers." if not whole else
            "The reverse fit **converged** over the whole of p, close to the forward fit: this p is nearly one bump, "
            "so there is no mode to choose between.")
     return fwd + " " + rev + " " + _restarts_text(step, restarts)

@@ -13,7 +13,6 @@ import json
 import gradio as gr
 
 from explorer import checks, plane, render
-from explorer.filmstrip import served_url
 from explorer.gradio_compat import Number, Slider
 from explorer.labs.plane.common import (
     LATEX,
@@ -26,6 +25,7 @@ from explorer.labs.plane.common import (
     write,
 )
 from explorer.links import Links
+from explorer.served import served_url
 from train.models.ddpm2d import DDPM2D
 
 MAX_PARTICLES = 5000
@@ -38,8 +38,9 @@ particle's end depends on all the noise it met. **DDIM** with $\eta=0$ (right) a
 predicted noise deterministically, a discretized *probability-flow ODE*, so each $z_T$ has one end, and it can take
 large steps. Both are built so that, with the exact score and vanishing steps, the particles' distribution at every
 $t$ would follow the same marginals $q(z_t)$; with the learned network and finite steps each sampler misses them by its
-own small amount. The histograms under each panel track the exact curves closely although single particles go
-different ways. $\eta$ between 0 and 1
+own small amount. The histograms under each panel sit near the reference curves (exact for the two Gaussian
+mixtures, a density estimate from data for the other sets) when the steps are many, although single particles go
+different ways; with few DDIM steps they fall short, as below. $\eta$ between 0 and 1
 adds part of DDPM's noise back. Few DDIM steps show the discretization error: each step moves in a straight line along
 an arrow computed at its start while the field turns, so with 5 steps the particles stop short of the modes (on the
 ring, at a radius of about 1.75 instead of 2); with 100 they land on them. Click a particle to follow it: its path

@@ -42,7 +42,9 @@ def interpolate(models: Models, name: str, a, b, steps) -> str:
 def build(ctl: VaeControls, links: Links | None = None) -> None:
     gr.Markdown("Decode the path between the encoder means μ of two test digits: a straight line, and a "
                 "spherical path (slerp) whose direction turns along a great circle while ‖z‖ moves evenly from "
-                "‖μ_a‖ to ‖μ_b‖, so it never cuts through the low-norm middle that the straight line crosses. "
+                "‖μ_a‖ to ‖μ_b‖, so it does not cut through the low-norm middle that the straight line crosses "
+                "(unless the two means point in opposite directions: then there is no great circle to follow, "
+                "and it takes the straight line). "
                 "Neither keeps ‖z‖ at the typical radius of a draw from N(0, I), about √D (5.66 for D = 32): "
                 "the encoder means sit inside it, and the captions give ‖z‖ along each path.")
     with gr.Row():

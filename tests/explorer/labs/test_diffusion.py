@@ -129,6 +129,21 @@ def test_stop_ends_the_run_with_its_final_value(models):
         assert run.done and reverse.stop(run) == "Nothing is running."
 
 
+def test_a_run_stopped_by_a_newer_one_leaves_the_newer_runs_state_and_status(models):
+    """A run stopped by the next Run click ends by blanking the viewer for the newer run, and leaves the session's
+    state (the newer run, which Stop must reach while it waits for a slot) and status alone; also when it was stopped
+    before its first step."""
+    for started in (True, False):
+        old = reverse.new_run(None)
+        gen = reverse.reverse(models, "DDPM", 0, 0.0, 0, 2, "none (unconditional)", 0.0, old)
+        if started:
+            next(gen)
+        new = reverse.new_run(old)
+        value, status, state = list(gen)[-1]
+        assert json.loads(value)["run"] == new.id and json.loads(value)["frames"] == []
+        assert status == {"__type__": "update"} and state == {"__type__": "update"}
+
+
 def test_stop_before_the_run_starts(models):
     run = reverse.new_run(None)
     reverse.stop(run)  # pressed while the run waited in the queue
