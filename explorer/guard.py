@@ -96,11 +96,12 @@ LAB_OF_ENDPOINT = {
 class EndpointMiddleware:
     """Answers, with one line and no traceback in the log, the calls that Gradio would fail with a stack trace (HTTP
     500): a public call to a name that is not a public endpoint (404; a lab whose model did not load says so, 503),
-    and a queued call to an event index that does not exist or that has no server function (the page's own browser
-    events, 404). `errors`: models.errors, what did not load and why."""
+    and a call by event index (queued, or the page's queue=False events) to an index that does not exist or that has
+    no server function (the page's own browser events, 404). `errors`: models.errors, what did not load and why."""
 
     CALLS = ("/gradio_api/call/", "/gradio_api/run/", "/gradio_api/api/")
-    JOIN = "/gradio_api/queue/join"
+    JOIN = "/gradio_api/queue/join"  # queued events
+    PREDICT = "/gradio_api/run/predict"  # events outside the queue (queue=False: the page's drags)
 
     def __init__(self, app, blocks, errors: dict[str, str] | None = None):
         self.app, self.blocks, self.errors = app, blocks, errors or {}
@@ -110,12 +111,13 @@ class EndpointMiddleware:
             return await self.app(scope, receive, send)
         path = scope.get("path", "")
         prefix = next((c for c in self.CALLS if path.startswith(c)), None)
-        if prefix is not None:
+        by_index = path.rstrip("/") in (self.JOIN, self.PREDICT)  # the page's own calls name an event by its index
+        if prefix is not None and not by_index:
             name = path[len(prefix):].removeprefix("v2/").strip("/")
             if "/" not in name and not self._public(name):
                 status, reason = self._unknown(name)
                 return await _answer(send, status, reason, scope)
-        elif path.rstrip("/") == self.JOIN:
+        elif by_index:
             body, receive = await _read_body(receive)
             try:
                 fn_index = json.loads(body or b"{}").get("fn_index")

@@ -2,7 +2,7 @@
 // the step buttons and playback only swap an <img>'s source. Runs as gr.HTML's js_on_load: `element`, `props`
 // and `watch` are Gradio's. The value's schema is filmstrip.ViewerValue.
 const q = s => element.querySelector(s);
-let frames = [], total = 0, computed = 0, kept = 0, final = false, timer = null, newest = 0;
+let frames = [], total = 0, computed = 0, kept = 0, final = false, timer = null, newest = 0, drawnRun = 0;
 const caption = f => `frame ${f.k + 1} of ${total}: ` +
   (f.t === 0 ? 'z₀, the sample (the sampler’s output)' : `z_t at t = ${f.t}, the input of step ${f.k + 1}`) +
   (final && computed < total ? ` · stopped after ${computed} of ${total - 1} steps` : '') +
@@ -39,6 +39,7 @@ const draw = () => {
   if (!props.value) return;
   const v = JSON.parse(props.value);
   if (v.run < newest) return;  // a value of an older run, arriving late: the newer run's stays on screen
+  if (!v.frames.length && v.run === drawnRun) return;  // the blank for a run that already drew its frames
   newest = v.run;
   pause();
   const mine = ++drawn;
@@ -52,6 +53,7 @@ const draw = () => {
     q('.ge-film-mark').setAttribute('visibility', 'hidden');
     return;
   }
+  drawnRun = v.run;
   frames = v.frames; total = v.total; computed = v.computed; final = v.final; kept = v.kept ?? frames.length;
   const img = q('.ge-film-img');
   img.width = v.width * v.scale; img.height = v.height * v.scale;

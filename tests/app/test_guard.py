@@ -93,10 +93,15 @@ def test_unknown_endpoints_and_events_get_one_line_not_a_500(app_server):
             ("/gradio_api/api/no_such_thing", {"data": []}, 404, "There is no endpoint"),
             ("/gradio_api/queue/join", {"data": [], "fn_index": 99_999, "session_hash": "x"}, 404, "no event 99999"),
             ("/gradio_api/queue/join", {"data": [], "fn_index": page_only, "session_hash": "x"}, 404,
-             "runs in the page only")):
+             "runs in the page only"),
+            ("/gradio_api/run/predict", {"data": [], "fn_index": 99_999, "session_hash": "x"}, 404, "no event 99999")):
         got, answer = _post_json(app_server.url, path, body)
         assert got == status and says in answer.get("error", ""), (path, got, answer)
     assert _post_json(app_server.url, "/gradio_api/call/kl_1d", {"data": [0, 1, 1, 0.8, "KL(p‖q)"]})[0] == 200
+    # the page's own events outside the queue (a drag's view) still reach Gradio by index
+    forward = next(i for i, d in enumerate(config["dependencies"]) if d.get("queue") is False and d.get("backend_fn"))
+    assert _post_json(app_server.url, "/gradio_api/run/predict",
+                      {"data": [None] * 8, "fn_index": forward, "session_hash": "x"})[0] != 404
     assert app_server.log.read_text().count("Traceback") == tracebacks
 
 

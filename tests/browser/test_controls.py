@@ -39,8 +39,9 @@ def test_stop_always_ends_scrubbable_with_its_message(page):
 
 
 def test_a_new_run_blanks_the_stopped_runs_caption(page):
-    """Quick Run clicks left a stopped run's "stopped after 3 of 200 steps" beside the next run's "Starting…": the
-    page now learns the new run's id at the click and drops every later value of the runs before it."""
+    """Quick Run clicks left a stopped run's "stopped after 3 of 200 steps" beside the next run's "Starting…": a run
+    stopped by a newer one now ends its stream with the newer run's id and no frames, which blanks the viewer unless
+    the newer run has drawn already."""
     _open(page, "Diffusion", "Reverse process")
     page.get_by_text("DDPM", exact=True).click()
     page.click("#diff-run")
@@ -56,9 +57,10 @@ def test_a_new_run_blanks_the_stopped_runs_caption(page):
     page.wait_for_function("() => window.__captions.some(c => c.startsWith('frame'))", timeout=30_000)
     page.wait_for_function("() => document.querySelector('#diff-status').innerText.includes('step')", timeout=30_000)
     captions = page.evaluate("() => window.__captions")
-    assert captions[0].startswith("waiting for the first frame"), captions[:3]  # blanked at the click
-    assert not any("stopped after" in c for c in captions), captions  # the first run's last value never shows
-    page.click("#diff-stop")
+    page.click("#diff-stop")  # first: a failed assertion must not leave a DDPM run taking the cores
+    # the first run's last value never shows (the page may or may not draw the blank between the two runs: when the
+    # new run's first frame comes in the same moment, it draws only that)
+    assert not any("stopped after" in c for c in captions), captions
     page.wait_for_function("() => document.querySelector('#diff-status').innerText.startsWith('Stopped after')",
                            timeout=30_000)
 
