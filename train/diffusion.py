@@ -199,6 +199,18 @@ class GaussianDiffusion(nn.Module):
         mean, _, log_var = self.q_posterior_mean_variance(x0, z_t, t)
         return mean, log_var, eps, x0
 
+    def predict(self, model: EpsModel, z_t: torch.Tensor, i: int, clip: bool = True
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(ε̂, x̂_0) of the network at index i for the whole batch z_t; with `clip`, x̂_0 clipped to [−1, 1] and ε̂
+        recomputed from it, so the two stay consistent (DDIM's and DPM-Solver++'s steps)."""
+        t = torch.full((z_t.shape[0],), i, device=z_t.device, dtype=torch.long)
+        eps = model(z_t, t).float()
+        x0 = self.predict_x0_from_eps(z_t, t, eps)
+        if clip:
+            x0 = x0.clamp(-1.0, 1.0)
+            eps = self.predict_eps_from_x0(z_t, t, x0)
+        return eps, x0
+
     def timesteps(self, steps: int) -> list[int]:
         """`steps` evenly spaced indices from T−1 down to 0 (DDIM's τ; all of them when steps = T)."""
         if not 1 <= steps <= self.T:
@@ -233,12 +245,7 @@ class GaussianDiffusion(nn.Module):
         z = torch.randn(shape, generator=generator, device=dev) if z_T is None else z_T
         seq = self.timesteps(steps)
         for k, i in enumerate(seq):
-            t = torch.full((shape[0],), i, device=dev, dtype=torch.long)
-            eps = model(z, t).float()
-            x0 = self.predict_x0_from_eps(z, t, eps)
-            if clip:
-                x0 = x0.clamp(-1.0, 1.0)
-                eps = self.predict_eps_from_x0(z, t, x0)
+            eps, x0 = self.predict(model, z, i, clip)
             a_t = self.alphas_cumprod[i]
             a_prev = self.alphas_cumprod[seq[k + 1]] if k + 1 < len(seq) else torch.tensor(1.0, device=dev)
             sigma = eta * ((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)).sqrt()  # Song eq. 16
@@ -277,12 +284,7 @@ class GaussianDiffusion(nn.Module):
 
         x0_prev, h_prev = None, None
         for k, i in enumerate(seq):
-            t = torch.full((shape[0],), i, device=dev, dtype=torch.long)
-            eps = model(z, t).float()
-            x0 = self.predict_x0_from_eps(z, t, eps)
-            if clip:
-                x0 = x0.clamp(-1.0, 1.0)
-                eps = self.predict_eps_from_x0(z, t, x0)
+            eps, x0 = self.predict(model, z, i, clip)
             if k + 1 == len(seq):
                 z_prev = x0
             else:
