@@ -73,7 +73,8 @@ def app_kwargs(allowed_hosts: list[str] = (), any_host: bool = False, demo: gr.B
 
     from explorer.guard import EndpointMiddleware, GuardMiddleware
 
-    middleware = [Middleware(GuardMiddleware, allowed_hosts=allowed_hosts, any_host=any_host)]
+    middleware = [Middleware(GuardMiddleware, allowed_hosts=allowed_hosts, any_host=any_host),
+                  Middleware(served.ServedFiles)]
     if demo is not None:
         middleware.append(Middleware(EndpointMiddleware, blocks=demo, errors=errors))
     return {"middleware": middleware}

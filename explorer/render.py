@@ -62,6 +62,34 @@ def png_data_url(img: torch.Tensor | np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def digit_picker(images: list[np.ndarray], label: str, names: list[str], elem_id: str) -> gr.HTML:
+    """A labelled row of digit buttons whose `.select` gives the clicked one's place (evt.index), like gr.Gallery's;
+    the images travel as data: URLs, so the page's config holds no server paths (a gallery's would name its cache
+    files). `names[i]` is button i's accessible name."""
+    buttons = "".join(
+        f'<button type="button" class="ge-pick" data-index="{i}" aria-pressed="false" aria-label="{html.escape(n)}">'
+        f'<img src="{png_data_url(img)}" alt="" width="{img.shape[1]}" height="{img.shape[0]}"></button>'
+        for i, (img, n) in enumerate(zip(images, names, strict=True)))
+    body = (f'<div class="ge-picker" role="group" aria-label="{html.escape(label)}">'
+            f'<div class="ge-picker-label">{html.escape(label)}</div>{buttons}</div>')
+    return gr.HTML(body, js_on_load=static("picker.js"), elem_id=elem_id, padding=False)
+
+
+def click_image_html(img: np.ndarray, alt: str, label: str) -> str:
+    """The value of a `click_image`: the (H, W) uint8 image under its label."""
+    return (f'<figure class="ge-click-image"><figcaption>{html.escape(label)}</figcaption>'
+            f'<img src="{png_data_url(img)}" alt="{html.escape(alt)}" width="{img.shape[1]}" '
+            f'height="{img.shape[0]}"></figure>')
+
+
+def click_image(img: np.ndarray, alt: str, label: str, elem_id: str, scale: int | None = None) -> gr.HTML:
+    """An image whose `.select` gives the clicked pixel as evt.index = [x, y] in the image's pixels, like gr.Image's;
+    it travels as a data: URL (a gr.Image's value names its cache file on the server). Update it with
+    `click_image_html`."""
+    return gr.HTML(click_image_html(img, alt, label), js_on_load=static("click_image.js"), elem_id=elem_id,
+                   padding=False, min_height=0, scale=scale)
+
+
 def img_tag(img: torch.Tensor | np.ndarray, size: int = 168, caption: str = "", alt: str = "") -> str:
     """An <img> of a digit, upscaled with crisp pixels, with an optional caption underneath."""
     cap = f'<figcaption>{caption}</figcaption>' if caption else ""
@@ -137,7 +165,7 @@ def row(*figures: str, arrows: bool = False) -> str:
 
 # plotly.js as shipped inside the plotly Python package: served by the app itself, so it works offline
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-PLOTLY_HEAD = f'<script src="/gradio_api/file={PLOTLY_JS}"></script>'
+PLOTLY_HEAD = f'<script src="{served.name("plotly.min.js", PLOTLY_JS)}"></script>'
 LIVE_PLOT = "<div class='ge-live-html'></div><div class='ge-live-plot'></div>"  # the numbers above, the figure
 
 

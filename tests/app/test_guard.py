@@ -3,11 +3,14 @@ the queue cannot be skipped, uploads are capped. Raw HTTP against the running ap
 
 import http.client
 import json
+import re
+import sys
 import urllib.parse
 
 import pytest
 
 from explorer.guard import GuardMiddleware, host_name
+from tests.conftest import CHECKPOINTS
 
 
 def _request(url: str, method: str, path: str, headers: dict, body: bytes | None = None) -> tuple[int, bytes]:
@@ -150,3 +153,19 @@ def test_another_sites_preflight_is_refused_not_answered(app_server):
         finally:
             conn.close()
         assert status == 403 and allowed is None, (origin, status, allowed)
+
+
+def test_the_config_names_no_server_path_and_served_files_are_fetched_by_name(app_server):
+    """Gradio names a gallery's or an image's cache file, and a static file, by its place on the server; the app's
+    pictures travel as data: URLs and its files as ge/<name> (explorer/served.py)."""
+    text = _request(app_server.url, "GET", "/config", {})[1].decode()
+    for server_path in ("/tmp/", str(CHECKPOINTS.parent), sys.prefix, "gradio_api/file="):
+        assert server_path not in text, server_path
+    urls = sorted(set(re.findall(r"(?<=[\"';])ge/[\w.\-%/]+\.(?:js|bin|json)", text)))
+    assert "ge/plotly.min.js" in urls and any(u.endswith(".bin") for u in urls), urls
+    for url in urls:
+        assert _request(app_server.url, "GET", "/" + url, {})[0] == 200, url
+    status, body = _request(app_server.url, "GET", "/ge/plotly.min.js", {})
+    assert status == 200 and body.startswith(b"/**") and b"plotly" in body[:2000].lower()
+    for bad in ("/ge/no-such-file.bin", "/ge/../../etc/passwd", "/ge/%2e%2e/%2e%2e/etc/passwd", "/ge/"):
+        assert _request(app_server.url, "GET", bad, {})[0] == 404, bad

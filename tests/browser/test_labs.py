@@ -102,6 +102,14 @@ def test_encode_and_likelihood(page, shots):
     page.get_by_role("tab", name="Encode").click()
     page.click("#vae-encode-btn")
     page.wait_for_selector("text=reconstruction", timeout=30_000)
+    # a test digit picked from the row of buttons (a keyboard's Enter too) is encoded
+    before = page.inner_text("#vae-enc-images")
+    page.locator("#vae-gallery button.ge-pick").nth(3).focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function("b => document.querySelector('#vae-index input').value === '3' && "
+                           "document.querySelector('#vae-enc-images').innerText !== b", arg=before, timeout=30_000)
+    assert page.locator("#vae-gallery button.ge-pick").nth(3).get_attribute("aria-pressed") == "true"
+    assert page.get_by_role("button", name="test digit #3", exact=True).count() == 1
     page.click("#vae-to-mu")
     page.wait_for_function("() => parseFloat(document.querySelector('#vae-z1 input[type=number]').value) !== 0",
                            timeout=15_000)
@@ -119,7 +127,7 @@ def test_encode_and_likelihood(page, shots):
     if page.locator("#vae-fail-gallery").count():
         first = page.inner_text("#vae-fail-md")  # the worst digit, shown on opening
         assert "exact log p(x) =" in first and "effective sample sizes" in first
-        page.locator("#vae-fail-gallery button.thumbnail-item").nth(1).click()  # the second worst
+        page.locator("#vae-fail-gallery button.ge-pick").nth(1).click()  # the second worst
         page.wait_for_function("f => document.querySelector('#vae-fail-pick input').value === '1' && "
                                "document.querySelector('#vae-fail-md').innerText.includes('exact log p(x) =') && "
                                "document.querySelector('#vae-fail-md').innerText !== f", arg=first, timeout=60_000)

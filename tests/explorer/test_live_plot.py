@@ -2,7 +2,6 @@
 
 import base64
 import json
-import urllib.parse
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +13,8 @@ from tests.conftest import CHECKPOINTS
 
 
 def _file(url: str) -> Path:
-    assert url.startswith("gradio_api/file=")
-    return Path(urllib.parse.unquote(url.removeprefix("gradio_api/file=")))
+    assert url.startswith("ge/")
+    return served.resolve("/" + url)
 
 
 def _count(arr) -> int:

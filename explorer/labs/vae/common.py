@@ -90,7 +90,7 @@ class VaeControls:
     z: gr.State  # this session's latent z as a list of D floats (None: all zero)
     encoded: gr.State  # this session's EncodedDigit (None: nothing encoded yet)
     lmap: gr.HTML | None = None  # the latent map, once latent_map.build has laid it out
-    grid_img: gr.Image | None = None  # the decoded manifold, likewise
+    grid_img: gr.HTML | None = None  # the decoded manifold, likewise
     encode_outputs: list = field(default_factory=list)  # what a new encoding updates (encode.build)
     eps_seed: gr.Number | None = None
     index: gr.Number | None = None  # the Encode view's test-digit box

@@ -121,9 +121,7 @@ def encode_drawing(models: Models, name: str, image, eps_seed, label: str = "you
 def _gallery(models: Models) -> list:
     if models.digits is None:
         return []
-    # no captions: the thumbnails' names are Gradio's ("Thumbnail 1 of 40"), and a caption that is not part of
-    # that name fails WCAG's label-in-name; the label says which digits they are
-    return [render.upscale(render.to_uint8(models.digits.x[i]), 2) for i in range(40)]
+    return [render.upscale(render.to_uint8(models.digits.x[i]), 2) for i in range(min(40, len(models.digits.x)))]
 
 
 def _gallery_index(evt: gr.SelectData) -> int:
@@ -163,8 +161,9 @@ def build(ctl: VaeControls, links: Links | None = None) -> gr.Tab:
                 idx = ctl.index = Number(0, label=f"test digit index (0–{max(n_test - 1, 0)})", step=1,
                                          minimum=0, elem_id="vae-index")
                 idx_btn = gr.Button("Encode test digit", variant="primary", elem_id="vae-encode-btn")
-            gallery = gr.Gallery(value=_gallery(models), label="or pick one (test digits #0–#39)", columns=10,
-                                 height=170, allow_preview=False, elem_id="vae-gallery")
+            pics = _gallery(models)
+            gallery = render.digit_picker(pics, f"or pick one (test digits #0–#{len(pics) - 1})",
+                                          [f"test digit #{i}" for i in range(len(pics))], "vae-gallery")
             sketch = Sketchpad(label="or draw a digit", type="numpy", canvas_size=(280, 280),
                                elem_id="vae-sketch", layers=False,
                                brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"))

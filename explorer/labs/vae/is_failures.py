@@ -143,9 +143,10 @@ def build(ctl: VaeControls, links: Links | None = None) -> None:
                     "than those loaded here (MNIST's, with `--data-dir`).", elem_id="vae-fail-none")
         return
     k_card = models.vae_cards[MODEL]["likelihood"]["worst"].get("k", 1000)
-    pics = gr.Gallery(gallery(models), columns=8, height=150, allow_preview=False, elem_id="vae-fail-gallery",
-                      label=f"The {len(rows)} test digits where the k = {k_card:,} estimate is furthest below the "
-                            "exact log p(x), worst first: click one")
+    pics = render.digit_picker(
+        gallery(models), f"The {len(rows)} test digits where the k = {k_card:,} estimate is furthest below the "
+                         "exact log p(x), worst first: click one",
+        [f"test digit #{r['index']} (worst {i + 1})" for i, r in enumerate(rows)], "vae-fail-gallery")
     with gr.Row():
         pick = Number(0, label=f"digit in the gallery (0–{len(rows) - 1})", precision=0, minimum=0,
                       maximum=len(rows) - 1, elem_id="vae-fail-pick")

@@ -99,9 +99,15 @@ def _projected_ellipse(plane: LatentPlane, m: torch.Tensor, s: torch.Tensor, k: 
     return plane.to_uv(m) + circle @ evecs.T
 
 
-def manifold_image(models: Models, cache: Cache, name: str) -> np.ndarray:
+MANIFOLD_LABEL = "decoded manifold (click a cell)"
+MANIFOLD_ALT = ("the decoded manifold: digits decoded on a grid of the latent map's plane; click one to set the sliders "
+                "to it")
+
+
+def manifold_image(models: Models, cache: Cache, name: str) -> str:
+    """The decoded manifold of the model's map plane, as the value of its render.click_image."""
     models.vae(name)
-    return cache.manifolds[name][0]
+    return render.click_image_html(cache.manifolds[name][0], MANIFOLD_ALT, MANIFOLD_LABEL)
 
 
 def _map_after_release(models: Models, cache: Cache, d: int, name: str, state, z: list | None, value) -> str:
@@ -137,10 +143,8 @@ def build(ctl: VaeControls) -> None:
         with gr.Column(scale=3):
             ctl.lmap = render.live_plot(latent_map(models, cache, ctl.first, None, None, template=True),
                                         elem_id="vae-map")
-        ctl.grid_img = gr.Image(manifold_image(models, cache, ctl.first), label="decoded manifold (click a cell)",
-                                alt_text="the decoded manifold: digits decoded on a grid of the latent map's plane; "
-                                         "click one to set the sliders to it",
-                                interactive=False, elem_id="vae-manifold", scale=2, buttons=[])
+        ctl.grid_img = render.click_image(cache.manifolds[ctl.first][0], MANIFOLD_ALT, MANIFOLD_LABEL,
+                                          "vae-manifold", scale=2)
 
     here = [ctl.model, ctl.seed, ctl.encoded]
     for d, s in enumerate(ctl.sliders):  # the released slider's own value: its last input may still be in flight

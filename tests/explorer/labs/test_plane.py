@@ -7,7 +7,6 @@ import json
 import math
 import re
 import types
-import urllib.parse
 from pathlib import Path
 
 import numpy as np
@@ -43,9 +42,9 @@ def ctl(synthetic_data) -> PlaneControls:
 
 
 def served_file(url: str) -> Path:
-    """The file a value's URL names ("gradio_api/file=<path>"), which must lie in the app's served folder."""
-    assert url.startswith("gradio_api/file="), url
-    path = Path(urllib.parse.unquote(url.removeprefix("gradio_api/file=")))
+    """The file a value's URL names ("ge/<name>"), which must lie in the app's served folder."""
+    assert url.startswith("ge/"), url
+    path = served.resolve("/" + url)
     assert path.parent == served.folder() and path.is_file(), path
     return path
 
