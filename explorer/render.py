@@ -75,6 +75,11 @@ def digit_picker(images: list[np.ndarray], label: str, names: list[str], elem_id
     return gr.HTML(body, js_on_load=static("picker.js"), elem_id=elem_id, padding=False)
 
 
+def picked(evt: gr.SelectData) -> int:
+    """The place of the button a `digit_picker`'s select event came from."""
+    return int(evt.index)
+
+
 def click_image_html(img: np.ndarray, alt: str, label: str) -> str:
     """The value of a `click_image`: the (H, W) uint8 image under its label."""
     return (f'<figure class="ge-click-image"><figcaption>{html.escape(label)}</figcaption>'

@@ -94,7 +94,10 @@ def test_clicking_the_map_and_the_grid_sets_the_sliders(page, shots):
             continue
     assert page.evaluate(at_cell)
     assert abs(float(page.locator("#vae-z2 input[type=number]").input_value()) - 1.64) < 0.02
-    page.wait_for_timeout(1000)
+    # the map's star follows the sliders in the page (the 2-D model's map is z itself); the server does not redraw it
+    page.wait_for_function("""() => {
+        const t = document.querySelector('#vae-map .js-plotly-plot').data.find(t => t.meta && t.meta.P);
+        return Math.abs(t.x[0] + 1.64) < 0.02 && Math.abs(t.y[0] - 1.64) < 0.02; }""", timeout=5_000)
     page.screenshot(path=str(shots / "vae-latent-map.png"), full_page=True)
 
 

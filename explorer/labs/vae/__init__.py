@@ -7,11 +7,13 @@ models first) and a `build(ctl)` that lays out, then wires. What they share is `
 
 from __future__ import annotations
 
+from functools import partial
+
 import gradio as gr
 
 from explorer import render
 from explorer.labs.vae import controls, encode, interpolate, is_failures, latent_map, likelihood, sampling
-from explorer.labs.vae.common import LATEX, Cache
+from explorer.labs.vae.common import LATEX, Cache, VaeControls
 from explorer.links import Links, Step
 from explorer.models import VAE_CHECKPOINTS, Models
 
@@ -85,13 +87,13 @@ def build(models: Models, links: Links | None = None) -> gr.State | None:
                 sampling.build(ctl, links)
             with gr.Tab(VIEWS["map"], id="map"):
                 render.heading(VIEWS["map"])
-                latent_map.build(ctl)
+                map_view = latent_map.build(ctl)
             with gr.Tab(VIEWS["encode"], id="encode") as encode_tab:
                 render.heading(VIEWS["encode"])
-                encode.build(ctl, links)
+                enc = encode.build(ctl, links)
             with gr.Tab(VIEWS["likelihood"], id="likelihood"):
                 render.heading(VIEWS["likelihood"])
-                likelihood.build(ctl, links)
+                likelihood.build(ctl, enc, links)
             if is_failures.MODEL in models.vaes:
                 with gr.Tab(VIEWS["exact"], id="exact"):
                     render.heading(VIEWS["exact"])
@@ -99,9 +101,30 @@ def build(models: Models, links: Links | None = None) -> gr.State | None:
             with gr.Tab(VIEWS["interpolation"], id="interpolation"):
                 render.heading(VIEWS["interpolation"])
                 interpolate.build(ctl, links)
-    controls.wire(ctl, links)
+    _wire(ctl, map_view, enc, links)
     render.brush_on_open(encode_tab, "vae-sketch")
     if links is not None:
         shown = {k: v for k, v in VIEWS.items() if k != "exact" or is_failures.MODEL in models.vaes}
         links.sub_tabs("vae", views, shown)
     return ctl.encoded
+
+
+def _wire(ctl: VaeControls, map_view: latent_map.MapView, enc: encode.EncodeView, links: Links | None) -> None:
+    """The events across sub-labs: a model switch re-encodes the digit and redraws the manifold; the latent map is
+    redrawn (ellipses, star) after the model or the encoded digit changed, not as z moves (the page moves the
+    star); and what a page shows first."""
+    models, cache = ctl.models, ctl.cache
+    redraw = partial(latent_map.latent_map, models, cache)
+    here = [ctl.model, ctl.encoded, ctl.z]
+    switched = (controls.wire(ctl)
+                .then(partial(encode.reencode, models), [ctl.model, ctl.encoded, enc.eps_seed], enc.outputs,
+                      api_visibility="private")
+                .then(partial(latent_map.manifold_image, models, cache), [ctl.model], map_view.grid,
+                      api_visibility="private"))
+    for event in (switched, *enc.encoded):
+        event.then(redraw, here, map_view.lmap, show_progress="hidden", api_visibility="private")
+    if links is not None:
+        controls.opening(ctl, links, then=[
+            (partial(encode.encode_index, models), [ctl.model, enc.index, enc.eps_seed], enc.outputs),
+            (redraw, here, [map_view.lmap]),
+            (partial(latent_map.manifold_image, models, cache), [ctl.model], [map_view.grid])])

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from functools import partial
+from dataclasses import dataclass
 
 import gradio as gr
 import numpy as np
@@ -73,10 +72,11 @@ class Cache:
                 self.manifolds[name] = (render.upscale(render.grid(imgs, MANIFOLD_SIDE, pad=0), GRID_CELL_PX), uv)
 
 
-@dataclass
+@dataclass(frozen=True)
 class VaeControls:
     """The components that the VAE lab's sub-labs share: the left column (model, decoded view, pixel seed, the
-    latent sliders), the session's state, and the latent map, which several sub-labs redraw."""
+    latent sliders) and the session's state. Each sub-lab's build returns its own components; the lab's __init__
+    wires events across sub-labs."""
 
     models: Models
     cache: Cache
@@ -89,19 +89,7 @@ class VaeControls:
     rand: gr.Button
     z: gr.State  # this session's latent z as a list of D floats (None: all zero)
     encoded: gr.State  # this session's EncodedDigit (None: nothing encoded yet)
-    lmap: gr.HTML | None = None  # the latent map, once latent_map.build has laid it out
-    grid_img: gr.HTML | None = None  # the decoded manifold, likewise
-    encode_outputs: list = field(default_factory=list)  # what a new encoding updates (encode.build)
-    eps_seed: gr.Number | None = None
-    index: gr.Number | None = None  # the Encode view's test-digit box
 
     @property
     def first(self) -> str:
         return next(iter(self.models.vaes))
-
-    def redraw_map(self, event):
-        """After `event`: redraw the latent map (star, ellipses) for the session's z and encoded digit."""
-        from explorer.labs.vae.latent_map import latent_map
-
-        return event.then(partial(latent_map, self.models, self.cache), [self.model, self.encoded, self.z],
-                          self.lmap, show_progress="hidden", api_visibility="private")

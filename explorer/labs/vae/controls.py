@@ -125,26 +125,24 @@ def build(models: Models, cache: Cache, links: Links | None = None) -> VaeContro
                        gr.State(None))
 
 
-def moved(ctl: VaeControls, name: str, seed, encoded, z: torch.Tensor) -> list:
-    """The sliders set programmatically to z (D,), in one request: the sliders, the decoded view, the session's z
-    and the latent map (`outputs`)."""
-    from explorer.labs.vae.latent_map import latent_map
-
+def moved(ctl: VaeControls, name: str, seed, z: torch.Tensor) -> list:
+    """The sliders set programmatically to z (D,), in one request: the sliders, the decoded view and the session's
+    z (`outputs`). The latent map's star follows the sliders in the page (static/star.js)."""
     values = sliders_from_z(z)
     zs = [float(v) for v in values[: z.shape[0]]]
-    value = decoded_value(ctl.models, name, checks.seed(seed, "Pixel seed"), zs)
-    return [*values, value, zs, latent_map(ctl.models, ctl.cache, name, encoded, zs)]
+    return [*values, decoded_value(ctl.models, name, checks.seed(seed, "Pixel seed"), zs), zs]
 
 
 def outputs(ctl: VaeControls) -> list:
     """What `moved` returns values for."""
-    return [*ctl.sliders, ctl.decoded, ctl.z, ctl.lmap]
+    return [*ctl.sliders, ctl.decoded, ctl.z]
 
 
-def wire(ctl: VaeControls, links: Links | None = None) -> None:
+def wire(ctl: VaeControls):
     """The left column's events: while a slider is dragged the page decodes (static/decoder.js) and then asks
     the server once (`settle`), the seed redecodes, z = 0 and random z set the sliders, and a model switch
-    resets the sliders and redraws every view of the encoded digit."""
+    resets the sliders and redecodes. Returns the model switch's event, for the lab to chain the views that depend
+    on the model."""
     models = ctl.models
     for s in ctl.sliders:  # the page decodes while you drag (decoder.js hears the sliders' own input events),
         s.change(None, ctl.sliders, None, js=render.static("star.js"))  # and the map's star follows: no request
@@ -164,49 +162,24 @@ def wire(ctl: VaeControls, links: Links | None = None) -> None:
         return decode(models, model, seed, *latent(models.vae(model), z, exact=True).tolist())
 
     gr.api(decode_z, api_name="decode")
-    here = [ctl.model, ctl.seed, ctl.encoded]
 
-    def to_zero(name, seed, encoded):
-        return moved(ctl, name, seed, encoded, torch.zeros(models.vae(name).latent_dim))
+    def to_zero(name, seed):
+        return moved(ctl, name, seed, torch.zeros(models.vae(name).latent_dim))
 
-    def to_random(name, seed, encoded):  # a fresh z each click, from torch's global generator
-        return moved(ctl, name, seed, encoded, torch.randn(models.vae(name).latent_dim))
+    def to_random(name, seed):  # a fresh z each click, from torch's global generator
+        return moved(ctl, name, seed, torch.randn(models.vae(name).latent_dim))
 
-    ctl.zero.click(to_zero, here, outputs(ctl), show_progress="hidden", api_visibility="private")
-    ctl.rand.click(to_random, here, outputs(ctl), show_progress="hidden", api_visibility="private")
+    ctl.zero.click(to_zero, [ctl.model, ctl.seed], outputs(ctl), show_progress="hidden", api_visibility="private")
+    ctl.rand.click(to_random, [ctl.model, ctl.seed], outputs(ctl), show_progress="hidden", api_visibility="private")
     # .input: the user's choice resets the sliders; a link that sets the model keeps its own z (`opening` below)
-    switched = (ctl.model.input(partial(_on_model, models), [ctl.model], [*ctl.sliders, ctl.more_dims],
-                                 show_progress="hidden", api_visibility="private")
-                .then(sync, [ctl.model, ctl.seed, *ctl.sliders], [ctl.decoded, ctl.z], show_progress="hidden",
-                      api_visibility="private"))
-    if ctl.encode_outputs:
-        from explorer.labs.vae.encode import reencode
-
-        switched = switched.then(partial(reencode, models), [ctl.model, ctl.encoded, ctl.eps_seed],
-                                 ctl.encode_outputs, api_visibility="private")
-    if ctl.grid_img is not None:
-        from explorer.labs.vae.latent_map import manifold_image
-
-        switched = switched.then(partial(manifold_image, models, ctl.cache), [ctl.model], ctl.grid_img,
-                                 api_visibility="private")
-    ctl.redraw_map(switched)
-    if links is not None:
-        opening(ctl, links)
+    return (ctl.model.input(partial(_on_model, models), [ctl.model], [*ctl.sliders, ctl.more_dims],
+                            show_progress="hidden", api_visibility="private")
+            .then(sync, [ctl.model, ctl.seed, *ctl.sliders], [ctl.decoded, ctl.z], show_progress="hidden",
+                  api_visibility="private"))
 
 
-def opening(ctl: VaeControls, links: Links) -> None:
-    """What the lab shows as a page opens, for the controls a link set (or the defaults): the model's sliders,
-    their decoded view, the Encode view's test digit, the latent map with both, and the decoded manifold."""
-    from explorer.labs.vae.latent_map import latent_map, manifold_image
-
-    models, cache = ctl.models, ctl.cache
-    then = [(partial(decode_all, models), [ctl.model, ctl.seed, *ctl.sliders], [ctl.decoded, ctl.z])]
-    if ctl.encode_outputs and ctl.index is not None:
-        from explorer.labs.vae.encode import encode_index
-
-        then.append((partial(encode_index, models), [ctl.model, ctl.index, ctl.eps_seed], ctl.encode_outputs))
-    if ctl.lmap is not None:
-        then.append((partial(latent_map, models, cache), [ctl.model, ctl.encoded, ctl.z], [ctl.lmap]))
-    if ctl.grid_img is not None:
-        then.append((partial(manifold_image, models, cache), [ctl.model], [ctl.grid_img]))
-    links.opening(partial(_dims, models), [ctl.model], [*ctl.sliders, ctl.more_dims], then=then)
+def opening(ctl: VaeControls, links: Links, then: list) -> None:
+    """What the lab shows as a page opens, for the controls a link set (or the defaults): the model's sliders and
+    their decoded view, then `then`'s (function, inputs, outputs), the other views that depend on the model."""
+    first = (partial(decode_all, ctl.models), [ctl.model, ctl.seed, *ctl.sliders], [ctl.decoded, ctl.z])
+    links.opening(partial(_dims, ctl.models), [ctl.model], [*ctl.sliders, ctl.more_dims], then=[first, *then])

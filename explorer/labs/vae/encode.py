@@ -2,6 +2,7 @@
 reparameterization z = μ + σ·ε."""
 
 import math
+from dataclasses import dataclass
 from functools import partial
 
 import gradio as gr
@@ -18,6 +19,7 @@ from explorer.labs.vae.common import (
     encode_digit,
     encoded_for,
 )
+from explorer.labs.vae.controls import moved, outputs
 from explorer.links import Links
 from explorer.models import Models
 from explorer.state import EncodedDigit
@@ -124,8 +126,15 @@ def _gallery(models: Models) -> list:
     return [render.upscale(render.to_uint8(models.digits.x[i]), 2) for i in range(min(40, len(models.digits.x)))]
 
 
-def _gallery_index(evt: gr.SelectData) -> int:
-    return int(evt.index)
+@dataclass(frozen=True)
+class EncodeView:
+    """What the Encode sub-lab lays out that other views use: the test-digit box, the ε seed, what a new encoding
+    updates (the session's encoded digit first), and the events after which the encoded digit has changed."""
+
+    index: gr.Number
+    eps_seed: gr.Number
+    outputs: list
+    encoded: tuple
 
 
 def _encode_sketch_or_upload(models: Models, name: str, sketch, upload, newest, eps_seed):
@@ -148,17 +157,15 @@ def _has_drawing(sketch) -> bool:
     return bool(a.size) and (a[..., 3].any() if a.ndim == 3 and a.shape[2] == 4 else bool(np.ptp(a)))
 
 
-def build(ctl: VaeControls, links: Links | None = None) -> gr.Tab:
-    """Lay out and wire the Encode sub-lab (call inside its gr.Tab, which is passed for the sketchpad)."""
-    from explorer.labs.vae.controls import moved, outputs
-
+def build(ctl: VaeControls, links: Links | None = None) -> EncodeView:
+    """Lay out and wire the Encode sub-lab (call inside its gr.Tab)."""
     models = ctl.models
     gr.Markdown(ENCODE_TEXT, latex_delimiters=LATEX)
     n_test = len(models.digits.x) if models.digits is not None else 0
     with gr.Row():
         with gr.Column():
             with gr.Row():
-                idx = ctl.index = Number(0, label=f"test digit index (0–{max(n_test - 1, 0)})", step=1,
+                idx = Number(0, label=f"test digit index (0–{max(n_test - 1, 0)})", step=1,
                                          minimum=0, elem_id="vae-index")
                 idx_btn = gr.Button("Encode test digit", variant="primary", elem_id="vae-encode-btn")
             pics = _gallery(models)
@@ -173,32 +180,33 @@ def build(ctl: VaeControls, links: Links | None = None) -> gr.Tab:
             images = gr.HTML(elem_id="vae-enc-images")
             with gr.Row():
                 to_mu = gr.Button("Move the sliders to μ", elem_id="vae-to-mu")
-                ctl.eps_seed = Number(0, label="ε seed", minimum=0, step=1, elem_id="vae-eps-seed")
+                eps_seed = Number(0, label="ε seed", minimum=0, step=1, elem_id="vae-eps-seed")
                 eps_btn = gr.Button("Resample ε")
             eps_view = gr.HTML()
             fig_q = Plot(label="q(z|x): μ ± 2σ", show_label=False, elem_id="vae-enc-q")
             fig_kl = Plot(label="KL per dimension", show_label=False, elem_id="vae-enc-kl")
             table = gr.Markdown()
 
-    out = ctl.encode_outputs = [ctl.encoded, images, fig_q, fig_kl, table, eps_view]
+    out = [ctl.encoded, images, fig_q, fig_kl, table, eps_view]
     by_index = partial(encode_index, models)
-    ctl.redraw_map(idx_btn.click(by_index, [ctl.model, idx, ctl.eps_seed], out, api_name="encode_index"))
-    ctl.redraw_map(gallery.select(_gallery_index, None, idx, api_visibility="private")
-                   .then(by_index, [ctl.model, idx, ctl.eps_seed], out, api_visibility="private"))
+    by_button = idx_btn.click(by_index, [ctl.model, idx, eps_seed], out, api_name="encode_index")
+    by_pick = (gallery.select(render.picked, None, idx, api_visibility="private")
+               .then(by_index, [ctl.model, idx, eps_seed], out, api_visibility="private"))
     newest = gr.State("sketch")  # which of the sketchpad and the upload changed last: that one is encoded
     sketch.change(lambda: "sketch", None, newest, api_visibility="private", show_progress="hidden", queue=False)
     upload.change(lambda f: "upload" if f else "sketch", upload, newest, api_visibility="private",
                   show_progress="hidden", queue=False)
-    ctl.redraw_map(draw_btn.click(partial(_encode_sketch_or_upload, models),
-                                  [ctl.model, sketch, upload, newest, ctl.eps_seed], out, api_name="encode_drawing"))
-    eps_btn.click(partial(reparameterize, models), [ctl.model, ctl.encoded, ctl.eps_seed], eps_view,
+    by_drawing = draw_btn.click(partial(_encode_sketch_or_upload, models),
+                                [ctl.model, sketch, upload, newest, eps_seed], out, api_name="encode_drawing")
+    eps_btn.click(partial(reparameterize, models), [ctl.model, ctl.encoded, eps_seed], eps_view,
                   api_name="reparameterize")
 
     def to_mean(name, seed, encoded):
-        return moved(ctl, name, seed, encoded, encoded_for(models, name, encoded).mu)
+        return moved(ctl, name, seed, encoded_for(models, name, encoded).mu)
 
     if links is not None:
         links.param("vae", "digit", idx, hi=max(n_test - 1, 0))
-        links.param("vae", "eps_seed", ctl.eps_seed)
+        links.param("vae", "eps_seed", eps_seed)
     to_mu.click(to_mean, [ctl.model, ctl.seed, ctl.encoded], outputs(ctl), show_progress="hidden",
                 api_visibility="private")
+    return EncodeView(idx, eps_seed, out, (by_button, by_pick, by_drawing))

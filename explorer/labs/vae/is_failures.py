@@ -15,7 +15,6 @@ import torch
 from explorer import checks, render
 from explorer.gradio_compat import Number, Plot, Slider
 from explorer.labs.vae.common import LATEX, VaeControls
-from explorer.labs.vae.encode import _gallery_index
 from explorer.labs.vae.likelihood import _posterior_figure
 from explorer.links import Links
 from explorer.models import Models
@@ -158,7 +157,7 @@ def build(ctl: VaeControls, links: Links | None = None) -> None:
         post = Plot(label="true posterior", show_label=False, elem_id="vae-fail-post")
 
     run = partial(inspect, models)
-    pics.select(_gallery_index, None, pick, show_progress="hidden", api_visibility="private")  # needs a click
+    pics.select(render.picked, None, pick, show_progress="hidden", api_visibility="private")  # needs a click
     gr.on([pick.change, k.release, seed.change], run, [pick, k, seed], [plot, post, md], api_name="is_failure")
     if links is not None:
         links.param("vae", "fail", pick, 0, len(rows) - 1, integer=True)

@@ -2,10 +2,9 @@
 posterior ellipses, and the decoded manifold beside it. A click on either sets the sliders."""
 
 import math
-from functools import partial
+from dataclasses import dataclass
 
 import gradio as gr
-import numpy as np
 import plotly.graph_objects as go
 import torch
 
@@ -19,6 +18,7 @@ from explorer.labs.vae.common import (
     VaeControls,
     latent,
 )
+from explorer.labs.vae.controls import moved, outputs
 from explorer.models import Models
 from explorer.vae_maths import LatentPlane, gaussian_quantiles
 
@@ -100,22 +100,14 @@ def _projected_ellipse(plane: LatentPlane, m: torch.Tensor, s: torch.Tensor, k: 
 
 
 MANIFOLD_LABEL = "decoded manifold (click a cell)"
-MANIFOLD_ALT = ("the decoded manifold: digits decoded on a grid of the latent map's plane; click one to set the sliders "
-                "to it")
+MANIFOLD_ALT = ("the decoded manifold: digits decoded on a grid of the latent map's plane; click one to set the "
+                "sliders to it")
 
 
 def manifold_image(models: Models, cache: Cache, name: str) -> str:
     """The decoded manifold of the model's map plane, as the value of its render.click_image."""
     models.vae(name)
     return render.click_image_html(cache.manifolds[name][0], MANIFOLD_ALT, MANIFOLD_LABEL)
-
-
-def _map_after_release(models: Models, cache: Cache, d: int, name: str, state, z: list | None, value) -> str:
-    D = models.vae(name).latent_dim
-    z = list(z) if z is not None and len(z) == D else [0.0] * D
-    if d < D:
-        z[d] = value
-    return latent_map(models, cache, name, state, z)
 
 
 def manifold_point(models: Models, cache: Cache, name: str, x, y) -> torch.Tensor:
@@ -134,34 +126,38 @@ def map_point(models: Models, cache: Cache, name: str, u, v) -> torch.Tensor:
     return cache.planes[name].to_z(torch.tensor([u, v]))
 
 
-def build(ctl: VaeControls) -> None:
-    from explorer.labs.vae.controls import moved, outputs
+@dataclass(frozen=True)
+class MapView:
+    """The latent map and the decoded manifold beside it (the lab redraws them when the model or the encoded digit
+    changes)."""
 
+    lmap: gr.HTML
+    grid: gr.HTML
+
+
+def build(ctl: VaeControls) -> MapView:
     models, cache = ctl.models, ctl.cache
     gr.Markdown(MAP_TEXT, latex_delimiters=LATEX)
     with gr.Row():
         with gr.Column(scale=3):
-            ctl.lmap = render.live_plot(latent_map(models, cache, ctl.first, None, None, template=True),
-                                        elem_id="vae-map")
-        ctl.grid_img = render.click_image(cache.manifolds[ctl.first][0], MANIFOLD_ALT, MANIFOLD_LABEL,
-                                          "vae-manifold", scale=2)
+            lmap = render.live_plot(latent_map(models, cache, ctl.first, None, None, template=True),
+                                    elem_id="vae-map")
+        grid = render.click_image(cache.manifolds[ctl.first][0], MANIFOLD_ALT, MANIFOLD_LABEL, "vae-manifold",
+                                  scale=2)
 
-    here = [ctl.model, ctl.seed, ctl.encoded]
-    for d, s in enumerate(ctl.sliders):  # the released slider's own value: its last input may still be in flight
-        s.release(partial(_map_after_release, models, cache, d), [ctl.model, ctl.encoded, ctl.z, s], ctl.lmap,
-                  show_progress="hidden", api_visibility="private", trigger_mode="always_last")
+    def on_map_click(name: str, seed, evt: gr.EventData) -> list:  # Gradio finds EventData by type hint
+        return moved(ctl, name, seed, map_point(models, cache, name, evt.x, evt.y))
 
-    def on_map_click(name: str, seed, encoded, evt: gr.EventData) -> list:  # Gradio finds EventData by type hint
-        return moved(ctl, name, seed, encoded, map_point(models, cache, name, evt.x, evt.y))
+    def on_grid_select(name: str, seed, evt: gr.SelectData) -> list:
+        return moved(ctl, name, seed, manifold_point(models, cache, name, *evt.index))
 
-    def on_grid_select(name: str, seed, encoded, evt: gr.SelectData) -> list:
-        return moved(ctl, name, seed, encoded, manifold_point(models, cache, name, *evt.index))
-
-    ctl.lmap.click(on_map_click, here, outputs(ctl), show_progress="hidden", api_visibility="private")
-    ctl.grid_img.select(on_grid_select, here, outputs(ctl), show_progress="hidden", api_visibility="private")
+    lmap.click(on_map_click, [ctl.model, ctl.seed], outputs(ctl), show_progress="hidden", api_visibility="private")
+    grid.select(on_grid_select, [ctl.model, ctl.seed], outputs(ctl), show_progress="hidden",
+                api_visibility="private")
 
     def map_click(model: str, u: float, v: float) -> list[float]:
         """The latent z at point (u, v) of the model's map plane."""
         return map_point(models, cache, model, u, v).tolist()
 
     gr.api(map_click, api_name="map_click")
+    return MapView(lmap, grid)

@@ -16,6 +16,7 @@ from explorer.labs.vae.common import (
     VaeControls,
     encoded_for,
 )
+from explorer.labs.vae.encode import EncodeView, encode_index
 from explorer.links import Links
 from explorer.models import Models
 from explorer.vae_maths import elbo_report, likelihood_curves, underflow
@@ -170,13 +171,11 @@ def _posterior_figure(vae: VAE, x: torch.Tensor, grid) -> go.Figure:
 
 def opening(models: Models, name: str, index, eps_seed, k_max, repeats, seed):
     """The likelihood lab for test digit `index`, as a page opens (the Encode view's digit): `likelihood` of it."""
-    from explorer.labs.vae.encode import encode_index
-
     state = encode_index(models, name, index, eps_seed)[0]
     return likelihood(models, name, state, k_max, repeats, seed, progress=lambda *a, **kw: None)
 
 
-def build(ctl: VaeControls, links: Links | None = None) -> None:
+def build(ctl: VaeControls, enc: EncodeView, links: Links | None = None) -> None:
     gr.Markdown(LIKELIHOOD_TEXT, latex_delimiters=LATEX)
     with gr.Row():
         k = Slider(10, MAX_K, value=10_000, step=10, label="K, largest sample count", elem_id="vae-lik-k")
@@ -193,9 +192,9 @@ def build(ctl: VaeControls, links: Links | None = None) -> None:
     render.mark_stale([ctl.model, k, repeats, seed], views)
     render.clear_stale(btn.click(partial(likelihood, ctl.models), [ctl.model, ctl.encoded, k, repeats, seed],
                                  [plot, under, elbo, post], api_name="likelihood"), views)
-    if links is not None and ctl.index is not None:  # first shown: the Encode view's test digit
+    if links is not None:  # first shown: the Encode view's test digit
         links.param("vae", "k", k)
         links.param("vae", "repeats", repeats)
         links.param("vae", "lik_seed", seed)
-        links.opening(partial(opening, ctl.models), [ctl.model, ctl.index, ctl.eps_seed, k, repeats, seed],
+        links.opening(partial(opening, ctl.models), [ctl.model, enc.index, enc.eps_seed, k, repeats, seed],
                       [plot, under, elbo, post], later=True)
