@@ -112,14 +112,15 @@ def test_a_vae_link_restores_the_model_z_and_the_encoded_digit(page, pages):
 
 def test_a_link_opens_before_its_slow_views_are_drawn(pages, app_server):
     """A link to a digit's likelihood: the page's first answer sets the controls while the server still computes
-    the likelihood (about a second, for a seed no other test asks for), which comes in the second answer
+    the likelihood (about a second, for a seed no other test asks for), which the load's generator yields next
     (explorer/links.py, `later` openings); only then does the page mark itself opened."""
     url = f"{app_server.url}/?lab=vae&view=likelihood&digit=7&k=2000&lik_seed=92"
     with app_page(pages, url, wait=False) as pg:
-        # the seed restored, and the plot showing Gradio's progress for the request that draws it (in a single
-        # answer, the seed would come with the plot itself)
+        # the seed restored, and the plot showing Gradio's progress of the page load's generator, which has yet to
+        # send it (in a single answer, the seed would come with the plot itself)
         pg.wait_for_function("""() => document.querySelector('#vae-lik-seed input')?.value === '92'
-            && document.querySelector('#vae-lik-plot .wrap.full .progress-text') !== null""", timeout=30_000)
+            && document.querySelector('#vae-lik-plot .wrap.generating, #vae-lik-plot .wrap .progress-text')""",
+                             timeout=30_000)
         assert not pg.evaluate(SHOWN, "#vae-lik-plot")
         assert pg.evaluate("() => document.documentElement.dataset.geRestored") is None
         opened(pg)

@@ -6,10 +6,10 @@ import json
 import gradio as gr
 import pytest
 
-from explorer import checks, links
+from explorer import checks, memo, url_state
 from explorer.app import build_demo
 from explorer.gradio_compat import Number, Radio, Slider
-from explorer.links import Links, memo
+from explorer.links import Links
 from explorer.models import load_models
 from tests.conftest import CHECKPOINTS
 
@@ -64,7 +64,7 @@ def test_a_bad_link_names_each_refused_item_and_keeps_the_rest(registry):
     assert "`ddpm=yes`: also DDPM must be 1 or 0" in text
     assert "`digit` is not a setting of the A lab." in text  # B's control, in a link to A
     assert "`junk` is not a setting of the A lab." in text
-    note = lk.note_text(notes)
+    note = url_state.note_text(notes)
     assert note["visible"] is True and note["value"].count("\n- ") == len(notes)
 
 
@@ -74,7 +74,7 @@ def test_a_link_without_a_lab_opens_the_first_and_an_unknown_lab_is_named(regist
     assert out == {c["s"]: 2.0} and notes == []
     out, notes = lk.restore({"lab": "c", "digit": "2"})
     assert notes[0] == "`lab=c` is not a lab here; choose one of a, b."
-    assert lk.note_text([]) == gr.update(value="", visible=False)
+    assert url_state.note_text([]) == gr.update(value="", visible=False)
     out, notes = lk.restore({"lab": "b", "digit": "12"})
     assert "digit = 12 is outside the allowed range [0, 9]" in notes[0]
 
@@ -92,11 +92,12 @@ def test_two_controls_of_one_lab_cannot_share_a_name_and_need_an_elem_id(registr
 
 def test_a_later_view_comes_in_the_second_answer_from_what_the_first_made(registry):
     """A `later` opening is not computed for the page's first answer; the second answer holds it alone, computed
-    from what earlier openings made (again, from the cache, and not sent: here a value made from a value that an
-    opening made), and an opening it does not read from is not run again. A later view that cannot be drawn is
-    named in the second answer's note, beside what the first answer named."""
+    from what earlier openings made (here a value made from a value that an opening made), and no other opening runs
+    again. A later view whose result is cached comes in the first answer, and there is no second. A later view that
+    cannot be drawn is named in the second answer's note, beside what the first answer named."""
     lk, c = registry
     with gr.Blocks():
+        lk.note = gr.Markdown(visible=False)
         made, shown, other, late = gr.Number(elem_id="made"), gr.Markdown(), gr.Markdown(), gr.Markdown()
     calls = {"made": 0, "other": 0, "late": []}
 
@@ -119,26 +120,25 @@ def test_a_later_view_comes_in_the_second_answer_from_what_the_first_made(regist
     lk.opening(draw_other, [c["n"]], [other])
     lk.opening(draw_late, [made, c["n"]], [late], later=True)
     values, _ = lk.restore({"lab": "a", "z1": "2", "seed": "4"})
-    first, notes = lk.first_views(values, later=False)
+    answers = lk.answers(values, [])
+    first = next(answers)
     assert first[made] == 5.0 and first[shown] == "shown 5.0" and first[other] == "seed 4" and late not in first
-    assert calls == {"made": 1, "other": 1, "late": []} and not notes
-    second = lk._later_views(values, [])
-    assert second[late] == "made 5.0, seed 4" and set(second) == {late, lk.note}
-    assert second[lk.note] == gr.update()  # no failure: the first answer's note stands
-    assert calls == {"made": 1, "other": 1, "late": [(5.0, 4)]}  # `make` from the cache, `draw_other` not at all
-    assert lk.first_views(values)[0].keys() == {*first, late} - {lk.note}  # no `later`: all of them, in one
+    assert first[c["n"]] == 4 and first[lk.note]["visible"] is False
+    assert calls == {"made": 1, "other": 1, "late": []}
+    second = next(answers)  # (with the first's values: Gradio sends only what changed)
+    assert second[late] == "made 5.0, seed 4" and set(second) == {*first, late}
+    assert second[lk.note] == first[lk.note]  # no failure: the first answer's note stands
+    assert calls == {"made": 1, "other": 1, "late": [(5.0, 4)]} and next(answers, None) is None
 
-    # once it is in the cache (a default view, once the app is warm), the first answer sends it and the second not
-    sent = set()
-    first, _ = lk.first_views(values, later=False, sent=sent)
-    assert first[late] == "made 5.0, seed 4" and sent == {3} and len(calls["late"]) == 1
-    assert lk._later_views(values, [], sent=sent) == {lk.note: gr.update()}
+    # once it is in the cache (a default view, once the app is warm), the first answer sends it and there is no second
+    (only,) = list(lk.answers(values, []))
+    assert only[late] == "made 5.0, seed 4" and len(calls["late"]) == 1
     other_seed, _ = lk.restore({"lab": "a", "z1": "2", "seed": "5"})
-    sent = set()
-    assert late not in lk.first_views(other_seed, later=False, sent=sent)[0] and not sent
+    assert len(list(lk.answers(other_seed, []))) == 2
 
     values, notes = lk.restore({"lab": "a", "seed": "13", "nowhere": "1"})
-    second = lk._later_views(values, notes)
+    first, second = lk.answers(values, notes)
+    assert "nowhere" in first[lk.note]["value"]
     assert late not in second and second[lk.note]["visible"]
     assert "Seed 13 cannot be drawn here." in second[lk.note]["value"] and "nowhere" in second[lk.note]["value"]
 
@@ -150,13 +150,14 @@ def test_a_view_cannot_be_both_early_and_later(registry):
     lk.opening(lambda z: str(z), [c["s"]], [out])
     lk.opening(lambda z: str(z), [c["s"]], [out], later=True)
     with pytest.raises(ValueError, match="shared view"):
-        lk._outputs()
+        lk.outputs()
 
 
-def test_the_page_asks_twice_and_marks_itself_opened_after_the_second(synthetic_data):
-    """The app's own wiring: the load answers with the controls and the quick views, then with the slow ones (the
-    likelihood, the exact-log-p(x) gallery's digit, the reverse run, the comparison, the diffusion ELBO, the particles),
-    then the page marks itself opened; a linked digit's likelihood is not computed for the first answer."""
+def test_a_page_load_is_one_generator_then_the_page_marks_itself_opened(synthetic_data):
+    """The app's own wiring: one load event, a generator, answers with the controls and the quick views, then with
+    the slow ones (the likelihood, the exact-log-p(x) gallery's digit, the reverse run, the comparison, the diffusion
+    ELBO, the particles), then the page marks itself opened; a linked digit's likelihood is not computed for the
+    first answer. No hidden component takes part."""
     from explorer.labs.vae import likelihood
 
     models = load_models(CHECKPOINTS, synthetic_data, download=False)
@@ -167,40 +168,37 @@ def test_the_page_asks_twice_and_marks_itself_opened_after_the_second(synthetic_
     # (the gallery's view, "vae-fail-plot", is later too: it exists with MNIST's test digits, not these)
     later_ids = {c._id for o in lk.openings if o.later for c in o.all_outputs()}
     deps = demo.config["dependencies"]
-    load = next(d for d in deps if any(t[1] == "load" for t in d["targets"]) and d["backend_fn"])
-    ask = next(d for d in deps if d.get("trigger_after") == load["id"])  # the page asks for the rest, or is opened
-    assert not ask["backend_fn"] and "ge-later-views" in ask["js"] and "geRestored" in ask["js"]
-    (fetch,) = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "ge-later-views"]
-    second = next(d for d in deps if any(t[0] == fetch._id for t in d["targets"]))
-    mark = next(d for d in deps if d.get("trigger_after") == second["id"])
-    # (the first answer sends a later view too, when its result is in the cache already)
-    assert set(second["outputs"]) == later_ids | {lk.note._id} and later_ids <= set(load["outputs"])
-    # the second answer reads the query the first one kept, not its own request's (the address bar's by then)
-    (kept,) = second["inputs"]
-    assert kept in load["outputs"] and type(demo.blocks[kept]).__name__ == "State"
+    (load,) = [d for d in deps if any(t[1] == "load" for t in d["targets"]) and d["backend_fn"]]
+    assert load["types"]["generator"] and later_ids <= set(load["outputs"])
+    assert set(load["show_progress_on"]) == later_ids
+    (mark,) = [d for d in deps if d.get("trigger_after") == load["id"]]
     assert not mark["backend_fn"] and "geRestored" in mark["js"]
-    # a step's click cancels the page's second answer and the other steps of its lab, both their answers
+    hidden = [c for c in demo.config["components"] if c.get("props", {}).get("visible") == "hidden"]
+    assert not hidden, hidden
+    # a step's click cancels the page's load and the other steps of its lab
     for lab, _, b in lk.steps:
         if not b.visible:
             continue
         others = {d["id"] for d in deps for lab2, _, b2 in lk.steps
                   if lab2 == lab and b2 is not b and any(t[0] == b2._id for t in d["targets"]) and d["backend_fn"]}
-        others |= {d["id"] for d in deps if d.get("trigger_after") in others}
         on_b = [d for d in deps if any(t[0] == b._id for t in d["targets"])]
         (cancel,) = [d for d in on_b if d["cancels"]]
-        assert set(cancel["cancels"]) == {second["id"]} | others
+        assert set(cancel["cancels"]) == {load["id"]} | others
         assert any("geRestored" in (d["js"] or "") for d in on_b)
+        (shown,) = [d for d in on_b if d["backend_fn"]]
+        assert shown["types"]["generator"]
 
     asked = []
     real = likelihood.likelihood
     likelihood.likelihood = lambda *a, **kw: asked.append(a) or real(*a, **kw)
     try:
         values, _ = lk.restore({"lab": "vae", "view": "encode", "digit": "3", "k": "100"})
-        first, _ = lk.first_views(values, lab="vae", later=False)
+        answers = lk.answers(values, [], lab="vae")
+        first = next(answers)
         assert not asked and not {c._id for c in first} & later_ids
-        second_views, _ = lk.first_views(values, lab="vae", later=True)
+        second = next(answers)
         vae_later = {c._id for o in lk.openings if o.later and o.lab == "vae" for c in o.all_outputs()}
-        assert len(asked) == 1 and {c._id for c in second_views} == vae_later
+        assert len(asked) == 1 and {c._id for c in second} - {c._id for c in first} == vae_later
     finally:
         likelihood.likelihood = real
 
@@ -208,7 +206,7 @@ def test_the_page_asks_twice_and_marks_itself_opened_after_the_second(synthetic_
 def test_memo_keeps_plain_calls_and_recomputes_state():
     calls = []
 
-    @memo
+    @memo.memo
     def f(*args):
         calls.append(args)
         return len(calls)
@@ -219,7 +217,7 @@ def test_memo_keeps_plain_calls_and_recomputes_state():
     assert f(True, "a") == 2  # a checkbox is not a number
     state = [1, 2]
     assert f(state) == 3 and f(state) == 4  # a session's state is never served from the cache
-    for i in range(links.CACHE_SIZE + 1):
+    for i in range(memo.CACHE_SIZE + 1):
         f(i, "b")
     n = len(calls)
     f(1, "a")  # pushed out by CACHE_SIZE newer calls
@@ -283,7 +281,9 @@ def test_each_lab_offers_its_steps_and_a_step_shows_its_lab_only(synthetic_data)
     assert len({b.elem_id for _, _, b in lk.steps}) == len(lk.steps)
     kl = {s.label: s for lab, s, _ in lk.steps if lab == "kl"}
     ctl = {p.name: p.component for p in lk.params if p.lab == "kl"}
-    out = lk.step_view("kl", kl["Not symmetric"])
+    out = {}
+    for answer in lk.step_answers("kl", kl["Not symmetric"]):
+        out.update(answer)
     assert (out[ctl["sigma_p"]], out[ctl["mu_q"]], out[ctl["sigma_q"]]) == (2, 0, 0.5)
     assert out[ctl["mu_p"]] == 0.0 and out[ctl["q_rho"]] == -0.3  # not named: back to the default
     assert out[lk.note]["visible"] is False
