@@ -62,6 +62,16 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
         libc.mallopt(-8, arenas)  # M_ARENA_MAX
 
 
+def warn_about(models) -> None:
+    """What did not load, and why, on stderr (the app serves the rest)."""
+    for name, err in models.errors.items():
+        print(f"warning: {name}: {err}", file=sys.stderr)
+    for warning in models.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if models.digits_error:
+        print(f"warning: {models.digits_error}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     limit_malloc_arenas()
@@ -92,20 +102,13 @@ def main(argv: list[str] | None = None) -> int:
     # per calling thread: on 2 cores DDPM sampling ran 3× slower with 2 threads than with 1 (these models are
     # too small to gain from intra-op parallelism anyway). Set in the main thread, it holds for all threads.
     torch.set_num_threads(args.threads)
-    from explorer.labs.plane import draw
-
-    draw.TRAIN_STEPS = args.train_steps
     models = load_models(args.checkpoints, args.data_dir, args.download)
-    for name, err in models.errors.items():
-        print(f"warning: {name}: {err}", file=sys.stderr)
-    for warning in models.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    if models.digits_error:
-        print(f"warning: {models.digits_error}", file=sys.stderr)
+    warn_about(models)
+    from explorer.config import AppConfig
     from explorer.links import Links
 
     links = Links()
-    demo = build_demo(models, links=links)
+    demo = build_demo(models, links=links, config=AppConfig(train_steps=args.train_steps))
 
     print(f"files for the page (removed at exit): {served.folder()}", flush=True)
     print(f"Gradio's cache: {os.environ['GRADIO_TEMP_DIR']}", flush=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from explorer import render, served
+from explorer.config import AppConfig
 from explorer.gradio_compat import Blocks
 from explorer.labs import diffusion, kl, plane, vae
 from explorer.links import Links
@@ -16,7 +17,7 @@ See how a variational autoencoder and a diffusion model work, on models trained 
 own `train` package. Every picture below is computed live from the shipped checkpoints."""
 
 
-def build_demo(models: Models, links: Links | None = None) -> gr.Blocks:
+def build_demo(models: Models, links: Links | None = None, config: AppConfig = AppConfig()) -> gr.Blocks:
     """The app. `links`: the registry of linked controls and first views to fill (explorer/links.py; a new one if
     None); `python -m explorer` warms its first views once the app serves."""
     # live plots load plotly.js from the app itself; the reverse-process viewer fetches finished runs' frames
@@ -43,7 +44,7 @@ def build_demo(models: Models, links: Links | None = None) -> gr.Blocks:
             with gr.Tab("Diffusion in 2-D", id="plane", elem_id="tab-plane"):
                 links.lab("plane", "Diffusion in 2-D")
                 render.heading("The 2-D diffusion lab", 2)
-                plane.build(models, links)
+                plane.build(models, links, config)
         render.brush_on_open(diffusion_tab, "diff-sketch")  # its first sub-tab holds a sketchpad
         links.wire(demo)
     return demo

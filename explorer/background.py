@@ -111,20 +111,20 @@ class OneRunEach:
 RUNS = OneRunEach()  # the app's long runs
 
 
-def in_session(fn: Callable, models) -> Callable:
-    """`fn(models, …, request=…)` as a handler that Gradio hands the caller's gr.Request (it finds the type in the
+def in_session(fn: Callable, *bound) -> Callable:
+    """`fn(*bound, …, request=…)` as a handler that Gradio hands the caller's gr.Request (it finds the type in the
     handler's own annotations, which a functools.partial does not carry); the API's parameters keep `fn`'s names."""
     import gradio as gr
 
     if inspect.isgeneratorfunction(fn):
         def handler(*args, **kwargs):
-            yield from fn(models, *args, **kwargs)
+            yield from fn(*bound, *args, **kwargs)
     else:
         def handler(*args, **kwargs):
-            return fn(models, *args, **kwargs)
+            return fn(*bound, *args, **kwargs)
     # Gradio fills the parameters of this signature (the inputs, then gr.Progress and gr.Request where they stand)
     # and finds the request by its annotation; view_api and the count check name the same parameters
-    handler.__signature__ = inspect.Signature(list(inspect.signature(fn).parameters.values())[1:])
+    handler.__signature__ = inspect.Signature(list(inspect.signature(fn).parameters.values())[len(bound):])
     handler.__annotations__ = {"request": gr.Request}
     handler.__name__, handler.__doc__ = fn.__name__, fn.__doc__
     return handler

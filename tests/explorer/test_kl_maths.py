@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.distributions import MultivariateNormal, kl_divergence
 
+from explorer import kl_fit as kf
 from explorer import kl_maths as km
 
 
@@ -19,8 +20,8 @@ def test_1d_closed_form_matches_quadrature_and_formula(params):
     assert math.isclose(kl_pq, formula, rel_tol=1e-12, abs_tol=1e-14)
     x = torch.linspace(-40, 40, 400_001, dtype=torch.float64)
     p, q = km.normal(mu_p, s_p), km.normal(mu_q, s_q)
-    assert math.isclose(float(km.kl_quadrature(p, q, x)), kl_pq, rel_tol=1e-6, abs_tol=1e-9)
-    assert math.isclose(float(km.kl_quadrature(q, p, x)), kl_qp, rel_tol=1e-6, abs_tol=1e-9)
+    assert math.isclose(float(kf.kl_quadrature(p, q, x)), kl_pq, rel_tol=1e-6, abs_tol=1e-9)
+    assert math.isclose(float(kf.kl_quadrature(q, p, x)), kl_qp, rel_tol=1e-6, abs_tol=1e-9)
 
 
 def test_kl_of_a_distribution_with_itself_is_exactly_zero():
@@ -127,9 +128,9 @@ def test_the_2d_ranges_hold_both_two_sigma_ellipses():
 
 def test_forward_fit_reaches_moment_matching_and_reverse_fit_picks_a_mode():
     args = (-3.0, 0.5, 3.0, 0.5, 0.5)
-    steps = list(km.fit_gaussian(km.mixture(*args), start=(0.5, 1.0)))
+    steps = list(kf.fit_gaussian(kf.mixture(*args), start=(0.5, 1.0)))
     last = steps[-1]
-    m, s = km.moment_match(*args)
+    m, s = kf.moment_match(*args)
     assert last.forward[0] == pytest.approx(m, abs=1e-3) and last.forward[1] == pytest.approx(s, abs=1e-3)
     assert last.reverse[0] == pytest.approx(3.0, abs=0.02) and last.reverse[1] == pytest.approx(0.5, abs=0.02)
     assert last.kl_reverse == pytest.approx(math.log(2), abs=0.01)  # one mode of an even mixture: log 2
@@ -143,14 +144,14 @@ def test_forward_fit_reaches_moment_matching_and_reverse_fit_picks_a_mode():
 def test_forward_fit_converges_from_anywhere_in_the_start_range(args, start):
     """From a far start the old 200-step fit stopped at μ −1.05, σ 3.28 (optimum 0.70, 2.32) yet said it had
     reached the optimum; now it runs until its gradient vanishes, and says whether it did."""
-    last = list(km.fit_gaussian(km.mixture(*args), start=(start, 1.0)))[-1]
-    m, s = km.moment_match(*args)
+    last = list(kf.fit_gaussian(kf.mixture(*args), start=(start, 1.0)))[-1]
+    m, s = kf.moment_match(*args)
     assert last.converged_forward, last
     assert last.forward[0] == pytest.approx(m, abs=1e-2) and last.forward[1] == pytest.approx(s, rel=1e-3)
 
 
 def test_a_fit_that_runs_out_of_steps_says_so():
-    last = list(km.fit_gaussian(km.mixture(-2.0, 0.6, 2.5, 0.8, 0.4), start=(-5.0, 1.0), max_steps=200))[-1]
+    last = list(kf.fit_gaussian(kf.mixture(-2.0, 0.6, 2.5, 0.8, 0.4), start=(-5.0, 1.0), max_steps=200))[-1]
     assert last.final and last.step == 200 and not last.converged_forward
 
 

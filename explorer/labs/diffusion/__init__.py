@@ -47,14 +47,13 @@ VIEWS = {"forward": "Forward process", "reverse": "Reverse process", "compare": 
          "elbo": "ELBO per timestep"}
 
 
-def build(models: Models, links: Links | None = None) -> None:
+def build(models: Models, links: Links) -> None:
     """The diffusion tab's contents; call inside `with gr.Tab(...)`. `links`: where the lab registers its linked
     controls and first views (explorer/links.py)."""
     gr.Markdown(INTRO, latex_delimiters=LATEX)
-    if links is not None and models.ddpm is not None:
+    if models.ddpm is not None:
         links.path("diffusion", START, STEPS)
-    if links is not None:
-        links.button()
+    links.button()
     if models.ddpm is None:
         gr.Markdown(f"⚠️ **Diffusion model unavailable.** {models.errors.get('diffusion', '')}",
                     elem_classes="ge-error")
@@ -75,5 +74,4 @@ def build(models: Models, links: Links | None = None) -> None:
             render.heading(VIEWS["elbo"])
             elbo.build(ctl, links)
     render.brush_on_open(forward_tab, "diff-sketch")
-    if links is not None:
-        links.sub_tabs("diffusion", views, VIEWS)
+    links.sub_tabs("diffusion", views, VIEWS)

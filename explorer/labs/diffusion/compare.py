@@ -101,7 +101,7 @@ def first_comparison(models: Models, steps_a, steps_b, eta, seed, n, label, guid
                         progress=lambda *a, **kw: None)
 
 
-def build(ctl: DiffusionControls, links: Links | None = None) -> None:
+def build(ctl: DiffusionControls, links: Links) -> None:
     T = ctl.T
     gr.Markdown("DDIM, and a second sampler (DDIM with another step count, or the second-order DPM-Solver++(2M)), "
                 "and if you ask, DDPM with all T steps, all from the same initial noise z_T.")
@@ -127,9 +127,9 @@ def build(ctl: DiffusionControls, links: Links | None = None) -> None:
     check = checks.pre_queue(partial(parse_comparison, ctl.models))
     render.clear_stale(btn.click(background.in_session(two_samplers, ctl.models), inputs, out, api_name="two_samplers",
                                  concurrency_limit=2, validator=check), ["diff-compare"])
-    if links is not None:  # not the DDPM box: a link would start minutes of work on every page that opens it
-        linked = [c for c in inputs if c is not ddpm]
-        for name, c in zip(("cmp_a", "cmp_b", "cmp_eta", "cmp_seed", "cmp_n", "cmp_class", "cmp_guidance",
-                            "cmp_sampler_b"), linked, strict=True):
-            links.param("diffusion", name, c)
-        links.opening(partial(first_comparison, ctl.models), linked, [out], later=True)
+    # not the DDPM box: a link would start minutes of work on every page that opens it
+    linked = [c for c in inputs if c is not ddpm]
+    for name, c in zip(("cmp_a", "cmp_b", "cmp_eta", "cmp_seed", "cmp_n", "cmp_class", "cmp_guidance",
+                        "cmp_sampler_b"), linked, strict=True):
+        links.param("diffusion", name, c)
+    links.opening(partial(first_comparison, ctl.models), linked, [out], later=True)

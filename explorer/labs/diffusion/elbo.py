@@ -74,7 +74,7 @@ def for_test_digit(models: Models, index, seed) -> tuple[go.Figure, str]:
     return elbo_chart(models, test_digit(models, index), seed, progress=lambda *a, **kw: None)
 
 
-def build(ctl: DiffusionControls, links: Links | None = None) -> None:
+def build(ctl: DiffusionControls, links: Links) -> None:
     gr.Markdown(ELBO_TEXT, latex_delimiters=LATEX)
     with gr.Row():
         seed = Number(0, label="seed of the z_t samples", minimum=0, step=1, elem_id="diff-elbo-seed")
@@ -86,6 +86,6 @@ def build(ctl: DiffusionControls, links: Links | None = None) -> None:
     render.mark_stale([seed, ctl.pick, ctl.draw], views)  # another seed or another digit
     render.clear_stale(btn.click(partial(elbo_chart, ctl.models), [ctl.digit, seed], [plot, table],
                                  api_name="elbo_terms"), views)
-    if links is not None and ctl.index is not None:
+    if ctl.index is not None:
         links.param("diffusion", "elbo_seed", seed)
         links.opening(partial(for_test_digit, ctl.models), [ctl.index, seed], [plot, table], later=True)

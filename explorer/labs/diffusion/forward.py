@@ -122,7 +122,7 @@ def draw_digit(image) -> torch.Tensor:
     return to_model_range(x.view(1, 1, 28, 28))
 
 
-def build(ctl: DiffusionControls, links: Links | None = None) -> gr.Tab | None:
+def build(ctl: DiffusionControls, links: Links) -> gr.Tab | None:
     models, T = ctl.models, ctl.T
     x0 = ctl.digit.value
     t0 = T // 4  # where the forward view starts: a quarter of the way to pure noise
@@ -168,7 +168,7 @@ def build(ctl: DiffusionControls, links: Links | None = None) -> gr.Tab | None:
         return forward_view(models, test_digit(models, index), t, eps_seed)
 
     gr.api(forward, api_name="forward")
-    if links is not None and models.digits is not None:
+    if models.digits is not None:
         links.param("diffusion", "digit", index, hi=len(models.digits.x) - 1)
         links.param("diffusion", "t", t)
         links.param("diffusion", "eps_seed", eps)

@@ -198,7 +198,7 @@ def finished(models: Models, sampler, steps, eta, seed, n, label, guidance) -> t
     return collections.deque(reverse(models, sampler, steps, eta, seed, n, label, guidance), maxlen=1)[0]
 
 
-def build(ctl: DiffusionControls, links: Links | None = None) -> None:
+def build(ctl: DiffusionControls, links: Links) -> None:
     models, m, T = ctl.models, ctl.ddpm, ctl.T
     with gr.Row():
         sampler = Radio(list(SAMPLERS), value="DDIM", label="sampler", elem_id="diff-sampler")
@@ -239,9 +239,8 @@ def build(ctl: DiffusionControls, links: Links | None = None) -> None:
     # the files' box is hidden while it has none (an empty file box is an unnamed control to a screen reader)
     export_btn.click(export, run, files, api_name="export").then(lambda: gr.update(visible=True), None, files,
                                                                   api_visibility="private", show_progress="hidden")
-    if links is not None:
-        for name, c in (("sampler", sampler), ("steps", steps), ("eta", eta), ("seed", seed), ("n", n),
-                        ("class", label), ("guidance", guidance)):
-            links.param("diffusion", name, c)
-        links.opening(partial(finished, models), [sampler, steps, eta, seed, n, label, guidance], [view, status, run],
-                      later=True)
+    for name, c in (("sampler", sampler), ("steps", steps), ("eta", eta), ("seed", seed), ("n", n),
+                    ("class", label), ("guidance", guidance)):
+        links.param("diffusion", name, c)
+    links.opening(partial(finished, models), [sampler, steps, eta, seed, n, label, guidance], [view, status, run],
+                  later=True)

@@ -60,13 +60,12 @@ VIEWS = {"monte-carlo": "Monte Carlo vs closed form", "fit": "Forward vs reverse
          "vae-term": "The VAE's KL term"}
 
 
-def build(models: Models, encoded: gr.State | None = None, links: Links | None = None) -> None:
+def build(models: Models, encoded: gr.State | None, links: Links) -> None:
     """The KL tab's contents; call inside `with gr.Tab(...)`. `encoded` is the VAE lab's digit, if any; `links`:
     where the lab registers its linked controls and first views (explorer/links.py)."""
     gr.Markdown(INTRO, latex_delimiters=LATEX)
-    if links is not None:
-        links.path("kl", START, STEPS)
-        links.button()
+    links.path("kl", START, STEPS)
+    links.button()
     ctl = panel.build(links)
     with gr.Tabs(elem_id="kl-views") as views:
         with gr.Tab(VIEWS["monte-carlo"], id="monte-carlo"):
@@ -81,5 +80,4 @@ def build(models: Models, encoded: gr.State | None = None, links: Links | None =
         with gr.Tab(VIEWS["vae-term"], id="vae-term"):
             render.heading(VIEWS["vae-term"])
             vae_term.build(ctl, models, encoded, links)
-    if links is not None:
-        links.sub_tabs("kl", views, VIEWS)
+    links.sub_tabs("kl", views, VIEWS)

@@ -6,6 +6,7 @@ import plotly.graph_objects as go
 import torch
 
 from explorer import checks, render
+from explorer import kl_fit as kf
 from explorer import kl_maths as km
 from explorer.gradio_compat import Plot, Slider
 from explorer.labs.kl.common import (
@@ -27,8 +28,8 @@ def mixture_params(mu1, s1, mu2, s2, w1, start_mu):
     )
 
 
-def _figure(p, x: torch.Tensor, step: km.FitStep, optimum: tuple[float, float],
-            better: km.ReverseOptimum | None = None) -> go.Figure:
+def _figure(p, x: torch.Tensor, step: kf.FitStep, optimum: tuple[float, float],
+            better: kf.ReverseOptimum | None = None) -> go.Figure:
     """The mixture p, both fits at this step, and the forward optimum, on the quadrature grid x; `better`: a reverse
     optimum with a lower KL than this fit's, found from another start."""
     xs = x.numpy()
@@ -48,7 +49,7 @@ def _figure(p, x: torch.Tensor, step: km.FitStep, optimum: tuple[float, float],
     return fig
 
 
-def _table(step: km.FitStep, optimum: tuple[float, float]) -> str:
+def _table(step: kf.FitStep, optimum: tuple[float, float]) -> str:
     return f"""
 | step {step.step} | μ | σ | its KL |
 |---|---|---|---|
@@ -58,7 +59,7 @@ def _table(step: km.FitStep, optimum: tuple[float, float]) -> str:
 """
 
 
-def _verdict(step: km.FitStep, optimum: tuple[float, float], restarts: list[km.ReverseOptimum] = ()) -> str:
+def _verdict(step: kf.FitStep, optimum: tuple[float, float], restarts: list[kf.ReverseOptimum] = ()) -> str:
     """What the fit reached: converged or not, how far the forward fit is from its optimum, and whether the reverse
     fit's optimum is the best that the descents from p's components find."""
     gap = max(abs(step.forward[0] - optimum[0]), abs(step.forward[1] - optimum[1]))
@@ -80,7 +81,7 @@ def _verdict(step: km.FitStep, optimum: tuple[float, float], restarts: list[km.R
     return fwd + " " + rev + " " + _restarts_text(step, restarts)
 
 
-def _restarts_text(step: km.FitStep, restarts: list[km.ReverseOptimum]) -> str:
+def _restarts_text(step: kf.FitStep, restarts: list[kf.ReverseOptimum]) -> str:
     """What the descents from p's components found beside this fit: KL(q ‖ p) can have several local optima, and
     which one gradient descent reaches depends on where it starts."""
     if not restarts:
@@ -102,9 +103,9 @@ def fit(mu1, s1, mu2, s2, w1, start_mu):
     """Fit q = N(μ, σ²) to the mixture by minimizing KL(p ‖ q) and KL(q ‖ p); streams a few steps, then the last
     with what the fit reached."""
     mu1, s1, mu2, s2, w1, start_mu = mixture_params(mu1, s1, mu2, s2, w1, start_mu)
-    p = km.mixture(mu1, s1, mu2, s2, w1)
-    x = km.quadrature_grid(p, 600)
-    optimum = km.moment_match(mu1, s1, mu2, s2, w1)
+    p = kf.mixture(mu1, s1, mu2, s2, w1)
+    x = kf.quadrature_grid(p, 600)
+    optimum = kf.moment_match(mu1, s1, mu2, s2, w1)
     name = render.file_name("kl-fit", mu1=mu1, sigma1=s1, mu2=mu2, sigma2=s2, w1=w1, start_mu=start_mu)
     mix = f"p = {w1:g}·N({mu1:g}, {s1:g}²) + {1 - w1:g}·N({mu2:g}, {s2:g}²), both fits from N({start_mu:g}, 1)"
 
@@ -112,9 +113,9 @@ def fit(mu1, s1, mu2, s2, w1, start_mu):
         return render.exportable(_figure(p, x, step, optimum, better), f"{name}_step={step.step}",
                                  f"{mix}; gradient descent step {step.step}")
 
-    for step in km.fit_gaussian(p, start=(start_mu, 1.0)):
+    for step in kf.fit_gaussian(p, start=(start_mu, 1.0)):
         if step.final:
-            restarts = km.reverse_restarts(p) if step.converged_reverse else []
+            restarts = kf.reverse_restarts(p) if step.converged_reverse else []
             better = restarts[0] if restarts and restarts[0].kl < step.kl_reverse - 1e-3 else None
             yield figure(step, better), _table(step, optimum) + "\n" + _verdict(step, optimum, restarts)
         elif step.step <= 100 or step.step % 500 == 0:  # thousands of steps: stream a few of them
@@ -129,7 +130,7 @@ def before_fitting(mu1, s1, mu2, s2, w1, start_mu) -> tuple[go.Figure, str]:
                     "both bumps, and which will settle on one?")
 
 
-def build(links: Links | None = None) -> None:
+def build(links: Links) -> None:
     gr.Markdown("Fit one Gaussian q to a two-component mixture p by gradient descent on μ and log σ, once minimizing "
                 "KL(p ‖ q) and once KL(q ‖ p), both computed by quadrature.")
     with gr.Row():
@@ -148,8 +149,7 @@ def build(links: Links | None = None) -> None:
     views = ["kl-fit-plot", "kl-fit-table"]
     render.mark_stale(inputs, views)
     render.clear_stale(btn.click(fit, inputs, [plot, table], api_name="kl_fit"), views)
-    if links is not None:
-        for name, s in zip(("mix_mu1", "mix_sigma1", "mix_mu2", "mix_sigma2", "mix_w1", "start_mu"), inputs,
-                           strict=True):
-            links.param("kl", name, s)
-        links.opening(before_fitting, inputs, [plot, table])
+    for name, s in zip(("mix_mu1", "mix_sigma1", "mix_mu2", "mix_sigma2", "mix_w1", "start_mu"), inputs,
+                       strict=True):
+        links.param("kl", name, s)
+    links.opening(before_fitting, inputs, [plot, table])

@@ -18,14 +18,8 @@ from explorer.labs.kl.common import (
 from explorer.links import Links
 
 
-def monte_carlo(mu_p, sigma_p, mu_q, sigma_q, log10_n, seed) -> tuple[go.Figure, str]:
-    """KL(p ‖ q) from N samples of p with two unbiased estimators, against the closed form."""
-    mu_p, sigma_p, mu_q, sigma_q = params(mu_p, sigma_p, mu_q, sigma_q)
-    log10_n = checks.number("log10 N", log10_n, 1, MAX_LOG10_N)
-    seed = checks.seed(seed)
-    n = round(10**log10_n)
-    exact = km.kl_1d(mu_p, sigma_p, mu_q, sigma_q)[0]
-    mc = km.monte_carlo(mu_p, sigma_p, mu_q, sigma_q, n, seed)
+def _figure(mc: km.MCEstimate, exact: float, mu_p, sigma_p, mu_q, sigma_q, n: int, seed: int) -> go.Figure:
+    """Both estimators' running means against N, and the closed form."""
     fig = go.Figure()
     ns = mc.ns.numpy()
     fig.add_trace(
@@ -47,6 +41,18 @@ def monte_carlo(mu_p, sigma_p, mu_q, sigma_q, log10_n, seed) -> tuple[go.Figure,
                                             N=n, seed=seed),
                       f"KL(p‖q) for p = N({mu_p:g}, {sigma_p:g}²), q = N({mu_q:g}, {sigma_q:g}²): closed form "
                       f"{exact:.5g}; k1 {mc.k1:.5g}, k3 {mc.k3:.5g} from N = {n:,} samples, seed {seed}")
+    return fig
+
+
+def monte_carlo(mu_p, sigma_p, mu_q, sigma_q, log10_n, seed) -> tuple[go.Figure, str]:
+    """KL(p ‖ q) from N samples of p with two unbiased estimators, against the closed form."""
+    mu_p, sigma_p, mu_q, sigma_q = params(mu_p, sigma_p, mu_q, sigma_q)
+    log10_n = checks.number("log10 N", log10_n, 1, MAX_LOG10_N)
+    seed = checks.seed(seed)
+    n = round(10**log10_n)
+    exact = km.kl_1d(mu_p, sigma_p, mu_q, sigma_q)[0]
+    mc = km.monte_carlo(mu_p, sigma_p, mu_q, sigma_q, n, seed)
+    fig = _figure(mc, exact, mu_p, sigma_p, mu_q, sigma_q, n, seed)
     ratio = (mc.k1_stderr / mc.k3_stderr) ** 2 if mc.k3_stderr > 0 else float("nan")
     # Moments of r = q/p under p: E_p[r^m] = ∫ q^m p^(1−m) is finite iff σ_q² < m/(m − 1)·σ_p². k3 grows like r, so
     # its variance needs m = 2 (σ_q < √2·σ_p) and a trustworthy estimate of that variance needs m = 4
@@ -89,7 +95,7 @@ them.
     return fig, md
 
 
-def build(ctl: KlControls, links: Links | None = None) -> None:
+def build(ctl: KlControls, links: Links) -> None:
     gr.Markdown(
         "Estimate KL(p ‖ q) from samples of the p above: k1, the plain average of log p/q, and "
         "k3 = (r − 1) − log r with r = q/p. Both are unbiased; k3 has the lower variance when q is close "
@@ -108,7 +114,6 @@ def build(ctl: KlControls, links: Links | None = None) -> None:
     render.mark_stale([*ctl.params, n, seed], views)
     render.clear_stale(btn.click(monte_carlo, [*ctl.params, n, seed], [plot, table], api_name="kl_monte_carlo"),
                        views)
-    if links is not None:
-        links.param("kl", "log10_n", n)
-        links.param("kl", "mc_seed", seed)
-        links.opening(monte_carlo, [*ctl.params, n, seed], [plot, table])
+    links.param("kl", "log10_n", n)
+    links.param("kl", "mc_seed", seed)
+    links.opening(monte_carlo, [*ctl.params, n, seed], [plot, table])

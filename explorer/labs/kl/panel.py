@@ -74,24 +74,10 @@ def gaussians_1d(mu_p, sigma_p, mu_q, sigma_q, direction: str, template: bool = 
     # one figure with an overlaid second y-axis for the integrand (make_subplots costs ~15 ms a call); no plotly
     # legend (LEGEND, in the page, names the colours): each saved millisecond keeps dragging live
     fig = go.Figure(
-        [
-            go.Scatter(
-                x=xs,
-                y=f,
-                fill="tozeroy",
-                mode="lines",
-                line=dict(color=F_COLOR, width=1),
-                fillcolor="rgba(22,163,74,0.25)",
-                name=f"integrand of {direction}",
-                yaxis="y2",
-            ),
-            go.Scatter(
-                x=xs, y=dp.float().numpy(), mode="lines", line=dict(color=P_COLOR, width=2.5), name="p"
-            ),
-            go.Scatter(
-                x=xs, y=dq.float().numpy(), mode="lines", line=dict(color=Q_COLOR, width=2.5), name="q"
-            ),
-        ],
+        [go.Scatter(x=xs, y=f, fill="tozeroy", mode="lines", line=dict(color=F_COLOR, width=1),
+                    fillcolor="rgba(22,163,74,0.25)", name=f"integrand of {direction}", yaxis="y2"),
+         go.Scatter(x=xs, y=dp.float().numpy(), mode="lines", line=dict(color=P_COLOR, width=2.5), name="p"),
+         go.Scatter(x=xs, y=dq.float().numpy(), mode="lines", line=dict(color=Q_COLOR, width=2.5), name="q")],
         layout=dict(
             title=f"shaded area = {direction} = {km.fmt_nats(val)} nats",
             template=DRAG_TEMPLATE,
@@ -171,7 +157,7 @@ LEGEND = (f"{_swatch(P_COLOR)} p &nbsp; {_swatch(Q_COLOR)} q &nbsp; {_swatch(F_C
           "its own axis on the right, with the same zero; its area is the KL")
 
 
-def build(links: Links | None = None) -> KlControls:
+def build(links: Links) -> KlControls:
     with gr.Row(elem_classes="ge-kl-panel"):  # on a phone the figure comes first and stays in view (app.css)
         with gr.Column(scale=2, min_width=300):
             mu_p = Slider(-MU_RANGE, MU_RANGE, value=0.0, step=0.01, label="μ_p", elem_id="kl-mu-p")
@@ -201,9 +187,8 @@ def build(links: Links | None = None) -> KlControls:
                 js=render.js_call("kl_preset.js", page_presets(), b.value, "kl-plot", inputs=True))
     gr.api(preset, api_name="preset")
     gr.api(kl_1d, api_name="kl_1d")
-    if links is not None:
-        for name, s in zip(("mu_p", "sigma_p", "mu_q", "sigma_q"), ctl.params, strict=True):
-            links.param("kl", name, s)
-        links.param("kl", "dir", direction)
-        links.opening(gaussians_1d_live, [*ctl.params, direction], [plot])
+    for name, s in zip(("mu_p", "sigma_p", "mu_q", "sigma_q"), ctl.params, strict=True):
+        links.param("kl", name, s)
+    links.param("kl", "dir", direction)
+    links.opening(gaussians_1d_live, [*ctl.params, direction], [plot])
     return ctl

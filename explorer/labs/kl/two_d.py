@@ -128,7 +128,7 @@ def page_presets() -> dict:
     return {name: {"values": [float(v) for v in values], "caption": c} for name, (values, c) in PRESETS_2D.items()}
 
 
-def build(links: Links | None = None) -> None:
+def build(links: Links) -> None:
     sliders = []
     with gr.Row():
         for who, vals in (("p", (-1.0, 0.0, 1.0, 0.6, 0.5)), ("q", (1.0, 0.5, 0.8, 1.2, -0.3))):
@@ -157,8 +157,7 @@ def build(links: Links | None = None) -> None:
         b.click(None, sliders, [*sliders, caption],
                 js=render.js_call("kl_preset.js", page_presets(), b.value, "kl2-plot", inputs=True))
     gr.api(kl_2d, api_name="kl_2d")
-    if links is not None:
-        for s in sliders:  # kl2-mu-p1 → p_mu1, kl2-sigma-q2 → q_sigma2, kl2-rho-p → p_rho
-            kind, who = s.elem_id.split("-")[1:]
-            links.param("kl", f"{who[0]}_{kind}{who[1:]}", s)
-        links.opening(gaussians_2d_live, sliders, [plot])
+    for s in sliders:  # kl2-mu-p1 → p_mu1, kl2-sigma-q2 → q_sigma2, kl2-rho-p → p_rho
+        kind, who = s.elem_id.split("-")[1:]
+        links.param("kl", f"{who[0]}_{kind}{who[1:]}", s)
+    links.opening(gaussians_2d_live, sliders, [plot])

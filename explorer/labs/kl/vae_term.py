@@ -81,7 +81,7 @@ def show_dimension(encoded: dict | None, dim) -> tuple:
     return 0.0, 1.0, round(mu, 3), round(sigma_shown, 4), "KL(q‖p)", note
 
 
-def build(ctl: KlControls, models: Models, encoded: gr.State | None, links: Links | None = None) -> None:
+def build(ctl: KlControls, models: Models, encoded: gr.State | None, links: Links) -> None:
     if not models.vaes:
         gr.Markdown("No VAE checkpoint is loaded; see the VAE tab for the command that trains one.")
         return
@@ -102,10 +102,9 @@ def build(ctl: KlControls, models: Models, encoded: gr.State | None, links: Link
         show = gr.Button("Show this dimension in the panel above")
 
     btn.click(partial(vae_kl_term, models), [model, index], [plot, md, shown], api_name="kl_vae_term")
-    if links is not None:
-        links.param("kl", "vae_model", model)
-        links.param("kl", "vae_digit", index, hi=max(len(models.digits.x) - 1, 0) if models.digits is not None else 0)
-        links.opening(partial(vae_kl_term, models), [model, index], [plot, md, shown])
+    links.param("kl", "vae_model", model)
+    links.param("kl", "vae_digit", index, hi=max(len(models.digits.x) - 1, 0) if models.digits is not None else 0)
+    links.opening(partial(vae_kl_term, models), [model, index], [plot, md, shown])
     if encoded is not None:
         lab_btn.click(partial(lab_digit_kl_term, models), [encoded], [plot, md, shown], api_visibility="private")
     show.click(show_dimension, [shown, dim], [*ctl.params, ctl.direction, ctl.caption], api_visibility="private"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gradio as gr
 
 from explorer import render
+from explorer.config import AppConfig
 from explorer.gradio_compat import Radio
 from explorer.labs.plane import draw, field, particles
 from explorer.labs.plane.common import LATEX, NAMES, YOURS, PlaneControls
@@ -50,7 +51,7 @@ STEPS = [
 VIEWS = {"field": "The field", "particles": "Particles", "draw": "Your own data"}
 
 
-def build(models: Models, links: Links | None = None) -> None:
+def build(models: Models, links: Links, config: AppConfig) -> None:
     """The 2-D tab's contents; call inside `with gr.Tab(...)`."""
     gr.Markdown(INTRO, latex_delimiters=LATEX)
     if not models.planes:
@@ -61,9 +62,8 @@ def build(models: Models, links: Links | None = None) -> None:
         if name.startswith("ddpm2d "):
             gr.Markdown(f"⚠️ **The {name.removeprefix('ddpm2d ')} model is unavailable.** {err}",
                         elem_classes="ge-error")
-    if links is not None:
-        links.path("plane", START, STEPS)
-        links.button()
+    links.path("plane", START, STEPS)
+    links.button()
     first = next(iter(models.planes))
     choices = [(NAMES[n], n) for n in models.planes] + [(NAMES[YOURS], YOURS)]
     ctl = PlaneControls(models, Radio(choices, value=first, label="data set", elem_id="plane-data"),
@@ -77,7 +77,6 @@ def build(models: Models, links: Links | None = None) -> None:
             particles.build(ctl, links)
         with gr.Tab(VIEWS["draw"], id="draw"):
             render.heading(VIEWS["draw"])
-            draw.build(ctl)
-    if links is not None:
-        links.param("plane", "data", ctl.data)
-        links.sub_tabs("plane", views, VIEWS)
+            draw.build(ctl, config)
+    links.param("plane", "data", ctl.data)
+    links.sub_tabs("plane", views, VIEWS)

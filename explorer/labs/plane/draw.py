@@ -19,6 +19,7 @@ import gradio as gr
 import torch
 
 from explorer import background, checks, plane, render
+from explorer.config import AppConfig
 from explorer.gradio_compat import Dropdown, event_payload
 from explorer.labs.plane.common import YOURS, PlaneControls, Trained
 from explorer.labs.plane.field import settled_field
@@ -28,17 +29,16 @@ from train.fit2d import fit
 from train.models.ddpm2d import DDPM2D, DDPM2DConfig
 
 MIN_POINTS, MAX_POINTS = 3, 300
-TRAIN_STEPS = 4000  # at most this many steps of 256 points (about 6 s on one idle core here)
 TRAIN_SECONDS = 30.0  # and at most this long, whatever the machine
 MODEL = DDPM2DConfig(hidden=64, layers=3)  # 13 k parameters: seconds to train, enough for a few blobs
 
 
 
-def text() -> str:
+def text(train_steps: int) -> str:
     """The view's prose, with the step cap the app was started with (`--train-steps`)."""
     return (f"Click or drag in the plane to place points ({MIN_POINTS} to {MAX_POINTS}), or start from a built-in "
             f"set, then press **Train**: a small network ({MODEL.hidden} units × {MODEL.layers} layers) learns them "
-            f"here, in your session, for {TRAIN_STEPS} steps or {TRAIN_SECONDS:g} s, whichever comes first (Stop "
+            f"here, in your session, for {train_steps} steps or {TRAIN_SECONDS:g} s, whichever comes first (Stop "
             "ends it sooner and keeps the model so far). Each point stands for a small Gaussian (standard deviation "
             f"{plane.DRAW_STD:g}), so the exact field of your data is known and the error map works. When it is "
             "done, the data set above switches to *your drawing*.")
@@ -134,10 +134,10 @@ def stop_training(request: gr.Request = None) -> str:
     return "Stopping: the model as trained so far is kept."
 
 
-def train(ctl: PlaneControls, drawing, request: gr.Request = None):
+def train(ctl: PlaneControls, train_steps: int, drawing, request: gr.Request = None):
     """Train on the drawing; yields (status HTML, trained state) as it goes. The steps run in a thread of their own
     (explorer/background.py); Stop (`stop_training`) or a closed page ends them, and a stopped training keeps its
-    model as it is."""
+    model as it is. `train_steps`: the cap (AppConfig.train_steps)."""
     pts = points(drawing)
     session = request.session_hash if request else None
     with background.RUNS.claim(session):
@@ -149,7 +149,7 @@ def train(ctl: PlaneControls, drawing, request: gr.Request = None):
             _stops[session] = asked  # set by Stop (`stop`: by background.stream, when the page is closed too)
 
         def steps():
-            for step, loss in fit(model, lambda n, g: ref.mixture.sample(n, g), TRAIN_STEPS, seed=0):
+            for step, loss in fit(model, lambda n, g: ref.mixture.sample(n, g), train_steps, seed=0):
                 yield step, loss
                 if asked.is_set() or time.perf_counter() - t0 > TRAIN_SECONDS:
                     return
@@ -157,9 +157,9 @@ def train(ctl: PlaneControls, drawing, request: gr.Request = None):
         try:
             for batch in background.stream(steps, stop, interval=0.1, name="plane-train"):
                 losses += [loss for _, loss in batch]
-                bar = f"<progress max='{TRAIN_STEPS}' value='{len(losses)}'></progress>"
-                yield (f"<p>{bar} Training on your {len(pts)} points: step {len(losses)} of {TRAIN_STEPS}, "
-                       f"{time.perf_counter() - t0:.1f} s.</p>" + loss_svg(losses, TRAIN_STEPS)), gr.skip()
+                bar = f"<progress max='{train_steps}' value='{len(losses)}'></progress>"
+                yield (f"<p>{bar} Training on your {len(pts)} points: step {len(losses)} of {train_steps}, "
+                       f"{time.perf_counter() - t0:.1f} s.</p>" + loss_svg(losses, train_steps)), gr.skip()
         finally:
             if session is not None and _stops.get(session) is asked:
                 del _stops[session]
@@ -169,15 +169,15 @@ def train(ctl: PlaneControls, drawing, request: gr.Request = None):
         trained = Trained(model.eval().requires_grad_(False), pts, len(losses), seconds,
                           sum(losses[-50:]) / len(losses[-50:]))
         trained.field  # noqa: B018 (computed now, while the user waits for the training anyway)
-        how = ("Stopped early (Stop): trained" if asked.is_set() else "Trained" if len(losses) == TRAIN_STEPS else
+        how = ("Stopped early (Stop): trained" if asked.is_set() else "Trained" if len(losses) == train_steps else
                f"Reached the {TRAIN_SECONDS:g} s limit: trained")
         yield (f"<p>{how} for {len(losses)} steps in {seconds:.1f} s (mean loss of the last 50 steps "
                f"{trained.loss:.3f}). The field and the particles now use your model.</p>"
-               + loss_svg(losses, TRAIN_STEPS)), trained
+               + loss_svg(losses, train_steps)), trained
 
 
-def build(ctl: PlaneControls) -> None:
-    gr.Markdown(text())
+def build(ctl: PlaneControls, config: AppConfig) -> None:
+    gr.Markdown(text(config.train_steps))
     canvas = gr.HTML(as_drawing([]), elem_id="plane-draw", html_template=render.static("plane_draw.html"),
                      js_on_load=render.scripts(["plane_common.js", "settle.js", "plane_draw.js"]))
     with gr.Row():
@@ -189,8 +189,9 @@ def build(ctl: PlaneControls) -> None:
     status = gr.HTML(elem_id="plane-train-status")
     canvas.settle(settle, None, canvas, trigger_mode="multiple", show_progress="hidden", api_visibility="private")
     use.click(start_from, start, canvas, api_name="plane_start_from", show_progress="hidden")
-    run = go.click(background.in_session(train, ctl), [canvas], [status, ctl.trained], api_name="plane_train",
-                   concurrency_limit=1, concurrency_id="plane-train", show_progress="minimal")  # (it shows the wait)
+    run = go.click(background.in_session(train, ctl, config.train_steps), [canvas], [status, ctl.trained],
+                   api_name="plane_train", concurrency_limit=1, concurrency_id="plane-train",
+                   show_progress="minimal")  # (it shows the wait)
     stop.click(stop_training, None, status, api_name="plane_stop", show_progress="hidden")
     # trained: the data set becomes the drawing, and the field and particles show its model
     (run.success(lambda: YOURS, None, ctl.data, api_visibility="private", show_progress="hidden")

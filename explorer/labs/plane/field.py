@@ -49,7 +49,7 @@ def settled_field(ctl: PlaneControls, data, trained: Trained | None = None) -> s
     return builtin_field(model, name)
 
 
-def build(ctl: PlaneControls, links: Links | None) -> None:
+def build(ctl: PlaneControls, links: Links) -> None:
     T = next(iter(ctl.models.planes.values())).diffusion.T
     ts = field_ts(T)
     gr.Markdown(TEXT, latex_delimiters=LATEX)
@@ -62,9 +62,8 @@ def build(ctl: PlaneControls, links: Links | None) -> None:
                         js_on_load=render.scripts(["plane_common.js", "plane_field.js"]))
     ctl.data.input(partial(settled_field, ctl), [ctl.data, ctl.trained], ctl.field, api_name="plane_field",
                    show_progress="minimal")
-    if links is not None:
-        links.param("plane", "t", t)
-        links.param("plane", "show", show)
-        links.opening(lambda name: settled_field(ctl, name, None) if name != YOURS else "", [ctl.data], [ctl.field])
-        # the other data sets' tables too (up to 2.5 s each), so that picking one answers at once
-        links.warmups += [partial(settled_field, ctl, name) for name in ctl.models.planes]
+    links.param("plane", "t", t)
+    links.param("plane", "show", show)
+    links.opening(lambda name: settled_field(ctl, name, None) if name != YOURS else "", [ctl.data], [ctl.field])
+    # the other data sets' tables too (up to 2.5 s each), so that picking one answers at once
+    links.warmups += [partial(settled_field, ctl, name) for name in ctl.models.planes]

@@ -89,7 +89,7 @@ def particles(ctl: PlaneControls, data, steps, eta, n, seed, trained: Trained | 
                        "field": json.loads(field)})
 
 
-def build(ctl: PlaneControls, links: Links | None) -> None:
+def build(ctl: PlaneControls, links: Links) -> None:
     T = next(iter(ctl.models.planes.values())).diffusion.T
     gr.Markdown(TEXT, latex_delimiters=LATEX)
     with gr.Row():
@@ -107,7 +107,6 @@ def build(ctl: PlaneControls, links: Links | None) -> None:
               concurrency_id="plane-particles", show_progress="minimal")
     ctl.data.input(run, ctl.particle_inputs, view, api_visibility="private", concurrency_limit=2,
                    concurrency_id="plane-particles", show_progress="minimal")
-    if links is not None:
-        for name, c in (("steps", steps), ("eta", eta), ("n", n), ("seed", seed)):
-            links.param("plane", name, c)
-        links.opening(lambda *a: run(*a) if a[0] != YOURS else "", ctl.particle_inputs[:-1], [view], later=True)
+    for name, c in (("steps", steps), ("eta", eta), ("n", n), ("seed", seed)):
+        links.param("plane", name, c)
+    links.opening(lambda *a: run(*a) if a[0] != YOURS else "", ctl.particle_inputs[:-1], [view], later=True)

@@ -63,14 +63,13 @@ VIEWS = {"sampling": "Ancestral sampling", "map": "Latent map", "encode": "Encod
          "exact": "Exact log p(x)", "interpolation": "Interpolation"}
 
 
-def build(models: Models, links: Links | None = None) -> gr.State | None:
+def build(models: Models, links: Links) -> gr.State | None:
     """The VAE tab's contents; call inside `with gr.Tab(...)`. Returns the encoded-digit state (for the KL lab).
     `links`: where the lab registers its linked controls and first views (explorer/links.py)."""
     gr.Markdown(INTRO, latex_delimiters=LATEX)
-    if links is not None:
-        if models.vaes:
-            links.path("vae", START, STEPS)
-        links.button()
+    if models.vaes:
+        links.path("vae", START, STEPS)
+    links.button()
     for name, err in models.errors.items():
         if name in VAE_CHECKPOINTS:
             gr.Markdown(f"⚠️ **{name} model unavailable.** {err}", elem_classes="ge-error")
@@ -103,13 +102,12 @@ def build(models: Models, links: Links | None = None) -> gr.State | None:
                 interpolate.build(ctl, links)
     _wire(ctl, map_view, enc, links)
     render.brush_on_open(encode_tab, "vae-sketch")
-    if links is not None:
-        shown = {k: v for k, v in VIEWS.items() if k != "exact" or is_failures.MODEL in models.vaes}
-        links.sub_tabs("vae", views, shown)
+    shown = {k: v for k, v in VIEWS.items() if k != "exact" or is_failures.MODEL in models.vaes}
+    links.sub_tabs("vae", views, shown)
     return ctl.encoded
 
 
-def _wire(ctl: VaeControls, map_view: latent_map.MapView, enc: encode.EncodeView, links: Links | None) -> None:
+def _wire(ctl: VaeControls, map_view: latent_map.MapView, enc: encode.EncodeView, links: Links) -> None:
     """The events across sub-labs: a model switch re-encodes the digit and redraws the manifold; the latent map is
     redrawn (ellipses, star) after the model or the encoded digit changed, not as z moves (the page moves the
     star); and what a page shows first."""
@@ -123,8 +121,7 @@ def _wire(ctl: VaeControls, map_view: latent_map.MapView, enc: encode.EncodeView
                       api_visibility="private"))
     for event in (switched, *enc.encoded):
         event.then(redraw, here, map_view.lmap, show_progress="hidden", api_visibility="private")
-    if links is not None:
-        controls.opening(ctl, links, then=[
-            (partial(encode.encode_index, models), [ctl.model, enc.index, enc.eps_seed], enc.outputs),
-            (redraw, here, [map_view.lmap]),
-            (partial(latent_map.manifold_image, models, cache), [ctl.model], [map_view.grid])])
+    controls.opening(ctl, links, then=[
+        (partial(encode.encode_index, models), [ctl.model, enc.index, enc.eps_seed], enc.outputs),
+        (redraw, here, [map_view.lmap]),
+        (partial(latent_map.manifold_image, models, cache), [ctl.model], [map_view.grid])])

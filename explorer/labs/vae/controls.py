@@ -90,7 +90,7 @@ def _dims(models: Models, name: str) -> list:
     return [gr.update(visible=d < D) for d in range(MAX_SLIDERS)] + [gr.Accordion(visible=D > 2)]
 
 
-def build(models: Models, cache: Cache, links: Links | None = None) -> VaeControls:
+def build(models: Models, cache: Cache, links: Links) -> VaeControls:
     """Lay out the left column; the caller wires it (`wire`) once the sub-labs exist."""
     first = next(iter(models.vaes))
     D0 = models.vaes[first].latent_dim
@@ -116,11 +116,10 @@ def build(models: Models, cache: Cache, links: Links | None = None) -> VaeContro
             with gr.Row(equal_height=True):
                 sliders += [z_slider(d), z_slider(d + 1)]
     gr.Markdown(SLIDERS_TEXT, latex_delimiters=LATEX)
-    if links is not None:
-        links.param("vae", "model", model)
-        links.param("vae", "seed", seed)
-        for k, s in enumerate(sliders):
-            links.param("vae", f"z{k + 1}", s)
+    links.param("vae", "model", model)
+    links.param("vae", "seed", seed)
+    for k, s in enumerate(sliders):
+        links.param("vae", f"z{k + 1}", s)
     return VaeControls(models, cache, model, decoded, seed, sliders, more_dims, zero, rand, gr.State(None),
                        gr.State(None))
 

@@ -157,7 +157,7 @@ def _has_drawing(sketch) -> bool:
     return bool(a.size) and (a[..., 3].any() if a.ndim == 3 and a.shape[2] == 4 else bool(np.ptp(a)))
 
 
-def build(ctl: VaeControls, links: Links | None = None) -> EncodeView:
+def build(ctl: VaeControls, links: Links) -> EncodeView:
     """Lay out and wire the Encode sub-lab (call inside its gr.Tab)."""
     models = ctl.models
     gr.Markdown(ENCODE_TEXT, latex_delimiters=LATEX)
@@ -204,9 +204,8 @@ def build(ctl: VaeControls, links: Links | None = None) -> EncodeView:
     def to_mean(name, seed, encoded):
         return moved(ctl, name, seed, encoded_for(models, name, encoded).mu)
 
-    if links is not None:
-        links.param("vae", "digit", idx, hi=max(n_test - 1, 0))
-        links.param("vae", "eps_seed", eps_seed)
+    links.param("vae", "digit", idx, hi=max(n_test - 1, 0))
+    links.param("vae", "eps_seed", eps_seed)
     to_mu.click(to_mean, [ctl.model, ctl.seed, ctl.encoded], outputs(ctl), show_progress="hidden",
                 api_visibility="private")
     return EncodeView(idx, eps_seed, out, (by_button, by_pick, by_drawing))

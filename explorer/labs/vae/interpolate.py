@@ -39,7 +39,7 @@ def interpolate(models: Models, name: str, a, b, steps) -> str:
             f"to test #{ib} (a {int(d.labels[ib])})</p></div>")
 
 
-def build(ctl: VaeControls, links: Links | None = None) -> None:
+def build(ctl: VaeControls, links: Links) -> None:
     gr.Markdown("Decode the path between the encoder means μ of two test digits: a straight line, and a "
                 "spherical path (slerp) whose direction turns along a great circle while ‖z‖ moves evenly from "
                 "‖μ_a‖ to ‖μ_b‖, so it does not cut through the low-norm middle that the straight line crosses "
@@ -56,9 +56,8 @@ def build(ctl: VaeControls, links: Links | None = None) -> None:
     render.mark_stale([ctl.model, a, b, steps], ["vae-interp"])
     render.clear_stale(btn.click(partial(interpolate, ctl.models), [ctl.model, a, b, steps], out,
                                  api_name="interpolate"), ["vae-interp"])
-    if links is not None:
-        last = max(len(ctl.models.digits.x) - 1, 0) if ctl.models.digits is not None else 0
-        links.param("vae", "from", a, hi=last)
-        links.param("vae", "to", b, hi=last)
-        links.param("vae", "steps", steps)
-        links.opening(partial(interpolate, ctl.models), [ctl.model, a, b, steps], [out])
+    last = max(len(ctl.models.digits.x) - 1, 0) if ctl.models.digits is not None else 0
+    links.param("vae", "from", a, hi=last)
+    links.param("vae", "to", b, hi=last)
+    links.param("vae", "steps", steps)
+    links.opening(partial(interpolate, ctl.models), [ctl.model, a, b, steps], [out])

@@ -129,7 +129,7 @@ def inspect(models: Models, pick, k_max, seed):
     return fig, post, md
 
 
-def build(ctl: VaeControls, links: Links | None = None) -> None:
+def build(ctl: VaeControls, links: Links) -> None:
     models = ctl.models
     if MODEL not in models.vaes:
         return
@@ -159,8 +159,7 @@ def build(ctl: VaeControls, links: Links | None = None) -> None:
     run = partial(inspect, models)
     pics.select(render.picked, None, pick, show_progress="hidden", api_visibility="private")  # needs a click
     gr.on([pick.change, k.release, seed.change], run, [pick, k, seed], [plot, post, md], api_name="is_failure")
-    if links is not None:
-        links.param("vae", "fail", pick, 0, len(rows) - 1, integer=True)
-        links.param("vae", "fail_k", k)
-        links.param("vae", "fail_seed", seed)
-        links.opening(run, [pick, k, seed], [plot, post, md], later=True)
+    links.param("vae", "fail", pick, 0, len(rows) - 1, integer=True)
+    links.param("vae", "fail_k", k)
+    links.param("vae", "fail_seed", seed)
+    links.opening(run, [pick, k, seed], [plot, post, md], later=True)

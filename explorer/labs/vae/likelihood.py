@@ -175,7 +175,7 @@ def opening(models: Models, name: str, index, eps_seed, k_max, repeats, seed):
     return likelihood(models, name, state, k_max, repeats, seed, progress=lambda *a, **kw: None)
 
 
-def build(ctl: VaeControls, enc: EncodeView, links: Links | None = None) -> None:
+def build(ctl: VaeControls, enc: EncodeView, links: Links) -> None:
     gr.Markdown(LIKELIHOOD_TEXT, latex_delimiters=LATEX)
     with gr.Row():
         k = Slider(10, MAX_K, value=10_000, step=10, label="K, largest sample count", elem_id="vae-lik-k")
@@ -192,9 +192,9 @@ def build(ctl: VaeControls, enc: EncodeView, links: Links | None = None) -> None
     render.mark_stale([ctl.model, k, repeats, seed], views)
     render.clear_stale(btn.click(partial(likelihood, ctl.models), [ctl.model, ctl.encoded, k, repeats, seed],
                                  [plot, under, elbo, post], api_name="likelihood"), views)
-    if links is not None:  # first shown: the Encode view's test digit
-        links.param("vae", "k", k)
-        links.param("vae", "repeats", repeats)
-        links.param("vae", "lik_seed", seed)
-        links.opening(partial(opening, ctl.models), [ctl.model, enc.index, enc.eps_seed, k, repeats, seed],
-                      [plot, under, elbo, post], later=True)
+    # first shown: the Encode view's test digit
+    links.param("vae", "k", k)
+    links.param("vae", "repeats", repeats)
+    links.param("vae", "lik_seed", seed)
+    links.opening(partial(opening, ctl.models), [ctl.model, enc.index, enc.eps_seed, k, repeats, seed],
+                  [plot, under, elbo, post], later=True)

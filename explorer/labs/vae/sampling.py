@@ -53,7 +53,7 @@ def ancestral(models: Models, name: str, seed, n) -> tuple[go.Figure, str, str]:
     return fig, stages, grids
 
 
-def build(ctl: VaeControls, links: Links | None = None) -> None:
+def build(ctl: VaeControls, links: Links) -> None:
     gr.Markdown(SAMPLING_TEXT, latex_delimiters=LATEX)
     with gr.Row():
         s_seed = Number(0, label="seed", minimum=0, step=1, elem_id="vae-sample-seed")
@@ -68,7 +68,6 @@ def build(ctl: VaeControls, links: Links | None = None) -> None:
     render.mark_stale([ctl.model, s_seed, s_n], views)
     render.clear_stale(s_btn.click(partial(ancestral, ctl.models), [ctl.model, s_seed, s_n], [s_z, s_stages, s_grid],
                                    api_name="sample"), views)
-    if links is not None:
-        links.param("vae", "sample_seed", s_seed)
-        links.param("vae", "samples", s_n)
-        links.opening(partial(ancestral, ctl.models), [ctl.model, s_seed, s_n], [s_z, s_stages, s_grid])
+    links.param("vae", "sample_seed", s_seed)
+    links.param("vae", "samples", s_n)
+    links.opening(partial(ancestral, ctl.models), [ctl.model, s_seed, s_n], [s_z, s_stages, s_grid])

@@ -238,7 +238,7 @@ def test_settle_caps_at_max_points():
 
 def test_train_refuses_a_bad_drawing_before_training(ctl):
     with pytest.raises(checks.InputError, match="has 1 point"):
-        next(draw.train(ctl, {"points": [[0.0, 0.0]]}, None))
+        next(draw.train(ctl, 4000, {"points": [[0.0, 0.0]]}, None))
 
 
 def simple_loss(model: DDPM2D, x: torch.Tensor) -> float:
@@ -254,13 +254,12 @@ def test_train_on_a_tiny_drawing(ctl, monkeypatch):
 
     import train.checkpoint
 
-    monkeypatch.setattr(draw, "TRAIN_STEPS", 200)
     saved = []  # every way a model could be written to disk, recorded instead
     for owner, name in ((torch, "save"), (safetensors.torch, "save_file"), (safetensors.torch, "save_model"),
                         (train.checkpoint, "save_checkpoint"), (train.checkpoint, "save_state")):
         monkeypatch.setattr(owner, name, lambda *a, _n=name, **k: saved.append((_n, a)))
     before = {p.name for p in CHECKPOINTS.iterdir()}
-    outs = list(draw.train(ctl, json.dumps({"points": SQUARE}), None))
+    outs = list(draw.train(ctl, 200, json.dumps({"points": SQUARE}), None))
     assert saved == [] and {p.name for p in CHECKPOINTS.iterdir()} == before  # nothing written to checkpoints/
     *progress, (final_html, trained) = outs
     assert progress, "no progress before the end"
