@@ -178,6 +178,20 @@ def opened(pg, timeout: float = 120_000) -> None:
     pg.wait_for_function(OPENED, timeout=timeout)
 
 
+# the page is still: its fonts loaded, KaTeX has typeset every formula, no Gradio event is pending or streaming, every
+# Plotly figure drawn, and two frames painted since (a screenshot or a pixel count then sees what a student sees)
+SETTLED = r"""() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => done(
+  document.fonts.status === 'loaded'
+  && !document.querySelector('.wrap.pending, .wrap.generating, .wrap .progress-text')
+  && [...document.querySelectorAll('.js-plotly-plot')].every(p => !p.offsetParent || p.querySelector('.main-svg'))
+  && ![...document.querySelectorAll('.prose')].some(p => /\$\\|\$\$/.test(p.innerText))))))"""
+
+
+def settled(pg, timeout: float = 30_000) -> None:
+    """Wait until the page is still (SETTLED): instead of a fixed sleep before a screenshot or a measurement."""
+    pg.wait_for_function(SETTLED, timeout=timeout)
+
+
 @pytest.fixture(scope="session")
 def pages(browser):
     """One browser context for the `page` fixture's pages: each page is new, but the app's scripts, styles and

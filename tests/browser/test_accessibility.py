@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import settled
+
 pytestmark = pytest.mark.browser
 
 AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
@@ -39,7 +41,7 @@ def describe(violations: list[dict]) -> str:
 def test_lab_has_no_serious_wcag_violations(page, tab):
     page.get_by_role("tab", name=tab, exact=True).click()
     page.locator(LABS[tab]).wait_for(state="visible", timeout=30_000)
-    page.wait_for_timeout(1500)  # let KaTeX and the plots render what axe should see
+    settled(page)  # KaTeX and the plots have rendered what axe should see
     page.add_script_tag(path=str(AXE))
     violations = page.evaluate(RUN_AXE, WCAG_AA)
     blocking = [v for v in violations if v["impact"] in BLOCKING]

@@ -2,6 +2,8 @@
 
 import pytest
 
+from tests.conftest import settled
+
 pytestmark = pytest.mark.browser
 
 
@@ -139,7 +141,7 @@ def test_the_star_and_the_schedule_marker_follow_keys_and_typing(page):
 def test_stale_results_are_marked(page):
     _open(page, "KL divergence")
     _type(page, "#kl-mu-q input[type=number]", "1.5")
-    page.wait_for_timeout(300)
+    settled(page)
     assert "ge-stale" not in (page.get_attribute("#kl-mc-table", "class") or "")  # nothing computed yet
     page.click("#kl-mc-btn")
     page.wait_for_selector("#kl-mc-table table", timeout=30_000)
@@ -165,7 +167,7 @@ def test_the_sketchpad_draws_at_once_and_the_newest_input_wins(page):
     page.mouse.up()
     # the sketchpad hands its strokes to the server a moment after the stroke ends (it uploads them as an image)
     for _ in range(10):
-        page.wait_for_timeout(1000)
+        settled(page)
         page.get_by_role("button", name="Encode drawing / upload").click()
         try:
             page.wait_for_selector("text=encoded: your drawing", timeout=3_000)

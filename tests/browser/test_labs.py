@@ -6,6 +6,8 @@ MNIST test set as GE_DATA_DIR).
 
 import pytest
 
+from tests.conftest import settled
+
 pytestmark = pytest.mark.browser
 
 
@@ -20,7 +22,7 @@ def decoded_src(pg) -> str:
 
 
 def test_page_loads_and_tabs_switch(page, shots):
-    page.wait_for_timeout(1500)  # let KaTeX typeset the text before the screenshot
+    settled(page)
     page.screenshot(path=str(shots / "vae-lab.png"), full_page=True)
     page.get_by_role("tab", name="KL divergence").click()
     assert page.locator("#kl-plot").is_visible()
@@ -55,7 +57,7 @@ def test_sample_button_shows_three_stages(page, shots):
     page.wait_for_selector("#vae-stage-z .js-plotly-plot", timeout=30_000)  # z
     assert page.locator("#vae-sample-grid img").count() == 2
     assert "all 784 pixels at once" in page.inner_text("#vae-stages")
-    page.wait_for_timeout(1000)
+    settled(page)
     page.screenshot(path=str(shots / "vae-sampling.png"), full_page=True)
 
 
@@ -82,16 +84,12 @@ def test_clicking_the_map_and_the_grid_sets_the_sliders(page, shots):
                            " - u) < 0.06", arg=u, timeout=15_000)
     # a click on the manifold grid's top-left cell: z at the 5% / 95% Gaussian quantiles
     grid = page.locator("#vae-manifold img").bounding_box()
+    before = decoded_src(page)
     page.mouse.move(grid["x"] + 3, grid["y"] + 3)  # hovering previews the cell in the page
-    page.wait_for_timeout(300)
+    page.wait_for_function(f"b => ({SHOWN})() !== b", arg=before, timeout=15_000)
     at_cell = ("() => Math.abs(parseFloat(document.querySelector('#vae-z1 input[type=number]').value) + 1.64) < 0.02")
-    for _ in range(3):  # the click sets the sliders; a click that lands while the page re-lays out is tried again
-        page.mouse.click(grid["x"] + 3, grid["y"] + 3)
-        try:
-            page.wait_for_function(at_cell, timeout=5_000)
-            break
-        except Exception:
-            continue
+    page.mouse.click(grid["x"] + 3, grid["y"] + 3)  # the click sets the sliders (through the server)
+    page.wait_for_function(at_cell, timeout=15_000)
     assert page.evaluate(at_cell)
     assert abs(float(page.locator("#vae-z2 input[type=number]").input_value()) - 1.64) < 0.02
     # the map's star follows the sliders in the page (the 2-D model's map is z itself); the server does not redraw it
@@ -120,7 +118,7 @@ def test_encode_and_likelihood(page, shots):
     page.get_by_role("button", name="Estimate log p(x) for the encoded digit").click()
     page.wait_for_selector("text=float32 cannot hold", timeout=120_000)
     assert page.get_by_text("KL(q(z|x) ‖ p(z|x))").first.is_visible()
-    page.wait_for_timeout(1500)
+    settled(page)
     page.screenshot(path=str(shots / "vae-likelihood.png"), full_page=True)
     # the exact log p(x) beside each bound; the gallery where importance sampling fails only for the digits the card
     # measured (MNIST's, GE_DATA_DIR), else a note that says why it is absent
@@ -134,7 +132,7 @@ def test_encode_and_likelihood(page, shots):
         page.wait_for_function("f => document.querySelector('#vae-fail-pick input').value === '1' && "
                                "document.querySelector('#vae-fail-md').innerText.includes('exact log p(x) =') && "
                                "document.querySelector('#vae-fail-md').innerText !== f", arg=first, timeout=60_000)
-        page.wait_for_timeout(1500)
+        settled(page)
         page.screenshot(path=str(shots / "vae-exact.png"), full_page=True)
     else:
         assert "No gallery" in page.inner_text("#vae-fail-none")
@@ -163,7 +161,7 @@ def test_kl_slider_updates_numbers_and_figure_while_dragging(page, shots):
                            timeout=10_000)
     page.get_by_role("button", name="two spikes far apart").click()
     page.wait_for_function("() => document.querySelector('#kl-pq').innerText.includes('3200')", timeout=10_000)
-    page.wait_for_timeout(1000)
+    settled(page)
     page.screenshot(path=str(shots / "kl-lab.png"), full_page=True)
 
 
@@ -179,7 +177,7 @@ def test_kl_fit_draws_both_fits(page, shots):
     assert any("min KL(p‖q)" in n for n in names) and any("min KL(q‖p)" in n for n in names)
     assert "gradient descent step" in page.text_content("#kl-fit-plot .gtitle")
     assert "forward fit converged" in page.inner_text("#kl-fit-table")
-    page.wait_for_timeout(800)
+    settled(page)
     page.screenshot(path=str(shots / "kl-fit.png"), full_page=True)
 
 
@@ -227,7 +225,7 @@ def test_diffusion_run_streams_frames_and_scrubs(page, shots):
     assert page.evaluate(src) == last_src
     page.wait_for_function("() => document.querySelector('#diff-frame [data-act=play]').textContent.includes('play')")
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # a middle frame for the picture
-    page.wait_for_timeout(800)
+    settled(page)
     page.screenshot(path=str(shots / "diffusion-reverse.png"), full_page=True)
 
 
@@ -246,7 +244,7 @@ def test_diffusion_forward_process_follows_t_while_dragging_and_elbo_chart(page,
     page.mouse.up()
     assert "ᾱ<sub>t</sub>" in page.evaluate(forward)
     page.wait_for_function("() => document.querySelector('#diff-schedule .js-plotly-plot') !== null", timeout=10_000)
-    page.wait_for_timeout(800)
+    settled(page)
     page.screenshot(path=str(shots / "diffusion-forward.png"), full_page=True)
 
     page.get_by_role("tab", name="ELBO per timestep").click()
@@ -254,5 +252,5 @@ def test_diffusion_forward_process_follows_t_while_dragging_and_elbo_chart(page,
     page.wait_for_function("() => document.querySelector('#diff-elbo-plot .gtitle')?.textContent.includes('bits/dim')",
                            timeout=120_000)
     assert "sum" in page.inner_text("#diff-elbo-table")
-    page.wait_for_timeout(800)
+    settled(page)
     page.screenshot(path=str(shots / "diffusion-elbo.png"), full_page=True)

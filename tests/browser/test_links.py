@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.conftest import app_page, opened
+from tests.conftest import app_page, opened, settled
 
 pytestmark = pytest.mark.browser
 
@@ -99,7 +99,7 @@ def test_a_vae_link_restores_the_model_z_and_the_encoded_digit(page, pages):
              "return !b.hidden && b.innerHTML.includes('seed 3'); }"
     # the server's answer for z1 = 1.25 and seed 3 (typed before the drag's own answer came: it must not undo it)
     page.wait_for_function(server, timeout=30_000)
-    page.wait_for_timeout(1000)
+    settled(page)  # no answer still on its way
     want = page.locator("#vae-decoded .ge-dec-server").inner_html()
     with app_page(pages, url) as other:  # a second page, in the same context
         other.wait_for_function("() => document.querySelector('#vae-enc-images')?.innerText.includes('#5')",

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from tests.browser.test_labs import SHOWN
-from tests.conftest import CHECKPOINTS, ROOT, launch_app, opened, start_app, wait_until_up
+from tests.conftest import CHECKPOINTS, ROOT, launch_app, opened, settled, start_app, wait_until_up
 from train.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.browser
@@ -207,7 +207,7 @@ def test_hovering_the_map_and_the_manifold_decodes_the_point_under_the_pointer(p
     page.wait_for_function("() => (document.querySelector('#vae-map .ge-live-plot').data || []).length > 10",
                            timeout=30_000)  # the test digits' points are drawn: the plot has its final size
     page.locator("#vae-map").scroll_into_view_if_needed()
-    page.wait_for_timeout(500)
+    settled(page)
     x, y = page.evaluate("""() => {
         const gd = document.querySelector('#vae-map .ge-live-plot'), L = gd._fullLayout;
         const r = gd.getBoundingClientRect();
