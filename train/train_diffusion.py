@@ -47,7 +47,7 @@ class DiffusionTrainConfig(RunConfig):
     bf16: bool = field(default=False, metadata={"help": "bfloat16 autocast for the network (fast on CPUs with AMX)"})
     eval_images: int = field(default=100, metadata={"help": "test images for the final ELBO (T network calls each)"})
     grid_per_class: int = field(default=10, metadata={"help": "samples of each class in each epoch's sample grid "
-                                                              "(ten times as many unconditional ones)"})
+                                                              "(ten times as many unconditional ones); 0: no grids"})
     device: str = field(default="cpu", metadata={"help": "torch device of the network: cpu or cuda. Batches, "
                                                          "t, noise and label dropout are drawn on the CPU whatever "
                                                          "the device; the network's dropout draws on the device"})
@@ -217,7 +217,9 @@ def _train(mcfg: DDPMConfig, tcfg: DiffusionTrainConfig, argv: list[str] | None,
         log(json.dumps(history[-1]), flush=True)
         save_progress(run, mcfg, modules, opt, g, Progress(epoch, step, history, commands))
         if dist.is_main:
-            sample_grid(ema, run.run_dir / f"samples_epoch{epoch:03d}.png", tcfg.seed, per_class=tcfg.grid_per_class)
+            if tcfg.grid_per_class > 0:
+                sample_grid(ema, run.run_dir / f"samples_epoch{epoch:03d}.png", tcfg.seed,
+                            per_class=tcfg.grid_per_class)
 
     metrics = (test_elbo_bpd(ema, test_x[: tcfg.eval_images], tcfg.seed, progress=dist.is_main)
                if tcfg.eval_images else {})

@@ -56,10 +56,12 @@ def test_diffusion_training_learns_and_writes_grids_and_card(tmp_path, synthetic
 
 def test_diffusion_resume_is_exact(tmp_path, synthetic_data):
     # two epochs of 4 steps, stopped in the middle of the second: the data order, EMA and optimizer resume mid-epoch
-    straight = train_diffusion(TINY, _cfg(tmp_path / "a", synthetic_data, epochs=2, eval_images=0))
-    stopped = train_diffusion(TINY, _cfg(tmp_path / "b", synthetic_data, epochs=2, eval_images=0, max_steps=6))
+    # (no sample grids: they draw from their own seed, and the other tests check them)
+    kw = dict(epochs=2, eval_images=0, grid_per_class=0)
+    straight = train_diffusion(TINY, _cfg(tmp_path / "a", synthetic_data, **kw))
+    stopped = train_diffusion(TINY, _cfg(tmp_path / "b", synthetic_data, max_steps=6, **kw))
     assert stopped["stopped_at_step"] == 6
-    resumed = train_diffusion(TINY, _cfg(tmp_path / "b", synthetic_data, epochs=2, eval_images=0, resume=True))
+    resumed = train_diffusion(TINY, _cfg(tmp_path / "b", synthetic_data, resume=True, **kw))
     assert _no_time(resumed["history"]) == _no_time(straight["history"]) and len(resumed["commands"]) == 2
     a, b = (ckpt.load_checkpoint(tmp_path / d / "ddpm.safetensors") for d in ("a", "b"))
     assert all((x == y).all() for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
@@ -85,7 +87,7 @@ def test_classifier_training_and_resume(tmp_path, synthetic_data):
 
 
 def test_resume_refuses_another_diffusion_config(tmp_path, synthetic_data):
-    train_diffusion(TINY, _cfg(tmp_path, synthetic_data, epochs=1, eval_images=0))
+    train_diffusion(TINY, _cfg(tmp_path, synthetic_data, epochs=1, eval_images=0, grid_per_class=0))
     other = DDPMConfig(base_channels=8, channel_mults="1,2", num_res_blocks=1, attention_at=14, timesteps=30)
     with pytest.raises(ValueError, match="was trained with"):
         train_diffusion(other, _cfg(tmp_path, synthetic_data, resume=True))
@@ -146,10 +148,10 @@ def test_min_snr_weight_is_min_snr_gamma_over_snr():
 
 
 def test_warm_start_loads_the_weights_and_keeps_the_chain_of_commands(tmp_path, synthetic_data):
-    first = train_diffusion(TINY, _cfg(tmp_path / "a", synthetic_data, epochs=1, eval_images=0))
+    first = train_diffusion(TINY, _cfg(tmp_path / "a", synthetic_data, epochs=1, eval_images=0, grid_per_class=0))
     source = tmp_path / "a" / "ddpm.safetensors"
     cfg = _cfg(tmp_path / "c", synthetic_data, epochs=1, eval_images=0, init_from=str(source), lr=0.0,
-               class_dropout=0.5, loss_weighting="min_snr")
+               class_dropout=0.5, loss_weighting="min_snr", grid_per_class=0)
     card = train_diffusion(TINY, cfg)  # lr 0: the weights stay those it started from
     warm = ckpt.load_checkpoint(cfg.out)
     cold = ckpt.load_checkpoint(source)
