@@ -100,7 +100,7 @@ def test_stop_keeps_what_was_computed(app_server, T):
 
 
 def test_a_bad_run_is_refused_before_it_queues(app_server):
-    """Issue 14: with both run slots held by long runs, a call with a bad value is refused at once, naming the
+    """With both run slots held by long runs, a call with a bad value is refused at once, naming the
     parameter, not after the runs ahead of it end (the runs are checked to be still going when it is refused)."""
     holders = [Client(app_server.url, verbose=False) for _ in range(2)]
     jobs = [c.submit("DDPM", 10, 0.0, 0, 16, "none (unconditional)", 0.0, api_name="/reverse") for c in holders]

@@ -1,4 +1,4 @@
-"""Issue 13: nothing is empty on first load, and a link restores the view it was copied from (explorer/links.py,
+"""Nothing is empty on first load, and a link restores the view it was copied from (explorer/links.py,
 static/links.js), in real Chromium."""
 
 import json

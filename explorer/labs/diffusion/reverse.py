@@ -230,11 +230,15 @@ def build(ctl: DiffusionControls, links: Links) -> None:
 
     sampler.change(_sampler_controls, sampler, [steps, eta], api_visibility="private", show_progress="hidden")
     label.change(_guidance_control, label, guidance, api_visibility="private", show_progress="hidden")
+    # trigger_mode "multiple": a Run clicked while the last run still streams stops that run (run_button) and queues
+    # this one, which waits for it (background.RUNS); Gradio's default for clicks ("once") dropped the new run when
+    # the old one's stream had not ended yet, leaving the viewer waiting for a run that never started
     (run_btn.click(partial(run_button, models), [run, sampler, steps, eta, seed, n, label, guidance],
-                   [run, files, status, view], api_visibility="private", show_progress="hidden")
+                   [run, files, status, view], api_visibility="private", show_progress="hidden",
+                   trigger_mode="multiple")
      .success(background.in_session(reverse, models), [sampler, steps, eta, seed, n, label, guidance, run],
               [view, status, run], api_name="reverse", concurrency_limit=2, show_progress="minimal",
-              validator=checks.pre_queue(partial(check_call, models))))
+              validator=checks.pre_queue(partial(check_call, models)), trigger_mode="multiple"))
     stop_btn.click(stop, run, status, api_name="stop", show_progress="hidden")
     # the files' box is hidden while it has none (an empty file box is an unnamed control to a screen reader)
     export_btn.click(export, run, files, api_name="export").then(lambda: gr.update(visible=True), None, files,

@@ -245,7 +245,7 @@ def test_the_vae_steps_say_what_their_views_show(vae2d, vae32d):
 
 
 def test_monte_carlo_warns_on_the_samples_own_heavy_tails():
-    """Issue 18: Var_p(q/p) can be finite yet enormous (q = N(3, 1.2²) against p = N(0, 1)), where k3 sits several of
+    """Var_p(q/p) can be finite yet enormous (q = N(3, 1.2²) against p = N(0, 1)), where k3 sits several of
     its own standard errors off. The panel reads it from the sample: the ratios' effective sample size (Σr)²/Σr²,
     recomputed here, under a tenth of N, warns; for q near p it stays near N and nothing is said."""
     from explorer import kl_maths as km
