@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from explorer import render, served
+from explorer import page, render, served
 from explorer.config import AppConfig
 from explorer.gradio_compat import Blocks
 from explorer.labs import diffusion, kl, plane, vae
@@ -21,7 +21,7 @@ def build_demo(models: Models, links: Links | None = None, config: AppConfig = A
     """The app. `links`: the registry of linked controls and first views to fill (explorer/links.py; a new one if
     None); `python -m explorer` warms its first views once the app serves."""
     # live plots load plotly.js from the app itself; the reverse-process viewer fetches finished runs' frames
-    gr.set_static_paths([render.PLOTLY_JS, served.folder()])
+    gr.set_static_paths([render.PLOTLY_JS, page.STATIC, served.folder()])
     links = Links() if links is None else links  # what a link restores, and what every view shows first
     # Gradio's cache (uploads, images it was handed): files older than an hour are removed every ten minutes, and all
     # of them when the app stops
@@ -51,7 +51,7 @@ def build_demo(models: Models, links: Links | None = None, config: AppConfig = A
 
 
 LAUNCH_KW = dict(
-    css=render.CSS, js=render.JS, theme=gr.themes.Soft(),
+    css=render.CSS, js=page.JS, theme=gr.themes.Soft(),
     max_file_size="5mb",  # an image of a digit needs far less; a larger upload is refused before it is written
     enable_monitoring=False,  # no /monitoring route
     # Gradio keeps each session's state and last outputs (about 1.3 MiB each: tests/bench/bench_load.py); the least

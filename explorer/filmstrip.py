@@ -32,7 +32,7 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from explorer import render
+from explorer import page
 from explorer.served import folder, prune, served_url
 
 FRAME_BUDGET = 8_000_000  # PNG bytes of one run's frames sent to the page (~10.7 MB as base64)
@@ -198,7 +198,7 @@ def schedule_svg(diffusion) -> str:
 def viewer(diffusion, elem_id: str) -> gr.HTML:
     """The viewer for a model with this GaussianDiffusion's schedule; set its value with `value(...)`. Its page code is
     explorer/static/filmstrip.{html,js,css}; the schedule's SVG goes where the HTML says <!-- schedule -->."""
-    before, after = render.static("filmstrip.html").split("<!-- schedule -->")
+    before, after = page.static("filmstrip.html").split("<!-- schedule -->")
     return gr.HTML("", html_template=before + schedule_svg(diffusion) + after,
-                   js_on_load=render.static("filmstrip.js"), css_template=render.static("filmstrip.css"),
+                   js_on_load=page.mount("filmstrip.js"), css_template=page.static("filmstrip.css"),
                    elem_id=elem_id)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import gradio as gr
 
-from explorer import first_views, memo, render, tour, url_state
+from explorer import first_views, memo, page, tour, url_state
 from explorer.first_views import Opening
 from explorer.tour import Step
 from explorer.url_state import Param
@@ -30,10 +30,8 @@ class Links:
     """The registry that the labs fill while they are built and that the app wires once they all exist (`wire`)."""
 
     def __init__(self) -> None:
-        self.labs: dict[str, str] = {}  # lab id → its tab's label
+        self.states: dict[str, url_state.LabState] = {}  # lab id → its part of a link (its restore)
         self.top: gr.Tabs | None = None
-        self.views: dict[str, tuple[gr.Tabs, dict[str, str]]] = {}  # lab id → its sub-tabs and {view id: label}
-        self.params: list[Param] = []
         self.openings: list[Opening] = []
         self.warmups: list[Callable[[], object]] = []  # more work to do ahead of time, after the first views
         self.note: gr.Markdown | None = None
@@ -41,16 +39,31 @@ class Links:
         self.steps: list[tuple[str, Step, gr.Button]] = []  # (lab, step, its button)
         self._building: str | None = None  # the lab whose controls and openings are being registered
 
+    @property
+    def labs(self) -> dict[str, str]:
+        """lab id → its tab's label."""
+        return {lab: st.label for lab, st in self.states.items()}
+
+    @property
+    def views(self) -> dict[str, tuple[gr.Tabs, dict[str, str]]]:
+        """lab id → its sub-tabs and {view id: label}, for the labs that have sub-tabs."""
+        return {lab: (st.tabs, st.views) for lab, st in self.states.items() if st.tabs is not None}
+
+    @property
+    def params(self) -> list[Param]:
+        return [p for st in self.states.values() for p in st.params]
+
     # --- what the labs register -------------------------------------------------------------------------------
-    def lab(self, lab: str, label: str) -> None:
-        """The lab `lab` is built next: the openings registered from now on are its own."""
-        self.labs[lab] = label
+    def lab(self, lab: str, label: str) -> url_state.LabState:
+        """The lab `lab` is built next: the controls and openings registered from now on are its own."""
+        self.states[lab] = url_state.LabState(lab, label)
         self._building = lab
+        return self.states[lab]
 
     def button(self) -> gr.HTML:
         """A lab's "copy a link to this view" control (static/links.js), placed where it is called."""
-        b = gr.HTML("{}", elem_classes="ge-links-box", js_on_load=render.static("links.js"),
-                    html_template=render.static("links.html"))
+        b = gr.HTML("{}", elem_classes="ge-links-box", js_on_load=page.mount("links.js"),
+                    html_template=page.static("links.html"))
         self.buttons.append(b)
         return b
 
@@ -60,14 +73,14 @@ class Links:
 
     def sub_tabs(self, lab: str, tabs: gr.Tabs, views: dict[str, str]) -> None:
         """`tabs` (with an elem_id) holds the lab's sub-tabs, each a gr.Tab with `id=` a key of `views`."""
-        self.views[lab] = (tabs, views)
+        self.states[lab].tabs, self.states[lab].views = tabs, dict(views)
 
     def param(self, lab: str, name: str, component, lo: float | None = None, hi: float | None = None,
               integer: bool | None = None) -> None:
         """`component` as `name` in the URL (url_state.param)."""
-        if any((p.lab, p.name) == (lab, name) for p in self.params):
+        if any(p.name == name for p in self.states[lab].params):
             raise ValueError(f"Two controls of the {lab} lab are linked as {name!r}.")
-        self.params.append(url_state.param(lab, name, component, lo, hi, integer))
+        self.states[lab].params.append(url_state.param(lab, name, component, lo, hi, integer))
 
     def opening(self, fn: Callable, inputs: Sequence, outputs: Sequence, then: Sequence = (),
                 later: bool = False) -> None:
@@ -79,17 +92,17 @@ class Links:
 
     # --- the server's side of a link ----------------------------------------------------------------------------
     def restore(self, query: dict[str, str]) -> tuple[dict, list[str]]:
-        """The values a link's `query` sets: {component: value or update}, and a message per ignored item."""
-        lab, view, out, notes = url_state.read(self.labs, self._view_ids(), self.params, query)
-        updates: dict = {}
-        if lab is not None and self.top is not None:
-            updates[self.top] = gr.Tabs(selected=lab)
-        if view is not None:
-            updates[self.views[lab][0]] = gr.Tabs(selected=view)
-        return {**updates, **out}, notes
-
-    def _view_ids(self) -> dict[str, dict[str, str]]:
-        return {lab: ids for lab, (_, ids) in self.views.items()}
+        """The values a link's `query` sets: {component: value or update}, and a message per ignored item. The
+        query's lab (else the first) restores its own part (url_state.LabState.restore)."""
+        lab, notes = query.get("lab"), []
+        if lab is not None and lab not in self.states:
+            notes.append(f"`lab={lab}` is not a lab here; choose one of {', '.join(self.states)}.")
+            lab = None
+        if not self.states:
+            return {}, notes
+        out, said = self.states[lab or next(iter(self.states))].restore(query, named=lab is not None)
+        updates = {self.top: gr.update(selected=lab)} if lab is not None and self.top is not None else {}
+        return {**updates, **out}, notes + said
 
     def answers(self, values: dict, notes: list[str], lab: str | None = None) -> Iterator[dict]:
         """What a page (or lab `lab`'s step) is sent: the controls as `values` set them with the quick views, then the
@@ -149,10 +162,16 @@ class Links:
         static/links.js keeps the URL from then on). Call inside `demo` once every lab is built."""
         for b in self.buttons:  # built before the labs registered their controls: the config is complete now
             b.value = self.page_config()
+        # the URL follows every change of a linked control, the server's too (static/links.js)
+        page.publish_values(list(dict.fromkeys(p.component for p in self.params)))
+        for tabs in [self.top, *(t for t, _ in self.views.values())]:
+            if tabs is not None:
+                tabs.change(None, None, None, js=page.publish("tabs"), trigger_mode="multiple",
+                            api_visibility="private")
         first, later = self.outputs()
         loaded = demo.load(self.page_answers, None, [*first, *later], show_progress="full",
                            show_progress_on=later or None, api_visibility="private")
-        loaded.then(None, None, None, js=render.static("opened.js"))
+        loaded.then(None, None, None, js=page.static("events/opened.js"))
         wired = [(lab, b, self._wire_step(lab, step, b)) for lab, step, b in self.steps]
         # a step shows its lab's views as of its own query: its click cancels what another step of the lab (or the
         # page's load) is still computing, which would otherwise land over it; the page then counts as opened
@@ -160,11 +179,11 @@ class Links:
             others = [e for lab2, b2, event in wired if lab2 == lab and b2 is not b and event is not None
                       for e in [event]]
             b.click(None, None, None, cancels=[loaded, *others], api_visibility="private",
-                    js=render.static("opened.js"))
+                    js=page.static("events/opened.js"))
 
     def _wire_step(self, lab: str, step: Step, button: gr.Button):
         """The step's button shows its view as a page opens; returns its event (None for a hidden step)."""
-        notes = url_state.read(self.labs, self._view_ids(), self.params, step.query)[3]
+        notes = self.restore(step.query)[1]
         if step.query.get("lab") != lab or notes:  # e.g. a view without its checkpoint or the test digits
             log.info("the %s lab's step %r is hidden: %s", lab, step.label, " ".join(notes) or "not its lab")
             button.visible = False

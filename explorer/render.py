@@ -7,7 +7,6 @@ browser scales them up with `image-rendering: pixelated`, so pixels stay crisp a
 from __future__ import annotations
 
 import base64
-import functools
 import html
 import io
 import json
@@ -22,31 +21,9 @@ import plotly
 import torch
 from PIL import Image
 
-from explorer import served
+from explorer import page, served
 
 SIDE = 28  # MNIST images are 28×28
-STATIC = Path(__file__).resolve().parent / "static"  # the page's own JS, CSS and HTML
-
-
-@functools.cache
-def static(name: str) -> str:
-    """The text of explorer/static/`name`, read once."""
-    return (STATIC / name).read_text(encoding="utf-8")
-
-
-def scripts(names: list[str]) -> str:
-    """The files explorer/static/`names`, one after another: one js_on_load whose later files use the earlier."""
-    return "\n".join(static(n) for n in names)
-
-
-def js_call(name: str, *args, inputs: bool = False) -> str:
-    """An event's `js` that calls the function in explorer/static/`name` with JSON arguments; with `inputs`, the
-    event's input values follow them as one more argument (a list), and what the function returns goes to the
-    event's outputs."""
-    call = f"({static(name).strip()})({', '.join([*(json.dumps(a) for a in args), *(['inputs'] if inputs else [])])})"
-    return f"(...inputs) => {call}" if inputs else f"() => {call}"
-
-
 def to_uint8(img: torch.Tensor | np.ndarray) -> np.ndarray:
     """(..., 784) or (28, 28) intensities in [0, 1] -> (28, 28) uint8 (white digit on black)."""
     a = img.detach().cpu().numpy() if isinstance(img, torch.Tensor) else np.asarray(img)
@@ -72,7 +49,7 @@ def digit_picker(images: list[np.ndarray], label: str, names: list[str], elem_id
         for i, (img, n) in enumerate(zip(images, names, strict=True)))
     body = (f'<div class="ge-picker" role="group" aria-label="{html.escape(label)}">'
             f'<div class="ge-picker-label">{html.escape(label)}</div>{buttons}</div>')
-    return gr.HTML(body, js_on_load=static("picker.js"), elem_id=elem_id, padding=False)
+    return gr.HTML(body, js_on_load=page.mount("picker.js", ("select",)), elem_id=elem_id, padding=False)
 
 
 def picked(evt: gr.SelectData) -> int:
@@ -91,8 +68,8 @@ def click_image(img: np.ndarray, alt: str, label: str, elem_id: str, scale: int 
     """An image whose `.select` gives the clicked pixel as evt.index = [x, y] in the image's pixels, like gr.Image's;
     it travels as a data: URL (a gr.Image's value names its cache file on the server). Update it with
     `click_image_html`."""
-    return gr.HTML(click_image_html(img, alt, label), js_on_load=static("click_image.js"), elem_id=elem_id,
-                   padding=False, min_height=0, scale=scale)
+    return gr.HTML(click_image_html(img, alt, label), js_on_load=page.mount("click_image.js", ("select",)),
+                   elem_id=elem_id, padding=False, min_height=0, scale=scale)
 
 
 def img_tag(img: torch.Tensor | np.ndarray, size: int = 168, caption: str = "", alt: str = "") -> str:
@@ -224,18 +201,18 @@ def live_plot(value: str, elem_id: str) -> gr.HTML:
     cost about 60 ms per slider step, which decides whether dragging feels live. Call
     `gr.set_static_paths([PLOTLY_JS])` before launching (build_demo does).
     """
-    return gr.HTML(value, html_template=LIVE_PLOT, js_on_load=static("live_plot.js"), head=PLOTLY_HEAD,
+    return gr.HTML(value, html_template=LIVE_PLOT, js_on_load=page.mount("live_plot.js", ("click",)), head=PLOTLY_HEAD,
                    elem_id=elem_id)
 
 
-def page_plot(value: str, elem_id: str, config: dict, page_js: list[str]) -> gr.HTML:
-    """A `live_plot` whose page computes the view itself while its controls move (the KL panels): `page_js`,
-    files of explorer/static run in order as its js_on_load (the last one draws), and `config`, what they
-    read from the root element's data-config (JSON). The server's values (`live_value` with `params`) still
+def page_plot(value: str, elem_id: str, config: dict) -> gr.HTML:
+    """A `live_plot` whose page computes the view itself while its controls move (the KL panels,
+    static/kl_panel.js, which hears their own input events): `config` is what the page reads from the root element's
+    data-config (JSON: the controls' elem_ids and ranges). The server's values (`live_value` with `params`) still
     replace the page's drawing once the controls settle."""
     attr = html.escape(json.dumps(config), quote=True)
     return gr.HTML(value, html_template=f"<div class='ge-page-plot' data-config='{attr}'>{LIVE_PLOT}</div>",
-                   js_on_load=scripts(page_js), head=PLOTLY_HEAD, elem_id=elem_id)
+                   js_on_load=page.mount("kl_panel.js", ("settle",)), head=PLOTLY_HEAD, elem_id=elem_id)
 
 
 def heading(text: str, level: int = 3) -> gr.HTML:
@@ -261,18 +238,18 @@ def mark_stale(sources: list, elem_ids: list[str]) -> None:
     in the page alone (no request): a result that no longer matches the controls says so until it is
     recomputed by the event that `clear_stale` names."""
     for s in sources:
-        (s.click if isinstance(s, gr.Button) else s.change)(None, None, None, js=js_call("stale.js", elem_ids, True))
+        event = s.click if isinstance(s, gr.Button) else s.change
+        event(None, None, None, js=page.js_call("events/stale.js", elem_ids, True))
 
 
 def clear_stale(dep, elem_ids: list[str]):
     """After the event `dep` has recomputed the views `elem_ids`, they are current again."""
-    return dep.then(None, None, None, js=js_call("stale.js", elem_ids, False))
+    return dep.then(None, None, None, js=page.js_call("events/stale.js", elem_ids, False))
 
 
 def brush_on_open(tab, elem_id: str) -> None:
     """When `tab` is opened, select the brush of the Sketchpad `elem_id` if no tool is selected yet."""
-    tab.select(None, None, None, js=js_call("brush.js", elem_id))
+    tab.select(None, None, None, js=page.js_call("events/brush.js", elem_id))
 
 
-CSS = static("app.css")
-JS = static("page.js")  # the page's own, run once as it loads (launch's js): dark figures, log tracks, exports
+CSS = page.static("app.css")

@@ -39,12 +39,20 @@ def prune(folder: Path, pattern: str, max_age_s: float) -> None:
 
 PREFIX = "/ge/"  # the page fetches served files as ge/<name>: no server path in a URL or in /config
 _named: dict[str, Path] = {}  # files outside the folder served under a name (Plotly's bundle)
+_trees: dict[str, Path] = {}  # folders outside the folder served under a name (the page's own modules)
 
 
 def name(alias: str, path: Path) -> str:
     """Serve `path` (a file outside `folder()`) as ge/`alias`; returns its URL relative to the page."""
     _named[alias] = path
     return PREFIX.lstrip("/") + urllib.parse.quote(alias)
+
+
+def tree(alias: str, path: Path) -> str:
+    """Serve the files under the folder `path` as ge/`alias`/<their path in it>; returns the URL of the folder,
+    relative to the page, ending in a slash."""
+    _trees[alias] = path.resolve()
+    return PREFIX.lstrip("/") + urllib.parse.quote(alias) + "/"
 
 
 def served_url(path: Path) -> str:
@@ -58,6 +66,10 @@ def resolve(url_path: str) -> Path | None:
     rel = urllib.parse.unquote(url_path[len(PREFIX):]) if url_path.startswith(PREFIX) else ""
     if rel in _named:
         return _named[rel]
+    top, _, inner = rel.partition("/")
+    if top in _trees and inner:
+        path = (_trees[top] / inner).resolve()
+        return path if path.is_relative_to(_trees[top]) and path.is_file() else None
     if not rel or not _folder:
         return None
     path = (_folder[0] / rel).resolve()

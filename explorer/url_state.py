@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import gradio as gr
 
@@ -63,38 +63,45 @@ def param(lab: str, name: str, component, lo: float | None = None, hi: float | N
                  "number", component.value)
 
 
-def read(labs: dict[str, str], views: dict[str, dict[str, str]], params: list[Param],
-         query: dict[str, str]) -> tuple[str | None, str | None, dict, list[str]]:
-    """What `query` asks for: its lab and view where they exist (`labs`: id → label, `views`: lab → {view id:
-    label}), {component: value} for the settings it names that parse, and a message per item it cannot have.
-    Makes no component (it may run while the app is built)."""
-    out: dict = {}
-    notes: list[str] = []
-    lab = query.get("lab")
-    if lab is not None and lab not in labs:
-        notes.append(f"`lab={lab}` is not a lab here; choose one of {', '.join(labs)}.")
-        lab = None
-    by_name = {p.name: p for p in params if p.lab == (lab or next(iter(labs), None))}
-    view = query.get("view")
-    if view is not None:
-        known = views.get(lab, {}) if lab else {}
-        if view not in known:
-            where = f"the {labs[lab]} lab" if lab else "a link without `lab=`"
-            notes.append(f"`view={view}` is not a view of {where}" + (f"; choose one of {', '.join(known)}."
-                                                                      if known else "."))
-            view = None
-    for key, text in query.items():
-        if key in ("lab", "view", "__theme"):
-            continue
-        p = by_name.get(key)
-        if p is None:
-            notes.append(f"`{key}` is not a setting of the {labs.get(lab or next(iter(labs), ''), 'this')} lab.")
-            continue
-        try:
-            out[p.component] = p.parse(text)
-        except checks.InputError as e:
-            notes.append(f"`{key}={text}`: {e.message} Its default is shown.")
-    return lab, view, out, notes
+@dataclass
+class LabState:
+    """One lab's part of a link: its sub-tabs (`tabs`, {view id: label}) and its linked controls. The lab's
+    `restore(query)` reads its part of a query; the registry (explorer/links.py) picks the lab."""
+
+    lab: str
+    label: str
+    params: list[Param] = field(default_factory=list)
+    tabs: gr.Tabs | None = None
+    views: dict[str, str] = field(default_factory=dict)
+
+    def restore(self, query: dict[str, str], named: bool = True) -> tuple[dict, list[str]]:
+        """{component or sub-tabs: value or update} for the view and settings `query` names that this lab has, and
+        a message per item it cannot have. `named`: the query names this lab (else it is the lab a link without
+        `lab=` opens on). Makes no component (its updates are gr.update): it may run while the app is built."""
+        out: dict = {}
+        notes: list[str] = []
+        view = query.get("view")
+        if view is not None:
+            if named and view in self.views:
+                out[self.tabs] = gr.update(selected=view)
+            else:
+                where = f"the {self.label} lab" if named else "a link without `lab=`"
+                known = self.views if named else {}
+                notes.append(f"`view={view}` is not a view of {where}" + (f"; choose one of {', '.join(known)}."
+                                                                          if known else "."))
+        by_name = {p.name: p for p in self.params}
+        for key, text in query.items():
+            if key in ("lab", "view", "__theme"):
+                continue
+            p = by_name.get(key)
+            if p is None:
+                notes.append(f"`{key}` is not a setting of the {self.label} lab.")
+                continue
+            try:
+                out[p.component] = p.parse(text)
+            except checks.InputError as e:
+                notes.append(f"`{key}={text}`: {e.message} Its default is shown.")
+        return out, notes
 
 
 def note_text(notes: list[str]) -> dict:

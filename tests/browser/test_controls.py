@@ -38,7 +38,7 @@ def test_stop_always_ends_scrubbable_with_its_message(page):
         page.wait_for_function("() => document.querySelector('#diff-status').innerText.startsWith('Stopped after')",
                                timeout=30_000)
         page.wait_for_function("() => !document.querySelector('#diff-frame .ge-film-range').disabled", timeout=30_000)
-        page.wait_for_timeout(500)  # nothing streamed afterwards takes it back
+        settled(page)  # the run's stream has ended: nothing streamed afterwards takes it back
         assert page.inner_text("#diff-status").startswith("Stopped after")
         assert "stopped after" in page.inner_text("#diff-frame .ge-film-caption")
         assert not page.locator("#diff-frame .ge-film-range").is_disabled()

@@ -53,13 +53,11 @@ def test_a_plot_downloaded_right_after_a_drag_is_named_after_what_it_shows(page)
     panel = "document.querySelector('#kl-plot .ge-page-plot').dataset"
     page.wait_for_function(f"() => Math.abs(JSON.parse({panel}.drawn)[2] - 1.05) < 1e-9", timeout=5_000)
     assert page.evaluate(f"() => JSON.parse({panel}.server)[2]") == 1  # the server has not answered yet
-    for _ in range(200):  # the page's question for the new values is on its way (on a loaded machine, after a while)
-        if held:
-            break
-        page.wait_for_timeout(50)
+    if not held:  # the page's question for the new values is on its way (on a loaded machine, after a while)
+        page.wait_for_event("request", lambda r: "queue/join" in r.url, timeout=10_000)
     with page.expect_download(timeout=30_000) as d:
         page.locator("#kl-plot").get_by_role("button", name="Download PNG").click()
-        page.wait_for_timeout(300)
+        page.wait_for_function(f"() => {panel}.exportWaits === '1'", timeout=5_000)  # the download waits …
         for route in list(held):
             route.continue_()
         page.unroute("**/gradio_api/queue/join*")  # any request held since is let through

@@ -91,6 +91,11 @@ ASK = """([model, z]) => document.querySelector('#vae-decoded .ge-dec')
   .dispatchEvent(new CustomEvent('ge-decode', {detail: {model, seed: 0, z}}))"""
 
 
+def _pause(request) -> bool:
+    """The page's settle for z = (1.2345, 0)."""
+    return (json.loads(request.post_data or "{}").get("event_data") or {}).get("z") == [1.2345, 0]
+
+
 def test_a_late_answer_to_a_pause_within_the_drag_is_not_shown(page):
     """A pause within a drag sends the server a settle; on a busy server its answer can come after the hand has
     stopped elsewhere. It must not replace the page's drawing (the view would jump back to where the hand paused
@@ -99,8 +104,7 @@ def test_a_late_answer_to_a_pause_within_the_drag_is_not_shown(page):
     held = []
 
     def hold_the_first_pause(route):
-        data = json.loads(route.request.post_data or "{}")
-        if (data.get("event_data") or {}).get("z") == [1.2345, 0] and not held:
+        if _pause(route.request) and not held:
             held.append(route)
         else:
             route.continue_()
@@ -109,20 +113,23 @@ def test_a_late_answer_to_a_pause_within_the_drag_is_not_shown(page):
     try:
         page.evaluate(ASK, ["2-D latent", [1.2345, 0]])  # the hand pauses here (the page sends a settle) …
         page.wait_for_function("() => !document.querySelector('#vae-decoded .ge-dec-page').hidden", timeout=5_000)
-        for _ in range(50):
+        if not held:  # the request, then its route handler (Playwright runs handlers while it waits on the page)
+            page.wait_for_event("request", lambda r: "queue/join" in r.url and _pause(r), timeout=5_000)
+        for _ in range(100):
             if held:
                 break
-            page.wait_for_timeout(100)
+            page.evaluate("0")
         assert held, "the page sent no settle for the pause"
         page.evaluate(ASK, ["2-D latent", [-1.5, 0.5]])  # … and stops here
-        page.wait_for_timeout(600)  # the hand has stopped (the page waits 300 ms before it takes any answer)
+        # the hand has stopped: the page takes an answer for another z only once it is still (lib/settle.js)
+        page.wait_for_function("() => !document.querySelector('#vae-decoded .ge-dec').geMoving()", timeout=5_000)
         page.evaluate("""() => { window.geShown = [];
           const box = document.querySelector('#vae-decoded .ge-dec-page');
           new MutationObserver(() => { if (box.hidden) window.geShown.push(
             document.querySelector('#vae-decoded .ge-dec-server img').alt); }).observe(box, {attributes: true}); }""")
         held[0].continue_()
         page.wait_for_function("() => window.geShown.length > 0", timeout=15_000)
-        page.wait_for_timeout(300)
+        settled(page)  # every answer that was coming has come
         shown = page.evaluate("window.geShown")
         assert all("-1.5" in alt for alt in shown), shown  # never the pause's answer, z = (1.2345, 0)
     finally:

@@ -23,13 +23,15 @@ def open_lab(page, view: str | None = None) -> None:
 
 
 def set_t(page, t: int) -> str:
-    """Move the t slider as a drag does (an input event) and return the t the field says it drew, read in the same
-    task: the page draws in the event itself, with no request."""
-    return page.evaluate("""t => {
+    """Move the t slider as a drag does (an input event) and return the t the field then says it drew: the page
+    draws it itself, with no request (bench_plane measures how soon)."""
+    page.evaluate("""t => {
         const r = document.querySelector('#plane-t input[type=range]');
         r.value = t; r.dispatchEvent(new Event('input', {bubbles: true}));
-        return document.querySelector('.ge-plane-field').dataset.t;
     }""", t)
+    page.wait_for_function("t => document.querySelector('.ge-plane-field').dataset.t === String(t)", arg=t,
+                           timeout=5_000)
+    return page.evaluate("() => document.querySelector('.ge-plane-field').dataset.t")
 
 
 def test_the_field_follows_the_slider_and_particles_play(page, app_server, shots):
@@ -117,6 +119,7 @@ def test_a_drawing_trains_and_becomes_the_data_set(page):
         x, y = box["x"] + box["width"] * (cx + 0.03 * (i % 3)), box["y"] + box["height"] * (cy + 0.03 * (i % 2))
         page.mouse.click(x, y)
     page.wait_for_function("() => document.querySelector('.ge-plane-draw').dataset.count === '12'")
+    page.wait_for_function("() => document.querySelector('.ge-plane-draw').dataset.server === '12'")  # (Train's)
     page.click("#plane-train")
     # "Trained for N steps", or on a busy machine "Reached the 30 s limit: trained for N steps": the model is used
     page.wait_for_function("() => /[Tt]rained for \\d+ steps/.test(document.querySelector('#plane-train-status')"

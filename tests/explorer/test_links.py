@@ -47,7 +47,7 @@ def test_a_link_sets_its_lab_view_and_controls(registry):
     assert notes == []
     assert out[c["s"]] == -1.5 and out[c["n"]] == 7 and isinstance(out[c["n"]], int)
     assert out[c["r"]] == "DDPM" and out[c["c"]] is True
-    assert out[lk.top].selected == "a" and out[c["views"]].selected == "two"
+    assert out[lk.top]["selected"] == "a" and out[c["views"]]["selected"] == "two"
 
 
 def test_a_bad_link_names_each_refused_item_and_keeps_the_rest(registry):
@@ -153,16 +153,23 @@ def test_a_view_cannot_be_both_early_and_later(registry):
         lk.outputs()
 
 
-def test_a_page_load_is_one_generator_then_the_page_marks_itself_opened(synthetic_data):
+@pytest.fixture(scope="module")
+def app(synthetic_data) -> tuple[Links, gr.Blocks]:
+    """The app on the shipped checkpoints and its registry, built once (a second or so) for the tests that read its
+    wiring or ask it for answers; the registry is filled while the app is built and only read after."""
+    lk = Links()
+    demo = build_demo(load_models(CHECKPOINTS, synthetic_data, download=False), links=lk)
+    return lk, demo
+
+
+def test_a_page_load_is_one_generator_then_the_page_marks_itself_opened(app):
     """The app's own wiring: one load event, a generator, answers with the controls and the quick views, then with
     the slow ones (the likelihood, the exact-log-p(x) gallery's digit, the reverse run, the comparison, the diffusion
     ELBO, the particles), then the page marks itself opened; a linked digit's likelihood is not computed for the
     first answer. No hidden component takes part."""
     from explorer.labs.vae import likelihood
 
-    models = load_models(CHECKPOINTS, synthetic_data, download=False)
-    lk = Links()
-    demo = build_demo(models, links=lk)
+    lk, demo = app
     later = {c.elem_id for o in lk.openings if o.later for c in o.outputs}
     assert {"vae-lik-plot", "diff-frame", "diff-compare", "diff-elbo-plot", "plane-particles"} <= later
     # (the gallery's view, "vae-fail-plot", is later too: it exists with MNIST's test digits, not these)
@@ -224,12 +231,10 @@ def test_memo_keeps_plain_calls_and_recomputes_state():
     assert len(calls) == n + 1
 
 
-def test_every_linked_default_parses_and_every_view_has_a_first_picture(synthetic_data):
+def test_every_linked_default_parses_and_every_view_has_a_first_picture(app):
     """The app's own registry: every linked control has its elem_id on the page and reads back its default as the
     page writes it, each lab has its views, and the views that start empty have a first picture."""
-    models = load_models(CHECKPOINTS, synthetic_data, download=False)
-    lk = Links()
-    demo = build_demo(models, links=lk)
+    lk, demo = app
     assert set(lk.labs) == set(lk.views) == {"vae", "kl", "diffusion", "plane"}
     names = {(p.lab, p.name) for p in lk.params}
     for want in [("vae", "z1"), ("vae", "z32"), ("vae", "model"), ("vae", "digit"), ("kl", "mu_q"), ("kl", "q_mu1"),
@@ -267,15 +272,13 @@ def test_a_link_to_a_long_run_does_not_start_it(synthetic_data):
     assert "press <b>Compare</b>" in compare.first_comparison(models, 500, 10, 0.0, 0, 4, "none (unconditional)", 0)
 
 
-def test_each_lab_offers_its_steps_and_a_step_shows_its_lab_only(synthetic_data):
+def test_each_lab_offers_its_steps_and_a_step_shows_its_lab_only(app):
     """The "try this" steps (Links.path): every one is offered when all checkpoints load, a step sets its lab's
     controls (the ones it does not name back to their defaults) and draws that lab's views, and leaves the other labs
     alone; the numbers its answer states are the closed form's."""
     from explorer import kl_maths as km
 
-    models = load_models(CHECKPOINTS, synthetic_data, download=False)
-    lk = Links()
-    build_demo(models, links=lk)
+    lk, _ = app
     assert {lab for lab, _, _ in lk.steps} == {"vae", "kl", "diffusion", "plane"}
     assert all(b.visible for _, _, b in lk.steps)
     assert len({b.elem_id for _, _, b in lk.steps}) == len(lk.steps)

@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
-from explorer import checks, render
+from explorer import checks, page, render
 from explorer.gradio_compat import Number, Sketchpad, Slider
 from explorer.labs.diffusion.common import DiffusionControls, test_digit
 from explorer.links import Links
@@ -151,7 +151,7 @@ def build(ctl: DiffusionControls, links: Links) -> gr.Tab | None:
     fwd, snap = partial(forward_view, models), partial(snapshots, models)
     t.input(checks.live(fwd), [ctl.digit, t, eps], view, queue=False, trigger_mode="always_last",
             show_progress="hidden", api_visibility="private")
-    t.change(None, t, None, js=render.static("schedule_mark.js"))  # the marker follows every change, in the page
+    t.change(None, t, None, js=page.static("events/schedule_mark.js"))  # the marker follows every change: in the page
     snap_in = [ctl.digit, eps, snap_ts]
     eps.change(fwd, [ctl.digit, t, eps], view, api_visibility="private").then(snap, snap_in, snaps,
                                                                                api_visibility="private")

@@ -12,7 +12,7 @@ import gradio as gr
 import plotly.graph_objects as go
 import torch
 
-from explorer import checks, render
+from explorer import checks, page, render
 from explorer import kl_maths as km
 from explorer.gradio_compat import Radio, Slider
 from explorer.labs.kl.common import (
@@ -177,14 +177,15 @@ def build(links: Links) -> KlControls:
             config = dict(kind="1d", sliders=[s.elem_id for s in sliders],
                           ranges=[(s.minimum, s.maximum) for s in sliders], direction=direction.elem_id)
             plot = render.page_plot(gaussians_1d(0.0, 1.0, 1.0, SIGMA_Q0, "KL(p‖q)", template=True), "kl-plot",
-                                    config, ["kl_maths.js", "plot_frames.js", "settle.js", "kl_panel.js"])
+                                    config)
     ctl = KlControls(mu_p, sigma_p, mu_q, sigma_q, direction, plot, caption)
+    page.publish_values([direction])  # a link's choice too (static/kl_panel.js)
 
     # dragging, typing and the direction are the page's (static/kl_panel.js hears their input events): no request
     plot.settle(settle, None, plot, trigger_mode="multiple", show_progress="hidden", api_visibility="private")
     for b in buttons:
         b.click(None, ctl.params, [*ctl.params, caption],
-                js=render.js_call("kl_preset.js", page_presets(), b.value, "kl-plot", inputs=True))
+                js=page.js_call("events/kl_preset.js", page_presets(), b.value, "kl-plot", inputs=True))
     gr.api(preset, api_name="preset")
     gr.api(kl_1d, api_name="kl_1d")
     for name, s in zip(("mu_p", "sigma_p", "mu_q", "sigma_q"), ctl.params, strict=True):

@@ -10,7 +10,7 @@ import gradio as gr
 import plotly.graph_objects as go
 import torch
 
-from explorer import checks, render
+from explorer import checks, page, render
 from explorer import kl_maths as km
 from explorer.gradio_compat import Slider
 from explorer.labs.kl.common import (
@@ -146,8 +146,7 @@ def build(links: Links) -> None:
         with gr.Column(scale=2):
             config = dict(kind="2d", sliders=[s.elem_id for s in sliders],
                           ranges=[(s.minimum, s.maximum) for s in sliders])
-            plot = render.page_plot(live_2d(*[s.value for s in sliders], template=True), "kl2-plot", config,
-                                    ["kl_maths.js", "plot_frames.js", "settle.js", "kl_panel.js"])
+            plot = render.page_plot(live_2d(*[s.value for s in sliders], template=True), "kl2-plot", config)
     with gr.Row():
         presets = [gr.Button(n, size="sm") for n in PRESETS_2D]
     caption = gr.Markdown()
@@ -155,7 +154,7 @@ def build(links: Links) -> None:
     plot.settle(settle, None, plot, trigger_mode="multiple", show_progress="hidden", api_visibility="private")
     for b in presets:
         b.click(None, sliders, [*sliders, caption],
-                js=render.js_call("kl_preset.js", page_presets(), b.value, "kl2-plot", inputs=True))
+                js=page.js_call("events/kl_preset.js", page_presets(), b.value, "kl2-plot", inputs=True))
     gr.api(kl_2d, api_name="kl_2d")
     for s in sliders:  # kl2-mu-p1 → p_mu1, kl2-sigma-q2 → q_sigma2, kl2-rho-p → p_rho
         kind, who = s.elem_id.split("-")[1:]

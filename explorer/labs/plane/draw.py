@@ -18,7 +18,7 @@ from functools import partial
 import gradio as gr
 import torch
 
-from explorer import background, checks, plane, render
+from explorer import background, checks, page, plane
 from explorer.config import AppConfig
 from explorer.gradio_compat import Dropdown, event_payload
 from explorer.labs.plane.common import YOURS, PlaneControls, Trained
@@ -178,8 +178,8 @@ def train(ctl: PlaneControls, train_steps: int, drawing, request: gr.Request = N
 
 def build(ctl: PlaneControls, config: AppConfig) -> None:
     gr.Markdown(text(config.train_steps))
-    canvas = gr.HTML(as_drawing([]), elem_id="plane-draw", html_template=render.static("plane_draw.html"),
-                     js_on_load=render.scripts(["plane_common.js", "settle.js", "plane_draw.js"]))
+    canvas = gr.HTML(as_drawing([]), elem_id="plane-draw", html_template=page.static("plane_draw.html"),
+                     js_on_load=page.mount("plane_draw.js", ("settle",)))
     with gr.Row():
         start = Dropdown(list(plane.BUILTIN), value="ring8", label="or start from",
                          elem_id="plane-start", scale=1)

@@ -6,11 +6,13 @@ slider is on (explorer/static/plane_field.js), in the same display frame as the 
 
 from __future__ import annotations
 
+import html
+import json
 from functools import partial
 
 import gradio as gr
 
-from explorer import render
+from explorer import page
 from explorer.gradio_compat import Radio, Slider
 from explorer.labs.plane.common import LATEX, YOURS, PlaneControls, Trained, builtin_field
 from explorer.links import Links
@@ -58,8 +60,11 @@ def build(ctl: PlaneControls, links: Links) -> None:
                    elem_id="plane-t", info=f"the noise level, every {ts[0]} steps; drawn as you drag",
                    interactive=True)  # no event reads it (the page draws): Gradio would draw it disabled
         show = Radio(SHOW, value=SHOW[0], label="show", elem_id="plane-show", interactive=True)
-    ctl.field = gr.HTML("", elem_id="plane-field", html_template=render.static("plane_field.html"),
-                        js_on_load=render.scripts(["plane_common.js", "plane_field.js"]))
+    initial = html.escape(json.dumps([t.value, show.value]), quote=True)  # the page's until they change
+    ctl.field = gr.HTML("", elem_id="plane-field", js_on_load=page.mount("plane_field.js"),
+                        html_template=page.static("plane_field.html").replace(
+                            "class='ge-plane-field'", f"class='ge-plane-field' data-initial='{initial}'"))
+    page.publish_values([t, show])  # the page draws the t and the layer they are on (static/plane_field.js)
     ctl.data.input(partial(settled_field, ctl), [ctl.data, ctl.trained], ctl.field, api_name="plane_field",
                    show_progress="minimal")
     links.param("plane", "t", t)

@@ -12,7 +12,7 @@ import json
 
 import gradio as gr
 
-from explorer import checks, plane, render
+from explorer import checks, page, plane
 from explorer.gradio_compat import Number, Slider
 from explorer.labs.plane.common import (
     LATEX,
@@ -99,8 +99,8 @@ def build(ctl: PlaneControls, links: Links) -> None:
         n = Slider(100, MAX_PARTICLES, value=2000, step=100, label="particles", elem_id="plane-n")
         seed = Number(0, label="seed of z_T", minimum=0, step=1, elem_id="plane-seed")
         btn = gr.Button("Run both samplers", variant="primary", elem_id="plane-run", scale=0)
-    view = gr.HTML("", elem_id="plane-particles", html_template=render.static("plane_particles.html"),
-                   js_on_load=render.scripts(["plane_common.js", "plane_particles.js"]))
+    view = gr.HTML("", elem_id="plane-particles", html_template=page.static("plane_particles.html"),
+                   js_on_load=page.mount("plane_particles.js"))
     ctl.particles, ctl.particle_inputs = view, [ctl.data, steps, eta, n, seed, ctl.trained]
     run = functools.partial(particles, ctl)
     btn.click(run, ctl.particle_inputs, view, api_name="plane_particles", concurrency_limit=2,

@@ -112,8 +112,8 @@ def _wire(ctl: VaeControls, map_view: latent_map.MapView, enc: encode.EncodeView
     redrawn (ellipses, star) after the model or the encoded digit changed, not as z moves (the page moves the
     star); and what a page shows first."""
     models, cache = ctl.models, ctl.cache
-    redraw = partial(latent_map.latent_map, models, cache)
-    here = [ctl.model, ctl.encoded, ctl.z]
+    redraw = partial(latent_map.at_sliders, models, cache)
+    here = [ctl.model, ctl.encoded, *ctl.sliders]
     switched = (controls.wire(ctl)
                 .then(partial(encode.reencode, models), [ctl.model, ctl.encoded, enc.eps_seed], enc.outputs,
                       api_visibility="private")

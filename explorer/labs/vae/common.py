@@ -87,7 +87,6 @@ class VaeControls:
     more_dims: gr.Accordion
     zero: gr.Button
     rand: gr.Button
-    z: gr.State  # this session's latent z as a list of D floats (None: all zero)
     encoded: gr.State  # this session's EncodedDigit (None: nothing encoded yet)
 
     @property

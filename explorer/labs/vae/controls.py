@@ -6,7 +6,7 @@ from functools import partial
 import gradio as gr
 import torch
 
-from explorer import checks, render, served
+from explorer import checks, page, render, served
 from explorer.gradio_compat import Dropdown, Number, Slider, event_payload
 from explorer.labs.vae import page_decoder
 from explorer.labs.vae.common import (
@@ -53,30 +53,33 @@ def decoded_value(models: Models, name: str, seed, z: list, note: str = "", seq:
                        "html": note + decode(models, name, seed, *z), "seq": seq})
 
 
-def settle(models: Models, z_state: list | None, data: dict) -> tuple[str, list]:
+def settle(models: Models, data: dict) -> str:
     """The page has decoded a drag and asks the server: its answer replaces the page's. `data` is what the page
-    sent ({"model", "seed", "z"}); a bad value gets its message above the last valid z's images."""
+    sent ({"model", "seed", "z", "last"}); a bad value gets its message above the images of `last`, the last z the
+    page could draw (zero if it is not a valid z either)."""
     data = data if isinstance(data, dict) else {}
     name = data.get("model")
     seq = data.get("seq") if isinstance(data.get("seq"), int) and not isinstance(data.get("seq"), bool) else None
     D = models.vae(name).latent_dim
-    last = list(z_state) if isinstance(z_state, list) and len(z_state) == D else [0.0] * D
+    try:
+        last = [float(v) for v in latent(models.vae(name), data.get("last"), exact=True).tolist()]
+    except (checks.InputError, TypeError, ValueError):
+        last = [0.0] * D
     try:
         seed = checks.seed(data.get("seed"), "Pixel seed")
         latent(models.vae(name), data.get("z"))  # checks every value
         z = [float(v) for v in data["z"][:D]]  # as the page sent them (float32 would not round-trip)
-        return decoded_value(models, name, seed, z, seq=seq), z
+        return decoded_value(models, name, seed, z, seq=seq)
     except checks.InputError as e:  # shown in place: the page's drag events show no toast
         seed = data.get("seed") if isinstance(data.get("seed"), int) and 0 <= data["seed"] <= checks.MAX_SEED else 0
         return decoded_value(models, name, seed, last, checks.error_note(e.message + " The images show the last "
-                                                                          "valid z."), seq), last
+                                                                          "valid z."), seq)
 
 
-def decode_all(models: Models, name: str, seed, *z_values) -> tuple[str, list]:
-    """All sliders at once (after they were set programmatically): the decoded view and the session's z."""
+def decode_all(models: Models, name: str, seed, *z_values) -> str:
+    """All sliders at once (after they were set programmatically): the decoded view."""
     D = models.vae(name).latent_dim
-    z = [float(v) for v in z_values[:D]]
-    return decoded_value(models, name, checks.seed(seed, "Pixel seed"), z), z
+    return decoded_value(models, name, checks.seed(seed, "Pixel seed"), [float(v) for v in z_values[:D]])
 
 
 def _on_model(models: Models, name: str) -> list:
@@ -97,10 +100,10 @@ def build(models: Models, cache: Cache, links: Links) -> VaeControls:
     model = Dropdown(list(models.vaes), value=first, label="model", elem_id="vae-model")
     decoders = page_decoder.publish(models, served.folder())  # the page decodes while you drag
     decoded = gr.HTML(decoded_value(models, first, 0, [0.0] * D0), elem_id="vae-decoded",
-                      html_template=(f"<div class='ge-dec' data-z-range='{Z_RANGE:g}' "
+                      html_template=(f"<div class='ge-dec' data-z-range='{Z_RANGE:g}' data-sliders='{MAX_SLIDERS}' "
                                      f"data-decoders='{page_decoder.attributes(decoders)}'>"
-                                     + render.static("decoder.html") + "</div>"),
-                      js_on_load=render.scripts(["settle.js", "decoder.js"]))
+                                     + page.static("decoder.html") + "</div>"),
+                      js_on_load=page.mount("decoder.js", ("settle",)))
     with gr.Row():
         seed = Number(0, label="pixel seed", minimum=0, step=1, elem_id="vae-seed")
         zero = gr.Button("z = 0", size="sm")
@@ -120,21 +123,20 @@ def build(models: Models, cache: Cache, links: Links) -> VaeControls:
     links.param("vae", "seed", seed)
     for k, s in enumerate(sliders):
         links.param("vae", f"z{k + 1}", s)
-    return VaeControls(models, cache, model, decoded, seed, sliders, more_dims, zero, rand, gr.State(None),
-                       gr.State(None))
+    return VaeControls(models, cache, model, decoded, seed, sliders, more_dims, zero, rand, gr.State(None))
 
 
 def moved(ctl: VaeControls, name: str, seed, z: torch.Tensor) -> list:
-    """The sliders set programmatically to z (D,), in one request: the sliders, the decoded view and the session's
-    z (`outputs`). The latent map's star follows the sliders in the page (static/star.js)."""
+    """The sliders set programmatically to z (D,), in one request: the sliders and the decoded view (`outputs`).
+    The latent map's star follows the sliders in the page (static/events/star.js)."""
     values = sliders_from_z(z)
     zs = [float(v) for v in values[: z.shape[0]]]
-    return [*values, decoded_value(ctl.models, name, checks.seed(seed, "Pixel seed"), zs), zs]
+    return [*values, decoded_value(ctl.models, name, checks.seed(seed, "Pixel seed"), zs)]
 
 
 def outputs(ctl: VaeControls) -> list:
     """What `moved` returns values for."""
-    return [*ctl.sliders, ctl.decoded, ctl.z]
+    return [*ctl.sliders, ctl.decoded]
 
 
 def wire(ctl: VaeControls):
@@ -143,17 +145,17 @@ def wire(ctl: VaeControls):
     resets the sliders and redecodes. Returns the model switch's event, for the lab to chain the views that depend
     on the model."""
     models = ctl.models
-    for s in ctl.sliders:  # the page decodes while you drag (decoder.js hears the sliders' own input events),
-        s.change(None, ctl.sliders, None, js=render.static("star.js"))  # and the map's star follows: no request
+    for s in ctl.sliders:  # the page decodes while you drag (static/decoder.js hears the sliders' own input events)
+        s.change(None, ctl.sliders, None, js=page.static("events/star.js"))  # and the map's star follows: no request
 
-    def on_settle(z_state, evt: gr.EventData) -> tuple[str, list]:  # Gradio finds EventData by type hint
-        return settle(models, z_state, event_payload(evt))  # the custom event's payload, as Gradio documents it
+    def on_settle(evt: gr.EventData) -> str:  # Gradio finds EventData by type hint
+        return settle(models, event_payload(evt))  # the custom event's payload, as Gradio documents it
 
     # one question at a time per page (static/settle.js), each run with its own payload
-    ctl.decoded.settle(on_settle, [ctl.z], [ctl.decoded, ctl.z], trigger_mode="multiple", show_progress="hidden",
+    ctl.decoded.settle(on_settle, None, ctl.decoded, trigger_mode="multiple", show_progress="hidden",
                        api_visibility="private")
     sync = partial(decode_all, models)
-    ctl.seed.change(sync, [ctl.model, ctl.seed, *ctl.sliders], [ctl.decoded, ctl.z], show_progress="hidden",
+    ctl.seed.change(sync, [ctl.model, ctl.seed, *ctl.sliders], ctl.decoded, show_progress="hidden",
                     api_visibility="private")
 
     def decode_z(model: str, seed: int, z: list[float]) -> str:
@@ -173,12 +175,12 @@ def wire(ctl: VaeControls):
     # .input: the user's choice resets the sliders; a link that sets the model keeps its own z (`opening` below)
     return (ctl.model.input(partial(_on_model, models), [ctl.model], [*ctl.sliders, ctl.more_dims],
                             show_progress="hidden", api_visibility="private")
-            .then(sync, [ctl.model, ctl.seed, *ctl.sliders], [ctl.decoded, ctl.z], show_progress="hidden",
+            .then(sync, [ctl.model, ctl.seed, *ctl.sliders], ctl.decoded, show_progress="hidden",
                   api_visibility="private"))
 
 
 def opening(ctl: VaeControls, links: Links, then: list) -> None:
     """What the lab shows as a page opens, for the controls a link set (or the defaults): the model's sliders and
     their decoded view, then `then`'s (function, inputs, outputs), the other views that depend on the model."""
-    first = (partial(decode_all, ctl.models), [ctl.model, ctl.seed, *ctl.sliders], [ctl.decoded, ctl.z])
+    first = (partial(decode_all, ctl.models), [ctl.model, ctl.seed, *ctl.sliders], [ctl.decoded])
     links.opening(partial(_dims, ctl.models), [ctl.model], [*ctl.sliders, ctl.more_dims], then=[first, *then])

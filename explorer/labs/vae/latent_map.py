@@ -54,6 +54,17 @@ def _map_points_url(models: Models, cache: Cache, name: str) -> str | None:
     return render.publish_traces(traces, "vae-map-" + "".join(c if c.isalnum() else "-" for c in name))
 
 
+def at_sliders(models: Models, cache: Cache, name: str, state, *sliders) -> str:
+    """`latent_map` with the star at the sliders' z (the first D of them; at 0 while one holds a bad value, whose
+    message the decoded view gives)."""
+    D = models.vae(name).latent_dim
+    try:
+        z = latent(models.vae(name), list(sliders[:D]), exact=True).tolist()
+    except checks.InputError:
+        z = None
+    return latent_map(models, cache, name, state, z)
+
+
 def latent_map(models: Models, cache: Cache, name: str, state, z_values: list | None, template: bool = False) -> str:
     """The latent map as a `render.live_value`: the test-set encoder means coloured by digit (fetched once by the
     page, see `_map_points_url`), the sliders' z (a list, None for 0) as a star, and the encoded digit's

@@ -43,8 +43,8 @@ def test_map_and_manifold_points_are_the_planes_z(lab):
 
 
 def test_moving_the_sliders_is_one_request_that_sets_them_and_decodes(lab):
-    """A programmatic move is one server trip (sliders, decoded view, the session's z); the map's star follows the
-    sliders in the page (static/star.js), so the map is not redrawn."""
+    """A programmatic move is one server trip (the sliders and the decoded view: z lives in the sliders); the map's
+    star follows the sliders in the page (static/events/star.js), so the map is not redrawn."""
     models, cache = lab
 
     class Ctl:  # the parts of VaeControls that `moved` reads
@@ -53,8 +53,9 @@ def test_moving_the_sliders_is_one_request_that_sets_them_and_decodes(lab):
     ctl = Ctl()
     ctl.models, ctl.cache = models, cache
     out = controls.moved(ctl, "2-D latent", 0, torch.tensor([1.234, -0.5]))
-    sliders, (decoded, z) = out[: common.MAX_SLIDERS], out[common.MAX_SLIDERS:]
-    assert sliders[:2] == [1.23, -0.5] and z == [1.23, -0.5] and decoded.count("<img") == 2
+    sliders, (decoded,) = out[: common.MAX_SLIDERS], out[common.MAX_SLIDERS:]
+    v = json.loads(decoded)
+    assert sliders[:2] == [1.23, -0.5] and v["z"] == [1.23, -0.5] and v["html"].count("<img") == 2
 
 
 def test_interpolation_decodes_both_paths(lab):

@@ -98,12 +98,13 @@ def test_the_newest_of_drawing_and_upload_is_encoded(models, tmp_path):
 
 
 def test_typed_slider_values_are_answered_in_place(models):
-    value, z = controls.settle(models, [0.5, 0.0], {"model": "2-D latent", "seed": 0, "z": [9, 0.0]})
-    v = json.loads(value)
-    assert "z1 = 9 is outside the allowed range [-4, 4]" in v["html"] and "<img" in v["html"] and z == [0.5, 0.0]
-    assert v["error"] and v["z"] == [0.5, 0.0]  # the images are the last valid z's
-    value, _ = controls.settle(models, [0.5, 0.0], {"model": "2-D latent", "seed": 0, "z": ["", 0.0]})
-    assert "z1 is empty" in json.loads(value)["html"]
+    ask = {"model": "2-D latent", "seed": 0, "last": [0.5, 0.0]}
+    v = json.loads(controls.settle(models, {**ask, "z": [9, 0.0]}))
+    assert "z1 = 9 is outside the allowed range [-4, 4]" in v["html"] and "<img" in v["html"]
+    assert v["error"] and v["z"] == [0.5, 0.0]  # the images are the last valid z's, as the page sent it
+    assert "z1 is empty" in json.loads(controls.settle(models, {**ask, "z": ["", 0.0]}))["html"]
+    v = json.loads(controls.settle(models, {**ask, "z": [9, 0.0], "last": [99, 0.0]}))  # no valid last z: zero
+    assert v["error"] and v["z"] == [0.0, 0.0]
     note = json.loads(panel.gaussians_1d_live(0.0, 0, 1.0, 1.0, "KL(p‖q)"))
     assert "σ_p = 0 is outside the allowed range [0.001, 10]" in note["html"] and note["figure"] is None
     note = json.loads(two_d.gaussians_2d_live(0, 0, 1, 1, 1.5, 0, 0, 1, 1, 0))
@@ -128,10 +129,10 @@ def test_settle_answers_carry_the_number_of_the_question(models):
     import gradio as gr
 
     ask = {"model": "2-D latent", "seed": 0, "z": [0.5, 0.0]}
-    assert json.loads(controls.settle(models, None, {**ask, "seq": 7})[0])["seq"] == 7
-    assert json.loads(controls.settle(models, None, {**ask, "z": [9, 0.0], "seq": 8})[0])["seq"] == 8
-    assert json.loads(controls.settle(models, None, ask)[0])["seq"] is None
-    assert json.loads(controls.settle(models, None, {**ask, "seq": True})[0])["seq"] is None  # a number, not a flag
+    assert json.loads(controls.settle(models, {**ask, "seq": 7}))["seq"] == 7
+    assert json.loads(controls.settle(models, {**ask, "z": [9, 0.0], "seq": 8}))["seq"] == 8
+    assert json.loads(controls.settle(models, ask))["seq"] is None
+    assert json.loads(controls.settle(models, {**ask, "seq": True}))["seq"] is None  # a number, not a flag
     values = [0, 1, 1, 0.8, "KL(p‖q)"]
     assert json.loads(panel.settle(gr.EventData(None, {"values": values, "seq": 3})))["seq"] == 3
     assert json.loads(two_d.settle(gr.EventData(None, {"values": [0, 0], "seq": 4})))["seq"] == 4

@@ -1,6 +1,6 @@
 // Shared by the 2-D diffusion lab's views (explorer/labs/plane/): the binary files the server wrote
 // (explorer/plane.py), fetched once each, and drawing on canvases. The plane is [−E, E]², x to the right, y up.
-const PLANE = (() => {
+export const PLANE = (() => {
   const files = new Map();  // url -> Promise of its ArrayBuffer
   const fetchBin = url => {
     if (!files.has(url)) {
