@@ -4,8 +4,17 @@
 // so a view that subscribes after its control moved (a tab opened late) is handed the latest one at once.
 const values = new Map();  // topic -> the latest value
 const listeners = new Map();  // topic -> Set of functions
+const own = new Map();  // topic -> when a control's own event last set it
+// Gradio's change event for a value that a control's own event brought already comes later, sometimes after the
+// control's next value: within ECHO_MS of the control's own last event it is an echo, and dropped (else the view
+// would step back to it for a frame). A server's or a preset's change comes with no event of the control's own.
+const ECHO_MS = 1000;
 
-export const set = (topic, value) => {
+// `fromControl`: the value comes from the control's own event (lib/controls.js), not from Gradio
+export const set = (topic, value, fromControl = false) => {
+  const now = performance.now();
+  if (fromControl) own.set(topic, now);
+  else if (now - (own.get(topic) ?? -Infinity) < ECHO_MS) return;
   values.set(topic, value);
   for (const fn of listeners.get(topic) ?? []) fn(value);
 };

@@ -18,7 +18,7 @@ export const follow = (element, ids) => {
     scopes.set(scope, known);
     scope.addEventListener('input', e => {
       for (let box = e.target.parentElement; box && box !== scope; box = box.parentElement) {
-        if (box.id && known.has(box.id)) { set(box.id, [valueOf(e.target)]); return; }
+        if (box.id && known.has(box.id)) { set(box.id, [valueOf(e.target)], true); return; }
       }
     }, true);
   }
