@@ -82,7 +82,9 @@ def test_users_do_not_see_each_others_frames(app_server):
 
 def test_stop_keeps_what_was_computed(app_server, T):
     c = Client(app_server.url, verbose=False)
-    job = c.submit("DDPM", 10, 0.0, 0, 16, "none (unconditional)", 0.0, api_name="/reverse")  # all T steps
+    # all T steps, of 2 samples: ~10 s of the shipped model's steps, stopped after ~3 s (a probe stopped it at step
+    # ~120 of 1,001); 16 samples made each step ~6 times dearer, and the export slower, for the same checks
+    job = c.submit("DDPM", 10, 0.0, 0, 2, "none (unconditional)", 0.0, api_name="/reverse")
     for _ in job:  # the first streamed frame
         break
     # one run at a time each: a second run of the same client is refused while the first goes on, another
@@ -103,7 +105,8 @@ def test_a_bad_run_is_refused_before_it_queues(app_server):
     """With both run slots held by long runs, a call with a bad value is refused at once, naming the
     parameter, not after the runs ahead of it end (the runs are checked to be still going when it is refused)."""
     holders = [Client(app_server.url, verbose=False) for _ in range(2)]
-    jobs = [c.submit("DDPM", 10, 0.0, 0, 16, "none (unconditional)", 0.0, api_name="/reverse") for c in holders]
+    # DDPM's T steps of 2 samples each: ~10 s a run, and the checks below take a second or two
+    jobs = [c.submit("DDPM", 10, 0.0, 0, 2, "none (unconditional)", 0.0, api_name="/reverse") for c in holders]
     for job in jobs:  # each holds a slot: its first frame has come
         next(iter(job))
     c = Client(app_server.url, verbose=False)

@@ -12,6 +12,7 @@ from gradio_client.exceptions import AppError
 
 from explorer import plane
 from explorer.labs.plane.common import YOURS
+from tests.conftest import TRAIN_STEPS
 
 BLOBS = [[-1.5 + 0.1 * (i % 4), 1.0 + 0.1 * (i // 4)] for i in range(12)] + \
         [[1.5 + 0.1 * (i % 4), -1.0 - 0.1 * (i // 4)] for i in range(12)]  # two blobs of 12 points
@@ -108,8 +109,8 @@ def test_a_drawing_trains_in_the_session_and_the_views_use_it(app_server, app_ch
 
 
 def test_stop_ends_the_training_early_and_keeps_its_model(app_server):
-    """Stop during a training. (Whether Stop comes before the test app's 1500 steps are done depends on the machine's
-    load: a training that finished first, and only that, is tried again.)"""
+    """Stop during a training. (Whether Stop comes before the test app's TRAIN_STEPS steps are done depends on the
+    machine's load: a training that finished first, and only that, is tried again.)"""
     c = Client(app_server.url, verbose=False)
     assert c.predict(api_name="/plane_stop") == "Nothing is training."
     for _ in range(5):
@@ -119,12 +120,12 @@ def test_stop_ends_the_training_early_and_keeps_its_model(app_server):
                 break
         said = c.predict(api_name="/plane_stop")
         final = job.result()
-        if said == "Nothing is training." and final.startswith("<p>Trained for 1500 steps"):
+        if said == "Nothing is training." and final.startswith(f"<p>Trained for {TRAIN_STEPS} steps"):
             continue  # it finished before Stop came
         break
     assert said == "Stopping: the model as trained so far is kept."
     steps = int(final.split("trained for ")[1].split(" steps")[0])
-    assert final.startswith("<p>Stopped early (Stop): trained for ") and 0 < steps < 1500  # the test app's cap
+    assert final.startswith("<p>Stopped early (Stop): trained for ") and 0 < steps < TRAIN_STEPS  # the test app's cap
     assert c.predict(api_name="/plane_stop") == "Nothing is training."
     assert json.loads(c.predict(YOURS, api_name="/plane_field"))["data"] == YOURS  # the model so far is used
 

@@ -18,8 +18,10 @@ Quiet = partial(EvaluateConfig, default_view=False)  # without the viewer's defa
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory, synthetic_data):
     d = tmp_path_factory.mktemp("eval")
+    # self-attention at 14×14 is most of each step of this model: T = 10 keeps DDPM's T steps short (every other
+    # sampler here takes 4 steps or fewer)
     ddpm = ckpt.save_checkpoint(d / "ddpm.safetensors", DDPM(DDPMConfig(base_channels=8, channel_mults="1,2",
-                                num_res_blocks=1, attention_at=14, timesteps=20)), "ddpm", {})
+                                num_res_blocks=1, attention_at=14, timesteps=10)), "ddpm", {})
     clf = ckpt.save_checkpoint(d / "clf.safetensors", Classifier(ClassifierConfig(channels=8, features=16)),
                                "classifier", {})
     return ddpm, clf, synthetic_data
@@ -29,7 +31,8 @@ def test_evaluate_writes_a_row_per_source_into_the_card(tiny, monkeypatch):
     import train.evaluate as ev
 
     ddpm, clf, data = tiny
-    monkeypatch.setattr(ev, "default_view", partial(ev.default_view, seeds=2, n=2))  # its own test recomputes it
+    # its own test recomputes it: here only its row in the card is read
+    monkeypatch.setattr(ev, "default_view", partial(ev.default_view, seeds=2, n=2, steps=2))
     rows = evaluate(EvaluateConfig(ddpm=str(ddpm), vae="", classifier=str(clf), data_dir=str(data), n=20,
                                    samplers="ddim4,ddpm,dpmpp2m3", batch=10, cache=""), argv=["evaluate", "--n", "20"])
     floor = "real digits"
@@ -192,7 +195,7 @@ def test_evaluate_keys_the_cache_by_checkpoint_and_code(tiny, tmp_path):
     assert len(list((tmp_path / cache_key(ddpm)).iterdir())) == 2
     other = tmp_path / "other.safetensors"
     ckpt.save_checkpoint(other, DDPM(DDPMConfig(base_channels=8, channel_mults="1,2", num_res_blocks=1,
-                                                 attention_at=14, timesteps=20)), "ddpm", {})
+                                                 attention_at=14, timesteps=10)), "ddpm", {})
     assert cache_key(other) != cache_key(ddpm)  # new weights never reuse old batches
 
 

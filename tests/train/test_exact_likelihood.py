@@ -92,7 +92,12 @@ def test_exact_is_above_the_importance_weighted_estimate_on_average(tiny_vae):
     path, data = tiny_vae
     model = ckpt.load_checkpoint(path)
     x = load_split("mnist", False, data, binarize_seed=TEST_BINARIZE_SEED).flat()[:12]
-    exact = exact_log_px(BernoulliVAE(model), x).log_px
+    # this barely trained model's posteriors are wide (a thousand cells or more of the default 129-node search grid):
+    # a search grid of 65 nodes holds them as well, with a quarter of the nodes to integrate, and each image's value
+    # still passes the convergence check (agreeing with the default grid's within 1e-6 nats, measured)
+    r = exact_log_px(BernoulliVAE(model), x, coarse=65)
+    assert (r.step_change <= 0.01).all() and (r.edge_ratio < 1e-8).all(), r
+    exact = r.log_px
     with torch.no_grad():
         iw = model.log_likelihood(x, 100, torch.Generator().manual_seed(0)).double()
     gap = iw - exact
@@ -107,10 +112,10 @@ def test_evaluate_vae_writes_exact_and_bounds_into_the_card(tiny_vae, tmp_path):
     for suffix in (".safetensors", ".json"):
         (tmp_path / f"vae{suffix}").write_bytes(path.with_suffix(suffix).read_bytes())
     assert train_main(["evaluate-vae", "--vae", str(tmp_path / "vae.safetensors"), "--data-dir", str(data),
-                       "--n", "8", "--iwae-k", "1,50", "--worst", "5"]) == 0
-    lk = json.loads((tmp_path / "vae.json").read_text())["likelihood_first_8"]  # the synthetic test set holds 64
-    per = load_file(str(tmp_path / "vae_likelihood_first_8.safetensors"))
-    assert lk["test_images"] == 8 and lk["command"].startswith("python -m train evaluate-vae")
+                       "--n", "6", "--iwae-k", "1,50", "--worst", "5"]) == 0  # the worst 5 of 6 images
+    lk = json.loads((tmp_path / "vae.json").read_text())["likelihood_first_6"]  # the synthetic test set holds 64
+    per = load_file(str(tmp_path / "vae_likelihood_first_6.safetensors"))
+    assert lk["test_images"] == 6 and lk["command"].startswith("python -m train evaluate-vae")
     assert lk["exact"]["nll_nats"] == pytest.approx(-float(per["exact_log_px"].mean()))
     assert lk["iwae"]["50"]["nll_nats"] == pytest.approx(-float(per["iwae_k50"].mean()))
     assert "upper bound in expectation" in lk["iwae"]["50"]["bound"]
