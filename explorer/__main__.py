@@ -33,6 +33,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "always are: other names are refused against DNS rebinding, see explorer/guard.py)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads per computation (default: 1; see docs/benchmarks.md, 'Where the time goes')")
+    p.add_argument("--warm", action=argparse.BooleanOptionalAction, default=True,
+                   help="once serving, compute every view's default first picture in the background, for the first "
+                        "page to open (default: on; the API tests, which open no page, turn it off)")
     p.add_argument("--train-steps", type=int, default=4000,
                    help="the 2-D lab's in-session training: at most this many steps per drawing (default: 4000, "
                         "about 6 s on one core; fewer on a slow or busy server)")
@@ -125,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     # the guard again, outside Gradio's CORS middleware: a foreign site's preflight is refused, not answered
     outermost(demo.server_app, Middleware(GuardMiddleware, allowed_hosts=args.allowed_host, any_host=args.share))
     # once it serves: every view's default first picture, computed in the background for the first page to open
-    links.warm_in_background()
+    if args.warm:
+        links.warm_in_background()
     serve_until_stopped(demo)
     return 0
 

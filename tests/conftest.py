@@ -83,16 +83,17 @@ class AppServer:
 
 
 def launch_app(data_dir: Path, checkpoints: Path = CHECKPOINTS, port: int | None = None,
-               train_steps: int | None = None) -> AppServer:
+               train_steps: int | None = None, warm: bool = True) -> AppServer:
     """The explorer in a process of its own, on `port` (a free one if None), not yet waited for (`wait_until_up`).
     `train_steps`: the 2-D lab's cap on a drawing's training (None: the app's default, as the benchmarks measure
-    it)."""
+    it); `warm`: whether it computes the default first views in the background once serving (`--warm`)."""
     port = port or free_port()
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"explorer-test-{port}.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "explorer", "--port", str(port), "--checkpoints", str(checkpoints),
          "--data-dir", str(data_dir), "--no-download",
-         *(["--train-steps", str(train_steps)] if train_steps else [])], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+         *(["--train-steps", str(train_steps)] if train_steps else []), *([] if warm else ["--no-warm"])],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     return AppServer(f"http://127.0.0.1:{port}", proc, 0.0, Path(log.name))
 
 
@@ -113,9 +114,9 @@ def wait_until_up(server: AppServer, timeout: float = 120.0) -> AppServer:
 
 
 def start_app(data_dir: Path, checkpoints: Path = CHECKPOINTS, timeout: float = 120.0,
-              port: int | None = None, train_steps: int | None = None) -> AppServer:
+              port: int | None = None, train_steps: int | None = None, warm: bool = True) -> AppServer:
     """`launch_app`, then `wait_until_up`."""
-    return wait_until_up(launch_app(data_dir, checkpoints, port, train_steps), timeout)
+    return wait_until_up(launch_app(data_dir, checkpoints, port, train_steps, warm), timeout)
 
 
 @pytest.fixture(scope="session")
@@ -243,10 +244,13 @@ def shared_page(pages, app_server):
 
 
 @pytest.fixture(scope="session")
-def app_server(synthetic_data, app_checkpoints):
-    """The explorer on the shipped checkpoints, reading test digits from GE_DATA_DIR or the synthetic set."""
+def app_server(request, synthetic_data, app_checkpoints):
+    """The explorer on the shipped checkpoints, reading test digits from GE_DATA_DIR or the synthetic set. It computes
+    the default first views in the background, as it does for a student's first page, only when a browser test will
+    open a page: the API tests open none, and that half-minute of CPU slowed them and the tests run beside it."""
     data_dir = Path(os.environ.get("GE_DATA_DIR", synthetic_data))
-    server = start_app(data_dir, app_checkpoints, train_steps=TRAIN_STEPS)
+    pages = any(item.get_closest_marker("browser") for item in request.session.items)
+    server = start_app(data_dir, app_checkpoints, train_steps=TRAIN_STEPS, warm=pages)
     yield server
     server.proc.terminate()
     try:
