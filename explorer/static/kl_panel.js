@@ -114,13 +114,16 @@ export const mount = ({element, props, watch, trigger}) => {
     request(values);
   });
   follow(element, [...cfg.sliders, ...(cfg.direction ? [cfg.direction] : [])]);
+  // (a value that came before this module ran, the tab having just opened, comes at once: drawn and asked)
   cfg.sliders.forEach((id, i) => on(id, ([v]) => {
-    if (!held) return;
+    if (!held || key(normal([v])) === key(normal([held[i]]))) return;
     held = [...held];
     held[i] = v;
     request(now());
-  }, {replay: false}));
-  if (cfg.direction) on(cfg.direction, ([v]) => { radio = v; if (held) request(now()); }, {replay: false});
+  }));
+  // the radio clicked: drawn; set by the server (a link, whose figure comes with it): only kept
+  if (cfg.direction) on(cfg.direction, ([v], clicked) => { radio = v; if (clicked && held) request(now()); },
+                        {replay: false});
 
   const show = () => {  // a value from the server: its figure is the truth, and the styling the page reuses
     if (!props.value) return;
@@ -132,7 +135,9 @@ export const mount = ({element, props, watch, trigger}) => {
     // it replaces the page's drawing unless it answers for other values while the hand is still moving
     if (want && hand.moving() && key(want.values) !== key(v.params)) return;
     hand.cancelFrame();
-    if (!hand.moving()) held = v.params.slice(0, n);
+    // a value the server sent on its own (a link, a step): its controls are the page's now; an answer to the page's
+    // own question holds what the page asked
+    if (typeof v.seq !== 'number') held = v.params.slice(0, n);
     box.innerHTML = v.html;
     if (v.export) div.geExportInfo = v.export;  // what its downloads are called (static/page.js)
     plotlyDraws([named(v.figure.data), theme(v.figure.layout)],

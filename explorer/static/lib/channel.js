@@ -16,13 +16,13 @@ export const set = (topic, value, fromControl = false) => {
   if (fromControl) own.set(topic, now);
   else if (now - (own.get(topic) ?? -Infinity) < ECHO_MS) return;
   values.set(topic, value);
-  for (const fn of listeners.get(topic) ?? []) fn(value);
+  for (const fn of listeners.get(topic) ?? []) fn(value, fromControl);
 };
 
 export const get = topic => values.get(topic);
 
-// `fn(value)` for every value set under `topic` from now on, and at once for the latest one (`replay`); returns
-// a function that unsubscribes
+// `fn(value, fromControl)` for every value set under `topic` from now on, and at once for the latest one (`replay`);
+// returns a function that unsubscribes
 export const on = (topic, fn, {replay = true} = {}) => {
   if (!listeners.has(topic)) listeners.set(topic, new Set());
   listeners.get(topic).add(fn);
