@@ -41,7 +41,7 @@ export const mount = ({element, props, watch, trigger}) => {
   }
 
   // the server answers with its copy, numbered as sent: one drawing out at a time, and an older answer is not shown
-  // over newer points (static/settle.js)
+  // over newer points (static/lib/settle.js)
   const asker = settler(trigger, () => ({points: pts}));
   const send = () => asker.ask();
 

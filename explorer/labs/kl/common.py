@@ -102,4 +102,4 @@ def settled(live, count: int, names: str, evt: gr.EventData) -> str:
         value = live(*values)
     if not isinstance(seq, int) or isinstance(seq, bool):
         return value
-    return json.dumps({**json.loads(value), "seq": seq})  # the number of the question it answers (static/settle.js)
+    return json.dumps({**json.loads(value), "seq": seq})  # the number of the question it answers (static/lib/settle.js)

@@ -48,7 +48,7 @@ def decode(models: Models, name: str, seed, *z_values) -> str:
 def decoded_value(models: Models, name: str, seed, z: list, note: str = "", seq: int | None = None) -> str:
     """The decoded view's value: the server's rendering for (model, seed, z), and what it was asked, so that the
     page can tell whether it still matches what the page shows (explorer/static/decoder.js); `seq`: the number of
-    the page's question it answers (static/settle.js), None for a value the server sends on its own."""
+    the page's question it answers (static/lib/settle.js), None for a value the server sends on its own."""
     return json.dumps({"model": name, "seed": seed, "z": [float(v) for v in z], "error": bool(note),
                        "html": note + decode(models, name, seed, *z), "seq": seq})
 
@@ -151,7 +151,7 @@ def wire(ctl: VaeControls):
     def on_settle(evt: gr.EventData) -> str:  # Gradio finds EventData by type hint
         return settle(models, event_payload(evt))  # the custom event's payload, as Gradio documents it
 
-    # one question at a time per page (static/settle.js), each run with its own payload
+    # one question at a time per page (static/lib/settle.js), each run with its own payload
     ctl.decoded.settle(on_settle, None, ctl.decoded, trigger_mode="multiple", show_progress="hidden",
                        api_visibility="private")
     sync = partial(decode_all, models)

@@ -1,6 +1,6 @@
 // The page's one event channel. The controls' values come in under their elem_ids, each as [value]: from their own
 // input events (lib/controls.js) and from Gradio's own change events, which carry the server's and the presets'
-// changes too (explorer/render.py, publish_values); the views that draw them take them out (`on`). A value is kept,
+// changes too (explorer/page.py, publish_values); the views that draw them take them out (`on`). A value is kept,
 // so a view that subscribes after its control moved (a tab opened late) is handed the latest one at once.
 const values = new Map();  // topic -> the latest value
 const listeners = new Map();  // topic -> Set of functions

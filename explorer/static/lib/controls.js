@@ -2,7 +2,7 @@
 // it came from (its elem_id) and that control's own value, as typed (a number box's text, out of range or not) or
 // chosen, onto the page's channel (lib/channel.js) under the control's elem_id. The listener sits on the lab's tab
 // panel, not the document, and reads no other control. Gradio's own change events put programmatic changes on the
-// same topics where a view needs them (explorer/render.py, publish_values); the controls' own events keep the page
+// same topics where a view needs them (explorer/page.py, publish_values); the controls' own events keep the page
 // drawing while the server is unreachable, when Gradio dispatches no event at all.
 import {set} from './channel.js';
 

@@ -124,7 +124,7 @@ def test_the_kl_panels_settle_on_the_pages_values():
 
 
 def test_settle_answers_carry_the_number_of_the_question(models):
-    """static/settle.js numbers each question (`seq`) and shows no answer older than the newest it sent: each view's
+    """static/lib/settle.js numbers each question (`seq`) and shows no answer older than the newest it sent: each view's
     answer carries the number back, a bad value's message too, and a value sent without one carries none."""
     import gradio as gr
 
