@@ -105,7 +105,13 @@ export const mount = ({element, props, watch, trigger}) => {
     z[d] = v;
     if (current && current.model in decoders) request(current.model, seed, z);
   }, {replay: false}));
-  on('vae-seed', ([v]) => { seed = v; }, {replay: false});
+  // the pixel seed: redrawn at once and asked through the same settler as a drag, so that an answer for the old
+  // seed (a drag's, still out when the seed was typed) can never land after the new seed's and undo it
+  on('vae-seed', ([v]) => {
+    if (String(v) === String(seed)) return;  // Gradio's echo of a value the page holds
+    seed = v;
+    if (current && current.model in decoders) request(current.model, seed, z);
+  }, {replay: false});
 
   // --- hover: the point under the pointer on the latent map or the manifold, decoded in the page ---------------
   const plane = gd => {  // the map's projection, carried by its star trace (labs/vae/latent_map.py)

@@ -136,6 +136,44 @@ def test_a_late_answer_to_a_pause_within_the_drag_is_not_shown(page):
         page.unroute("**/gradio_api/queue/join*")
 
 
+def test_a_seed_typed_while_a_drags_answer_is_out_is_not_undone_by_it(page):
+    """A seed typed while the server still works on a drag's question (asked with the old seed): the answer for
+    the old seed, coming last, must not replace the new seed's (the seed had a server event of its own, and
+    whichever answer came last was shown; CI saw it). The drag's answer is held back here, as a busy server would."""
+    held = []
+
+    def hold_the_first_pause(route):
+        if _pause(route.request) and not held:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/gradio_api/queue/join*", hold_the_first_pause)
+    try:
+        page.evaluate(ASK, ["2-D latent", [1.2345, 0]])
+        page.wait_for_event("request", lambda r: "queue/join" in r.url and _pause(r), timeout=5_000)
+        for _ in range(100):
+            if held:
+                break
+            page.evaluate("0")
+        assert held, "the page sent no settle for the pause"
+        box = page.locator("#vae-seed input[type=number]")
+        box.fill("3")
+        box.press("Enter")
+        page.wait_for_function("() => document.querySelector('#vae-decoded .ge-dec-seed').textContent === '3'",
+                               timeout=5_000)  # the page draws the new seed at once
+        held[0].continue_()
+        settled(page)
+        page.wait_for_function("() => { const r = document.querySelector('#vae-decoded');"
+                               " return r.querySelector('.ge-dec-page').hidden &&"
+                               " r.querySelector('.ge-dec-server').innerHTML.includes('seed 3'); }", timeout=15_000)
+        settled(page)  # every answer that was coming has come: the last one shown is still seed 3's
+        html = page.inner_html("#vae-decoded .ge-dec-server")
+        assert "seed 3" in html and "z = (0.00, 0.00)" in html, html  # the sliders' z (ASK moves none), seed 3
+    finally:
+        page.unroute("**/gradio_api/queue/join*")
+
+
 def test_dragging_needs_no_server_and_the_restarted_server_agrees(browser, synthetic_data, vae_checkpoints, vae_app):
     """The page really computes: once it has loaded, dragging a VAE latent slider and the KL lab's μ_q still redraws
     with the server stopped; after a restart on the same port, the server's settled answers replace the page's with

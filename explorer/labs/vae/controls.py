@@ -141,8 +141,8 @@ def outputs(ctl: VaeControls) -> list:
 
 def wire(ctl: VaeControls):
     """The left column's events: while a slider is dragged the page decodes (static/decoder.js) and then asks
-    the server once (`settle`), the seed redecodes, z = 0 and random z set the sliders, and a model switch
-    resets the sliders and redecodes. Returns the model switch's event, for the lab to chain the views that depend
+    the server once (`settle`), the pixel seed is asked the same way, z = 0 and random z set the sliders, and a
+    model switch resets the sliders and redecodes. Returns the model switch's event, for the lab to chain the views that depend
     on the model."""
     models = ctl.models
     for s in ctl.sliders:  # the page decodes while you drag (static/decoder.js hears the sliders' own input events)
@@ -154,9 +154,9 @@ def wire(ctl: VaeControls):
     # one question at a time per page (static/lib/settle.js), each run with its own payload
     ctl.decoded.settle(on_settle, None, ctl.decoded, trigger_mode="multiple", show_progress="hidden",
                        api_visibility="private")
+    # the pixel seed is asked through `settle` too (the page's one question at a time): a second handler of its
+    # own raced the drag's answer, and whichever came last was shown
     sync = partial(decode_all, models)
-    ctl.seed.change(sync, [ctl.model, ctl.seed, *ctl.sliders], ctl.decoded, show_progress="hidden",
-                    api_visibility="private")
 
     def decode_z(model: str, seed: int, z: list[float]) -> str:
         """The decoder's mean f_θ(z) and one Bernoulli sample for a latent z of the model's size, as HTML."""
