@@ -142,8 +142,8 @@ def outputs(ctl: VaeControls) -> list:
 def wire(ctl: VaeControls):
     """The left column's events: while a slider is dragged the page decodes (static/decoder.js) and then asks
     the server once (`settle`), the pixel seed is asked the same way, z = 0 and random z set the sliders, and a
-    model switch resets the sliders and redecodes. Returns the model switch's event, for the lab to chain the views that depend
-    on the model."""
+    model switch resets the sliders and redecodes. Returns the model switch's event, for the lab to chain the views
+    that depend on the model."""
     models = ctl.models
     for s in ctl.sliders:  # the page decodes while you drag (static/decoder.js hears the sliders' own input events)
         s.change(None, ctl.sliders, None, js=page.static("events/star.js"))  # and the map's star follows: no request
