@@ -127,6 +127,39 @@ def field_table(model: DDPM2D, ref: Reference) -> tuple[dict, bytes]:
     return header, b"".join(x.tobytes() for x in (learned_q, exact_q, dens_u8, err_u8))
 
 
+EXCESS_TS = 64  # timesteps of `excess_loss`, evenly spread over 1 … T
+EXCESS_PER_T = 64  # points per timestep
+
+
+@torch.inference_mode()
+def excess_loss(model: DDPM2D, mixture: Mixture2D, seed: int = 0) -> tuple[float, float, float]:
+    """How far the network is from the exact denoiser, as a number whose floor is 0: E_t E_{q(z_t)} ‖ε_θ(z_t, t) −
+    ε*(z_t, t)‖² / 2, t uniform on 1 … T, per coordinate as the training loss is (train/diffusion.py averages
+    L_simple over the dimensions). Since ε* = E[ε | z_t], the simple loss splits as L_simple(θ) = this +
+    E‖ε − ε*‖² / 2 (the second term: the loss of the exact denoiser), so this is the part of the training loss that
+    training can still remove. A Monte Carlo estimate: EXCESS_TS evenly spread t (a stratified draw of t), EXCESS_PER_T
+    points of q(z_t) each, drawn with `seed`, so that estimates made during one training use the same points and
+    their differences are the network's. Returns (estimate, its standard error, the same points' estimate of the
+    floor E‖ε − ε*‖² / 2, the loss of the exact denoiser)."""
+    g = torch.Generator().manual_seed(seed)
+    T = model.diffusion.T
+    ts = np.unique(np.linspace(1, T, EXCESS_TS).round().astype(int))
+    sq, floor = [], []
+    for t in ts:
+        a = alpha_bar(model, int(t))
+        x = mixture.sample(EXCESS_PER_T, g)
+        noise = torch.randn(x.shape, dtype=x.dtype, generator=g)
+        z = math.sqrt(a) * x + math.sqrt(1 - a) * noise
+        eps = model(z.float(), torch.full((len(z),), int(t) - 1)).double()  # the network's index is t − 1
+        star = eps_star(mixture, a, z)
+        sq.append(((eps - star) ** 2).mean(1))
+        floor.append(((noise - star) ** 2).mean(1))
+    per_t = torch.stack(sq)  # (EXCESS_TS, EXCESS_PER_T)
+    # stratified: the mean of the per-t means; its variance is the mean of their variances over the strata
+    se = math.sqrt(float(per_t.var(1).mean()) / per_t.numel())
+    return float(per_t.mean()), se, float(torch.stack(floor).mean())
+
+
 def marginals(ref: Reference, a: float) -> np.ndarray:
     """q(z_t)'s x and y marginal densities at ᾱ = a, averaged over each of BINS bins of [−EXTENT, EXTENT] (the
     chance of a bin, divided by its width, so they compare with a histogram of density): (2, BINS)."""

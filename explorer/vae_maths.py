@@ -43,6 +43,12 @@ class LatentPlane:
         """(..., D) latents -> (..., 2) coordinates of their projection onto the plane."""
         return (z - self.center) @ torch.linalg.pinv(self.axes)
 
+    def off_plane(self, z: torch.Tensor) -> torch.Tensor:
+        """(..., D) latents -> (...,) their Euclidean distance from the plane, ‖z − to_z(to_uv(z))‖: what the map's
+        projection does not show (0 for a 2-D model). The axes are orthogonal, so to_z ∘ to_uv is the orthogonal
+        projection onto the plane."""
+        return (z - self.to_z(self.to_uv(z))).norm(dim=-1)
+
 
 def latent_plane(vae: VAE, means: torch.Tensor | None) -> LatentPlane:
     D = vae.latent_dim
@@ -54,6 +60,26 @@ def latent_plane(vae: VAE, means: torch.Tensor | None) -> LatentPlane:
     _, s, vh = torch.linalg.svd(means - center, full_matrices=False)
     std = s[:2] / math.sqrt(max(len(means) - 1, 1))
     return LatentPlane(center, vh[:2] * std[:, None], False)
+
+
+def slider_plane(vae: VAE, means: torch.Tensor | None, k: int) -> LatentPlane:
+    """The plane through the encoder means' centre spanned by latent axis k (0-based) and, across it, the leading
+    principal axis of the means with their k-th coordinate removed; both unit vectors, so the map's coordinates are
+    in units of z (a slider's units: dragging slider k by 1 moves the star by 1 along the horizontal axis, and only
+    along it). Not scaled to the means' spread as `latent_plane` is: along an inactive latent axis (a collapsed one)
+    the means hardly vary, and the star would leave the map."""
+    D = vae.latent_dim
+    if not 0 <= k < D:
+        raise ValueError(f"latent axis {k} is outside 0…{D - 1}")
+    e = torch.eye(D)
+    if means is None:
+        return LatentPlane(torch.zeros(D), torch.stack([e[k], e[(k + 1) % D]]), False)
+    center = means.mean(0)
+    rest = (means - center).clone()
+    rest[:, k] = 0.0  # the means' spread across axis k
+    v = torch.linalg.svd(rest, full_matrices=False)[2][0].clone()
+    v[k] = 0.0  # (already 0 up to rounding: keep the axes exactly orthogonal)
+    return LatentPlane(center, torch.stack([e[k], v / v.norm()]), False)
 
 
 def gaussian_quantiles(n: int, lo: float = 0.05, hi: float = 0.95) -> torch.Tensor:

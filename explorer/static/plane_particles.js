@@ -180,10 +180,14 @@ export const mount = ({element, props, watch, trigger}) => {
       drawn = '';
       scrub.max = v.runs[0].t[0];
       scrub.value = scrub.max;
-      status.textContent = `${v.title}: ${v.runs[0].n} particles from z_T (seed ${v.seed}). Press play or drag t; ` +
+      root.querySelector('.ge-plane-tmax').textContent = scrub.max;
+      status.textContent = `${v.title}: ${v.runs[0].n} particles from z_T (seed ${v.seed}), played once from t = ` +
+        `${scrub.max} to the samples at t = 0. Press play again or drag t; ` +
         'click a particle to follow it. Histograms: x, then y, against the marginals of q(z_t) (lines).';
       root.dataset.loaded = `${v.data}:${v.runs[1].label}`;
       draw();
+      // a new run plays once and ends on its samples (at once, without the motion, for a reader who asks for less)
+      if (matchMedia('(prefers-reduced-motion: reduce)').matches) { scrub.value = 0; draw(); } else play();
     }).catch(e => { status.textContent = `Could not load the runs (${e.message}).`; });
   }
 

@@ -3,6 +3,7 @@ on a drawing in the session, bad input."""
 
 import json
 import math
+import re
 import urllib.request
 
 import numpy as np
@@ -32,7 +33,8 @@ def test_the_endpoints_name_their_parameters(client):
     api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
     names = {k: [p["parameter_name"] for p in v["parameters"]] for k, v in api.items() if k.startswith("/plane")}
     assert names == {"/plane_field": ["data"], "/plane_particles": ["data", "steps", "eta", "n", "seed"],
-                     "/plane_start_from": ["data"], "/plane_train": ["drawing"], "/plane_stop": []}
+                     "/plane_start_from": ["data"], "/plane_train": ["drawing"], "/plane_continue": ["drawing"],
+                     "/plane_stop": []}
 
 
 @pytest.mark.parametrize("data", ["ring8", "moons"])
@@ -96,6 +98,10 @@ def test_a_drawing_trains_in_the_session_and_the_views_use_it(app_server, app_ch
     final = job.result()
     assert any("<progress" in s for s in statuses)  # progress streamed before the end
     assert final.startswith("<p>Trained for ") and "loss" in final and "<svg" in final
+    assert "Field error" in final and ("Not converged yet" in final or "Converged:" in final)
+    steps = int(re.search(r"Trained for (\d+) steps", final).group(1))
+    more = c.predict(DRAWING, api_name="/plane_continue")  # the session's model, trained further
+    assert re.search(r"for \d+ steps \([\d,]+ in all\)", more) and steps < 10**6, more[:200]
     v = json.loads(c.predict(YOURS, api_name="/plane_field"))
     assert v["data"] == YOURS and v["exact"] and "your 24 points" in v["note"]
     assert v["err_mean"][-1] < 0.5  # the trained field is close to the exact one at large t

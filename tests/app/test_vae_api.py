@@ -52,6 +52,16 @@ def test_map_click_sets_sliders(client):
     assert math.isclose(out[0], 1.5, abs_tol=1e-6) and math.isclose(out[1], -0.5, abs_tol=1e-6)
 
 
+def test_map_click_on_a_sliders_plane_moves_along_that_slider(client):
+    """On the 32-D model's plane of z3, two points that differ only in u give latents that differ only in z3."""
+    a = client.predict(M32, 0.0, 0.4, "z3", api_name="/map_click")
+    b = client.predict(M32, 1.0, 0.4, "z3", api_name="/map_click")
+    diff = [y - x for x, y in zip(a, b, strict=True)]
+    assert abs(diff[2]) > 0.05 and max(abs(d) for i, d in enumerate(diff) if i != 2) < 1e-5
+    with pytest.raises(AppError, match="Map plane must be one of pc; got"):
+        client.predict(M2, 0.0, 0.0, "z3", api_name="/map_click")  # the 2-D model's map is its whole latent
+
+
 def test_encode_then_likelihood_then_reparameterize(client):
     images, fig_q, fig_kl, table, eps = client.predict(M2, 5, 0, api_name="/encode_index")
     assert images.count("<img") == 2 and "| z1 |" in table and "<img" in eps

@@ -65,6 +65,10 @@ IDLE_FPS = """() => new Promise(resolve => {
   requestAnimationFrame(tick);
 })"""
 
+PLAYED_ONCE = """() => { const r = document.querySelector('.ge-plane-particles');
+  return r.querySelector('.ge-plane-play').getAttribute('aria-label') === 'play'
+    && +r.querySelector('.ge-plane-t').value === 0; }"""
+
 PLAY = """() => new Promise(resolve => {
   // click ▶ play and count, until playback ends (t = 0), the frames (requestAnimationFrame callbacks), the draws
   // plane_particles.js made (geStats.drawMs, per-draw milliseconds) and the frames that showed a new kept state of
@@ -120,6 +124,7 @@ def playback(page, plays: int) -> tuple[float, dict[str, list[dict]]]:
     """Particle playback with the defaults (trails and field underneath on), with trails off, and with both off."""
     page.get_by_role("tab", name="Particles").click()
     page.wait_for_selector(".ge-plane-particles[data-loaded]", timeout=180_000)
+    page.wait_for_function(PLAYED_ONCE, timeout=60_000)  # a new run plays once by itself: measured after it
     loaded = page.get_attribute(".ge-plane-particles", "data-loaded")
     n = page.evaluate("() => document.querySelector('.ge-plane-particles .ge-plane-status').textContent")
     print(f"particles: {loaded}; {n}", file=sys.stderr, flush=True)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import settled
+from tests.conftest import app_page, settled
 
 # the reverse run has taken a step ("…: step k of N, …"): its "Starting… all 1000 steps" is not yet a step, and a Stop
 # clicked then ends it "before the first step"
@@ -152,6 +152,38 @@ def test_the_star_and_the_schedule_marker_follow_keys_and_typing(page):
     _type(page, "#diff-t input[type=number]", "700")
     page.wait_for_function("() => document.querySelector('#diff-schedule .ge-live-plot').layout.shapes[0].x0 === 700",
                            timeout=5_000)
+
+
+def test_the_32d_map_says_it_is_a_projection_and_can_follow_a_sliders_axis(pages, app_server):
+    """The 32-D model's map is a projection: the line above it says how far z lies from the plane, and the page's
+    number, updated as a slider moves, is the server's. On the plane of z1 (a link sets it), z1 moves the star
+    sideways only."""
+    url = app_server.url + "/?lab=vae&view=map&model=32-D+latent&plane=z1"
+    with app_page(pages, url) as page:
+        star = "() => { const d = document.querySelector('#vae-map .ge-live-plot').data; " \
+               "const s = d.find(t => t.meta && t.meta.P); return [s.x[0], s.y[0], s.meta.center.length]; }"
+        page.wait_for_function(f"() => ({star})()[2] === 32", timeout=30_000)
+        assert "projected on z1" in page.evaluate("document.querySelector('#vae-map .ge-live-plot').layout.title.text")
+        off = "() => document.querySelector('#vae-map .ge-map-off').innerText"
+        assert "A projection" in page.evaluate(off)
+        x0, y0, _ = page.evaluate(star)
+        page.locator("#vae-z1 input[type=range]").focus()
+        for _ in range(80):
+            page.keyboard.press("ArrowRight")  # z1: 0 → 0.8
+        page.wait_for_function(f"() => Math.abs(({star})()[0] - {x0}) > 0.05", timeout=5_000)
+        page.wait_for_function("() => document.querySelector('#vae-z1 input[type=number]').value === '0.8'",
+                               timeout=5_000)
+        settled(page)
+        x1, y1, _ = page.evaluate(star)
+        assert x1 - x0 == pytest.approx(0.8, abs=1e-4) and abs(y1 - y0) < 1e-5  # sideways only, in units of z
+        shown = page.evaluate(off)
+        # the server's line for the same z: the plane picked again (the principal plane, then z1's) redraws the map
+        for label in ("the means' principal axes (PC1, PC2)", "z1 against the principal axis across it"):
+            page.locator("#vae-map-axis input").click()
+            page.get_by_role("option", name=label, exact=True).click()
+            settled(page)
+        page.wait_for_function(f"() => Math.abs(({star})()[0] - {x1}) < 1e-6", timeout=15_000)
+        assert page.evaluate(off) == shown
 
 
 def test_stale_results_are_marked(page):

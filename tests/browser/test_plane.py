@@ -3,6 +3,7 @@ prints are the server's, the particles play and a clicked particle's x̂_0 is th
 a drawing trains in the session and becomes the data set of both views."""
 
 import json
+import re
 import urllib.request
 
 import numpy as np
@@ -72,8 +73,14 @@ def test_the_field_follows_the_slider_and_particles_play(page, app_server, shots
     page.wait_for_function("() => document.querySelector('.ge-plane-particles')?.dataset.loaded === "
                            "'ring8:DDIM, 50 steps, η = 0'", timeout=60_000)
     frame = "() => [...document.querySelectorAll('.ge-plane-panel canvas.ge-plane-canvas')].map(c => c.dataset.frame)"
-    assert page.evaluate(frame) == ["0", "0"]
-    page.click(".ge-plane-play")
+    # a new run plays once by itself and ends on the samples, t = 0: both panels at their last kept state
+    page.wait_for_function(PLAYED_ONCE, timeout=30_000)
+    assert all(int(f) > 0 for f in page.evaluate(frame))
+    # time runs left to right: the scrub's left end is t = T (noise), its right end t = 0, and both ends say so
+    assert page.evaluate("() => getComputedStyle(document.querySelector('.ge-plane-t')).direction") == "rtl"
+    ends = page.inner_text(".ge-plane-scrub")
+    assert "noise, t = 1000" in ends and "t = 0, samples" in ends
+    page.click(".ge-plane-play")  # from t = 0 it starts again at T
     page.wait_for_function("() => +document.querySelector('.ge-plane-t').value < 500", timeout=20_000)
     assert all(int(f) > 0 for f in page.evaluate(frame))  # both panels moved on
     page.click(".ge-plane-play")  # pause
@@ -106,6 +113,11 @@ def test_the_field_follows_the_slider_and_particles_play(page, app_server, shots
     assert "No exact field here, so no error map" in page.inner_text(f"{FIELD} .ge-plane-note")
 
 
+PLAYED_ONCE = """() => { const r = document.querySelector('.ge-plane-particles');
+  return r.querySelector('.ge-plane-play').getAttribute('aria-label') === 'play'
+    && +r.querySelector('.ge-plane-t').value === 0; }"""
+
+
 def test_a_drawing_trains_and_becomes_the_data_set(page):
     """Train with no points: told what to do. Then click points, train, and both views use the drawing's model."""
     open_lab(page, "Your own data")
@@ -130,3 +142,14 @@ def test_a_drawing_trains_and_becomes_the_data_set(page):
     page.wait_for_function("() => document.querySelector('.ge-plane-field').dataset.loaded === 'your drawing'",
                            timeout=60_000)
     assert "your 12 points" in page.inner_text(f"{FIELD} .ge-plane-note")
+    # the data set is named with its steps; the status gives the field error and a verdict
+    assert re.search(r"your drawing \(trained: [\d,]+ steps\)", page.inner_text("#plane-data"))
+    status = page.inner_text("#plane-train-status")
+    assert "Field error" in status and re.search(r"Not converged yet|Converged:", status)
+    # Continue training goes on from the model: its steps add up
+    open_lab(page, "Your own data")
+    page.click("#plane-continue")
+    page.wait_for_function(r"() => /in all\)/.test(document.querySelector('#plane-train-status')?.innerText)",
+                           timeout=90_000)
+    page.wait_for_function(r"() => /your drawing \(trained: [\d,]+ steps\)/.test("
+                           "document.querySelector('#plane-data').innerText)", timeout=30_000)

@@ -450,3 +450,59 @@ def test_kept_frames(budget):
         step = (total - 1) / (budget - 1)
         assert all(math.floor(step) <= b - a <= math.ceil(step) for a, b in itertools.pairwise(kept))
     assert len(plane.kept_frames(1001)) == plane.MAX_FRAMES  # the default budget
+
+
+# --- the field error: how far a network is from the exact denoiser -----------------------------------------------
+
+class _Exact(torch.nn.Module):
+    """ε*(z_t, t) of a mixture by autograd (eps_star_autograd), as a network: the exact denoiser."""
+
+    def __init__(self, mixture, like: DDPM2D):
+        super().__init__()
+        self.mixture, self.diffusion = mixture, like.diffusion
+
+    def forward(self, z, t):
+        zs, ts = z.double().numpy(), t.numpy()
+        out = np.zeros((len(zs), 2))
+        with torch.inference_mode(False), torch.enable_grad():  # (called under inference mode)
+            for s in np.unique(ts):
+                a = float(self.diffusion.alphas_cumprod[int(s)])
+                out[ts == s] = eps_star_autograd(self.mixture, [a], zs[ts == s])[0].detach().numpy()
+        return torch.from_numpy(out)
+
+
+def test_the_exact_denoiser_has_no_field_error(ring8):
+    mixture = MIXTURES["ring8"]()
+    e, se, floor = plane.excess_loss(_Exact(mixture, ring8), mixture)
+    assert e < 1e-9 and se < 1e-9 and 0.1 < floor < 1
+
+
+def test_the_field_error_is_the_simple_loss_above_the_exact_denoisers(ring8):
+    """L_simple(θ) = E‖ε − ε_θ‖² splits as E‖ε_θ − ε*‖² + E‖ε − ε*‖² (ε* = E[ε | z_t]), each per coordinate as the
+    training loss: estimated here with draws of its own (t uniform, x, ε), for an untrained network (a large error)
+    and the shipped one (a small one); the floor too."""
+    mixture = MIXTURES["ring8"]()
+    torch.manual_seed(3)
+    untrained = DDPM2D(DDPM2DConfig(hidden=64, layers=3)).eval()
+    g = torch.Generator().manual_seed(11)
+    T = ring8.diffusion.T
+    assert T % 5 == 0
+    for model in (untrained, ring8):
+        diffs, floors = [], []
+        for t in range(3, T + 1, 5):  # 200 evenly spread t (a grid of its own), 100 points each
+            a = float(ring8.diffusion.alphas_cumprod[t - 1])
+            x = mixture.sample(100, g)
+            eps = torch.randn(x.shape, dtype=DT, generator=g)
+            z = math.sqrt(a) * x + math.sqrt(1 - a) * eps
+            with torch.no_grad():
+                pred = model(z.float(), torch.full((len(z),), t - 1)).double()
+            star = eps_star_autograd(mixture, [a], z.numpy())[0]
+            diffs.append(((eps - pred) ** 2).mean(1) - ((eps - star) ** 2).mean(1))  # paired: L_simple − its floor
+            floors.append(((eps - star) ** 2).mean(1))
+        d = torch.stack(diffs)  # (t, point): within each t the draws are independent
+        here, here_se = float(d.mean()), math.sqrt(float(d.var(1).mean()) / d.numel())
+        e, se, floor = plane.excess_loss(model, mixture)
+        assert abs(here - e) < 4 * math.hypot(here_se, se), (here, here_se, e, se)
+        f = torch.stack(floors)
+        assert abs(floor - float(f.mean())) < 5 * math.sqrt(float(f.var(1).mean()) / f.numel()), floor
+    assert plane.excess_loss(untrained, mixture)[0] > 20 * plane.excess_loss(ring8, mixture)[0]

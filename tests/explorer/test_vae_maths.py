@@ -12,6 +12,7 @@ from explorer.vae_maths import (
     likelihood_curves,
     manifold,
     preprocess_drawing,
+    slider_plane,
     underflow,
 )
 
@@ -27,6 +28,36 @@ def test_latent_plane_round_trips(vae2d, vae32d):
     # the plane's axes are the two leading principal directions, one standard deviation long
     proj = p32.to_uv(means)
     assert torch.allclose(proj.std(0), torch.ones(2), atol=1e-3)
+
+
+def test_a_sliders_plane_moves_the_star_along_its_axis_and_says_how_far_z_is(vae32d):
+    """The plane of slider k: moving z_k moves only the horizontal coordinate, by Δz_k (units of z); the vertical
+    axis is the leading principal axis of the means across z_k; the distance from the plane is the norm of what the
+    orthogonal projection leaves."""
+    g = torch.Generator().manual_seed(0)
+    means = torch.randn(500, 32, generator=g) @ torch.randn(32, 32, generator=g)
+    k = 4
+    p = slider_plane(vae32d, means, k)
+    a = p.axes.double()
+    assert abs(float(a[0] @ a[1])) < 1e-6 and not p.exact  # orthogonal axes
+    z = torch.randn(32, generator=g)
+    dz = torch.zeros(32)
+    dz[k] = 0.7
+    step = p.to_uv(z + dz) - p.to_uv(z)
+    assert float(step[0]) == pytest.approx(0.7, rel=1e-5) and abs(float(step[1])) < 1e-5
+    across = (means - means.mean(0)).clone()
+    across[:, k] = 0
+    v = torch.linalg.svd(across, full_matrices=False)[2][0]
+    assert abs(float(v @ p.axes[1])) == pytest.approx(1.0, abs=1e-5) and float(p.axes.norm(dim=1).max()) == 1.0
+    # distance: 0 on the plane, and Pythagoras off it (a direction orthogonal to both axes)
+    on = p.to_z(torch.tensor([0.3, -1.2]))
+    assert float(p.off_plane(on)) < 1e-4
+    n = torch.randn(32, generator=g).double()
+    n -= (n @ a.T) @ torch.linalg.solve(a @ a.T, a)
+    n = (n / n.norm()).float()
+    assert float(p.off_plane(on + 2.5 * n)) == pytest.approx(2.5, abs=1e-4)
+    with pytest.raises(ValueError, match="outside"):
+        slider_plane(vae32d, means, 32)
 
 
 def test_manifold_grid_uses_gaussian_quantiles(vae2d):

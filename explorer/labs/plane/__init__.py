@@ -67,7 +67,7 @@ def build(models: Models, links: Links, config: AppConfig) -> None:
     first = next(iter(models.planes))
     choices = [(NAMES[n], n) for n in models.planes] + [(NAMES[YOURS], YOURS)]
     ctl = PlaneControls(models, Radio(choices, value=first, label="data set", elem_id="plane-data"),
-                        gr.State(None))
+                        gr.State(None), choices)
     with gr.Tabs(elem_id="plane-views") as views:
         with gr.Tab(VIEWS["field"], id="field"):
             render.heading(VIEWS["field"])

@@ -3,6 +3,7 @@ files the page fetches (explorer/plane.py computes them; they are written once, 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -21,6 +22,7 @@ from train.models.ddpm2d import DDPM2D
 YOURS = "your drawing"
 NAMES = {"ring8": "8 Gaussians on a ring", "uneven3": "3 uneven Gaussians", "moons": "two moons",
          "spiral": "spiral", "checkerboard": "checkerboard", YOURS: "your drawing (train it first)"}
+TRAINED_NAME = "your drawing (trained: {steps} steps)"  # the data set's label once a model is trained on it
 MAX_AGE_S = 1800  # a session's files (its runs, its own model's field) are removed after this long
 LATEX = [{"left": "$", "right": "$", "display": False}]
 
@@ -32,9 +34,13 @@ class Trained:
 
     model: DDPM2D
     points: torch.Tensor  # (N, 2) float64: the drawing it was trained on
-    steps: int  # training steps done
+    steps: int  # training steps done, over every training of this model (Train, then each Continue)
     seconds: float
     loss: float  # the mean training loss over the last steps
+    losses: list[float] = dataclasses.field(default_factory=list)  # every step's training loss, in order
+    # (step, plane.excess_loss, its standard error), measured EVALS times per training
+    errors: list[tuple[int, float, float]] = dataclasses.field(default_factory=list)
+    converged: bool = False  # the last training ran its course and the error levelled off (draw.verdict)
     _field: tuple[str, Path] | None = None  # the field view's value and the file it names
 
     @property
@@ -57,6 +63,7 @@ class PlaneControls:
     models: Models
     data: gr.Radio
     trained: gr.State
+    choices: list  # the data set radio's (label, value) choices as built
     field: gr.HTML | None = None  # the views and what runs the particles, once built
     particles: gr.HTML | None = None
     particle_inputs: list | None = None

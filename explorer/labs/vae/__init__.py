@@ -113,15 +113,22 @@ def _wire(ctl: VaeControls, map_view: latent_map.MapView, enc: encode.EncodeView
     star); and what a page shows first."""
     models, cache = ctl.models, ctl.cache
     redraw = partial(latent_map.at_sliders, models, cache)
-    here = [ctl.model, ctl.encoded, *ctl.sliders]
+    here = [ctl.model, ctl.encoded, map_view.axis, *ctl.sliders]
+    grid = partial(latent_map.manifold_image, models, cache)
     switched = (controls.wire(ctl)
                 .then(partial(encode.reencode, models), [ctl.model, ctl.encoded, enc.eps_seed], enc.outputs,
                       api_visibility="private")
-                .then(partial(latent_map.manifold_image, models, cache), [ctl.model], map_view.grid,
-                      api_visibility="private"))
+                .then(partial(latent_map.plane_reset, models), [ctl.model], map_view.axis, api_visibility="private",
+                      show_progress="hidden")
+                .then(grid, [ctl.model, map_view.axis], map_view.grid, api_visibility="private"))
     for event in (switched, *enc.encoded):
         event.then(redraw, here, map_view.lmap, show_progress="hidden", api_visibility="private")
+    # the user's choice of plane (.input: the model switch's reset above redraws by itself)
+    map_view.axis.input(redraw, here, map_view.lmap, show_progress="hidden", api_visibility="private").then(
+        grid, [ctl.model, map_view.axis], map_view.grid, show_progress="hidden", api_visibility="private")
+    links.param("vae", "plane", map_view.axis)
     controls.opening(ctl, links, then=[
         (partial(encode.encode_index, models), [ctl.model, enc.index, enc.eps_seed], enc.outputs),
+        (partial(latent_map.plane_shown, models), [ctl.model], [map_view.axis]),
         (redraw, here, [map_view.lmap]),
-        (partial(latent_map.manifold_image, models, cache), [ctl.model], [map_view.grid])])
+        (grid, [ctl.model, map_view.axis], [map_view.grid])])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import gradio as gr
@@ -11,7 +12,7 @@ import torch
 from explorer import checks, render
 from explorer.models import Models
 from explorer.state import EncodedDigit
-from explorer.vae_maths import LatentPlane, latent_plane, manifold
+from explorer.vae_maths import LatentPlane, latent_plane, manifold, slider_plane
 from train.models.vae import VAE
 
 MAX_SLIDERS = 32  # one slider per latent dimension, for latents up to this size
@@ -56,20 +57,54 @@ def sliders_from_z(z: torch.Tensor) -> list:
     return vals + [gr.update() for _ in range(MAX_SLIDERS - len(vals))]  # sliders beyond D stay as they are
 
 
+PRINCIPAL = "pc"  # the latent map's default plane: the encoder means' two leading principal axes
+
+
+def map_planes(D: int) -> list[tuple[str, str]]:
+    """The latent map's planes for a D-dimensional latent, as (label, value) choices: the principal axes, then each
+    slider's axis (D > 2 only: a 2-D model's map is its whole latent space)."""
+    if D <= 2:
+        return [("the latent space itself (z1, z2)", PRINCIPAL)]
+    return [("the means' principal axes (PC1, PC2)", PRINCIPAL)] + [
+        (f"z{k + 1} against the principal axis across it", f"z{k + 1}") for k in range(D)]
+
+
 class Cache:
-    """Test-set encodings and the latent plane of each model: computed at build time, never mutated."""
+    """Test-set encodings of each model, and its latent map planes with their decoded manifolds: the principal
+    plane computed at build time, a slider's plane the first time a page asks for it (then kept)."""
 
     def __init__(self, models: Models):
+        self.models = models
         self.means: dict[str, torch.Tensor | None] = {}
         self.planes: dict[str, LatentPlane] = {}
         self.manifolds: dict[str, tuple[np.ndarray, torch.Tensor]] = {}
+        self._views: dict[tuple[str, str], tuple[LatentPlane, tuple[np.ndarray, torch.Tensor]]] = {}
+        self._lock = threading.Lock()
         with torch.inference_mode():
             for name, vae in models.vaes.items():
                 mu = vae.encode(models.digits.x).base_dist.loc if models.digits is not None else None
                 self.means[name] = mu
                 self.planes[name] = latent_plane(vae, mu)
-                imgs, uv = manifold(vae, self.planes[name], MANIFOLD_SIDE)
-                self.manifolds[name] = (render.upscale(render.grid(imgs, MANIFOLD_SIDE, pad=0), GRID_CELL_PX), uv)
+                self.manifolds[name] = self._manifold(vae, self.planes[name])
+
+    @staticmethod
+    def _manifold(vae: VAE, plane: LatentPlane) -> tuple[np.ndarray, torch.Tensor]:
+        imgs, uv = manifold(vae, plane, MANIFOLD_SIDE)
+        return render.upscale(render.grid(imgs, MANIFOLD_SIDE, pad=0), GRID_CELL_PX), uv
+
+    def view(self, name: str, axis: str) -> tuple[LatentPlane, tuple[np.ndarray, torch.Tensor]]:
+        """Model `name`'s map plane `axis` (PRINCIPAL or "z1" … "zD", checked) and its decoded manifold (the grid
+        image, the cells' plane coordinates)."""
+        vae = self.models.vae(name)
+        axis = checks.choice("Map plane", axis, [v for _, v in map_planes(vae.latent_dim)])
+        if axis == PRINCIPAL:
+            return self.planes[name], self.manifolds[name]
+        with self._lock:
+            if (name, axis) not in self._views:
+                with torch.inference_mode():
+                    plane = slider_plane(vae, self.means[name], int(axis[1:]) - 1)
+                    self._views[name, axis] = (plane, self._manifold(vae, plane))
+            return self._views[name, axis]
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from explorer import checks, plane, served
-from explorer.labs.plane import draw, field, particles
+from explorer.labs.plane import draw, field, particles, training
 from explorer.labs.plane.common import YOURS, PlaneControls, Trained
 from tests.conftest import CHECKPOINTS
 from train.models.ddpm2d import DDPM2D
@@ -38,7 +38,7 @@ def ctl(synthetic_data) -> PlaneControls:
 
     models = load_models(CHECKPOINTS, synthetic_data, download=False)
     assert set(models.planes) == {"ring8", "uneven3", "moons", "spiral", "checkerboard"}, models.errors
-    return PlaneControls(models, data=None, trained=None)  # the Radio and State are not needed to call handlers
+    return PlaneControls(models, data=None, trained=None, choices=[])  # no Radio or State needed to call handlers
 
 
 def served_file(url: str) -> Path:
@@ -238,7 +238,7 @@ def test_settle_caps_at_max_points():
 
 def test_train_refuses_a_bad_drawing_before_training(ctl):
     with pytest.raises(checks.InputError, match="has 1 point"):
-        next(draw.train(ctl, 4000, {"points": [[0.0, 0.0]]}, None))
+        next(training.train(ctl, 4000, {"points": [[0.0, 0.0]]}, None))
 
 
 def simple_loss(model: DDPM2D, x: torch.Tensor) -> float:
@@ -247,6 +247,43 @@ def simple_loss(model: DDPM2D, x: torch.Tensor) -> float:
     t = torch.randint(0, model.diffusion.T, (len(x),), generator=g)
     with torch.no_grad():
         return float(model.diffusion.training_loss(model, x.float(), t, torch.randn(x.shape, generator=g)).mean())
+
+
+def test_continue_training_goes_on_from_the_weights_and_lowers_the_field_error(ctl):
+    """Train 150 steps, then Continue 600: the steps, the loss curve and the field error go on from where they were,
+    the first model is left as it was, the error is lower (the estimates use the same points, so their difference
+    is the network's), and the data set radio names the steps."""
+    drawing = json.dumps({"points": SQUARE})
+    *_, (html1, first) = training.train(ctl, 150, drawing, None)
+    weights = [p.clone() for p in first.model.parameters()]
+    assert [s for s, *_ in first.errors] == [18, 36, 54, 72, 90, 108, 126, 144, 150]  # every 150 // 8, and the end
+    assert "Field error" in html1 and "Not converged yet</b>: the field error is" in html1  # 150 steps: far from it
+    *progress, (html2, more) = training.train_more(ctl, 600, drawing, first, None)
+    assert "Continuing on your 4 points" in progress[0][0]
+    assert more.steps == 750 and len(more.losses) == 750 and more.losses[:150] == first.losses
+    assert more.errors[: len(first.errors)] == first.errors and more.errors[-1][0] == 750
+    assert "for 600 steps (750 in all)" in html2
+    assert all(torch.equal(a, b) for a, b in zip(weights, first.model.parameters(), strict=True))  # untouched
+    (_, e1, se1, _), (_, e2, se2, _) = first.errors[-1], more.errors[-1]
+    assert e2 < e1 - 3 * math.hypot(se1, se2)
+    shown = float(re.search(r"<b>([\d.]+) ± [\d.]+</b> at step 750", html2).group(1))
+    assert shown == pytest.approx(e2, abs=1e-4)  # the page shows the estimate
+    radio = training.trained_label([("8 Gaussians on a ring", "ring8"), ("your drawing (train it first)", YOURS)], more)
+    assert radio["value"] == YOURS and ("your drawing (trained: 750 steps)", YOURS) in radio["choices"]
+    with pytest.raises(checks.InputError, match="no model to continue yet: press Train first"):
+        next(training.train_more(ctl, 300, drawing, None, None))
+
+
+@pytest.mark.parametrize(("errors", "done", "converged", "words"), [
+    ([(100, 0.50, 0.01, 0.36), (400, 0.09, 0.01, 0.36)], 400, False, "the field error is 25% of the floor"),
+    ([(100, 0.50, 0.01, 0.36), (400, 0.009, 0.001, 0.36)], 400, True, "Converged: the field error is 2.5% of"),
+    ([(100, 0.50, 0.01, 0.36), (165, 0.009, 0.001, 0.36)], 165, False,
+     "reached the 30 s limit after 165 of 400 steps"),
+])
+def test_the_verdict_says_not_converged_while_the_error_is_large_or_training_was_cut(errors, done, converged, words):
+    ok, sentence = training.verdict(errors, 400, done, "reached the 30 s limit")
+    assert ok is converged and words in sentence
+    assert ("Continue training" in sentence) is (not converged)
 
 
 def test_train_on_a_tiny_drawing(ctl, monkeypatch):
@@ -259,7 +296,7 @@ def test_train_on_a_tiny_drawing(ctl, monkeypatch):
                         (train.checkpoint, "save_checkpoint"), (train.checkpoint, "save_state")):
         monkeypatch.setattr(owner, name, lambda *a, _n=name, **k: saved.append((_n, a)))
     before = {p.name for p in CHECKPOINTS.iterdir()}
-    outs = list(draw.train(ctl, 200, json.dumps({"points": SQUARE}), None))
+    outs = list(training.train(ctl, 200, json.dumps({"points": SQUARE}), None))
     assert saved == [] and {p.name for p in CHECKPOINTS.iterdir()} == before  # nothing written to checkpoints/
     *progress, (final_html, trained) = outs
     assert progress, "no progress before the end"
@@ -274,7 +311,7 @@ def test_train_on_a_tiny_drawing(ctl, monkeypatch):
     assert last < 0.8 * first
     x = trained.reference.mixture.sample(4096, torch.Generator().manual_seed(1))
     torch.manual_seed(0)
-    untrained = DDPM2D(draw.MODEL).eval()
+    untrained = DDPM2D(training.MODEL).eval()
     assert simple_loss(trained.model, x) < 0.8 * simple_loss(untrained, x)
     # its field: the exact table of the drawing, written to the served folder
     value = json.loads(trained.field)
