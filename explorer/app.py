@@ -12,9 +12,10 @@ from explorer.links import Links
 from explorer.models import Models
 
 TITLE = "Generative Explorer"
-HEADER = """# Generative Explorer
-See how a variational autoencoder and a diffusion model work, on models trained on MNIST by this project's
-own `train` package. Every picture below is computed live from the shipped checkpoints."""
+# one line: the first screen is the labs' figures and controls
+HEADER = ("<header class='ge-head'><h1>Generative Explorer</h1><p>See how a variational autoencoder and a diffusion "
+          "model work, on MNIST models trained by this project's own <code>train</code> package: every picture is "
+          "computed live from the shipped checkpoints.</p></header>")
 
 
 def build_demo(models: Models, links: Links | None = None, config: AppConfig = AppConfig()) -> gr.Blocks:
@@ -26,7 +27,7 @@ def build_demo(models: Models, links: Links | None = None, config: AppConfig = A
     # Gradio's cache (uploads, images it was handed): files older than an hour are removed every ten minutes, and all
     # of them when the app stops
     with Blocks(title=TITLE, delete_cache=(600, 3600)) as demo:
-        gr.Markdown(HEADER)
+        gr.HTML(HEADER, padding=False)
         links.note = gr.Markdown(visible=False, elem_id="ge-link-note", elem_classes="ge-link-note")
         with gr.Tabs(elem_id="labs") as links.top:
             with gr.Tab("VAE", id="vae", elem_id="tab-vae"):

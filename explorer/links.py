@@ -71,6 +71,14 @@ class Links:
         """A lab's "Start here", laid out where it is called (explorer/tour.py); its buttons are wired in `wire`."""
         self.steps += tour.layout(lab, start, steps)
 
+    def head(self, lab: str, start: str, steps: Sequence[Step], show_path: bool = True) -> None:
+        """A lab's first line: its "Start here" (`path`, unless `show_path` is False) and the link button, in one
+        row."""
+        with gr.Row(equal_height=False, elem_classes="ge-lab-head"):
+            if show_path:
+                self.path(lab, start, steps)
+            self.button()
+
     def sub_tabs(self, lab: str, tabs: gr.Tabs, views: dict[str, str]) -> None:
         """`tabs` (with an elem_id) holds the lab's sub-tabs, each a gr.Tab with `id=` a key of `views`."""
         self.states[lab].tabs, self.states[lab].views = tabs, dict(views)

@@ -222,6 +222,11 @@ def heading(text: str, level: int = 3) -> gr.HTML:
                    elem_classes="ge-sr-heading")
 
 
+def about(text: str, latex: list) -> gr.Markdown:
+    """A lab's theory, laid out under its figures and controls (the first screen is the instrument)."""
+    return gr.Markdown(text, latex_delimiters=latex, elem_classes="ge-about")
+
+
 def step_text(step) -> str:
     """A "try this" step's text (explorer/links.Step) as HTML: what to look at, then, if it has one, its question with
     the answer behind a disclosure (predict first, then reveal)."""

@@ -27,7 +27,8 @@ def layout(lab: str, start: str, steps: Sequence[Step]) -> list[tuple[str, Step,
     from explorer import render
 
     buttons = []
-    with gr.Accordion("Start here", open=True, elem_classes="ge-path", elem_id=f"{lab}-path"):
+    # one line that opens (the first screen is the lab's figure); the page marks it once it was opened (links.js)
+    with gr.Accordion(f"Start here · {len(steps)} steps", open=False, elem_classes="ge-path", elem_id=f"{lab}-path"):
         gr.Markdown(start, elem_classes="ge-path-start")
         with gr.Row(elem_classes="ge-path-steps"):
             for i, step in enumerate(steps, 1):

@@ -73,4 +73,17 @@ export const mount = ({element, props}) => {
     said.textContent = ok ? 'Link copied.' : url;
     root.dataset.link = url;
   });
+  remember(element.closest('.ge-lab-head')?.querySelector('.ge-path'));
+};
+
+// A lab's "Start here" (explorer/tour.py) is one closed line; once opened, this browser remembers it was seen
+// (localStorage), and the line says so on later visits.
+const remember = path => {
+  if (!path) return;
+  const key = `ge-seen:${path.id}`, mark = () => path.classList.add('ge-path-seen');
+  try { if (localStorage.getItem(key)) mark(); } catch { /* storage blocked: nothing remembered */ }
+  path.querySelector('button')?.addEventListener('click', () => {
+    mark();
+    try { localStorage.setItem(key, '1'); } catch { /* as above */ }
+  });
 };

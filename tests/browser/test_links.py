@@ -183,6 +183,7 @@ def test_a_step_sets_the_controls_and_shows_its_view(page):
     """A lab's numbered "try this" steps (Links.path): the button sets the controls and the view, the answer to its
     prediction stays hidden until asked for, and the URL follows."""
     _open(page, "KL divergence")
+    page.locator("#kl-path .label-wrap").click()  # "Start here" is one closed line until opened
     step = page.locator("#kl-step-3")
     assert step.inner_text() == "3 · Not symmetric"
     answer = page.locator("#tab-kl .ge-reveal").nth(1)
@@ -195,6 +196,7 @@ def test_a_step_sets_the_controls_and_shows_its_view(page):
             ] == ["0", "2", "0", "0.5"]
     page.wait_for_function("() => location.search.includes('sigma_q=0.5')")
     _open(page, "VAE")
+    page.locator("#vae-path .label-wrap").click()
     page.locator("#vae-step-4").click()
     page.wait_for_function("() => document.querySelector('#vae-enc-images')?.innerText.includes('#7')",
                            timeout=60_000)

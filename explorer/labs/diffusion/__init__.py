@@ -50,10 +50,7 @@ VIEWS = {"forward": "Forward process", "reverse": "Reverse process", "compare": 
 def build(models: Models, links: Links) -> None:
     """The diffusion tab's contents; call inside `with gr.Tab(...)`. `links`: where the lab registers its linked
     controls and first views (explorer/links.py)."""
-    gr.Markdown(INTRO, latex_delimiters=LATEX)
-    if models.ddpm is not None:
-        links.path("diffusion", START, STEPS)
-    links.button()
+    links.head("diffusion", START, STEPS, show_path=models.ddpm is not None)
     if models.ddpm is None:
         gr.Markdown(f"⚠️ **Diffusion model unavailable.** {models.errors.get('diffusion', '')}",
                     elem_classes="ge-error")
@@ -75,3 +72,4 @@ def build(models: Models, links: Links) -> None:
             elbo.build(ctl, links)
     render.brush_on_open(forward_tab, "diff-sketch")
     links.sub_tabs("diffusion", views, VIEWS)
+    render.about(INTRO, LATEX)  # the lab's theory, under its instrument

@@ -103,8 +103,6 @@ def first_comparison(models: Models, steps_a, steps_b, eta, seed, n, label, guid
 
 def build(ctl: DiffusionControls, links: Links) -> None:
     T = ctl.T
-    gr.Markdown("DDIM, and a second sampler (DDIM with another step count, or the second-order DPM-Solver++(2M)), "
-                "and if you ask, DDPM with all T steps, all from the same initial noise z_T.")
     with gr.Row():
         a = Slider(1, T, value=min(50, T), step=1, label="DDIM steps (first)", elem_id="diff-cmp-a")
         sampler_b = Radio(list(SECOND_SAMPLERS), value="DDIM", label="second sampler",
@@ -133,3 +131,6 @@ def build(ctl: DiffusionControls, links: Links) -> None:
                         "cmp_sampler_b"), linked, strict=True):
         links.param("diffusion", name, c)
     links.opening(partial(first_comparison, ctl.models), linked, [out], later=True)
+    # the view's theory, under its figure and controls (the first screen is the instrument)
+    gr.Markdown("DDIM, and a second sampler (DDIM with another step count, or the second-order DPM-Solver++(2M)), "
+                "and if you ask, DDPM with all T steps, all from the same initial noise z_T.")

@@ -75,7 +75,6 @@ def for_test_digit(models: Models, index, seed) -> tuple[go.Figure, str]:
 
 
 def build(ctl: DiffusionControls, links: Links) -> None:
-    gr.Markdown(ELBO_TEXT, latex_delimiters=LATEX)
     with gr.Row():
         seed = Number(0, label="seed of the z_t samples", minimum=0, step=1, elem_id="diff-elbo-seed")
         btn = gr.Button("Compute every term for the chosen digit (Forward process tab)", variant="primary",
@@ -89,3 +88,5 @@ def build(ctl: DiffusionControls, links: Links) -> None:
     if ctl.index is not None:
         links.param("diffusion", "elbo_seed", seed)
         links.opening(partial(for_test_digit, ctl.models), [ctl.index, seed], [plot, table], later=True)
+    # the view's theory, under its figure and controls (the first screen is the instrument)
+    gr.Markdown(ELBO_TEXT, latex_delimiters=LATEX)

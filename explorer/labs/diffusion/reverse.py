@@ -22,7 +22,7 @@ from train.diffusion import to_unit_range
 from train.models.ddpm import DDPM
 
 GUIDANCE_LABEL_ON = "guidance scale w"
-GUIDANCE_LABEL_OFF = "guidance scale w (pick a class: without one there is nothing to guide towards)"
+GUIDANCE_LABEL_OFF = "guidance scale w (pick a class first: there is nothing to guide towards)"
 # The guidance scale a class starts with: one the model's card measures (train/evaluate.py's sweep), where the
 # Inception Score rises past real digits' and the Fréchet distance is no worse than without guidance; at w = 1 the FD
 # more than doubles (docs/checkpoints.md), so larger defaults would start every class beyond the measured trade-off.
@@ -200,22 +200,27 @@ def finished(models: Models, sampler, steps, eta, seed, n, label, guidance) -> t
 
 def build(ctl: DiffusionControls, links: Links) -> None:
     models, m, T = ctl.models, ctl.ddpm, ctl.T
-    with gr.Row():
-        sampler = Radio(list(SAMPLERS), value="DDIM", label="sampler", elem_id="diff-sampler")
-        steps = Slider(1, T, value=min(50, T), step=1, label="steps", elem_id="diff-steps")
-        eta = Slider(0, 1, value=0.0, step=0.05, label="η (DDIM: 0 deterministic, 1 like DDPM)",
-                     elem_id="diff-eta")
-        seed = Number(0, label="seed", minimum=0, step=1, elem_id="diff-seed")
-        n = Slider(1, MAX_SAMPLES, value=4, step=1, label="samples at once", elem_id="diff-n")
-    with gr.Row():
-        label = Dropdown(CLASSES, value=CLASS_NONE, label="class (classifier-free guidance)",
-                         interactive=bool(m.config.num_classes), elem_id="diff-class")
-        guidance = Slider(0, MAX_GUIDANCE, value=GUIDANCE_DEFAULT, step=0.5, interactive=False, elem_id="diff-guidance",
-                          label=GUIDANCE_LABEL_OFF)
-        run_btn = gr.Button("Run the reverse process", variant="primary", elem_id="diff-run")
-        stop_btn = gr.Button("Stop", variant="stop", elem_id="diff-stop")
-    status = gr.Markdown(elem_id="diff-status")
-    view = filmstrip.viewer(m.diffusion, elem_id="diff-frame")
+    # the controls beside the viewer they drive: both on the first screen
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=300):
+            with gr.Row():
+                run_btn = gr.Button("Run the reverse process", variant="primary", elem_id="diff-run", scale=3)
+                stop_btn = gr.Button("Stop", variant="stop", elem_id="diff-stop", scale=1, min_width=80)
+            sampler = Radio(list(SAMPLERS), value="DDIM", label="sampler", elem_id="diff-sampler")
+            with gr.Row():
+                steps = Slider(1, T, value=min(50, T), step=1, label="steps", elem_id="diff-steps", min_width=140)
+                n = Slider(1, MAX_SAMPLES, value=4, step=1, label="samples at once", elem_id="diff-n", min_width=140)
+            with gr.Row():
+                label = Dropdown(CLASSES, value=CLASS_NONE, label="class (classifier-free guidance)",
+                                 interactive=bool(m.config.num_classes), elem_id="diff-class", min_width=140)
+                seed = Number(0, label="seed", minimum=0, step=1, elem_id="diff-seed", min_width=100)
+            guidance = Slider(0, MAX_GUIDANCE, value=GUIDANCE_DEFAULT, step=0.5, interactive=False,
+                              elem_id="diff-guidance", label=GUIDANCE_LABEL_OFF)
+            eta = Slider(0, 1, value=0.0, step=0.05, label="η (DDIM: 0 deterministic, 1 like DDPM)",
+                         elem_id="diff-eta")
+        with gr.Column(scale=5):
+            status = gr.Markdown(elem_id="diff-status")
+            view = filmstrip.viewer(m.diffusion, elem_id="diff-frame")
     run = gr.State(None)  # this session's filmstrip.Run
     gr.Markdown("Rows: the noisy sample $z_t$, the predicted noise $\\hat\\varepsilon$ (±2 shown black to white) and "
                 "the predicted clean image $\\hat x_0$. The last frame is the sample $z_0$ the sampler returns. Once "

@@ -63,9 +63,7 @@ VIEWS = {"monte-carlo": "Monte Carlo vs closed form", "fit": "Forward vs reverse
 def build(models: Models, encoded: gr.State | None, links: Links) -> None:
     """The KL tab's contents; call inside `with gr.Tab(...)`. `encoded` is the VAE lab's digit, if any; `links`:
     where the lab registers its linked controls and first views (explorer/links.py)."""
-    gr.Markdown(INTRO, latex_delimiters=LATEX)
-    links.path("kl", START, STEPS)
-    links.button()
+    links.head("kl", START, STEPS)
     ctl = panel.build(links)
     with gr.Tabs(elem_id="kl-views") as views:
         with gr.Tab(VIEWS["monte-carlo"], id="monte-carlo"):
@@ -81,3 +79,4 @@ def build(models: Models, encoded: gr.State | None, links: Links) -> None:
             render.heading(VIEWS["vae-term"])
             vae_term.build(ctl, models, encoded, links)
     links.sub_tabs("kl", views, VIEWS)
+    render.about(INTRO, LATEX)  # the lab's theory, under its instrument

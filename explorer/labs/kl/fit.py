@@ -131,8 +131,6 @@ def before_fitting(mu1, s1, mu2, s2, w1, start_mu) -> tuple[go.Figure, str]:
 
 
 def build(links: Links) -> None:
-    gr.Markdown("Fit one Gaussian q to a two-component mixture p by gradient descent on μ and log σ, once minimizing "
-                "KL(p ‖ q) and once KL(q ‖ p), both computed by quadrature.")
     with gr.Row():
         inputs = [
             Slider(-MU_RANGE, MU_RANGE, value=-2.0, step=0.1, label="μ₁", elem_id="kl-fit-mu1"),
@@ -153,3 +151,6 @@ def build(links: Links) -> None:
                        strict=True):
         links.param("kl", name, s)
     links.opening(before_fitting, inputs, [plot, table])
+    # the view's theory, under its figure and controls (the first screen is the instrument)
+    gr.Markdown("Fit one Gaussian q to a two-component mixture p by gradient descent on μ and log σ, once minimizing "
+                "KL(p ‖ q) and once KL(q ‖ p), both computed by quadrature.")

@@ -96,13 +96,6 @@ them.
 
 
 def build(ctl: KlControls, links: Links) -> None:
-    gr.Markdown(
-        "Estimate KL(p ‖ q) from samples of the p above: k1, the plain average of log p/q, and "
-        "k3 = (r − 1) − log r with r = q/p. Both are unbiased; k3 has the lower variance when q is close "
-        "to p, and it can be far worse when q is wider than p (for σ_q ≥ √2·σ_p, r has infinite "
-        "variance under p; from σ_q ≥ 1.155·σ_p its standard error cannot be trusted). The closed form is the "
-        "dashed line."
-    )
     with gr.Row():
         n = Slider(1, MAX_LOG10_N, value=4, step=0.1, label="log₁₀ N (10 to 1,000,000 samples)",
                    elem_id="kl-mc-n")
@@ -117,3 +110,11 @@ def build(ctl: KlControls, links: Links) -> None:
     links.param("kl", "log10_n", n)
     links.param("kl", "mc_seed", seed)
     links.opening(monte_carlo, [*ctl.params, n, seed], [plot, table])
+    # the view's theory, under its figure and controls (the first screen is the instrument)
+    gr.Markdown(
+        "Estimate KL(p ‖ q) from samples of the p above: k1, the plain average of log p/q, and "
+        "k3 = (r − 1) − log r with r = q/p. Both are unbiased; k3 has the lower variance when q is close "
+        "to p, and it can be far worse when q is wider than p (for σ_q ≥ √2·σ_p, r has infinite "
+        "variance under p; from σ_q ≥ 1.155·σ_p its standard error cannot be trusted). The closed form is the "
+        "dashed line."
+    )

@@ -53,7 +53,6 @@ VIEWS = {"field": "The field", "particles": "Particles", "draw": "Your own data"
 
 def build(models: Models, links: Links, config: AppConfig) -> None:
     """The 2-D tab's contents; call inside `with gr.Tab(...)`."""
-    gr.Markdown(INTRO, latex_delimiters=LATEX)
     if not models.planes:
         missing = "; ".join(v for k, v in models.errors.items() if k.startswith("ddpm2d "))
         gr.Markdown(f"⚠️ **2-D diffusion models unavailable.** {missing}", elem_classes="ge-error")
@@ -62,8 +61,7 @@ def build(models: Models, links: Links, config: AppConfig) -> None:
         if name.startswith("ddpm2d "):
             gr.Markdown(f"⚠️ **The {name.removeprefix('ddpm2d ')} model is unavailable.** {err}",
                         elem_classes="ge-error")
-    links.path("plane", START, STEPS)
-    links.button()
+    links.head("plane", START, STEPS)
     first = next(iter(models.planes))
     choices = [(NAMES[n], n) for n in models.planes] + [(NAMES[YOURS], YOURS)]
     ctl = PlaneControls(models, Radio(choices, value=first, label="data set", elem_id="plane-data"),
@@ -80,3 +78,4 @@ def build(models: Models, links: Links, config: AppConfig) -> None:
             draw.build(ctl, config)
     links.param("plane", "data", ctl.data)
     links.sub_tabs("plane", views, VIEWS)
+    render.about(INTRO, LATEX)  # the lab's theory, under its instrument

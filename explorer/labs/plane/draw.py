@@ -75,7 +75,6 @@ def start_from(data) -> str:
 
 
 def build(ctl: PlaneControls, config: AppConfig) -> None:
-    gr.Markdown(text(config.train_steps))
     canvas = gr.HTML(as_drawing([]), elem_id="plane-draw", html_template=page.static("plane_draw.html"),
                      js_on_load=page.mount("plane_draw.js", ("settle",)))
     with gr.Row():
@@ -103,3 +102,5 @@ def build(ctl: PlaneControls, config: AppConfig) -> None:
          .then(partial(settled_field, ctl), [ctl.data, ctl.trained], ctl.field, api_visibility="private")
          .then(partial(particles, ctl), ctl.particle_inputs, ctl.particles, api_visibility="private",
                concurrency_limit=2, concurrency_id="plane-particles"))
+    # the view's theory, under its figure and controls (the first screen is the instrument)
+    gr.Markdown(text(config.train_steps))

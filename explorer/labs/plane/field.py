@@ -54,7 +54,6 @@ def settled_field(ctl: PlaneControls, data, trained: Trained | None = None) -> s
 def build(ctl: PlaneControls, links: Links) -> None:
     T = next(iter(ctl.models.planes.values())).diffusion.T
     ts = field_ts(T)
-    gr.Markdown(TEXT, latex_delimiters=LATEX)
     with gr.Row():
         t = Slider(ts[0], ts[-1], value=100 if 100 in ts else ts[len(ts) // 10], step=ts[0], label="t",
                    elem_id="plane-t", info=f"the noise level, every {ts[0]} steps; drawn as you drag",
@@ -72,3 +71,5 @@ def build(ctl: PlaneControls, links: Links) -> None:
     links.opening(lambda name: settled_field(ctl, name, None) if name != YOURS else "", [ctl.data], [ctl.field])
     # the other data sets' tables too (up to 2.5 s each), so that picking one answers at once
     links.warmups += [partial(settled_field, ctl, name) for name in ctl.models.planes]
+    # the view's theory, under its figure and controls (the first screen is the instrument)
+    gr.Markdown(TEXT, latex_delimiters=LATEX)

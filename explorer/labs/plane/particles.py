@@ -91,7 +91,6 @@ def particles(ctl: PlaneControls, data, steps, eta, n, seed, trained: Trained | 
 
 def build(ctl: PlaneControls, links: Links) -> None:
     T = next(iter(ctl.models.planes.values())).diffusion.T
-    gr.Markdown(TEXT, latex_delimiters=LATEX)
     with gr.Row():
         steps = Slider(1, T, value=min(50, T), step=1, label="DDIM steps", elem_id="plane-steps")
         eta = Slider(0, 1, value=0.0, step=0.05, label="η (DDIM: 0 deterministic, 1 like DDPM)",
@@ -110,3 +109,5 @@ def build(ctl: PlaneControls, links: Links) -> None:
     for name, c in (("steps", steps), ("eta", eta), ("n", n), ("seed", seed)):
         links.param("plane", name, c)
     links.opening(lambda *a: run(*a) if a[0] != YOURS else "", ctl.particle_inputs[:-1], [view], later=True)
+    # the view's theory, under its figure and controls (the first screen is the instrument)
+    gr.Markdown(TEXT, latex_delimiters=LATEX)

@@ -66,10 +66,7 @@ VIEWS = {"sampling": "Ancestral sampling", "map": "Latent map", "encode": "Encod
 def build(models: Models, links: Links) -> gr.State | None:
     """The VAE tab's contents; call inside `with gr.Tab(...)`. Returns the encoded-digit state (for the KL lab).
     `links`: where the lab registers its linked controls and first views (explorer/links.py)."""
-    gr.Markdown(INTRO, latex_delimiters=LATEX)
-    if models.vaes:
-        links.path("vae", START, STEPS)
-    links.button()
+    links.head("vae", START, STEPS, show_path=bool(models.vaes))
     for name, err in models.errors.items():
         if name in VAE_CHECKPOINTS:
             gr.Markdown(f"⚠️ **{name} model unavailable.** {err}", elem_classes="ge-error")
@@ -104,6 +101,7 @@ def build(models: Models, links: Links) -> gr.State | None:
     render.brush_on_open(encode_tab, "vae-sketch")
     shown = {k: v for k, v in VIEWS.items() if k != "exact" or is_failures.MODEL in models.vaes}
     links.sub_tabs("vae", views, shown)
+    render.about(INTRO, LATEX)  # the lab's theory, under its instrument
     return ctl.encoded
 
 

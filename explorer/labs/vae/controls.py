@@ -104,16 +104,16 @@ def build(models: Models, cache: Cache, links: Links) -> VaeControls:
                                      f"data-decoders='{page_decoder.attributes(decoders)}'>"
                                      + page.static("decoder.html") + "</div>"),
                       js_on_load=page.mount("decoder.js", ("settle",)))
-    with gr.Row():
-        seed = Number(0, label="pixel seed", minimum=0, step=1, elem_id="vae-seed")
-        zero = gr.Button("z = 0", size="sm")
-        rand = gr.Button("random z", size="sm")
 
     def z_slider(k: int) -> gr.Slider:
         return Slider(-Z_RANGE, Z_RANGE, value=0.0, step=0.01, label=f"z{k + 1}", min_width=140,
                       visible=k < D0, elem_id=f"vae-z{k + 1}")
 
-    sliders = [z_slider(0), z_slider(1)]  # full width: the 2-D model's two sliders are easy to drag
+    sliders = [z_slider(0), z_slider(1)]  # full width, under the picture they drive: easy to drag, both in view
+    with gr.Row():
+        seed = Number(0, label="pixel seed", minimum=0, step=1, elem_id="vae-seed")
+        zero = gr.Button("z = 0", size="sm")
+        rand = gr.Button("random z", size="sm")
     with gr.Accordion(f"z3 … z{MAX_SLIDERS}", open=True, visible=D0 > 2) as more_dims:
         for d in range(2, MAX_SLIDERS, 2):  # two per row keeps a 32-D latent within reach
             with gr.Row(equal_height=True):

@@ -160,7 +160,6 @@ def _has_drawing(sketch) -> bool:
 def build(ctl: VaeControls, links: Links) -> EncodeView:
     """Lay out and wire the Encode sub-lab (call inside its gr.Tab)."""
     models = ctl.models
-    gr.Markdown(ENCODE_TEXT, latex_delimiters=LATEX)
     n_test = len(models.digits.x) if models.digits is not None else 0
     with gr.Row():
         with gr.Column():
@@ -208,4 +207,6 @@ def build(ctl: VaeControls, links: Links) -> EncodeView:
     links.param("vae", "eps_seed", eps_seed)
     to_mu.click(to_mean, [ctl.model, ctl.seed, ctl.encoded], outputs(ctl), show_progress="hidden",
                 api_visibility="private")
+    # the view's theory, under its figure and controls (the first screen is the instrument)
+    gr.Markdown(ENCODE_TEXT, latex_delimiters=LATEX)
     return EncodeView(idx, eps_seed, out, (by_button, by_pick, by_drawing))

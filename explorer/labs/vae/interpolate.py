@@ -40,13 +40,6 @@ def interpolate(models: Models, name: str, a, b, steps) -> str:
 
 
 def build(ctl: VaeControls, links: Links) -> None:
-    gr.Markdown("Decode the path between the encoder means μ of two test digits: a straight line, and a "
-                "spherical path (slerp) whose direction turns along a great circle while ‖z‖ moves evenly from "
-                "‖μ_a‖ to ‖μ_b‖, so it does not cut through the low-norm middle that the straight line crosses "
-                "(unless the two means point in opposite directions: then there is no great circle to follow, "
-                "and it takes the straight line). "
-                "Neither keeps ‖z‖ at the typical radius of a draw from N(0, I), about √D (5.66 for D = 32): "
-                "the encoder means sit inside it, and the captions give ‖z‖ along each path.")
     with gr.Row():
         a = Number(3, label="from test digit", minimum=0, step=1, elem_id="vae-interp-from")
         b = Number(2, label="to test digit", minimum=0, step=1, elem_id="vae-interp-to")
@@ -61,3 +54,11 @@ def build(ctl: VaeControls, links: Links) -> None:
     links.param("vae", "to", b, hi=last)
     links.param("vae", "steps", steps)
     links.opening(partial(interpolate, ctl.models), [ctl.model, a, b, steps], [out])
+    # the view's theory, under its figure and controls (the first screen is the instrument)
+    gr.Markdown("Decode the path between the encoder means μ of two test digits: a straight line, and a "
+                "spherical path (slerp) whose direction turns along a great circle while ‖z‖ moves evenly from "
+                "‖μ_a‖ to ‖μ_b‖, so it does not cut through the low-norm middle that the straight line crosses "
+                "(unless the two means point in opposite directions: then there is no great circle to follow, "
+                "and it takes the straight line). "
+                "Neither keeps ‖z‖ at the typical radius of a draw from N(0, I), about √D (5.66 for D = 32): "
+                "the encoder means sit inside it, and the captions give ‖z‖ along each path.")

@@ -133,13 +133,13 @@ def build(ctl: VaeControls, links: Links) -> None:
     models = ctl.models
     if MODEL not in models.vaes:
         return
-    gr.Markdown(TEXT, latex_delimiters=LATEX)
     gr.Markdown(table(models), elem_id="vae-fail-table")
     rows = worst(models)
     if not rows:
         gr.Markdown("ℹ️ No gallery: the 2-D model's card holds no measured digits (`python -m train evaluate-vae "
                     "--vae checkpoints/vae_2d.safetensors` finds them), or they were measured on other test digits "
                     "than those loaded here (MNIST's, with `--data-dir`).", elem_id="vae-fail-none")
+        gr.Markdown(TEXT, latex_delimiters=LATEX)
         return
     k_card = models.vae_cards[MODEL]["likelihood"]["worst"].get("k", 1000)
     pics = render.digit_picker(
@@ -163,3 +163,5 @@ def build(ctl: VaeControls, links: Links) -> None:
     links.param("vae", "fail_k", k)
     links.param("vae", "fail_seed", seed)
     links.opening(run, [pick, k, seed], [plot, post, md], later=True)
+    # the view's theory, under its figure and controls (the first screen is the instrument)
+    gr.Markdown(TEXT, latex_delimiters=LATEX)

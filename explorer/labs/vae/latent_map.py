@@ -176,7 +176,6 @@ class MapView:
 
 def build(ctl: VaeControls) -> MapView:
     models, cache = ctl.models, ctl.cache
-    gr.Markdown(MAP_TEXT, latex_delimiters=LATEX)
     D = max(vae.latent_dim for vae in models.vaes.values())  # every plane any model has (Cache.view checks)
     axis = Dropdown(map_planes(D), value=PRINCIPAL, label="the map's plane",
                     visible=models.vae(ctl.first).latent_dim > 2, elem_id="vae-map-axis")
@@ -204,6 +203,8 @@ def build(ctl: VaeControls) -> MapView:
         return map_point(models, cache, model, u, v, plane).tolist()
 
     gr.api(map_click, api_name="map_click")
+    # the view's theory, under its figure and controls (the first screen is the instrument)
+    gr.Markdown(MAP_TEXT, latex_delimiters=LATEX)
     return MapView(lmap, grid, axis)
 
 

@@ -176,7 +176,6 @@ def opening(models: Models, name: str, index, eps_seed, k_max, repeats, seed):
 
 
 def build(ctl: VaeControls, enc: EncodeView, links: Links) -> None:
-    gr.Markdown(LIKELIHOOD_TEXT, latex_delimiters=LATEX)
     with gr.Row():
         k = Slider(10, MAX_K, value=10_000, step=10, label="K, largest sample count", elem_id="vae-lik-k")
         repeats = Slider(1, MAX_REPEATS, value=5, step=1, label="repeated runs", elem_id="vae-lik-repeats")
@@ -198,3 +197,5 @@ def build(ctl: VaeControls, enc: EncodeView, links: Links) -> None:
     links.param("vae", "lik_seed", seed)
     links.opening(partial(opening, ctl.models), [ctl.model, enc.index, enc.eps_seed, k, repeats, seed],
                   [plot, under, elbo, post], later=True)
+    # the view's theory, under its figure and controls (the first screen is the instrument)
+    gr.Markdown(LIKELIHOOD_TEXT, latex_delimiters=LATEX)

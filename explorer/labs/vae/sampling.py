@@ -54,7 +54,6 @@ def ancestral(models: Models, name: str, seed, n) -> tuple[go.Figure, str, str]:
 
 
 def build(ctl: VaeControls, links: Links) -> None:
-    gr.Markdown(SAMPLING_TEXT, latex_delimiters=LATEX)
     with gr.Row():
         s_seed = Number(0, label="seed", minimum=0, step=1, elem_id="vae-sample-seed")
         s_n = Slider(1, 400, value=64, step=1, label="samples in the grid", elem_id="vae-sample-n")
@@ -71,3 +70,5 @@ def build(ctl: VaeControls, links: Links) -> None:
     links.param("vae", "sample_seed", s_seed)
     links.param("vae", "samples", s_n)
     links.opening(partial(ancestral, ctl.models), [ctl.model, s_seed, s_n], [s_z, s_stages, s_grid])
+    # the view's theory, under its figure and controls (the first screen is the instrument)
+    gr.Markdown(SAMPLING_TEXT, latex_delimiters=LATEX)
