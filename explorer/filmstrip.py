@@ -114,6 +114,7 @@ class Run:
     name: str = "reverse-process"  # what its exports are called
     title: str = "reverse process"  # what it is, in words: its exports' header (SamplerRequest.describe)
     successor: int | None = None  # the id of the run that stopped it by starting (a Run click while it ran)
+    samples: object = None  # the finished run's samples, (n, 28, 28) in [0, 1] (for the classifier's readings)
     exports: tuple[str, ...] = ()  # the files of its last export, and how many frames the run had then
     exported_frames: int = -1
 
@@ -130,7 +131,7 @@ def value(run: Run, final: bool, budget: int = FRAME_BUDGET) -> str:
     shown = kept(run.frames, budget) if final else run.frames[-1:]
     w, h = Image.open(io.BytesIO(shown[-1].png)).size
     return json.dumps(ViewerValue(run=run.id, final=final, total=run.total, computed=len(run.frames), width=w, height=h,
-                                  scale=4 if w <= 200 else 2, frames=[_frame_json(f) for f in shown]))
+                                  scale=4 if w <= 220 else 2, frames=[_frame_json(f) for f in shown]))
 
 
 def pending(run_id: int) -> str:

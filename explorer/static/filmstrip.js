@@ -57,7 +57,7 @@ export const mount = ({element, props, watch, trigger}) => {
     frames = v.frames; total = v.total; computed = v.computed; final = v.final; kept = v.kept ?? frames.length;
     const img = q('.ge-film-img');
     img.width = v.width * v.scale; img.height = v.height * v.scale;
-    q('.ge-film-labels').style.height = `${v.height * v.scale}px`;
+    q('.ge-film-labels').style.width = `${v.width * v.scale}px`;  // one name above each of the three blocks
     enable(v.final && !v.frames_url);
     if (!v.frames_url) return;
     // a finished run: its last frame is shown; the rest come from a file (see filmstrip.publish)

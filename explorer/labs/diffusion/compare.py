@@ -11,11 +11,11 @@ import torch
 from explorer import background, checks, render
 from explorer.gradio_compat import Dropdown, Number, Radio, Slider
 from explorer.labs.diffusion.common import DiffusionControls
+from explorer.labs.diffusion.frames import trajectory
 from explorer.labs.diffusion.reverse import (
     GUIDANCE_DEFAULT,
     GUIDANCE_LABEL_OFF,
     _guidance_control,
-    _trajectory,
     parse_request,
 )
 from explorer.links import Links
@@ -62,7 +62,7 @@ def _two_samplers(models: Models, m, req, second, with_ddpm: bool, progress) -> 
             t0 = time.perf_counter()
             g = torch.Generator().manual_seed(req.seed + 1)
             last = None
-            for k, step in enumerate(_trajectory(m, arm, z_T, g)):
+            for k, step in enumerate(trajectory(m, arm, z_T, g)):
                 last = step
                 if k % 10 == 0:
                     progress((done + k) / total, desc=f"{arm.sampler}, {arm.steps} steps: step {k + 1}")

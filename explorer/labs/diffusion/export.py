@@ -12,6 +12,8 @@ from PIL import Image, ImageDraw, ImageFont
 from explorer import checks, render, served
 from explorer.state import DPM_SOLVER, SamplerRequest
 
+BLOCK_GAP = 8  # black pixels between a frame's three blocks (reverse._frame_png)
+
 HOLD_S = 1.0  # the sample stays on screen this long at the end of an export
 EXPORT_MAX_AGE_S = 3600  # exports older than this are removed
 
@@ -36,9 +38,9 @@ def _export_path(name: str, suffix: str) -> str:
 
 
 # Pillow's built-in font has Latin glyphs only: the labels spell Greek letters and hats out
-ROWS = ("z_t", "predicted noise", "predicted x_0")  # a frame's rows, top to bottom (reverse._frame_png)
+ROWS = ("z_t", "predicted noise", "predicted x_0")  # a frame's blocks, left to right (reverse._frame_png)
 SAMPLE_ROWS = ("z_0, the sample", "last predicted noise", "z_0, the sample")  # the last frame's (t = 0)
-LABEL_W, HEADER_H, FONT_PX = 150, 40, 14
+HEADER_H, LABEL_H, FONT_PX = 40, 22, 14  # the title and caption; then each block's name above it
 
 
 @functools.cache
@@ -53,19 +55,20 @@ def frame_caption(run, frame) -> str:
 
 
 def labelled(grid: np.ndarray, title: str, caption: str, rows: tuple[str, ...], scale: int) -> np.ndarray:
-    """A frame grid (uint8, rows of 28-pixel cells with a 2-pixel pad), upscaled by `scale`, with the run's title and
-    the frame's caption above it and each row's name to its left: white text on black, like the digits."""
+    """A frame (uint8: len(rows) blocks side by side, BLOCK_GAP apart, reverse._frame_png), upscaled by `scale`, with
+    the run's title and the frame's caption above it and each block's name above the block: white text on black,
+    like the digits."""
     big = render.upscale(grid, scale)
     h, w = big.shape
-    out = Image.new("L", (LABEL_W + w, HEADER_H + h), 0)
-    out.paste(Image.fromarray(big), (LABEL_W, HEADER_H))
+    width = max(w, 360)  # room for the title of a run of one sample
+    out = Image.new("L", (width, HEADER_H + LABEL_H + h), 0)
+    out.paste(Image.fromarray(big), (0, HEADER_H + LABEL_H))
     draw, font = ImageDraw.Draw(out), _font()
     draw.text((6, 4), title.replace("η", "eta"), fill=255, font=font)
     draw.text((6, 4 + FONT_PX + 4), caption, fill=200, font=font)
-    cell = (render.SIDE + 2) * scale  # one row of digits and its pad
+    block = (w - (len(rows) - 1) * BLOCK_GAP * scale) / len(rows)
     for i, name in enumerate(rows):
-        y = HEADER_H + 2 * scale + i * cell + cell // 2 - FONT_PX // 2
-        draw.text((6, y), name, fill=255, font=font)
+        draw.text((i * (block + BLOCK_GAP * scale) + 4, HEADER_H + 2), name, fill=255, font=font)
     return np.asarray(out)
 
 
@@ -80,10 +83,10 @@ def _export_frames(run, scale: int = 3) -> list[np.ndarray]:
 
 
 def export_samples(run, scale: int = 4) -> str:
-    """The run's last frame's first row, its samples (z_0 once it finished), as a PNG grid with the run's title."""
+    """The run's last frame's first block, its samples (z_0 once it finished), as a PNG grid with the run's title."""
     last = run.frames[-1]
     grid = np.asarray(Image.open(io.BytesIO(last.png)).convert("L"))
-    row = grid[: render.SIDE + 4]  # the first row of cells and its pads: z_0, or z_t where a run stopped early
+    row = grid[:, : (grid.shape[1] - 2 * BLOCK_GAP) // 3]  # the first block: z_0, or z_t where a run stopped early
     what = "the samples z_0" if last.t == 0 else f"stopped at t = {last.t}: z_t"
     img = labelled(row, run.title, what, ("z_0" if last.t == 0 else "z_t",), scale)
     path = _export_path(f"{run.name}-samples", ".png")

@@ -2,24 +2,20 @@
 then scrubbed in the page (explorer/filmstrip.py); DDIM, DPM-Solver++(2M) or DDPM, class and guidance; Stop; export."""
 
 import collections
-import io
 import time
 from functools import partial
 
 import gradio as gr
-import torch
-from PIL import Image
 
-from explorer import background, checks, filmstrip, render
+from explorer import background, checks, filmstrip
 from explorer.gradio_compat import Dropdown, Number, Radio, Slider
 from explorer.labs.diffusion.common import LATEX, DiffusionControls
 from explorer.labs.diffusion.export import export, export_name
+from explorer.labs.diffusion.frames import readings, run_frames
 from explorer.labs.diffusion.guidance import guidance_text
 from explorer.links import Links
 from explorer.models import Models
 from explorer.state import CLASS_NONE, CLASSES, DPM_SOLVER, MAX_GUIDANCE, MAX_SAMPLES, SAMPLERS, SamplerRequest
-from train.diffusion import to_unit_range
-from train.models.ddpm import DDPM
 
 GUIDANCE_LABEL_ON = "guidance scale w"
 GUIDANCE_LABEL_OFF = "guidance scale w (pick a class first: there is nothing to guide towards)"
@@ -27,17 +23,6 @@ GUIDANCE_LABEL_OFF = "guidance scale w (pick a class first: there is nothing to 
 # Inception Score rises past real digits' and the Fréchet distance is no worse than without guidance; at w = 1 the FD
 # more than doubles (docs/checkpoints.md), so larger defaults would start every class beyond the measured trade-off.
 GUIDANCE_DEFAULT = 0.5
-
-
-def _frame_png(z: torch.Tensor, eps: torch.Tensor, x0: torch.Tensor) -> bytes:
-    """One frame as a PNG: rows z_t, ε̂ (±2 shown as black to white), x̂_0; one column per sample. (n, 1, 28, 28)
-    each, in [−1, 1] (ε̂ in about ±2)."""
-    n = z.shape[0]
-    rows = torch.cat([to_unit_range(z), to_unit_range(eps, 2.0), to_unit_range(x0)])  # (3n, 1, 28, 28)
-    g = render.grid(rows.squeeze(1), n, pad=2)  # row-major: all z_t, then all ε̂, then all x̂_0
-    buf = io.BytesIO()
-    Image.fromarray(g, mode="L").save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
 
 
 def parse_request(models: Models, sampler, steps, eta, seed, n, label, guidance) -> SamplerRequest:
@@ -48,31 +33,6 @@ def parse_request(models: Models, sampler, steps, eta, seed, n, label, guidance)
 def check_call(models: Models, sampler, steps, eta, seed, n, label, guidance, run=None) -> None:
     """/reverse's values checked when the call arrives, before it waits for a run slot (`checks.pre_queue`)."""
     parse_request(models, sampler, steps, eta, seed, n, label, guidance)
-
-
-def _trajectory(m: DDPM, req: SamplerRequest, z_T: torch.Tensor, generator: torch.Generator):
-    y = None if req.label is None else torch.full((z_T.shape[0],), req.label, dtype=torch.long)
-    eps_model = m.eps_model(y, req.guidance)
-    if req.sampler == "DDPM":
-        return m.diffusion.ddpm_sample_progressive(eps_model, tuple(z_T.shape), generator, z_T=z_T)
-    if req.sampler == DPM_SOLVER:
-        return m.diffusion.dpm_solver_pp_sample_progressive(eps_model, tuple(z_T.shape), req.steps, z_T=z_T)
-    return m.diffusion.ddim_sample_progressive(eps_model, tuple(z_T.shape), req.steps, req.eta, generator, z_T=z_T)
-
-
-def _frames(m: DDPM, req: SamplerRequest, alt=lambda text, images: text):
-    """Every frame of a run, one per step (its input z_t, ε̂, x̂_0) and last the sample z_0 (its x̂_0 row
-    repeats z_0; its ε̂ row is the last step's prediction, the noise that step removed). `alt(text, images)`: the
-    sample frame's alt text (Models.alt: with what the classifier reads in the samples)."""
-    g = torch.Generator().manual_seed(req.seed)
-    z_T = torch.randn((req.n, 1, 28, 28), generator=g)
-    with torch.inference_mode():
-        k, step = -1, None
-        for k, step in enumerate(_trajectory(m, req, z_T, g)):
-            yield filmstrip.Frame(k, step.t + 1, _frame_png(step.z_t, step.eps, step.x0))
-        samples = to_unit_range(step.z_prev.squeeze(1))
-        yield filmstrip.Frame(k + 1, 0, _frame_png(step.z_prev, step.eps, step.z_prev),
-                              alt=alt(f"the {req.n} samples z_0 (top row), {req.describe()}", samples))
 
 
 def new_run(run) -> filmstrip.Run:
@@ -137,7 +97,7 @@ def _reverse(models: Models, req: SamplerRequest, run):
         return
     t0 = time.perf_counter()
     try:
-        frames = partial(_frames, models.diffusion_model(), req, alt=models.alt)
+        frames = partial(run_frames, models.diffusion_model(), req, alt=models.alt, run=run)
         for batch in background.stream(frames, run.stop, interval=STREAM_S, name="reverse-process"):
             run.frames.extend(batch)
             k = min(len(run.frames), req.steps)
@@ -198,6 +158,18 @@ def finished(models: Models, sampler, steps, eta, seed, n, label, guidance) -> t
     return collections.deque(reverse(models, sampler, steps, eta, seed, n, label, guidance), maxlen=1)[0]
 
 
+def _exports(run: gr.State) -> gr.File:
+    """The export button and the files' box, wired to this session's run; returns the box."""
+    with gr.Row():
+        export_btn = gr.Button("Export GIF, MP4 and the samples (PNG)", size="sm", scale=0)
+        files = gr.File(label="exports: the run (GIF, MP4), its samples (PNG)", file_count="multiple",
+                        interactive=False, height=110, elem_id="diff-export-files", visible=False)
+    # the files' box is hidden while it has none (an empty file box is an unnamed control to a screen reader)
+    export_btn.click(export, run, files, api_name="export").then(lambda: gr.update(visible=True), None, files,
+                                                                  api_visibility="private", show_progress="hidden")
+    return files
+
+
 def build(ctl: DiffusionControls, links: Links) -> None:
     models, m, T = ctl.models, ctl.ddpm, ctl.T
     # the controls beside the viewer they drive: both on the first screen
@@ -218,20 +190,19 @@ def build(ctl: DiffusionControls, links: Links) -> None:
                               elem_id="diff-guidance", label=GUIDANCE_LABEL_OFF)
             eta = Slider(0, 1, value=0.0, step=0.05, label="η (DDIM: 0 deterministic, 1 like DDPM)",
                          elem_id="diff-eta")
+            read_on = gr.Checkbox(False, label="what the classifier reads in each sample", elem_id="diff-read-on",
+                                  interactive=models.classifier is not None)
         with gr.Column(scale=5):
             status = gr.Markdown(elem_id="diff-status")
             view = filmstrip.viewer(m.diffusion, elem_id="diff-frame")
+            read = gr.HTML(visible=False, elem_id="diff-readings")
     run = gr.State(None)  # this session's filmstrip.Run
-    gr.Markdown("Rows: the noisy sample $z_t$, the predicted noise $\\hat\\varepsilon$ (±2 shown black to white) and "
-                "the predicted clean image $\\hat x_0$. The last frame is the sample $z_0$ the sampler returns. Once "
-                "a run ends, the slider, the arrow keys and ▶ play move through its frames in your browser, without "
-                "recomputing anything.\n\n" + (guidance_text(models) if m.config.num_classes else ""),
-                latex_delimiters=LATEX)
-    with gr.Row():
-        export_btn = gr.Button("Export GIF, MP4 and the samples (PNG)", size="sm", scale=0)
-        files = gr.File(label="exports: the run (GIF, MP4), its samples (PNG)", file_count="multiple",
-                        interactive=False, height=110,
-                        elem_id="diff-export-files", visible=False)
+    gr.Markdown("Left to right: the noisy sample $z_t$, the predicted noise $\\hat\\varepsilon$ (±2 shown black to "
+                "white) and the predicted clean image $\\hat x_0$, each sample in the same cell of each block. The "
+                "last frame is the sample $z_0$ the sampler returns. Once a run ends, the slider, the arrow keys and "
+                "▶ play move through its frames in your browser, without recomputing anything.\n\n"
+                + (guidance_text(models) if m.config.num_classes else ""), latex_delimiters=LATEX)
+    files = _exports(run)
 
     sampler.change(_sampler_controls, sampler, [steps, eta], api_visibility="private", show_progress="hidden")
     label.change(_guidance_control, label, guidance, api_visibility="private", show_progress="hidden")
@@ -243,11 +214,13 @@ def build(ctl: DiffusionControls, links: Links) -> None:
                    trigger_mode="multiple")
      .success(background.in_session(reverse, models), [sampler, steps, eta, seed, n, label, guidance, run],
               [view, status, run], api_name="reverse", concurrency_limit=2, show_progress="minimal",
-              validator=checks.pre_queue(partial(check_call, models)), trigger_mode="multiple"))
+              validator=checks.pre_queue(partial(check_call, models)), trigger_mode="multiple")
+     .then(partial(readings, models), [read_on, run], read, api_visibility="private", show_progress="hidden"))
+    run_btn.click(lambda: gr.update(value=""), None, read, queue=False, api_visibility="private",
+                  show_progress="hidden")  # a new run: the last run's readings go
+    read_on.change(partial(readings, models), [read_on, run], read, api_visibility="private",
+                   show_progress="hidden")
     stop_btn.click(stop, run, status, api_name="stop", show_progress="hidden")
-    # the files' box is hidden while it has none (an empty file box is an unnamed control to a screen reader)
-    export_btn.click(export, run, files, api_name="export").then(lambda: gr.update(visible=True), None, files,
-                                                                  api_visibility="private", show_progress="hidden")
     for name, c in (("sampler", sampler), ("steps", steps), ("eta", eta), ("seed", seed), ("n", n),
                     ("class", label), ("guidance", guidance)):
         links.param("diffusion", name, c)

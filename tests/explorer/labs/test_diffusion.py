@@ -11,6 +11,7 @@ import torch
 
 from explorer import render
 from explorer.labs.diffusion import compare, elbo, export, forward, guidance, reverse
+from explorer.labs.diffusion import frames as film
 from explorer.models import Models
 from train.models.ddpm import DDPM, DDPMConfig
 
@@ -96,14 +97,14 @@ def test_the_last_frame_is_the_sampler_output(models):
     T = models.ddpm.diffusion.T
     for steps in (1, 5):
         req = reverse.parse_request(models, "DDIM", steps, 0.0, 3, 2, "none (unconditional)", 0.0)
-        frames = list(reverse._frames(models.ddpm, req))
+        frames = list(film.run_frames(models.ddpm, req))
         assert next(f.t for f in frames) == T and frames[-1].t == 0 and len(frames) == steps + 1
         assert [f.k for f in frames] == list(range(steps + 1))
         g = torch.Generator().manual_seed(3)
         z_T = torch.randn((2, 1, 28, 28), generator=g)
-        last = list(reverse._trajectory(models.ddpm, req, z_T, g))[-1]
-        assert frames[-1].png == reverse._frame_png(last.z_prev, last.eps, last.z_prev)
-        assert frames[-2].png == reverse._frame_png(last.z_t, last.eps, last.x0)  # z_1's frame is not z_0's
+        last = list(film.trajectory(models.ddpm, req, z_T, g))[-1]
+        assert frames[-1].png == film.frame_png(last.z_prev, last.eps, last.z_prev)
+        assert frames[-2].png == film.frame_png(last.z_t, last.eps, last.x0)  # z_1's frame is not z_0's
 
 
 def _drain(gen):
@@ -226,13 +227,13 @@ def test_dpm_solver_runs_in_the_viewer_and_beside_ddim(models):
     req = reverse.parse_request(models, DPM_SOLVER, 4, 0.7, 5, 2, "none (unconditional)", 0.0)
     assert req.eta == 0.0 and req.describe() == f"{DPM_SOLVER}, 4 steps, seed 5, unconditional"
     assert export.export_name(req) == "dpmpp2m4-seed5-uncond"
-    frames = list(reverse._frames(models.ddpm, req))
+    frames = list(film.run_frames(models.ddpm, req))
     assert len(frames) == 5 and frames[-1].t == 0
     g = torch.Generator().manual_seed(5)
     z_T = torch.randn((2, 1, 28, 28), generator=g)
     steps = list(models.ddpm.diffusion.dpm_solver_pp_sample_progressive(models.ddpm.eps_model(None), (2, 1, 28, 28), 4,
                                                                         z_T=z_T))
-    assert frames[-1].png == reverse._frame_png(steps[-1].z_prev, steps[-1].eps, steps[-1].z_prev)
+    assert frames[-1].png == film.frame_png(steps[-1].z_prev, steps[-1].eps, steps[-1].z_prev)
     steps_u, eta_u = reverse._sampler_controls(DPM_SOLVER)
     assert steps_u["interactive"] is True and eta_u["interactive"] is False and "deterministic" in eta_u["label"]
     html = compare.two_samplers(models, 3, 2, 0.0, 0, 1, "none (unconditional)", 0.0, False, DPM_SOLVER,
@@ -255,12 +256,17 @@ def test_exported_frames_say_what_they_show(models):
     frames = export._export_frames(run, scale=3)
     grid = np.asarray(Image.open(io.BytesIO(run.frames[-1].png)).convert("L"))
     h, w = grid.shape
-    assert frames[-1].shape == (export.HEADER_H + 3 * h, export.LABEL_W + 3 * w)
-    assert frames[-1][:export.HEADER_H].max() == 255 and frames[-1][:, :export.LABEL_W].max() == 255  # text drawn
-    assert np.array_equal(frames[-1][export.HEADER_H:, export.LABEL_W:], render.upscale(grid, 3))  # digits intact
+    top = export.HEADER_H + export.LABEL_H  # the title and caption, then the blocks' names
+    assert frames[-1].shape == (top + 3 * h, max(3 * w, 360))
+    assert frames[-1][:export.HEADER_H].max() == 255 and frames[-1][export.HEADER_H:top].max() == 255  # text drawn
+    assert np.array_equal(frames[-1][top:, :3 * w], render.upscale(grid, 3))  # digits intact
+    # the frame: three square blocks side by side (2 samples: 2 columns, 1 row), the gap between them black
+    block = film.block_width(2)
+    assert w == 3 * block + 2 * export.BLOCK_GAP and h == render.SIDE + 4
+    assert grid[:, block:block + export.BLOCK_GAP].max() == 0
     with Image.open(export.export_samples(run, scale=4)) as im:
         sample = np.asarray(im)
-    assert np.array_equal(sample[export.HEADER_H:, export.LABEL_W:], render.upscale(grid[:32], 4))
+    assert np.array_equal(sample[top:, :4 * block], render.upscale(grid[:, :block], 4))
 
 
 def test_exporting_the_same_run_again_reuses_its_files(models):
@@ -278,3 +284,28 @@ def test_exporting_the_same_run_again_reuses_its_files(models):
     other = collections.deque(reverse.reverse(models, "DDIM", 2, 0.0, 8, 2, "none (unconditional)", 0.0),
                               maxlen=1)[0][2]
     assert set(export.export(other)).isdisjoint(again)
+
+
+def test_the_samples_readings_are_the_classifiers_in_a_square_grid(models):
+    """On request, each sample of the finished run with the digit the project's classifier finds most probable and
+    that probability under it, ⌈√n⌉ to a row; hidden when not asked for and before a run finished."""
+    import dataclasses
+    import re
+
+    from tests.conftest import CHECKPOINTS
+    from train.checkpoint import load_checkpoint
+
+    models = dataclasses.replace(models, classifier=load_checkpoint(CHECKPOINTS / "classifier.safetensors"))
+    run = collections.deque(reverse.reverse(models, "DDIM", 3, 0.0, 4, 5, "none (unconditional)", 0.0), maxlen=1)[0][2]
+    assert run.samples.shape == (5, 28, 28) and 0 <= float(run.samples.min()) and float(run.samples.max()) <= 1
+    off = film.readings(models, False, run)
+    assert off["visible"] is False and off["value"] == ""
+    assert film.readings(models, True, None)["value"] == ""
+    html = film.readings(models, True, run)["value"]
+    assert "repeat(3, max-content)" in html  # 5 samples: 3 columns
+    with torch.no_grad():  # the classifier's own softmax, computed here
+        probs = torch.softmax(models.classifier.eval()(run.samples[:, None].float()), dim=1)
+    captions = re.findall(r"<figcaption>([^<]*)</figcaption>", html)
+    best, digit = probs.max(dim=1)
+    assert captions == [f"{d} ({p:.0%})" if p >= 0.5 else f"unsure ({d}?)"
+                        for p, d in zip(best.tolist(), digit.tolist(), strict=True)]

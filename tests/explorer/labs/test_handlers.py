@@ -36,8 +36,12 @@ def test_map_and_manifold_points_are_the_planes_z(lab):
     z32 = latent_map.map_point(models, cache, "32-D latent", 1.0, 0.0)
     plane = cache.planes["32-D latent"]
     assert torch.allclose(plane.to_uv(z32), torch.tensor([1.0, 0.0]), atol=1e-4)  # on the PCA plane, at (1, 0)
-    top_left = latent_map.manifold_point(models, cache, "2-D latent", 0, 0)
+    top_left = latent_map.manifold_point(models, cache, "2-D latent", "pc", 0, 0)
     assert top_left[0] < 0 < top_left[1]  # the grid's first cell: lowest u, highest v
+    # the plane of z3: the manifold's cells step along z3 only, left to right
+    row = [latent_map.manifold_point(models, cache, "32-D latent", "z3", x, 0) for x in (0, 2 * 28 * 14)]
+    step = row[1] - row[0]
+    assert float(step[2]) > 0 and float(step.abs().max()) == pytest.approx(float(step[2]))
     with pytest.raises(checks.InputError, match="Map coordinate v = 9 is outside"):
         latent_map.map_point(models, cache, "2-D latent", 0, 9)
 
