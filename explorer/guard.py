@@ -87,7 +87,7 @@ LAB_OF_ENDPOINT = {
                      "reparameterize", "kl_vae_term"), "VAE"),
     "is_failure": "2-D latent",
     **dict.fromkeys(("diffusion_digit", "forward", "snapshots", "reverse", "stop", "export", "two_samplers",
-                     "elbo_terms"), "diffusion"),
+                     "elbo_terms", "uncond_vs_class"), "diffusion"),
     **dict.fromkeys(("plane_field", "plane_particles", "plane_start_from", "plane_stop", "plane_train",
                       "plane_continue"), "ddpm2d"),
     **dict.fromkeys(("kl_1d", "kl_2d", "kl_fit", "kl_monte_carlo", "preset"), "KL"),

@@ -49,10 +49,9 @@ def parse_comparison(models: Models, steps_a, steps_b, eta, seed, n, label, guid
     return req, second, with_ddpm
 
 
-def _two_samplers(models: Models, m, req, second, with_ddpm: bool, progress) -> str:
-    arms = [req, second]
-    if with_ddpm:
-        arms.append(dataclasses.replace(req, sampler="DDPM", steps=m.diffusion.T, eta=1.0))
+def _run_arms(models: Models, m, req, arms: list, progress, name) -> list[str]:
+    """Each arm (a SamplerRequest) from the same z_T (seed req.seed; fresh noise, where an arm draws any, from seed
+    req.seed + 1): the shared z_T, then each arm's samples, as image grids captioned `name(arm)` and the time."""
     z_T = torch.randn((req.n, 1, 28, 28), generator=torch.Generator().manual_seed(req.seed))
     total, done = sum(a.steps for a in arms), 0
     out = [render.grid_tag(to_unit_range(z_T.squeeze(1)), req.n, cell=56, caption=f"the shared z_T (seed {req.seed})",
@@ -67,14 +66,45 @@ def _two_samplers(models: Models, m, req, second, with_ddpm: bool, progress) -> 
                 if k % 10 == 0:
                     progress((done + k) / total, desc=f"{arm.sampler}, {arm.steps} steps: step {k + 1}")
             done += arm.steps
-            what = {"DDPM": f"DDPM, all {arm.steps} steps", DPM_SOLVER: f"{DPM_SOLVER}, {arm.steps} steps"}.get(
-                arm.sampler, f"DDIM, {arm.steps} steps, η = {arm.eta:g}")
+            what = name(arm)
             samples = to_unit_range(last.z_prev.squeeze(1))
             out.append(render.grid_tag(samples, req.n, cell=56,
                                        caption=f"{what}: {time.perf_counter() - t0:.1f} s",
                                        export=render.file_name("diffusion-compare", sampler=arm.sampler,
-                                                               steps=arm.steps, eta=arm.eta, seed=req.seed),
+                                                               steps=arm.steps, eta=arm.eta, seed=req.seed,
+                                                               **({} if arm.label is None else
+                                                                  {"label": arm.label, "w": arm.guidance})),
                                        alt=models.alt(f"{req.n} samples: {what}, from that z_T", samples)))
+    return out
+
+
+def _sampler_name(arm) -> str:
+    return {"DDPM": f"DDPM, all {arm.steps} steps", DPM_SOLVER: f"{DPM_SOLVER}, {arm.steps} steps"}.get(
+        arm.sampler, f"DDIM, {arm.steps} steps, η = {arm.eta:g}")
+
+
+def uncond_vs_class(models: Models, steps, eta, seed, n, label, guidance, progress=gr.Progress(),
+                    request: gr.Request = None) -> str:
+    """The same z_T through the same DDIM steps twice: without a label (the unconditional model) and with class
+    `label` at guidance `guidance`; only the label the network is given differs."""
+    req = parse_request(models, "DDIM", steps, eta, seed, n, label, guidance)
+    if req.label is None:
+        raise checks.InputError("Pick a class: the same z_T then runs unconditionally and for that class.")
+    arms = [dataclasses.replace(req, label=None, guidance=0.0), req]
+    with background.RUNS.claim(request.session_hash if request else None):
+        out = _run_arms(models, models.diffusion_model(), req, arms, progress, lambda a: (
+            "unconditional" if a.label is None else f"class {a.label}, w = {a.guidance:g}") + f", DDIM {a.steps} steps")
+    return ("<div>" + "".join(out) + "<p class='ge-note'>Both rows start from the same z_T and take the same DDIM "
+            f"steps (η = {req.eta:g}{'' if req.eta == 0 else f', fresh noise from seed {req.seed + 1} in both'}): "
+            "only the label the network is given differs, none (the unconditional model) or the class with its "
+            "guidance scale. What the classifier reads in each sample is in the images' descriptions.</p></div>")
+
+
+def _two_samplers(models: Models, m, req, second, with_ddpm: bool, progress) -> str:
+    arms = [req, second]
+    if with_ddpm:
+        arms.append(dataclasses.replace(req, sampler="DDPM", steps=m.diffusion.T, eta=1.0))
+    out = _run_arms(models, m, req, arms, progress, _sampler_name)
     cls = "" if req.label is None else f" (class {req.label}, w = {req.guidance:g})"
     return ("<div>" + "".join(out) + f"<p class='ge-note'>Every row starts from the same z_T{cls}. DDIM with η = 0 "
             "and DPM-Solver++(2M) add no noise: both follow the probability-flow ODE, which maps each z_T to one "
@@ -118,6 +148,7 @@ def build(ctl: DiffusionControls, links: Links) -> None:
     with gr.Row():
         ddpm = gr.Checkbox(False, label=f"also DDPM with all {T} steps (minutes on a CPU)", elem_id="diff-compare-ddpm")
         btn = gr.Button("Compare", variant="primary", elem_id="diff-compare-btn")
+        vs = gr.Button("Unconditional vs this class, same z_T", elem_id="diff-cmp-uncond")
     out = gr.HTML(elem_id="diff-compare")
     label.change(_guidance_control, label, guidance, api_visibility="private", show_progress="hidden")
     inputs = [a, b, eta, seed, n, label, guidance, ddpm, sampler_b]
@@ -125,6 +156,8 @@ def build(ctl: DiffusionControls, links: Links) -> None:
     check = checks.pre_queue(partial(parse_comparison, ctl.models))
     render.clear_stale(btn.click(background.in_session(two_samplers, ctl.models), inputs, out, api_name="two_samplers",
                                  concurrency_limit=2, validator=check), ["diff-compare"])
+    render.clear_stale(vs.click(background.in_session(uncond_vs_class, ctl.models), [a, eta, seed, n, label, guidance],
+                                out, api_name="uncond_vs_class", concurrency_limit=2), ["diff-compare"])
     # not the DDPM box: a link would start minutes of work on every page that opens it
     linked = [c for c in inputs if c is not ddpm]
     for name, c in zip(("cmp_a", "cmp_b", "cmp_eta", "cmp_seed", "cmp_n", "cmp_class", "cmp_guidance",

@@ -1,5 +1,6 @@
 """The diffusion tab's handlers called directly, on small models of any T (the app tests use the shipped one)."""
 
+import base64
 import collections
 import io
 import itertools
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from explorer import render
+from explorer import checks, render
 from explorer.labs.diffusion import compare, elbo, export, forward, guidance, reverse
 from explorer.labs.diffusion import frames as film
 from explorer.models import Models
@@ -309,3 +310,24 @@ def test_the_samples_readings_are_the_classifiers_in_a_square_grid(models):
     best, digit = probs.max(dim=1)
     assert captions == [f"{d} ({p:.0%})" if p >= 0.5 else f"unsure ({d}?)"
                         for p, d in zip(best.tolist(), digit.tolist(), strict=True)]
+
+
+def test_unconditional_vs_a_class_runs_the_same_noise_with_and_without_the_label(models):
+    """One click: the shared z_T, then the same DDIM steps without a label and with the class; the class arm is
+    reverse's own run of that class from the same seed, the unconditional arm reverse's unconditional run."""
+    import re
+
+    from PIL import Image
+
+    html = compare.uncond_vs_class(models, 3, 0.0, 2, 2, "3", 0.5, progress=lambda *a, **k: None)
+    imgs = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
+    assert len(imgs) == 3 and "unconditional, DDIM 3 steps" in html and "class 3, w = 0.5, DDIM 3 steps" in html
+
+    def grid(b64):
+        return np.asarray(Image.open(io.BytesIO(base64.b64decode(b64))).convert("L"))
+
+    for label, w, img in (("none (unconditional)", 0.0, imgs[1]), ("3", 0.5, imgs[2])):
+        run = collections.deque(reverse.reverse(models, "DDIM", 3, 0.0, 2, 2, label, w), maxlen=1)[0][2]
+        assert np.array_equal(grid(img), render.grid(run.samples, 2))  # the same samples, to the grey level
+    with pytest.raises(checks.InputError, match="Pick a class"):
+        compare.uncond_vs_class(models, 3, 0.0, 2, 2, "none (unconditional)", 0.5, progress=lambda *a, **k: None)
