@@ -5,6 +5,7 @@ import js from '@eslint/js';
 import globals from 'globals';
 
 export default [
+  {ignores: ['explorer/static/vendor/**']},  // vendored as published (static/vendor/README.md)
   js.configs.recommended,
   {
     files: ['explorer/static/**/*.js', 'tests/js/**/*.mjs'],

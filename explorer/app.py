@@ -27,7 +27,10 @@ def build_demo(models: Models, links: Links | None = None, config: AppConfig = A
     # Gradio's cache (uploads, images it was handed): files older than an hour are removed every ten minutes, and all
     # of them when the app stops
     with Blocks(title=TITLE, delete_cache=(600, 3600)) as demo:
-        gr.HTML(HEADER, padding=False)
+        with gr.Row(elem_classes="ge-top"):
+            gr.HTML(HEADER, padding=False)
+            gr.HTML("", html_template=page.static("presenter.html"), js_on_load=page.mount("presenter.js"),
+                    padding=False, elem_id="ge-presenter", elem_classes="ge-presenter-box")
         links.note = gr.Markdown(visible=False, elem_id="ge-link-note", elem_classes="ge-link-note")
         with gr.Tabs(elem_id="labs") as links.top:
             with gr.Tab("VAE", id="vae", elem_id="tab-vae"):

@@ -83,7 +83,7 @@ class AppServer:
 
 
 def launch_app(data_dir: Path, checkpoints: Path = CHECKPOINTS, port: int | None = None,
-               train_steps: int | None = None, warm: bool = True) -> AppServer:
+               train_steps: int | None = None, warm: bool = True, tree: Path | None = None) -> AppServer:
     """The explorer in a process of its own, on `port` (a free one if None), not yet waited for (`wait_until_up`).
     `train_steps`: the 2-D lab's cap on a drawing's training (None: the app's default, as the benchmarks measure
     it); `warm`: whether it computes the default first views in the background once serving (`--warm`)."""
@@ -93,7 +93,7 @@ def launch_app(data_dir: Path, checkpoints: Path = CHECKPOINTS, port: int | None
         [sys.executable, "-m", "explorer", "--port", str(port), "--checkpoints", str(checkpoints),
          "--data-dir", str(data_dir), "--no-download",
          *(["--train-steps", str(train_steps)] if train_steps else []), *([] if warm else ["--no-warm"])],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        cwd=tree or ROOT, stdout=log, stderr=subprocess.STDOUT)
     return AppServer(f"http://127.0.0.1:{port}", proc, 0.0, Path(log.name))
 
 
@@ -114,9 +114,10 @@ def wait_until_up(server: AppServer, timeout: float = 120.0) -> AppServer:
 
 
 def start_app(data_dir: Path, checkpoints: Path = CHECKPOINTS, timeout: float = 120.0,
-              port: int | None = None, train_steps: int | None = None, warm: bool = True) -> AppServer:
+              port: int | None = None, train_steps: int | None = None, warm: bool = True,
+              tree: Path | None = None) -> AppServer:
     """`launch_app`, then `wait_until_up`."""
-    return wait_until_up(launch_app(data_dir, checkpoints, port, train_steps, warm), timeout)
+    return wait_until_up(launch_app(data_dir, checkpoints, port, train_steps, warm, tree), timeout)
 
 
 @pytest.fixture(scope="session")

@@ -20,8 +20,10 @@ const same = (value, p) => {
 const topic = p => p.elem;
 const query = cfg => {  // the view on screen, as a query string
   const q = new URLSearchParams(), lab = cfg.top ? selected(cfg.top) : null;
-  const theme = new URLSearchParams(location.search).get('__theme');  // Gradio's own: dark mode stays
-  if (theme) q.set('__theme', theme);
+  const now = new URLSearchParams(location.search);
+  for (const kept of ['__theme', 'present']) {  // Gradio's dark mode, presenter mode (presenter.js): they stay
+    if (now.get(kept)) q.set(kept, now.get(kept));
+  }
   if (!lab) return q;
   q.set('lab', lab);
   const views = cfg.views[lab], view = views ? selected(views.tabs) : null;
@@ -47,7 +49,10 @@ const keepTheUrl = cfg => {
     // defaults would write the defaults over the link being opened
     if (!get('opened')) return;
     const url = link(cfg);
-    if (url !== last) { history.replaceState(history.state, '', url); last = url; }
+    if (url !== last) {
+      history.replaceState(history.state, '', url); last = url;
+      window.dispatchEvent(new Event('ge-link'));  // (presenter.js: its QR code and slide number follow)
+    }
   };
   const soon = () => { if (!timer) timer = setTimeout(write, 150); };  // after the tab list has marked its tab
   for (const p of cfg.params) on(topic(p), soon, {replay: false});

@@ -87,11 +87,12 @@ def print_table(rows: list[tuple]) -> None:
 
 
 @contextmanager
-def app_page(data_dir: Path, checkpoints: Path) -> Iterator[tuple[AppServer, object]]:
-    """The app started on a free port and a headless Chromium page open on it; both closed afterwards."""
+def app_page(data_dir: Path, checkpoints: Path, tree: Path | None = None) -> Iterator[tuple[AppServer, object]]:
+    """The app started on a free port and a headless Chromium page open on it; both closed afterwards. `tree`: the
+    app of another source tree (a `git worktree` of an earlier commit, for before/after tables)."""
     from playwright.sync_api import sync_playwright
 
-    server = start_app(data_dir, checkpoints)
+    server = start_app(data_dir, checkpoints, tree=tree)
     try:
         with sync_playwright() as p:
             browser = launch(p)
