@@ -138,8 +138,8 @@ def test_export_gif_mp4_and_samples(client):
     from PIL import Image
 
     client.predict(*RUN, api_name="/reverse")
-    gif, mp4, png = client.predict(api_name="/export")
-    for f in (gif, mp4, png):  # named after the run
+    gif, slides, mp4, png = client.predict(api_name="/export")
+    for f in (gif, slides, mp4, png):  # named after the run
         assert Path(f).name.startswith("ddim10-eta0-seed0-uncond"), f
     with Image.open(png) as im:
         assert im.format == "PNG" and im.width > 2 * 30 * 4  # two samples, upscaled, with their labels
@@ -147,6 +147,9 @@ def test_export_gif_mp4_and_samples(client):
         assert im.format == "GIF" and im.n_frames == 11  # ten steps and the sample
         im.seek(10)
         assert im.info["duration"] == 1000  # the sample is held for a second
+    with Image.open(slides) as im:  # the samples' block only, every frame of this short run, 16 grey levels
+        assert Path(slides).name.endswith("-slides.gif") and im.n_frames == 11
+        assert len(set(im.convert("L").getdata())) <= 16
     with av.open(mp4) as container:
         stream = container.streams.video[0]
         assert stream.codec_context.name == "h264" and sum(1 for _ in container.decode(stream)) == 11 + 16

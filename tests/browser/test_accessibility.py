@@ -80,7 +80,8 @@ def test_generated_digits_say_what_the_classifier_reads(page):
     page.get_by_role("tab", name="Reverse process", exact=True).click()
     page.wait_for_selector("#diff-frame .ge-film-img:not([hidden])", timeout=30_000)
     last = page.evaluate(reads, "#diff-frame .ge-film-img")[0]
-    assert last.startswith("the 4 samples z_0 (top row), DDIM") and "; the classifier reads, in order: " in last, last
+    assert last.startswith("the 4 samples z_0 (the left block), DDIM"), last
+    assert "; the classifier reads, in order: " in last, last
     # the run's other frames come from a file after its last one (filmstrip.publish): the slider waits for them
     page.wait_for_function("() => !document.querySelector('#diff-frame .ge-film-range').disabled", timeout=30_000)
     page.locator("#diff-frame .ge-film-range").focus()

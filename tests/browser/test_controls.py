@@ -91,10 +91,10 @@ def test_the_sample_is_the_last_frame_and_exports_are_per_run(page):
     caption = "() => document.querySelector('#diff-frame .ge-film-caption').textContent"
     page.wait_for_function(f"() => ({caption})().startsWith('frame 2 of 2: z₀, the sample')", timeout=10_000)
     assert "index" not in page.evaluate(caption)  # not "t = 1 (index 0)"
-    page.get_by_role("button", name="Export GIF, MP4 and the samples (PNG)").click()
+    page.get_by_role("button", name="Export GIF, GIF for slides, MP4 and the samples (PNG)").click()
     page.wait_for_selector("#diff-export-files a", timeout=60_000)
     files = page.inner_text("#diff-export-files").replace("\n", "")
-    for suffix in (".gif", ".mp4", "-samples.png"):  # named after the run
+    for suffix in (".gif", "-slides.gif", ".mp4", "-samples.png"):  # named after the run
         assert f"ddim1-eta0-seed0-uncond{suffix}" in files
     page.click("#diff-run")  # a new run: the previous run's files go
     page.wait_for_function("() => !document.querySelector('#diff-export-files a')", timeout=10_000)

@@ -1,5 +1,5 @@
-"""A phone-sized viewport (390 × 844): the reverse viewer keeps its rows, buttons and slider together, and
-the KL figure stays in view while its sliders move."""
+"""A phone-sized viewport (390 × 844): the reverse viewer keeps its blocks, buttons and slider together, and the KL
+figure and the VAE's decoded pair stay in view while their sliders move, covering none of them."""
 
 import pytest
 
@@ -50,6 +50,22 @@ def test_the_reverse_viewer_keeps_its_rows_buttons_and_slider_together(phone, ap
     buttons = [phone.evaluate(RECT, f"#diff-frame .ge-film-btn[data-act={a}]") for a in ("prev", "play", "next")]
     track = phone.evaluate(RECT, "#diff-frame .ge-film-range")
     assert img[2] <= 390 and track[2] <= 390 and all(b[2] <= 390 for b in buttons)  # nothing off the screen
-    assert labels[2] <= img[0] and abs(labels[1] - img[1]) < 20  # each row's name beside its row
+    assert labels[3] <= img[1] + 2 and abs(labels[0] - img[0]) < 20  # the blocks' names right above them
     assert len({round(b[1]) for b in buttons}) == 1  # the three buttons on one line
     assert 0 <= track[1] - buttons[0][3] < 60  # the slider right under them
+
+
+def test_the_vae_decoded_pair_stays_in_view_above_the_slider_that_moves(phone, app_server):
+    phone.goto(app_server.url + "/?lab=vae")
+    opened(phone)
+    phone.evaluate("() => document.fonts.ready")
+    slider = phone.locator("#vae-z2 input[type=range]")
+    slider.evaluate("el => el.scrollIntoView({block: 'end'})")  # at the bottom of the screen, under a thumb
+    slider.focus()
+    for _ in range(30):
+        phone.keyboard.press("ArrowRight")
+    phone.wait_for_function("() => !document.querySelector('#vae-decoded .ge-dec-page').hidden", timeout=5_000)
+    pair = phone.evaluate(RECT, "#vae-decoded")
+    block = phone.evaluate(RECT, "#vae-z2")
+    assert 0 <= pair[1] and pair[3] <= 844 and pair[2] <= 390  # the pair on screen, the page's drawing in it
+    assert pair[3] <= block[1] and block[3] <= 844  # the slider, its label too, below it and on screen

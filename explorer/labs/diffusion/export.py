@@ -124,14 +124,37 @@ def export_mp4(frames: list[np.ndarray], name: str = "reverse-process") -> str:
     return path
 
 
+SLIDES_FRAMES = 26  # the slides GIF's frames at most (the first and the sample included)
+
+
+def export_slides_gif(run, scale: int = 3) -> str:
+    """A small GIF for slides: the samples' block only (z_t, from noise to the sample), at most SLIDES_FRAMES frames,
+    16 grey levels, the sample held for HOLD_S. For a 16-sample DDIM-50 run of the shipped model: 0.39 MB, against
+    8.8 MB for the full GIF (three blocks, every frame; measured when this was written)."""
+    frames = run.frames
+    idx = np.unique(np.linspace(0, len(frames) - 1, min(len(frames), SLIDES_FRAMES)).round().astype(int))
+    images = []
+    for i in idx:
+        grid = np.asarray(Image.open(io.BytesIO(frames[i].png)).convert("L"))
+        block = grid[:, : (grid.shape[1] - 2 * BLOCK_GAP) // 3]
+        name = ("z_0, the sample",) if frames[i].t == 0 else ("z_t",)
+        a = labelled(block, run.title, frame_caption(run, frames[i]), name, scale)
+        images.append(Image.fromarray((a // 17 * 17).astype(np.uint8)))  # 16 levels: runs of equal bytes compress
+    path = _export_path(f"{run.name}-slides", ".gif")
+    durations = [120] * (len(images) - 1) + [int(1000 * HOLD_S)]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0, optimize=True)
+    return path
+
+
 def export(run) -> list[str]:
-    """GIF and MP4 of this user's last run (its frames decoded once for both), and a PNG of its samples. Asked again
+    """GIF and MP4 of this user's last run (its frames decoded once for both), a small GIF for slides, and a PNG of its
+    samples. Asked again
     for the same finished run, the files already written (while they last) are handed out again, not rewritten."""
     if (run and run.done and run.exports and run.exported_frames == len(run.frames)
             and all(Path(f).exists() for f in run.exports)):
         return list(run.exports)
     frames = _export_frames(run)
-    files = [export_gif(frames, run.name), export_mp4(frames, run.name), export_samples(run)]
+    files = [export_gif(frames, run.name), export_slides_gif(run), export_mp4(frames, run.name), export_samples(run)]
     run.exports, run.exported_frames = tuple(files), len(run.frames)
     return files
 

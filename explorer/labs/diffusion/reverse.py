@@ -161,8 +161,9 @@ def finished(models: Models, sampler, steps, eta, seed, n, label, guidance) -> t
 def _exports(run: gr.State) -> gr.File:
     """The export button and the files' box, wired to this session's run; returns the box."""
     with gr.Row():
-        export_btn = gr.Button("Export GIF, MP4 and the samples (PNG)", size="sm", scale=0)
-        files = gr.File(label="exports: the run (GIF, MP4), its samples (PNG)", file_count="multiple",
+        export_btn = gr.Button("Export GIF, GIF for slides, MP4 and the samples (PNG)", size="sm", scale=0)
+        files = gr.File(label="exports: the run (GIF, a small GIF for slides, MP4), its samples (PNG)",
+                        file_count="multiple",
                         interactive=False, height=110, elem_id="diff-export-files", visible=False)
     # the files' box is hidden while it has none (an empty file box is an unnamed control to a screen reader)
     export_btn.click(export, run, files, api_name="export").then(lambda: gr.update(visible=True), None, files,
