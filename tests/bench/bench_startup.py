@@ -19,7 +19,6 @@ from pathlib import Path
 
 from tests.bench.common import ROOT, app_page, print_table
 from tests.browser.test_links import FIRST_VIEWS, SHOWN
-from tests.chromium import launch
 from tests.conftest import CHECKPOINTS, OPENED
 
 
@@ -73,10 +72,8 @@ def fresh_page_ms(browser, url: str, conditions: list[str]) -> list[float]:
         ctx.close()
 
 
-def side_by_side(app_url: str, pages: int) -> dict[str, list[float]]:
+def side_by_side(browser, app_url: str, pages: int) -> dict[str, list[float]]:
     """`pages` fresh pages of the app and of the trivial app, alternating, after one unmeasured page of each."""
-    from playwright.sync_api import sync_playwright
-
     from tests.bench.bench_vae import floor_app
     from tests.conftest import free_port
 
@@ -85,35 +82,29 @@ def side_by_side(app_url: str, pages: int) -> dict[str, list[float]]:
     floor_url = f"http://127.0.0.1:{port}/"
     out = {"floor": [], "first": [], "every": []}
     try:
-        with sync_playwright() as p:
-            browser = launch(p)
-            fresh_page_ms(browser, floor_url, [FLOOR_READY])
-            fresh_page_ms(browser, app_url, [EVERY_VIEW])
-            for _ in range(pages):
-                out["floor"] += fresh_page_ms(browser, floor_url, [FLOOR_READY])
-                first, every = fresh_page_ms(browser, app_url, [FIRST_PICTURE, EVERY_VIEW])
-                out["first"].append(first)
-                out["every"].append(every)
-            browser.close()
+        fresh_page_ms(browser, floor_url, [FLOOR_READY])
+        fresh_page_ms(browser, app_url, [EVERY_VIEW])
+        for _ in range(pages):
+            out["floor"] += fresh_page_ms(browser, floor_url, [FLOOR_READY])
+            first, every = fresh_page_ms(browser, app_url, [FIRST_PICTURE, EVERY_VIEW])
+            out["first"].append(first)
+            out["every"].append(every)
     finally:
         floor.close()
     return out
 
 
-def weight(url: str) -> tuple[int, int]:
-    """(requests, bytes transferred) of one fresh page of `url` until every view of its first screen is shown."""
-    from playwright.sync_api import sync_playwright
-
+def weight(browser, url: str) -> tuple[int, int]:
+    """(requests, bytes of their bodies) of one fresh page of `url` until every view of its first screen is shown."""
     sizes = []
-    with sync_playwright() as p:
-        browser = launch(p)
-        ctx = browser.new_context(viewport={"width": 1280, "height": 720})
+    ctx = browser.new_context(viewport={"width": 1280, "height": 720})
+    try:
         page = ctx.new_page()
         page.on("requestfinished", lambda r: sizes.append(r.sizes()["responseBodySize"]))
         page.goto(url, wait_until="commit")
         page.wait_for_function(EVERY_VIEW, polling="raf", timeout=120_000)
+    finally:
         ctx.close()
-        browser.close()
     return len(sizes), sum(sizes)
 
 
@@ -129,8 +120,8 @@ def main() -> int:
         cold = populated(page, server.url)
         warm = populated(page, server.url)
         link = link_opened(page, server.url, 11)
-        loads = side_by_side(server.url, args.pages)
-        requests, size = weight(server.url)
+        loads = side_by_side(page.context.browser, server.url, args.pages)
+        requests, size = weight(page.context.browser, server.url)
     med = {k: sorted(v)[len(v) // 2] for k, v in loads.items()}
     print_table([
         ("app start-up to first HTTP 200", f"{startup:.1f} s", "", 1, ""),
