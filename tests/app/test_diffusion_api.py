@@ -69,7 +69,8 @@ def test_reverse_streams_frames_then_hands_the_page_every_step(client, T):
     assert ts == sorted(ts, reverse=True) and ts[-2] == 1 and ts[-1] == 0 and ts[0] <= T  # from T down to 1, then 0
     assert all(f["src"].startswith("data:image/png;base64,") for f in frames)
     assert len({f["src"] for f in frames}) == 11  # every frame differs
-    assert (v["width"], v["height"]) == (2 * 30 + 2, 3 * 30 + 2)  # 2 samples side by side, 3 rows, 2-px gutters
+    # three blocks (z_t, ε̂, x̂_0), 8 px apart, each a square grid: 2 samples, 2 columns, 1 row, 2-px gutters
+    assert (v["width"], v["height"]) == (3 * (2 * 30 + 2) + 2 * 8, 30 + 2)
 
 
 def test_users_do_not_see_each_others_frames(app_server):
@@ -77,7 +78,7 @@ def test_users_do_not_see_each_others_frames(app_server):
     a.predict(*RUN, api_name="/reverse")
     with pytest.raises(AppError, match="Run the reverse process first"):
         b.predict(api_name="/export")
-    assert len(a.predict(api_name="/export")) == 3
+    assert len(a.predict(api_name="/export")) == 4  # GIF, slides GIF, MP4, PNG
 
 
 def test_stop_keeps_what_was_computed(app_server, T):
@@ -98,7 +99,7 @@ def test_stop_keeps_what_was_computed(app_server, T):
     assert status.startswith("Stopped after") and v["final"] and 1 <= v["computed"] < v["total"] - 1 == T
     assert [f["k"] for f in all_frames(c, v)] == list(range(v["computed"]))
     assert c.predict(api_name="/stop") == "Nothing is running."
-    assert len(c.predict(api_name="/export")) == 3  # the partial run exports too
+    assert len(c.predict(api_name="/export")) == 4  # the partial run exports too
 
 
 def test_a_bad_run_is_refused_before_it_queues(app_server):
