@@ -159,8 +159,11 @@ export const mount = ({element, props, watch, trigger}) => {
     const v = JSON.parse(props.value);
     current = {model: v.model, seed: v.seed};  // the model and pixel seed the next hover decodes with
     if (!v.error) lastGood[v.model] = v.z;
+    // a newer question is out (lib/settle.js): its answer replaces the page's. Checked before the page takes this
+    // answer's z and seed: a question that waited for this answer is sent now, with what the page holds (taking a
+    // stale answer's seed first sent the old seed again, and undid one typed meanwhile)
+    if (hand.stale(v.seq)) return;
     if (!hand.moving()) { z = [...v.z]; seed = v.seed; }  // a programmatic move, or the answer to the last drag
-    if (hand.stale(v.seq)) return;  // a newer question is out (lib/settle.js): its answer replaces the page's
     serverBox.innerHTML = v.html;
     if (v.model in decoders) load(v.model);  // prefetch: later drags need no network
     // the server's answer replaces the page's, unless it answers for another z while the hand is still moving

@@ -162,6 +162,8 @@ def test_a_seed_typed_while_a_drags_answer_is_out_is_not_undone_by_it(page):
         box.press("Enter")
         page.wait_for_function("() => document.querySelector('#vae-decoded .ge-dec-seed').textContent === '3'",
                                timeout=5_000)  # the page draws the new seed at once
+        # the hand is still when the old answer comes (as on a busy server): the page must not take its seed
+        page.wait_for_function("() => !document.querySelector('#vae-decoded .ge-dec').geMoving()", timeout=5_000)
         held[0].continue_()
         settled(page)
         page.wait_for_function("() => { const r = document.querySelector('#vae-decoded');"
