@@ -47,6 +47,15 @@ export const mount = ({element, props, watch, trigger}) => {
     return weights.get(name);
   };
 
+  // The weights (2.6 MB for the 2-D model) are fetched once the page has opened (its link restored, its first views
+  // shown) and is idle: on a fresh page they were the largest download before the first picture (docs/benchmarks.md).
+  // A drag before then fetches them at once (`draw`).
+  const queued = new Set();
+  const prefetch = name => {
+    if (queued.has(name)) return;
+    queued.add(name);
+    on('opened', () => (window.requestIdleCallback ?? (f => setTimeout(f, 200)))(() => load(name), {timeout: 2000}));
+  };
   let want = null, seedU = {seed: null, u: null}, current = null;
   let z = [], seed = 0;  // the sliders' z and the pixel seed as the page holds them (typed values as typed)
   const lastGood = {};  // model -> the last z the page could draw: the server draws it under a bad value's message
@@ -165,7 +174,7 @@ export const mount = ({element, props, watch, trigger}) => {
     if (hand.stale(v.seq)) return;
     if (!hand.moving()) { z = [...v.z]; seed = v.seed; }  // a programmatic move, or the answer to the last drag
     serverBox.innerHTML = v.html;
-    if (v.model in decoders) load(v.model);  // prefetch: later drags need no network
+    if (v.model in decoders) prefetch(v.model);  // later drags need no network
     // the server's answer replaces the page's, unless it answers for another z while the hand is still moving
     if (!want || !hand.moving() || key(want) === key(v) || v.error) { pageBox.hidden = true; serverBox.hidden = false; }
   };
