@@ -1,5 +1,6 @@
 """The VAE decoder computed in the page: the same numbers as torch, and dragging without a server."""
 
+import contextlib
 import json
 import re
 from pathlib import Path
@@ -96,11 +97,10 @@ def _pause(request) -> bool:
     return (json.loads(request.post_data or "{}").get("event_data") or {}).get("z") == [1.2345, 0]
 
 
-def test_a_late_answer_to_a_pause_within_the_drag_is_not_shown(page):
-    """A pause within a drag sends the server a settle; on a busy server its answer can come after the hand has
-    stopped elsewhere. It must not replace the page's drawing (the view would jump back to where the hand paused
-    until the next answer came): only the answer for where the hand stopped does. (The first answer is held back
-    here, as a busy server would.)"""
+@contextlib.contextmanager
+def _first_pause_held(page):
+    """The page pauses a drag at z = (1.2345, 0) and sends the server a settle, whose answer is held back, as a busy
+    server would; yields the held route (`.continue_()` lets the answer come). The route is removed on leaving."""
     held = []
 
     def hold_the_first_pause(route):
@@ -111,7 +111,7 @@ def test_a_late_answer_to_a_pause_within_the_drag_is_not_shown(page):
 
     page.route("**/gradio_api/queue/join*", hold_the_first_pause)
     try:
-        page.evaluate(ASK, ["2-D latent", [1.2345, 0]])  # the hand pauses here (the page sends a settle) …
+        page.evaluate(ASK, ["2-D latent", [1.2345, 0]])  # the hand pauses here (the page sends a settle)
         page.wait_for_function("() => !document.querySelector('#vae-decoded .ge-dec-page').hidden", timeout=5_000)
         if not held:  # the request, then its route handler (Playwright runs handlers while it waits on the page)
             page.wait_for_event("request", lambda r: "queue/join" in r.url and _pause(r), timeout=5_000)
@@ -120,6 +120,17 @@ def test_a_late_answer_to_a_pause_within_the_drag_is_not_shown(page):
                 break
             page.evaluate("0")
         assert held, "the page sent no settle for the pause"
+        yield held[0]
+    finally:
+        page.unroute("**/gradio_api/queue/join*")
+
+
+def test_a_late_answer_to_a_pause_within_the_drag_is_not_shown(page):
+    """A pause within a drag sends the server a settle; on a busy server its answer can come after the hand has
+    stopped elsewhere. It must not replace the page's drawing (the view would jump back to where the hand paused
+    until the next answer came): only the answer for where the hand stopped does. (The first answer is held back
+    here, as a busy server would.)"""
+    with _first_pause_held(page) as held:
         page.evaluate(ASK, ["2-D latent", [-1.5, 0.5]])  # … and stops here
         # the hand has stopped: the page takes an answer for another z only once it is still (lib/settle.js)
         page.wait_for_function("() => !document.querySelector('#vae-decoded .ge-dec').geMoving()", timeout=5_000)
@@ -127,36 +138,18 @@ def test_a_late_answer_to_a_pause_within_the_drag_is_not_shown(page):
           const box = document.querySelector('#vae-decoded .ge-dec-page');
           new MutationObserver(() => { if (box.hidden) window.geShown.push(
             document.querySelector('#vae-decoded .ge-dec-server img').alt); }).observe(box, {attributes: true}); }""")
-        held[0].continue_()
+        held.continue_()
         page.wait_for_function("() => window.geShown.length > 0", timeout=15_000)
         settled(page)  # every answer that was coming has come
         shown = page.evaluate("window.geShown")
         assert all("-1.5" in alt for alt in shown), shown  # never the pause's answer, z = (1.2345, 0)
-    finally:
-        page.unroute("**/gradio_api/queue/join*")
 
 
 def test_a_seed_typed_while_a_drags_answer_is_out_is_not_undone_by_it(page):
     """A seed typed while the server still works on a drag's question (asked with the old seed): the answer for
     the old seed, coming last, must not replace the new seed's (the seed had a server event of its own, and
     whichever answer came last was shown; CI saw it). The drag's answer is held back here, as a busy server would."""
-    held = []
-
-    def hold_the_first_pause(route):
-        if _pause(route.request) and not held:
-            held.append(route)
-        else:
-            route.continue_()
-
-    page.route("**/gradio_api/queue/join*", hold_the_first_pause)
-    try:
-        page.evaluate(ASK, ["2-D latent", [1.2345, 0]])
-        page.wait_for_event("request", lambda r: "queue/join" in r.url and _pause(r), timeout=5_000)
-        for _ in range(100):
-            if held:
-                break
-            page.evaluate("0")
-        assert held, "the page sent no settle for the pause"
+    with _first_pause_held(page) as held:
         box = page.locator("#vae-seed input[type=number]")
         box.fill("3")
         box.press("Enter")
@@ -164,7 +157,7 @@ def test_a_seed_typed_while_a_drags_answer_is_out_is_not_undone_by_it(page):
                                timeout=5_000)  # the page draws the new seed at once
         # the hand is still when the old answer comes (as on a busy server): the page must not take its seed
         page.wait_for_function("() => !document.querySelector('#vae-decoded .ge-dec').geMoving()", timeout=5_000)
-        held[0].continue_()
+        held.continue_()
         settled(page)
         page.wait_for_function("() => { const r = document.querySelector('#vae-decoded');"
                                " return r.querySelector('.ge-dec-page').hidden &&"
@@ -172,8 +165,6 @@ def test_a_seed_typed_while_a_drags_answer_is_out_is_not_undone_by_it(page):
         settled(page)  # every answer that was coming has come: the last one shown is still seed 3's
         html = page.inner_html("#vae-decoded .ge-dec-server")
         assert "seed 3" in html and "z = (0.00, 0.00)" in html, html  # the sliders' z (ASK moves none), seed 3
-    finally:
-        page.unroute("**/gradio_api/queue/join*")
 
 
 def test_dragging_needs_no_server_and_the_restarted_server_agrees(browser, synthetic_data, vae_checkpoints, vae_app):

@@ -43,6 +43,11 @@ SAMPLE_ROWS = ("z_0, the sample", "last predicted noise", "z_0, the sample")  # 
 HEADER_H, LABEL_H, FONT_PX = 40, 22, 14  # the title and caption; then each block's name above it
 
 
+def first_block(grid: np.ndarray) -> np.ndarray:
+    """A frame's first block (of three, BLOCK_GAP apart): the samples z_t, or z_0 in the last frame."""
+    return grid[:, : (grid.shape[1] - 2 * BLOCK_GAP) // 3]
+
+
 @functools.cache
 def _font(px: int = FONT_PX) -> ImageFont.ImageFont:
     return ImageFont.load_default(size=px)  # Pillow's own scalable font: no system font needed
@@ -86,7 +91,7 @@ def export_samples(run, scale: int = 4) -> str:
     """The run's last frame's first block, its samples (z_0 once it finished), as a PNG grid with the run's title."""
     last = run.frames[-1]
     grid = np.asarray(Image.open(io.BytesIO(last.png)).convert("L"))
-    row = grid[:, : (grid.shape[1] - 2 * BLOCK_GAP) // 3]  # the first block: z_0, or z_t where a run stopped early
+    row = first_block(grid)  # z_0, or z_t where a run stopped early
     what = "the samples z_0" if last.t == 0 else f"stopped at t = {last.t}: z_t"
     img = labelled(row, run.title, what, ("z_0" if last.t == 0 else "z_t",), scale)
     path = _export_path(f"{run.name}-samples", ".png")
@@ -136,7 +141,7 @@ def export_slides_gif(run, scale: int = 3) -> str:
     images = []
     for i in idx:
         grid = np.asarray(Image.open(io.BytesIO(frames[i].png)).convert("L"))
-        block = grid[:, : (grid.shape[1] - 2 * BLOCK_GAP) // 3]
+        block = first_block(grid)
         name = ("z_0, the sample",) if frames[i].t == 0 else ("z_t",)
         a = labelled(block, run.title, frame_caption(run, frames[i]), name, scale)
         images.append(Image.fromarray((a // 17 * 17).astype(np.uint8)))  # 16 levels: runs of equal bytes compress
