@@ -13,9 +13,8 @@ from explorer.models import Models
 
 TITLE = "Generative Explorer"
 # one line: the first screen is the labs' figures and controls
-HEADER = ("<header class='ge-head'><h1>Generative Explorer</h1><p>See how a variational autoencoder and a diffusion "
-          "model work, on MNIST models trained by this project's own <code>train</code> package: every picture is "
-          "computed live from the shipped checkpoints.</p></header>")
+HEADER = ("<header class='ge-head'><h1>Generative Explorer</h1><p>How a variational autoencoder and a diffusion model "
+          "work, live, on MNIST models that this project's <code>train</code> package trained.</p></header>")
 
 
 def build_demo(models: Models, links: Links | None = None, config: AppConfig = AppConfig()) -> gr.Blocks:

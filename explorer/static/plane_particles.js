@@ -164,8 +164,8 @@ export const mount = ({element, props, watch, trigger}) => {
         const fig = document.createElement('figure');
         fig.className = 'ge-plane-panel';
         fig.innerHTML = "<canvas class='ge-plane-canvas' role='img'></canvas><div class='ge-plane-hists'>" +
-          "<canvas class='ge-plane-hist' width='300' height='54' role='img'></canvas>" +
-          "<canvas class='ge-plane-hist' width='300' height='54' role='img'></canvas></div><figcaption></figcaption>";
+          "<canvas class='ge-plane-hist' width='300' height='40' role='img'></canvas>" +
+          "<canvas class='ge-plane-hist' width='300' height='40' role='img'></canvas></div><figcaption></figcaption>";
         panelsBox.append(fig);
         const [canvas, hx, hy] = fig.querySelectorAll('canvas');
         canvas.setAttribute('aria-label', `${run.label}: ${run.n} particles from the same z_T; click one to follow it`);

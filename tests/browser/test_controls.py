@@ -110,17 +110,74 @@ def test_controls_without_effect_are_disabled(page):
 
 @pytest.fixture
 def typing_page(shared_page):
-    """One page for every typed value below (tests/conftest.py): each case opens its own lab and types into its own
-    box, and the message it waits for is its own, so they do not depend on each other."""
+    """One page for the tests below, in file order (tests/conftest.py): each opens its own lab and sub-tab, and what it
+    waits for is its own (the stale table, the drawing, the KL lab's digit, each typed value's message), so they do
+    not depend on each other; the typed values come last, as they leave boxes with values that are not allowed."""
     return shared_page
+
+
+def test_stale_results_are_marked(typing_page):
+    page = typing_page
+    _open(page, "KL divergence")
+    _type(page, "#kl-mu-q input[type=number]", "1.5")
+    settled(page)
+    assert "ge-stale" not in (page.get_attribute("#kl-mc-table", "class") or "")  # nothing computed yet
+    page.click("#kl-mc-btn")
+    page.wait_for_selector("#kl-mc-table table", timeout=30_000)
+    assert "ge-stale" not in page.get_attribute("#kl-mc-table", "class")
+    _type(page, "#kl-mu-q input[type=number]", "2")
+    page.wait_for_function("() => document.querySelector('#kl-mc-table').classList.contains('ge-stale')",
+                           timeout=5_000)
+    page.click("#kl-mc-btn")
+    page.wait_for_function("() => !document.querySelector('#kl-mc-table').classList.contains('ge-stale')",
+                           timeout=30_000)
+
+
+def test_the_sketchpad_draws_at_once_and_the_newest_input_wins(typing_page):
+    page = typing_page
+    _open(page, "VAE", "Encode")
+    canvas = page.locator("#vae-sketch canvas").first
+    canvas.scroll_into_view_if_needed()
+    page.wait_for_function("() => !document.querySelector('#vae-sketch').innerText.includes('select the draw tool')",
+                           timeout=10_000)
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.8, steps=12)
+    page.mouse.up()
+    # the sketchpad hands its strokes to the server a moment after the stroke ends (it uploads them as an image)
+    for _ in range(10):
+        settled(page)
+        page.get_by_role("button", name="Encode drawing / upload").click()
+        try:
+            page.wait_for_selector("text=encoded: your drawing", timeout=3_000)
+            break
+        except Exception:
+            continue
+    assert page.get_by_text("encoded: your drawing").is_visible()
+
+
+def test_the_kl_lab_shows_the_vae_labs_digit_with_its_model(typing_page):
+    page = typing_page
+    _open(page, "VAE", "Encode")
+    page.click("#vae-encode-btn")
+    page.wait_for_selector("text=encoded: test digit #0", timeout=30_000)
+    _open(page, "KL divergence", "The VAE's KL term")
+    page.click("#kl-vae-lab-btn")
+    page.wait_for_function("() => document.querySelector('#kl-vae-md').innerText.includes('2-D latent')",
+                           timeout=30_000)
+    assert "test digit #0" in page.inner_text("#kl-vae-md")
+
+
 
 
 @pytest.mark.parametrize(("tabs", "box", "typed", "view", "message"), [
     (("VAE",), "#vae-z1 input[type=number]", "9", "#vae-decoded", "z1 = 9 is outside the allowed range [-4, 4]"),
     (("VAE",), "#vae-z1 input[type=number]", "", "#vae-decoded", "z1 is empty"),
-    (("KL divergence",), "#kl-sigma-p input[type=number]", "0", "#kl-plot",
+    (("KL divergence", "Monte Carlo vs closed form"), "#kl-sigma-p input[type=number]", "0", "#kl-plot",
      "σ_p = 0 is outside the allowed range [0.001, 10]"),
-    (("KL divergence",), "#kl-sigma-p input[type=number]", "-1", "#kl-plot", "σ_p = -1 is outside"),
+    (("KL divergence", "Monte Carlo vs closed form"), "#kl-sigma-p input[type=number]", "-1", "#kl-plot",
+     "σ_p = -1 is outside"),
     (("Diffusion",), "#diff-t input[type=number]", "1001", "#diff-forward", "t = 1001 is outside the allowed range"),
 ], ids=["vae-z1-9", "vae-z1-empty", "kl-sigma-0", "kl-sigma-neg", "forward-t-1001"])
 def test_typed_values_get_a_named_message(typing_page, tabs, box, typed, view, message):
@@ -184,53 +241,3 @@ def test_the_32d_map_says_it_is_a_projection_and_can_follow_a_sliders_axis(pages
             settled(page)
         page.wait_for_function(f"() => Math.abs(({star})()[0] - {x1}) < 1e-6", timeout=15_000)
         assert page.evaluate(off) == shown
-
-
-def test_stale_results_are_marked(page):
-    _open(page, "KL divergence")
-    _type(page, "#kl-mu-q input[type=number]", "1.5")
-    settled(page)
-    assert "ge-stale" not in (page.get_attribute("#kl-mc-table", "class") or "")  # nothing computed yet
-    page.click("#kl-mc-btn")
-    page.wait_for_selector("#kl-mc-table table", timeout=30_000)
-    assert "ge-stale" not in page.get_attribute("#kl-mc-table", "class")
-    _type(page, "#kl-mu-q input[type=number]", "2")
-    page.wait_for_function("() => document.querySelector('#kl-mc-table').classList.contains('ge-stale')",
-                           timeout=5_000)
-    page.click("#kl-mc-btn")
-    page.wait_for_function("() => !document.querySelector('#kl-mc-table').classList.contains('ge-stale')",
-                           timeout=30_000)
-
-
-def test_the_sketchpad_draws_at_once_and_the_newest_input_wins(page):
-    _open(page, "Encode")
-    canvas = page.locator("#vae-sketch canvas").first
-    canvas.scroll_into_view_if_needed()
-    page.wait_for_function("() => !document.querySelector('#vae-sketch').innerText.includes('select the draw tool')",
-                           timeout=10_000)
-    box = canvas.bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.2)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.8, steps=12)
-    page.mouse.up()
-    # the sketchpad hands its strokes to the server a moment after the stroke ends (it uploads them as an image)
-    for _ in range(10):
-        settled(page)
-        page.get_by_role("button", name="Encode drawing / upload").click()
-        try:
-            page.wait_for_selector("text=encoded: your drawing", timeout=3_000)
-            break
-        except Exception:
-            continue
-    assert page.get_by_text("encoded: your drawing").is_visible()
-
-
-def test_the_kl_lab_shows_the_vae_labs_digit_with_its_model(page):
-    _open(page, "Encode")
-    page.click("#vae-encode-btn")
-    page.wait_for_selector("text=encoded: test digit #0", timeout=30_000)
-    _open(page, "KL divergence", "The VAE's KL term")
-    page.click("#kl-vae-lab-btn")
-    page.wait_for_function("() => document.querySelector('#kl-vae-md').innerText.includes('2-D latent')",
-                           timeout=30_000)
-    assert "test digit #0" in page.inner_text("#kl-vae-md")

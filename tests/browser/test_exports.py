@@ -9,6 +9,13 @@ import pytest
 pytestmark = pytest.mark.browser
 
 
+@pytest.fixture
+def page(shared_page):
+    """One page for the module's first three tests, in file order: the first reads the defaults, the second moves μ_q
+    on from them, the third opens the VAE lab."""
+    return shared_page
+
+
 def _open(pg, *tabs: str) -> None:
     for name in tabs:
         pg.get_by_role("tab", name=name, exact=True).click()
@@ -65,6 +72,7 @@ def test_a_plot_downloaded_right_after_a_drag_is_named_after_what_it_shows(page)
 
 
 def test_image_grids_download_as_png(page):
+    _open(page, "VAE", "Ancestral sampling")
     page.wait_for_selector("#vae-sample-grid .ge-export button", timeout=30_000)
     grid = page.locator("#vae-sample-grid figure").first
     name, data = _download(page, grid.get_by_role("button", name="Download PNG"))

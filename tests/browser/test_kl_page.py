@@ -25,6 +25,9 @@ def page(shared_page):
     return shared_page
 
 
+ONE_D = "Monte Carlo vs closed form"  # the sub-tab that holds the 1-D panel
+
+
 def _open(pg, *tabs: str) -> None:
     for name in tabs:
         pg.get_by_role("tab", name=name, exact=True).click()
@@ -74,7 +77,7 @@ def _set(pg, plot: str, values: list) -> dict:
 
 
 def test_the_1d_panel_draws_what_the_server_would(page):
-    _open(page, "KL divergence")
+    _open(page, "KL divergence", ONE_D)
     page.wait_for_selector("#kl-plot .js-plotly-plot")
     rng = random.Random(2)
     for params in [*_params_1d(rng, 4)[:4], [-10.0, 0.001, 10.0, 0.001]]:
@@ -171,7 +174,7 @@ def test_dragged_frames_move_plotlys_curves_as_plotly_would_draw_them(page, plot
     """While a frame fits the axes drawn, the page moves the curves inside Plotly's drawing (plot_frames.js) instead of
     redrawing the figure: what it draws is what Plotly draws for the same curves on the same axes, to the pixel but
     for antialiasing. Once the hand pauses the figure has the server's ranges and values."""
-    _open(page, "KL divergence", *(["Two 2-D Gaussians"] if plot == "kl2-plot" else []))
+    _open(page, "KL divergence", "Two 2-D Gaussians" if plot == "kl2-plot" else ONE_D)
     page.wait_for_selector(f"#{plot} .js-plotly-plot")
     _set(page, plot, values)
     settled = f"() => {{ const r = document.querySelector('#{plot} .ge-page-plot'); " \
@@ -193,7 +196,7 @@ def test_dragged_frames_move_plotlys_curves_as_plotly_would_draw_them(page, plot
 
 
 def test_input_events_coalesce_to_one_draw_per_frame(page):
-    _open(page, "KL divergence")
+    _open(page, "KL divergence", ONE_D)
     page.wait_for_selector("#kl-plot .js-plotly-plot")
     _set(page, "kl-plot", [0.0, 1.0, 1.0, 0.8, "KL(p‖q)"])
     draws = page.evaluate("""async () => {
@@ -210,7 +213,7 @@ def test_a_dragged_frame_measures_no_element(page):
     """Each frame of a drag redraws a panel with Plotly; the panels' template (kl/common.py, drag_template) keeps
     Plotly from measuring its tick labels then (getBoundingClientRect: a forced layout of the whole page, which
     cost a quarter of each frame). Counted in the page over frames that change the axes' ranges."""
-    _open(page, "KL divergence")
+    _open(page, "KL divergence", ONE_D)
     page.wait_for_selector("#kl-plot .js-plotly-plot")
     _open(page, "Two 2-D Gaussians")
     page.wait_for_selector("#kl2-plot .js-plotly-plot")
@@ -233,7 +236,7 @@ def test_a_dragged_frame_measures_no_element(page):
     }""")
     for i in range(3):
         _set(page, "kl2-plot", [-1.0 + i, 0.0, 1.0 + i, 0.6, 0.5, 1.0, 0.5, 0.8, 1.2 + 2 * i, -0.3])
-    _open(page, "KL divergence")  # the 2-D panel is a sub-tab of it: back to the 1-D panel above
+    _open(page, "KL divergence", ONE_D)  # back to the 1-D panel, the first view's
     for i in range(3):
         _set(page, "kl-plot", [0.0, 1.0 + i, 2.0 * i, 0.8, "KL(p‖q)" if i % 2 else "KL(q‖p)"])
     measured = page.evaluate("() => { window.geUnpatch.forEach(f => f()); return window.geMeasured; }")
@@ -241,7 +244,7 @@ def test_a_dragged_frame_measures_no_element(page):
 
 
 def test_presets_and_the_direction_are_drawn_in_the_page(page):
-    _open(page, "KL divergence")
+    _open(page, "KL divergence", ONE_D)
     page.wait_for_selector("#kl-plot .js-plotly-plot")
     page.get_by_role("button", name="same mean, different widths").click()
     page.wait_for_function("() => document.querySelector('#kl-plot .ge-page-plot').dataset.drawn === "
@@ -269,14 +272,15 @@ def test_2d_sliders_and_presets_update_the_numbers(page):
     for _ in range(5):
         page.keyboard.press("ArrowRight")
     page.wait_for_function("b => document.querySelector('#kl2-pq').innerText !== b", arg=before, timeout=5_000)
-    page.get_by_role("button", name="two spikes far apart").nth(1).click()  # the first is the 1-D panel's
+    # the only one shown: the 1-D panel's button of the same name is in the first sub-tab, hidden
+    page.get_by_role("button", name="two spikes far apart").click()
     page.wait_for_function("() => document.querySelector('#kl2-pq').innerText.startsWith('1800')", timeout=5_000)
 
 
 def test_sigma_sliders_have_a_log_track(page):
     """σ's track is logarithmic (static/page.js): a quarter of the way along is σ = 10⁻², not 2.5, so the narrow
     regime can be dragged to; the value, its box and the KL stay in σ."""
-    _open(page, "KL divergence")
+    _open(page, "KL divergence", ONE_D)
     page.wait_for_function("() => document.querySelector('#kl-sigma-q input[type=range]')?.geLog === true")
     native = ("() => Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')"
               ".get.call(document.querySelector('#kl-sigma-q input[type=range]'))")

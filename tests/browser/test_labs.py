@@ -11,6 +11,13 @@ from tests.conftest import settled
 pytestmark = pytest.mark.browser
 
 
+@pytest.fixture
+def page(shared_page):
+    """One page for the module, its tests in file order (each opens the lab and sub-tab it reads): a fresh page per
+    test cost about 3 s each."""
+    return shared_page
+
+
 SHOWN = """() => {  // what the decoded view shows: the page's own drawing while dragging, else the server's images
   const el = document.querySelector('#vae-decoded'), own = el.querySelector('.ge-dec-page');
   return own.hidden ? el.querySelector('.ge-dec-server img').src : el.querySelector('.ge-dec-mean').toDataURL();
@@ -231,6 +238,7 @@ def test_diffusion_run_streams_frames_and_scrubs(page, shots):
 
 def test_diffusion_forward_process_follows_t_while_dragging_and_elbo_chart(page, shots):
     page.get_by_role("tab", name="Diffusion", exact=True).click()
+    page.get_by_role("tab", name="Forward process").click()
     forward = "() => document.querySelector('#diff-forward').innerHTML"
     before = page.evaluate(forward)
     slider = page.locator("#diff-t input[type=range]")

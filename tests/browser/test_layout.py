@@ -33,19 +33,9 @@ def _inside(box, w, h) -> bool:
     return left >= 0 and top >= 0 and right <= w + 0.5 and bottom <= h + 0.5
 
 
-# Not yet wholly on the first screen (their tops and controls are; the figures' bottoms are not): the KL lab's shared
-# panel sits above its sub-tabs and pushes the other three down; at 1280 × 720 these figures are taller than the
-# space left under the header and the tabs. Strict: each must fail now, and its mark goes when its layout is fixed.
-TODO = {
-    (1280, 720): {("VAE", "Latent map"), ("VAE", "Likelihood"), ("VAE", "Exact log p(x)"),
-                  ("KL divergence", "Monte Carlo vs closed form"), ("KL divergence", "Forward vs reverse KL"),
-                  ("KL divergence", "Two 2-D Gaussians"), ("KL divergence", "The VAE's KL term"),
-                  ("Diffusion", "Reverse process"), ("Diffusion", "Same seed, two samplers"),
-                  ("Diffusion", "ELBO per timestep"), ("Diffusion in 2-D", "The field"),
-                  ("Diffusion in 2-D", "Particles"), ("Diffusion in 2-D", "Your own data")},
-    (1400, 1000): {("KL divergence", "Forward vs reverse KL"), ("KL divergence", "Two 2-D Gaussians"),
-                   ("KL divergence", "The VAE's KL term"), ("Diffusion in 2-D", "Particles")},
-}
+# Not yet wholly on the first screen: none (each entry here would be a strict xfail, and had to flip to a pass once
+# its layout was fixed)
+TODO: dict[tuple[int, int], set[tuple[str, str]]] = {(1280, 720): set(), (1400, 1000): set()}
 
 
 @pytest.fixture(scope="module", params=[(1280, 720), (1400, 1000)], ids=["1280x720", "1400x1000"])
@@ -68,6 +58,8 @@ def test_the_figure_and_its_control_are_on_the_first_screen(screen, where, reque
     figure, control = SCREENS[where]
     page.get_by_role("tab", name=lab, exact=True).click()
     page.get_by_role("tab", name=view, exact=True).click()
+    if where == ("VAE", "Exact log p(x)") and page.locator("#vae-fail-gallery").count():
+        figure = "#vae-fail-plot"  # MNIST's digits loaded: the gallery and its figures come first, the table under
     page.locator(figure).wait_for(state="visible", timeout=30_000)
     page.wait_for_function(SHOWN, arg=figure, timeout=60_000)  # drawn at its size, not an empty box
     if figure.startswith("#plane-") and figure != "#plane-draw":
@@ -84,14 +76,14 @@ def test_the_figure_and_its_control_are_on_the_first_screen(screen, where, reque
 
 
 def test_start_here_is_one_line_that_is_remembered_once_opened(pages, app_server):
-    with app_page(pages, app_server.url) as page:
+    with app_page(pages, app_server.url, wait=False) as page:  # the line is there before the first views
         path = page.locator("#vae-path")
         assert path.bounding_box()["height"] < 60  # one line, closed
         assert "(seen)" not in page.evaluate("getComputedStyle(document.querySelector('#vae-path .label-wrap span'),"
                                              " '::after').content")
         path.locator(".label-wrap").click()
         page.locator("#vae-step-1").wait_for(state="visible")
-    with app_page(pages, app_server.url) as page:  # the same browser, later
+    with app_page(pages, app_server.url, wait=False) as page:  # the same browser, later
         page.wait_for_function("() => document.querySelector('#vae-path').classList.contains('ge-path-seen')")
         assert "(seen)" in page.evaluate("getComputedStyle(document.querySelector('#vae-path .label-wrap span'),"
                                          " '::after').content")

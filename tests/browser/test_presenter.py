@@ -44,13 +44,12 @@ def test_the_presenter_steps_through_saved_views_and_shows_their_qr_code(browser
         assert page.evaluate("parseFloat(getComputedStyle(document.querySelector('gradio-app'))"
                              ".getPropertyValue('--text-md'))") >= 20
         assert not page.locator("#tab-diffusion .block.ge-about").is_visible()
-        # → from the last slide wraps to the first; → again goes to the second
-        for want in ("kl", "vae"):
-            page.locator(".ge-head h1").click()  # the keys go to the page, not to a control
-            page.keyboard.press("ArrowRight")
-            page.wait_for_url(re.compile(rf"lab={want}"), timeout=30_000)
-            opened(page)
-        assert "slide 2 of 3" in page.inner_text(".ge-present-where")
+        # → from the last slide wraps to the first
+        page.locator(".ge-head h1").click()  # the keys go to the page, not to a control
+        page.keyboard.press("ArrowRight")
+        page.wait_for_url(re.compile(r"lab=kl"), timeout=30_000)
+        opened(page)
+        assert "slide 1 of 3" in page.inner_text(".ge-present-where")
         # the QR code is the link of the view on screen (without presenter mode)
         page.locator(".ge-present-qr-box summary").click()
         page.add_script_tag(path=str(JSQR))

@@ -133,23 +133,31 @@ def first_comparison(models: Models, steps_a, steps_b, eta, seed, n, label, guid
 
 def build(ctl: DiffusionControls, links: Links) -> None:
     T = ctl.T
-    with gr.Row():
-        a = Slider(1, T, value=min(50, T), step=1, label="DDIM steps (first)", elem_id="diff-cmp-a")
-        sampler_b = Radio(list(SECOND_SAMPLERS), value="DDIM", label="second sampler",
-                          elem_id="diff-cmp-sampler-b")
-        b = Slider(1, T, value=min(10, T), step=1, label="steps (second)", elem_id="diff-cmp-b")
-        eta = Slider(0, 1, value=0.0, step=0.05, label="η", elem_id="diff-cmp-eta")
-        seed = Number(0, label="seed", minimum=0, step=1, elem_id="diff-cmp-seed")
-        n = Slider(1, MAX_SAMPLES, value=4, step=1, label="samples", elem_id="diff-cmp-n")
-        label = Dropdown(CLASSES, value=CLASS_NONE, label="class", interactive=bool(ctl.ddpm.config.num_classes),
-                         elem_id="diff-cmp-class")
-        guidance = Slider(0, MAX_GUIDANCE, value=GUIDANCE_DEFAULT, step=0.5, label=GUIDANCE_LABEL_OFF,
-                          interactive=False, elem_id="diff-cmp-guidance")
-    with gr.Row():
-        ddpm = gr.Checkbox(False, label=f"also DDPM with all {T} steps (minutes on a CPU)", elem_id="diff-compare-ddpm")
-        btn = gr.Button("Compare", variant="primary", elem_id="diff-compare-btn")
-        vs = gr.Button("Unconditional vs this class, same z_T", elem_id="diff-cmp-uncond")
-    out = gr.HTML(elem_id="diff-compare")
+    # the controls in a column beside the rows of samples (the first screen is the instrument)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=300):
+            with gr.Row():
+                btn = gr.Button("Compare", variant="primary", elem_id="diff-compare-btn")
+                vs = gr.Button("Unconditional vs this class, same z_T", elem_id="diff-cmp-uncond")
+            with gr.Row():
+                a = Slider(1, T, value=min(50, T), step=1, label="DDIM steps (first)", elem_id="diff-cmp-a",
+                           min_width=140)
+                b = Slider(1, T, value=min(10, T), step=1, label="steps (second)", elem_id="diff-cmp-b", min_width=140)
+            sampler_b = Radio(list(SECOND_SAMPLERS), value="DDIM", label="second sampler",
+                              elem_id="diff-cmp-sampler-b")
+            with gr.Row():
+                eta = Slider(0, 1, value=0.0, step=0.05, label="η", elem_id="diff-cmp-eta", min_width=140)
+                n = Slider(1, MAX_SAMPLES, value=4, step=1, label="samples", elem_id="diff-cmp-n", min_width=140)
+            with gr.Row():
+                label = Dropdown(CLASSES, value=CLASS_NONE, label="class",
+                                 interactive=bool(ctl.ddpm.config.num_classes), elem_id="diff-cmp-class", min_width=140)
+                seed = Number(0, label="seed", minimum=0, step=1, elem_id="diff-cmp-seed", min_width=100)
+            guidance = Slider(0, MAX_GUIDANCE, value=GUIDANCE_DEFAULT, step=0.5, label=GUIDANCE_LABEL_OFF,
+                              interactive=False, elem_id="diff-cmp-guidance")
+            ddpm = gr.Checkbox(False, label=f"also DDPM with all {T} steps (minutes on a CPU)",
+                               elem_id="diff-compare-ddpm")
+        with gr.Column(scale=5):
+            out = gr.HTML(elem_id="diff-compare")
     label.change(_guidance_control, label, guidance, api_visibility="private", show_progress="hidden")
     inputs = [a, b, eta, seed, n, label, guidance, ddpm, sampler_b]
     render.mark_stale(inputs, ["diff-compare"])

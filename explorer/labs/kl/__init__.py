@@ -64,10 +64,12 @@ def build(models: Models, encoded: gr.State | None, links: Links) -> None:
     """The KL tab's contents; call inside `with gr.Tab(...)`. `encoded` is the VAE lab's digit, if any; `links`:
     where the lab registers its linked controls and first views (explorer/links.py)."""
     links.head("kl", START, STEPS)
-    ctl = panel.build(links)
     with gr.Tabs(elem_id="kl-views") as views:
+        # the two Gaussians' panel is the first view's figure, the Monte Carlo estimate of the same KL under it; each
+        # other view is then on the first screen too (the panel above the sub-tabs pushed them below it)
         with gr.Tab(VIEWS["monte-carlo"], id="monte-carlo"):
             render.heading(VIEWS["monte-carlo"])
+            ctl = panel.build(links)
             monte_carlo.build(ctl, links)
         with gr.Tab(VIEWS["fit"], id="fit"):
             render.heading(VIEWS["fit"])
@@ -77,6 +79,6 @@ def build(models: Models, encoded: gr.State | None, links: Links) -> None:
             two_d.build(links)
         with gr.Tab(VIEWS["vae-term"], id="vae-term"):
             render.heading(VIEWS["vae-term"])
-            vae_term.build(ctl, models, encoded, links)
+            vae_term.build(ctl, models, encoded, links, views)
     links.sub_tabs("kl", views, VIEWS)
     render.about(INTRO, LATEX)  # the lab's theory, under its instrument

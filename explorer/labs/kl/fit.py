@@ -131,18 +131,21 @@ def before_fitting(mu1, s1, mu2, s2, w1, start_mu) -> tuple[go.Figure, str]:
 
 
 def build(links: Links) -> None:
-    with gr.Row():
-        inputs = [
-            Slider(-MU_RANGE, MU_RANGE, value=-2.0, step=0.1, label="μ₁", elem_id="kl-fit-mu1"),
-            Slider(0.1, 5, value=0.6, step=0.05, label="σ₁", elem_id="kl-fit-sigma1"),
-            Slider(-MU_RANGE, MU_RANGE, value=2.5, step=0.1, label="μ₂", elem_id="kl-fit-mu2"),
-            Slider(0.1, 5, value=0.8, step=0.05, label="σ₂", elem_id="kl-fit-sigma2"),
-            Slider(0.01, 0.99, value=0.4, step=0.01, label="weight w₁ of component 1", elem_id="kl-fit-w1"),
-            Slider(-MU_RANGE, MU_RANGE, value=0.5, step=0.1, label="start μ_q (σ_q starts at 1)",
-                   elem_id="kl-fit-start"),
-        ]
-    btn = gr.Button("Fit", variant="primary", elem_id="kl-fit-btn")
-    plot = Plot(show_label=False, elem_id="kl-fit-plot")
+    with gr.Row(equal_height=False):  # the controls beside the figure: both on the first screen
+        with gr.Column(scale=1, min_width=260):
+            btn = gr.Button("Fit", variant="primary", elem_id="kl-fit-btn")
+            with gr.Row():
+                mu1 = Slider(-MU_RANGE, MU_RANGE, value=-2.0, step=0.1, label="μ₁", elem_id="kl-fit-mu1", min_width=120)
+                sigma1 = Slider(0.1, 5, value=0.6, step=0.05, label="σ₁", elem_id="kl-fit-sigma1", min_width=120)
+            with gr.Row():
+                mu2 = Slider(-MU_RANGE, MU_RANGE, value=2.5, step=0.1, label="μ₂", elem_id="kl-fit-mu2", min_width=120)
+                sigma2 = Slider(0.1, 5, value=0.8, step=0.05, label="σ₂", elem_id="kl-fit-sigma2", min_width=120)
+            w1 = Slider(0.01, 0.99, value=0.4, step=0.01, label="weight w₁ of component 1", elem_id="kl-fit-w1")
+            start = Slider(-MU_RANGE, MU_RANGE, value=0.5, step=0.1, label="start μ_q (σ_q starts at 1)",
+                           elem_id="kl-fit-start")
+        with gr.Column(scale=3):
+            plot = Plot(show_label=False, elem_id="kl-fit-plot")
+    inputs = [mu1, sigma1, mu2, sigma2, w1, start]
     table = gr.Markdown(elem_id="kl-fit-table")
     views = ["kl-fit-plot", "kl-fit-table"]
     render.mark_stale(inputs, views)

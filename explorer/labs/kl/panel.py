@@ -81,7 +81,7 @@ def gaussians_1d(mu_p, sigma_p, mu_q, sigma_q, direction: str, template: bool = 
         layout=dict(
             title=f"shaded area = {direction} = {km.fmt_nats(val)} nats",
             template=DRAG_TEMPLATE,
-            height=400,
+            height=340,
             showlegend=False,
             margin=dict(l=50, r=70, t=50, b=40),
             yaxis=dict(title=f"density of {coloured('p', P_COLOR)} and {coloured('q', Q_COLOR)}", nticks=6,
@@ -153,8 +153,8 @@ def _swatch(color: str, fill: bool = False) -> str:
 
 
 LEGEND = (f"{_swatch(P_COLOR)} p &nbsp; {_swatch(Q_COLOR)} q &nbsp; {_swatch(F_COLOR, fill=True)} "
-          "the integrand of the shaded direction, p·log(p/q) or q·log(q/p): "
-          "its own axis on the right, with the same zero; its area is the KL")
+          "the shaded direction's integrand, p·log(p/q) or q·log(q/p), on the right axis (same zero): "
+          "its area is the KL")
 
 
 def build(links: Links) -> KlControls:

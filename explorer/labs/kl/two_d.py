@@ -68,7 +68,7 @@ def gaussians_2d(*values) -> tuple[go.Figure, str]:
               "and means",
         template=DRAG_TEMPLATE,
         showlegend=False,
-        height=440,
+        height=390,
         # steady ranges (kl_maths.ranges_2d): while a slider moves the axes stay put and the page moves the ellipses
         xaxis=dict(title="x₁", range=x_range),
         yaxis=dict(title="x₂", scaleanchor="x", range=y_range),

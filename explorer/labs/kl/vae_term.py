@@ -1,5 +1,5 @@
 """The VAE's KL term: KL(q(z|x) ‖ p(z)) of a shipped VAE, dimension by dimension, for a test digit or the VAE
-lab's digit; any dimension can be put into the 1-D panel above."""
+lab's digit; any dimension can be put into the first view's 1-D panel."""
 
 from functools import partial
 
@@ -81,13 +81,13 @@ def show_dimension(encoded: dict | None, dim) -> tuple:
     return 0.0, 1.0, round(mu, 3), round(sigma_shown, 4), "KL(q‖p)", note
 
 
-def build(ctl: KlControls, models: Models, encoded: gr.State | None, links: Links) -> None:
+def build(ctl: KlControls, models: Models, encoded: gr.State | None, links: Links, views: gr.Tabs) -> None:
     if not models.vaes:
         gr.Markdown("No VAE checkpoint is loaded; see the VAE tab for the command that trains one.")
         return
     gr.Markdown("For a test digit (or the digit encoded in the VAE lab), the ELBO's KL term KL(q(z|x) ‖ N(0, I)) "
-                "dimension by dimension. Pick a dimension to see its two Gaussians in the panel above, with p = the "
-                "prior and q = the encoder's posterior.")
+                "dimension by dimension. Pick a dimension to see its two Gaussians in the first view's panel, with "
+                "p = the prior and q = the encoder's posterior.")
     with gr.Row():
         model = Dropdown(list(models.vaes), value=list(models.vaes)[-1], label="model", elem_id="kl-vae-model")
         index = Number(0, label="test digit index", minimum=0, step=1, elem_id="kl-vae-index")
@@ -99,7 +99,7 @@ def build(ctl: KlControls, models: Models, encoded: gr.State | None, links: Link
     shown = gr.State(None)  # the shown digit's μ and σ, for "show this dimension"
     with gr.Row():
         dim = Number(1, label="dimension", minimum=1, step=1, elem_id="kl-vae-dim")
-        show = gr.Button("Show this dimension in the panel above")
+        show = gr.Button("Show this dimension in the two Gaussians' panel", elem_id="kl-vae-show")
 
     btn.click(partial(vae_kl_term, models), [model, index], [plot, md, shown], api_name="kl_vae_term")
     links.param("kl", "vae_model", model)
@@ -107,6 +107,9 @@ def build(ctl: KlControls, models: Models, encoded: gr.State | None, links: Link
     links.opening(partial(vae_kl_term, models), [model, index], [plot, md, shown])
     if encoded is not None:
         lab_btn.click(partial(lab_digit_kl_term, models), [encoded], [plot, md, shown], api_visibility="private")
+    # the panel is the first view's: it opens there, then draws the dimension
     show.click(show_dimension, [shown, dim], [*ctl.params, ctl.direction, ctl.caption], api_visibility="private"
+               ).then(lambda: gr.Tabs(selected="monte-carlo"), None, views, show_progress="hidden",
+                      api_visibility="private"
                ).then(gaussians_1d, [*ctl.params, ctl.direction], ctl.plot, show_progress="hidden",
                       api_visibility="private")

@@ -75,16 +75,20 @@ def start_from(data) -> str:
 
 
 def build(ctl: PlaneControls, config: AppConfig) -> None:
-    canvas = gr.HTML(as_drawing([]), elem_id="plane-draw", html_template=page.static("plane_draw.html"),
-                     js_on_load=page.mount("plane_draw.js", ("settle",)))
-    with gr.Row():
-        start = Dropdown(list(plane.BUILTIN), value="ring8", label="or start from",
-                         elem_id="plane-start", scale=1)
-        use = gr.Button("Use these points", elem_id="plane-use", scale=0)
-        go = gr.Button("Train", variant="primary", elem_id="plane-train", scale=0)
-        more = gr.Button("Continue training", elem_id="plane-continue", scale=0)
-        stop = gr.Button("Stop", elem_id="plane-stop", scale=0)
-    status = gr.HTML(elem_id="plane-train-status")
+    with gr.Row(equal_height=False):  # the drawing, and the buttons beside it: both on the first screen
+        with gr.Column(scale=3):
+            canvas = gr.HTML(as_drawing([]), elem_id="plane-draw", html_template=page.static("plane_draw.html"),
+                             js_on_load=page.mount("plane_draw.js", ("settle",)))
+        with gr.Column(scale=2, min_width=280):
+            with gr.Row():
+                go = gr.Button("Train", variant="primary", elem_id="plane-train", min_width=90)
+                more = gr.Button("Continue training", elem_id="plane-continue", min_width=90)
+                stop = gr.Button("Stop", elem_id="plane-stop", min_width=70)
+            with gr.Row(equal_height=True):
+                start = Dropdown(list(plane.BUILTIN), value="ring8", label="or start from",
+                                 elem_id="plane-start", scale=1)
+                use = gr.Button("Use these points", elem_id="plane-use", scale=0)
+            status = gr.HTML(elem_id="plane-train-status")
     canvas.settle(settle, None, canvas, trigger_mode="multiple", show_progress="hidden", api_visibility="private")
     use.click(start_from, start, canvas, api_name="plane_start_from", show_progress="hidden")
     run = go.click(background.in_session(train, ctl, config.train_steps), [canvas], [status, ctl.trained],

@@ -54,15 +54,18 @@ def settled_field(ctl: PlaneControls, data, trained: Trained | None = None) -> s
 def build(ctl: PlaneControls, links: Links) -> None:
     T = next(iter(ctl.models.planes.values())).diffusion.T
     ts = field_ts(T)
-    with gr.Row():
-        t = Slider(ts[0], ts[-1], value=100 if 100 in ts else ts[len(ts) // 10], step=ts[0], label="t",
-                   elem_id="plane-t", info=f"the noise level, every {ts[0]} steps; drawn as you drag",
-                   interactive=True)  # no event reads it (the page draws): Gradio would draw it disabled
-        show = Radio(SHOW, value=SHOW[0], label="show", elem_id="plane-show", interactive=True)
-    initial = html.escape(json.dumps([t.value, show.value]), quote=True)  # the page's until they change
-    ctl.field = gr.HTML("", elem_id="plane-field", js_on_load=page.mount("plane_field.js"),
-                        html_template=page.static("plane_field.html").replace(
-                            "class='ge-plane-field'", f"class='ge-plane-field' data-initial='{initial}'"))
+    t0 = 100 if 100 in ts else ts[len(ts) // 10]
+    initial = html.escape(json.dumps([t0, SHOW[0]]), quote=True)  # the page's until they change
+    with gr.Row(equal_height=False):  # the field, and its controls beside it: both on the first screen
+        with gr.Column(scale=3):
+            ctl.field = gr.HTML("", elem_id="plane-field", js_on_load=page.mount("plane_field.js"),
+                                html_template=page.static("plane_field.html").replace(
+                                    "class='ge-plane-field'", f"class='ge-plane-field' data-initial='{initial}'"))
+        with gr.Column(scale=2, min_width=280):
+            t = Slider(ts[0], ts[-1], value=t0, step=ts[0], label="t", elem_id="plane-t",
+                       info=f"the noise level, every {ts[0]} steps; drawn as you drag",
+                       interactive=True)  # no event reads it (the page draws): Gradio would draw it disabled
+            show = Radio(SHOW, value=SHOW[0], label="show", elem_id="plane-show", interactive=True)
     page.publish_values([t, show])  # the page draws the t and the layer they are on (static/plane_field.js)
     ctl.data.input(partial(settled_field, ctl), [ctl.data, ctl.trained], ctl.field, api_name="plane_field",
                    show_progress="minimal")

@@ -91,15 +91,17 @@ def particles(ctl: PlaneControls, data, steps, eta, n, seed, trained: Trained | 
 
 def build(ctl: PlaneControls, links: Links) -> None:
     T = next(iter(ctl.models.planes.values())).diffusion.T
-    with gr.Row():
-        steps = Slider(1, T, value=min(50, T), step=1, label="DDIM steps", elem_id="plane-steps")
-        eta = Slider(0, 1, value=0.0, step=0.05, label="η (DDIM: 0 deterministic, 1 like DDPM)",
-                     elem_id="plane-eta")
-        n = Slider(100, MAX_PARTICLES, value=2000, step=100, label="particles", elem_id="plane-n")
-        seed = Number(0, label="seed of z_T", minimum=0, step=1, elem_id="plane-seed")
-        btn = gr.Button("Run both samplers", variant="primary", elem_id="plane-run", scale=0)
-    view = gr.HTML("", elem_id="plane-particles", html_template=page.static("plane_particles.html"),
-                   js_on_load=page.mount("plane_particles.js"))
+    with gr.Row(equal_height=False):  # the controls beside the two panels: both on the first screen
+        with gr.Column(scale=1, min_width=240):
+            btn = gr.Button("Run both samplers", variant="primary", elem_id="plane-run")
+            steps = Slider(1, T, value=min(50, T), step=1, label="DDIM steps", elem_id="plane-steps")
+            eta = Slider(0, 1, value=0.0, step=0.05, label="η (DDIM: 0 deterministic, 1 like DDPM)",
+                         elem_id="plane-eta")
+            n = Slider(100, MAX_PARTICLES, value=2000, step=100, label="particles", elem_id="plane-n")
+            seed = Number(0, label="seed of z_T", minimum=0, step=1, elem_id="plane-seed")
+        with gr.Column(scale=4):
+            view = gr.HTML("", elem_id="plane-particles", html_template=page.static("plane_particles.html"),
+                           js_on_load=page.mount("plane_particles.js"))
     ctl.particles, ctl.particle_inputs = view, [ctl.data, steps, eta, n, seed, ctl.trained]
     run = functools.partial(particles, ctl)
     btn.click(run, ctl.particle_inputs, view, api_name="plane_particles", concurrency_limit=2,

@@ -111,7 +111,7 @@ def inspect(models: Models, pick, k_max, seed):
     for r in range(REPEATS):
         fig.add_trace(go.Scatter(x=ks, y=curves[r], mode="lines", name=f"run {r + 1}", line=dict(width=1.5)))
     fig.add_hline(y=exact, line=dict(color="black", dash="dash"), annotation_text=f"exact log p(x) = {exact:.2f}")
-    fig.update_layout(title=f"{label}: the estimate against K", height=420,
+    fig.update_layout(title=f"{label}: the estimate against K", height=380,
                       xaxis=dict(type="log", title="K, samples from q(z|x)"), yaxis=dict(title="nats"),
                       margin=dict(l=60, r=10, t=50, b=50), legend=dict(orientation="h", y=-0.2))
     name = render.file_name("", digit=row["index"], K=k_max, seed=seed).lstrip("_")
@@ -133,28 +133,32 @@ def build(ctl: VaeControls, links: Links) -> None:
     models = ctl.models
     if MODEL not in models.vaes:
         return
-    gr.Markdown(table(models), elem_id="vae-fail-table")
     rows = worst(models)
     if not rows:
+        gr.Markdown(table(models), elem_id="vae-fail-table")
         gr.Markdown("ℹ️ No gallery: the 2-D model's card holds no measured digits (`python -m train evaluate-vae "
                     "--vae checkpoints/vae_2d.safetensors` finds them), or they were measured on other test digits "
                     "than those loaded here (MNIST's, with `--data-dir`).", elem_id="vae-fail-none")
         gr.Markdown(TEXT, latex_delimiters=LATEX)
         return
     k_card = models.vae_cards[MODEL]["likelihood"]["worst"].get("k", 1000)
+    # the gallery and its figures first, the card's table under them (the first screen is the instrument)
     pics = render.digit_picker(
         gallery(models), f"The {len(rows)} test digits where the k = {k_card:,} estimate is furthest below the "
                          "exact log p(x), worst first: click one",
         [f"test digit #{r['index']} (worst {i + 1})" for i, r in enumerate(rows)], "vae-fail-gallery")
-    with gr.Row():
-        pick = Number(0, label=f"digit in the gallery (0–{len(rows) - 1})", precision=0, minimum=0,
-                      maximum=len(rows) - 1, elem_id="vae-fail-pick")
-        k = Slider(100, MAX_K, value=20_000, step=100, label="K, largest sample count", elem_id="vae-fail-k")
-        seed = Number(0, label="seed", minimum=0, step=1, elem_id="vae-fail-seed")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=200):
+            pick = Number(0, label=f"digit in the gallery (0–{len(rows) - 1})", precision=0, minimum=0,
+                          maximum=len(rows) - 1, elem_id="vae-fail-pick")
+            k = Slider(100, MAX_K, value=20_000, step=100, label="K, largest sample count", elem_id="vae-fail-k")
+            seed = Number(0, label="seed", minimum=0, step=1, elem_id="vae-fail-seed")
+        with gr.Column(scale=4):
+            with gr.Row():
+                plot = Plot(label="estimate against K", show_label=False, elem_id="vae-fail-plot")
+                post = Plot(label="true posterior", show_label=False, elem_id="vae-fail-post")
     md = gr.Markdown(elem_id="vae-fail-md")
-    with gr.Row():
-        plot = Plot(label="estimate against K", show_label=False, elem_id="vae-fail-plot")
-        post = Plot(label="true posterior", show_label=False, elem_id="vae-fail-post")
+    gr.Markdown(table(models), elem_id="vae-fail-table")
 
     run = partial(inspect, models)
     pics.select(render.picked, None, pick, show_progress="hidden", api_visibility="private")  # needs a click

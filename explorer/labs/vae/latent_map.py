@@ -118,7 +118,7 @@ def latent_map(models: Models, cache: Cache, name: str, state, z_values: list | 
     else:
         x_title, y_title = f"{axis} − its mean over the test digits", f"the means' principal axis across {axis}"
         title = f"test-set encoder means, projected on {axis} and the principal axis across it"
-    fig.update_layout(height=520, margin=dict(l=40, r=10, t=40, b=40), legend=dict(itemsizing="constant"),
+    fig.update_layout(height=480, margin=dict(l=40, r=10, t=40, b=40), legend=dict(itemsizing="constant"),
                       title=title,
                       xaxis=dict(title=x_title, range=[-4, 4]), yaxis=dict(title=y_title, range=[-4, 4],
                                                                            scaleanchor="x"),

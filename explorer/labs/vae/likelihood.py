@@ -111,7 +111,7 @@ def _curves_figure(curves, report, grid, title: str) -> go.Figure:
     fig.add_hline(y=0.0, line=dict(color="black", dash="dash"), row=2, col=1)
     lo = min(report.elbo, float(np.nanmin(curves.importance))) - 10
     gap = max(report.gap, 0.05)
-    fig.update_layout(title=title, height=560, margin=dict(l=60, r=10, t=50, b=50),
+    fig.update_layout(title=title, height=500, margin=dict(l=60, r=10, t=50, b=50),
                       legend=dict(orientation="h", y=-0.16))
     fig.update_yaxes(title_text="nats", range=[max(lo - 60, float(np.nanmin(np.where(
         np.isfinite(curves.naive), curves.naive, np.nan))) - 5), report.log_px + 8], row=1, col=1)
@@ -176,12 +176,14 @@ def opening(models: Models, name: str, index, eps_seed, k_max, repeats, seed):
 
 
 def build(ctl: VaeControls, enc: EncodeView, links: Links) -> None:
-    with gr.Row():
-        k = Slider(10, MAX_K, value=10_000, step=10, label="K, largest sample count", elem_id="vae-lik-k")
-        repeats = Slider(1, MAX_REPEATS, value=5, step=1, label="repeated runs", elem_id="vae-lik-repeats")
-        seed = Number(0, label="seed", minimum=0, step=1, elem_id="vae-lik-seed")
-        btn = gr.Button("Estimate log p(x) for the encoded digit", variant="primary")
-    plot = Plot(label="log p(x) against K", show_label=False, elem_id="vae-lik-plot")
+    with gr.Row(equal_height=False):  # the controls beside the figure: both on the first screen
+        with gr.Column(scale=1, min_width=220):
+            btn = gr.Button("Estimate log p(x) for the encoded digit", variant="primary")
+            k = Slider(10, MAX_K, value=10_000, step=10, label="K, largest sample count", elem_id="vae-lik-k")
+            repeats = Slider(1, MAX_REPEATS, value=5, step=1, label="repeated runs", elem_id="vae-lik-repeats")
+            seed = Number(0, label="seed", minimum=0, step=1, elem_id="vae-lik-seed")
+        with gr.Column(scale=3):
+            plot = Plot(label="log p(x) against K", show_label=False, elem_id="vae-lik-plot")
     with gr.Row():
         elbo = gr.Markdown(latex_delimiters=LATEX, elem_id="vae-lik-elbo")
         post = Plot(label="true posterior", show_label=False, visible=False, elem_id="vae-lik-post")
