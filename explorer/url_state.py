@@ -18,6 +18,10 @@ import gradio as gr
 
 from explorer import checks
 
+# a link's keys that are not a lab's settings: which lab and view it opens, and two the page itself keeps (Gradio's
+# `__theme`, dark mode; `present`, presenter mode, static/presenter.js)
+PAGE_KEYS = ("lab", "view", "__theme", "present")
+
 
 @dataclass(frozen=True)
 class Param:
@@ -91,7 +95,7 @@ class LabState:
                                                                           if known else "."))
         by_name = {p.name: p for p in self.params}
         for key, text in query.items():
-            if key in ("lab", "view", "__theme"):
+            if key in PAGE_KEYS:
                 continue
             p = by_name.get(key)
             if p is None:

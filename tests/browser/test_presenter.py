@@ -35,17 +35,19 @@ def test_the_presenter_steps_through_saved_views_and_shows_their_qr_code(browser
             page.goto(f"{app_server.url}/?{q}&present=1")
             opened(page)
             assert page.evaluate("document.documentElement.classList.contains('ge-presenting')")
+            assert not page.locator("#ge-link-note").is_visible()  # present=1 is the page's, no lab's setting
             page.click(".ge-present-add")
         slides = page.evaluate("JSON.parse(localStorage.getItem('ge-slides'))")
         assert len(slides) == 3 and all("present=1" in s for s in slides)
         assert [re.search(r"lab=(\w+)", s).group(1) for s in slides] == ["kl", "vae", "diffusion"]
         assert "slide 3 of 3" in page.inner_text(".ge-present-where")
-        # large type, and no prose: the labs' theory is hidden
+        # large type, and no prose: the title line and the labs' theory are hidden
         assert page.evaluate("parseFloat(getComputedStyle(document.querySelector('gradio-app'))"
                              ".getPropertyValue('--text-md'))") >= 20
         assert not page.locator("#tab-diffusion .block.ge-about").is_visible()
+        assert not page.locator(".ge-head").is_visible()
         # → from the last slide wraps to the first
-        page.locator(".ge-head h1").click()  # the keys go to the page, not to a control
+        page.evaluate("document.activeElement && document.activeElement.blur()")  # keys to the page, not a control
         page.keyboard.press("ArrowRight")
         page.wait_for_url(re.compile(r"lab=kl"), timeout=30_000)
         opened(page)

@@ -68,6 +68,13 @@ def test_a_bad_link_names_each_refused_item_and_keeps_the_rest(registry):
     assert note["visible"] is True and note["value"].count("\n- ") == len(notes)
 
 
+def test_the_keys_the_page_keeps_are_no_lab_setting(registry):
+    """Presenter mode and Gradio's theme live in the link for the page alone: no note says they are unknown."""
+    lk, c = registry
+    out, notes = lk.restore({"lab": "a", "present": "1", "__theme": "dark", "z1": "2"})
+    assert notes == [] and out[c["s"]] == 2.0
+
+
 def test_a_link_without_a_lab_opens_the_first_and_an_unknown_lab_is_named(registry):
     lk, c = registry
     out, notes = lk.restore({"z1": "2"})
