@@ -84,7 +84,7 @@ def test_the_figure_and_its_control_are_on_the_first_screen(screen, where, reque
 
 
 def test_start_here_is_one_line_that_is_remembered_once_opened(pages, app_server):
-    with app_page(pages, app_server.url, wait=False) as page:  # the line is there before the first views
+    with app_page(pages, app_server.url) as page:
         path = page.locator("#vae-path")
         assert path.bounding_box()["height"] < 60  # one line, closed
         assert "(seen)" not in page.evaluate("getComputedStyle(document.querySelector('#vae-path .label-wrap span'),"

@@ -85,9 +85,6 @@ def build(ctl: KlControls, models: Models, encoded: gr.State | None, links: Link
     if not models.vaes:
         gr.Markdown("No VAE checkpoint is loaded; see the VAE tab for the command that trains one.")
         return
-    gr.Markdown("For a test digit (or the digit encoded in the VAE lab), the ELBO's KL term KL(q(z|x) ‖ N(0, I)) "
-                "dimension by dimension. Pick a dimension to see its two Gaussians in the first view's panel, with "
-                "p = the prior and q = the encoder's posterior.")
     with gr.Row():
         model = Dropdown(list(models.vaes), value=list(models.vaes)[-1], label="model", elem_id="kl-vae-model")
         index = Number(0, label="test digit index", minimum=0, step=1, elem_id="kl-vae-index")
@@ -101,6 +98,10 @@ def build(ctl: KlControls, models: Models, encoded: gr.State | None, links: Link
         dim = Number(1, label="dimension", minimum=1, step=1, elem_id="kl-vae-dim")
         show = gr.Button("Show this dimension in the two Gaussians' panel", elem_id="kl-vae-show")
 
+    # the view's theory, under its figure and controls (the first screen is the instrument)
+    gr.Markdown("For a test digit (or the digit encoded in the VAE lab), the ELBO's KL term KL(q(z|x) ‖ N(0, I)) "
+                "dimension by dimension. Pick a dimension to see its two Gaussians in the first view's panel, with "
+                "p = the prior and q = the encoder's posterior.")
     btn.click(partial(vae_kl_term, models), [model, index], [plot, md, shown], api_name="kl_vae_term")
     links.param("kl", "vae_model", model)
     links.param("kl", "vae_digit", index, hi=max(len(models.digits.x) - 1, 0) if models.digits is not None else 0)
