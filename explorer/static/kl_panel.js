@@ -33,9 +33,12 @@ export const mount = ({element, props, watch, trigger}) => {
   // window.Plotly when it loads, and a figure that another copy drew is drawn anew, measuring every label
   const plotly = () => (div.gePlotly ??= window.Plotly);
   const narrow = window.matchMedia('(max-width: 640px)');  // a phone: a shorter figure, kept in view (app.css)
-  const theme = layout => {  // dark mode (lib/theme.js), and the phone's height
+  // presenter mode (presenter.js): larger type above the figure, so a shorter figure keeps it on a 1280 × 720 screen
+  const presenting = () => document.documentElement.classList.contains('ge-presenting');
+  const theme = layout => {  // dark mode (lib/theme.js), and the phone's and the projector's heights
     const l = dark(layout);
-    return narrow.matches ? {...l, height: 270, margin: {...l.margin, t: 40, b: 30}} : l;
+    if (narrow.matches) return {...l, height: 270, margin: {...l.margin, t: 40, b: 30}};
+    return presenting() && l.height ? {...l, height: l.height - 80} : l;
   };
   const valid = values => cfg.ranges.every(([lo, hi], i) => {
     const v = values[i];
