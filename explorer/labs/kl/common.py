@@ -53,7 +53,8 @@ DRAG_TEMPLATE = drag_template()
 
 @dataclass
 class KlControls:
-    """The 1-D panel at the top of the lab, which the sub-labs below read (Monte Carlo) or set (the VAE's term)."""
+    """The 1-D panel, the first view's figure, which the Monte Carlo view under it reads and the VAE's-term view
+    sets."""
 
     mu_p: gr.Slider
     sigma_p: gr.Slider

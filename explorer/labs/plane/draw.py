@@ -40,9 +40,9 @@ def text(train_steps: int) -> str:
             f"here, in your session, for {train_steps} steps or {TRAIN_SECONDS:g} s, whichever comes first (Stop "
             "ends it sooner and keeps the model so far). Each point stands for a small Gaussian (standard deviation "
             f"{plane.DRAW_STD:g}), so the exact field of your data is known and the error map works. When it is "
-            "done, the data set above switches to *your drawing*. The field error below is how far the network "
-            "still is from the exact denoiser of your points; until it says *converged*, **Continue training** goes "
-            "on from the current weights.")
+            "done, the data set above switches to *your drawing*. The field error, under the buttons, is how far the "
+            "network still is from the exact denoiser of your points; until it says *converged*, **Continue "
+            "training** goes on from the current weights.")
 
 
 def as_drawing(pts) -> str:
