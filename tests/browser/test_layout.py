@@ -39,8 +39,8 @@ SIZES = {"1280x720": (1280, 720, ""), "1400x1000": (1400, 1000, ""), "presenter-
 # In presenter mode the larger type makes these figures and their controls taller than what is left under the tabs.
 TODO: dict[str, set[tuple[str, str]]] = {
     "1280x720": set(), "1400x1000": set(),
-    "presenter-1280x720": {("VAE", "Exact log p(x)"), ("Diffusion", "Forward process"),
-                           ("Diffusion", "Same seed, two samplers"), ("Diffusion in 2-D", "Particles")},
+    "presenter-1280x720": {("VAE", "Exact log p(x)"), ("Diffusion", "Same seed, two samplers"),
+                           ("Diffusion in 2-D", "Particles")},
 }
 
 

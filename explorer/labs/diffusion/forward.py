@@ -137,8 +137,11 @@ def build(ctl: DiffusionControls, links: Links) -> gr.Tab | None:
                                brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"))
             ctl.draw = gr.Button("Use the drawing")
         with gr.Column(scale=3):
-            t = Slider(0, T, value=t0, step=1, label="t (0 = the image, T = pure noise)", elem_id="diff-t")
-            eps = Number(0, label="ε seed (fixed while you drag t)", minimum=0, step=1, elem_id="diff-eps")
+            with gr.Row():  # t and its noise's seed on one line: the figure under them stays on the first screen
+                t = Slider(0, T, value=t0, step=1, label="t (0 = the image, T = pure noise)", elem_id="diff-t",
+                           scale=3)
+                eps = Number(0, label="ε seed (fixed while you drag t)", minimum=0, step=1, elem_id="diff-eps",
+                             scale=1, min_width=140)
             view = gr.HTML(forward_view(models, x0, t0, 0) if x0 is not None else "", elem_id="diff-forward")
     render.live_plot(render.live_value(schedule_figure(T, t0, ctl.ddpm.config.schedule), template=True),
                      elem_id="diff-schedule")
