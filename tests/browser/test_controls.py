@@ -169,8 +169,6 @@ def test_the_kl_lab_shows_the_vae_labs_digit_with_its_model(typing_page):
     assert "test digit #0" in page.inner_text("#kl-vae-md")
 
 
-
-
 @pytest.mark.parametrize(("tabs", "box", "typed", "view", "message"), [
     (("VAE",), "#vae-z1 input[type=number]", "9", "#vae-decoded", "z1 = 9 is outside the allowed range [-4, 4]"),
     (("VAE",), "#vae-z1 input[type=number]", "", "#vae-decoded", "z1 is empty"),

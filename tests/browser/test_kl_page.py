@@ -298,3 +298,20 @@ def test_sigma_sliders_have_a_log_track(page):
     want = km.kl_1d(mu_p, sigma_p, mu_q, sigma)[0]
     page.wait_for_function("w => document.querySelector('#kl-pq').innerText.startsWith(w)", arg=km.fmt_nats(want),
                            timeout=10_000)
+
+
+def test_show_this_dimension_opens_the_panels_view_with_the_prior_and_the_posterior(page):
+    """The 1-D panel is the first view's: "Show this dimension" in the VAE's-KL-term view switches there and draws
+    p = the prior N(0, 1) and q = the shown digit's posterior in that dimension, shading KL(q‖p)."""
+    _open(page, "KL divergence", "The VAE's KL term")
+    page.wait_for_function("() => document.querySelector('#kl-vae-md').innerText.includes('test digit')",
+                           timeout=30_000)
+    page.locator("#kl-vae-show").click()
+    page.wait_for_function("() => document.querySelector('#kl-views [role=tab][aria-selected=true]').innerText"
+                           " === 'Monte Carlo vs closed form'", timeout=10_000)
+    drawn = "() => JSON.parse(document.querySelector('#kl-plot .ge-page-plot').dataset.drawn)"
+    page.wait_for_function(f"() => {{ const d = ({drawn})(); return d[0] === 0 && d[1] === 1 && d[4] === 'KL(q‖p)'; }}",
+                           timeout=10_000)
+    mu_q = float(page.locator("#kl-mu-q input[type=number]").input_value())
+    assert page.evaluate(drawn)[2] == pytest.approx(mu_q)
+    assert page.locator("#kl-plot").is_visible()
