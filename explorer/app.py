@@ -54,7 +54,7 @@ def build_demo(models: Models, links: Links | None = None, config: AppConfig = A
 
 
 LAUNCH_KW = dict(
-    css=render.CSS, js=page.JS, theme=gr.themes.Soft(),
+    css=render.CSS, js=page.JS, head=page.HEAD, theme=gr.themes.Soft(),
     max_file_size="5mb",  # an image of a digit needs far less; a larger upload is refused before it is written
     enable_monitoring=False,  # no /monitoring route
     # Gradio keeps each session's state and last outputs (about 1.3 MiB each: tests/bench/bench_load.py); the least

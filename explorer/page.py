@@ -61,4 +61,11 @@ def publish_values(components: list) -> None:
         c.change(None, [c], None, js=publish(c.elem_id), trigger_mode="multiple", api_visibility="private")
 
 
+# The modules of the first screen (the page's own, the presenter's, the links' and the VAE decoder's), named in the
+# page's head so that the browser fetches them beside Gradio's own bundle; each would otherwise be fetched only when
+# the module importing it has run, after Gradio has built the page (docs/benchmarks.md, start-up).
+FIRST_MODULES = ("page.js", "lib/theme.js", "presenter.js", "links.js", "lib/channel.js", "lib/controls.js",
+                 "decoder.js", "lib/decoder_maths.js", "lib/settle.js")
+HEAD = "".join(f'<link rel="modulepreload" href="{STATIC_URL}{name}">' for name in FIRST_MODULES)
+
 JS = f"() => {{ {_import('page.js')}; }}"  # launch's js: the page's own module (dark figures, log tracks, exports)

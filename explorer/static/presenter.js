@@ -2,8 +2,10 @@
 // and their controls without the prose; a list of saved views (links) that steps like slides with ← and → (or the
 // bar's buttons); and a QR code of the current link, drawn here by qrcode-generator (vendored: static/vendor), so
 // that a class can open the same view on their phones. The mode is in the link (present=1: lib/links.js keeps it);
-// the slides are kept in this browser (localStorage).
-import qrcode from './vendor/qrcode-generator/qrcode.mjs';
+// the slides are kept in this browser (localStorage). The QR library (52 kB) is fetched only when presenting: it is
+// not on a student's first screen (docs/benchmarks.md, start-up).
+let qrcode = null;  // the library's factory, once imported
+const qrLibrary = () => import('./vendor/qrcode-generator/qrcode.mjs').then(m => { qrcode = m.default; });
 
 const KEY = 'ge-slides';
 const load = () => { try { return JSON.parse(localStorage.getItem(KEY)) || []; } catch { return []; } };
@@ -40,6 +42,8 @@ export const mount = ({element}) => {
       li.append(a);
       return li;
     }));
+    if (!on) return;  // the QR code is drawn only while presenting
+    if (!qrcode) { qrLibrary().then(show); return; }
     const link = withPresent(here(), false);  // the QR code opens the view, not presenter mode
     const code = qrcode(0, 'M');
     code.addData(link);

@@ -55,7 +55,8 @@ def test_the_presenter_steps_through_saved_views_and_shows_their_qr_code(browser
         # the QR code is the link of the view on screen (without presenter mode)
         page.locator(".ge-present-qr-box summary").click()
         page.add_script_tag(path=str(JSQR))
-        page.wait_for_function("() => document.querySelector('.ge-present-qr').complete")
+        page.wait_for_function("() => { const i = document.querySelector('.ge-present-qr'); "
+                               "return i.complete && i.naturalWidth > 0; }")  # (its library loads on demand)
         link = page.evaluate("window.geLinks.link()")
         decoded = page.evaluate(DECODE)
         assert "present" not in decoded and _view(decoded) == _view(link)

@@ -107,6 +107,28 @@ def test_the_page_code_is_es_modules_with_one_channel(node):
         assert not re.search(r"^(const|let|var|function) ", src, re.M) or "export " in src, js.name  # no globals
 
 
+def test_the_first_screens_modules_are_preloaded_with_everything_they_import():
+    """The page's head names (modulepreload) every module of the first screen and every module those import
+    statically, so that none waits for its importer to run first; nothing else (the QR code's library is fetched when
+    a presenter opens it)."""
+    from explorer import page
+
+    static = EXPLORER / "static"
+    roots = {"page.js", "presenter.js", "links.js", "decoder.js"}  # launch's js, and the header's and VAE's views
+    closure, todo = set(), list(roots)
+    while todo:
+        name = todo.pop()
+        if name in closure:
+            continue
+        closure.add(name)
+        base = Path(name).parent
+        for dep in re.findall(r"^import .* from '(\.[^']+)';", (static / name).read_text(), re.M):
+            todo.append((base / dep).as_posix().removeprefix("./").replace("lib/../", ""))
+    assert set(page.FIRST_MODULES) == closure
+    assert all(f'href="{page.STATIC_URL}{n}"' in page.HEAD for n in closure)
+    assert "qrcode" not in page.HEAD
+
+
 def test_the_viewer_schema_is_the_one_the_page_reads():
     js = (EXPLORER / "static" / "filmstrip.js").read_text()
     value_keys = set(typing.get_type_hints(filmstrip.ViewerValue))
