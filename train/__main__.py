@@ -1,4 +1,4 @@
-"""python -m train {vae,diffusion,diffusion2d,classifier,evaluate,evaluate-vae,cards} ...: train a model and write
+"""python -m train {vae,vae-grid,diffusion,diffusion2d,classifier,evaluate,evaluate-vae,cards} ...: train a model and write
 its checkpoint and card, evaluate one, or write docs/checkpoints.md from the cards.
 
 Examples:
@@ -22,6 +22,7 @@ from train.train_classifier import ClassifierTrainConfig
 from train.train_diffusion import DiffusionTrainConfig
 from train.train_diffusion2d import Diffusion2DTrainConfig
 from train.train_vae import VAETrainConfig
+from train.vae_grid import VAEGridConfig
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("vae", help="a Gaussian-encoder, Bernoulli-decoder VAE on binarized MNIST")
     add_dataclass_flags(p, VAEConfig, "model")
     add_dataclass_flags(p, VAETrainConfig, "training")
+    p = sub.add_parser("vae-grid", help="the β grid of VAEs (latent sizes × β), each trained and scored")
+    add_dataclass_flags(p, VAEGridConfig, "grid")
     p = sub.add_parser("diffusion", help="a DDPM (ε-prediction UNet) on MNIST grey levels")
     add_dataclass_flags(p, DDPMConfig, "model")
     add_dataclass_flags(p, DiffusionTrainConfig, "training")
@@ -59,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
             from train.train_vae import train as train_vae
 
             train_vae(from_flags(VAEConfig, args), from_flags(VAETrainConfig, args), argv=argv)
+        elif args.command == "vae-grid":
+            from train.vae_grid import run as run_grid
+
+            run_grid(from_flags(VAEGridConfig, args))
         elif args.command == "diffusion":
             from train.train_diffusion import train as train_diffusion
 

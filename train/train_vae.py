@@ -22,6 +22,7 @@ from train.distributed import Dist, Objective
 from train.models.vae import VAE, VAEConfig
 from train.run import Progress, RunConfig, restore, save_progress, start_run, throughput
 from train.run import card as run_card
+from train.vae_metrics import as_card, rate_distortion
 
 
 @dataclass
@@ -29,7 +30,10 @@ class VAETrainConfig(RunConfig):
     out: str = field(default="checkpoints/vae.safetensors", metadata={"help": "where the weights go"})
     epochs: int = field(default=100, metadata={"help": "passes over the 60,000 training images"})
     lr: float = field(default=1e-3, metadata={"help": "Adam learning rate, cosine-decayed to lr/100"})
-    kl_warmup: int = field(default=0, metadata={"help": "epochs over which the KL weight ramps 0 -> 1"})
+    beta: float = field(default=1.0, metadata={"help": "β, the KL term's weight in the training objective "
+                                                        "E_q[log p(x|z)] − β·KL(q(z|x) || p(z)) (Higgins et al. 2017); "
+                                                        "1 is the ELBO. Every reported ELBO uses β = 1"})
+    kl_warmup: int = field(default=0, metadata={"help": "epochs over which the KL weight ramps 0 -> β"})
     eval_k: int = field(default=1000, metadata={"help": "importance samples per image for the final NLL"})
     eval_n: int = field(default=10000, metadata={"help": "test images in the final evaluation"})
 
@@ -61,9 +65,14 @@ def negative_elbo(model: VAE, x: torch.Tensor, eps: torch.Tensor, beta: float) -
     return -(terms.reconstruction - beta * terms.kl), terms.elbo
 
 
+BETA_RANGE = (0.0, 100.0)
+
+
 def train(mcfg: VAEConfig, tcfg: VAETrainConfig, argv: list[str] | None = None) -> dict:
     """Train, evaluate and save; `argv` is the command line recorded in the card (default: sys.argv). Under torchrun,
     every process trains its share of each batch (train/distributed.py) and rank 0 writes."""
+    if not BETA_RANGE[0] <= tcfg.beta <= BETA_RANGE[1]:
+        raise ValueError(f"--beta {tcfg.beta} is outside [{BETA_RANGE[0]:g}, {BETA_RANGE[1]:g}]")
     with distributed.process_group(torch.device("cpu"), tcfg.dist_timeout) as (dist, device):
         return _train(mcfg, tcfg, argv, dist, device)
 
@@ -91,7 +100,7 @@ def _train(mcfg: VAEConfig, tcfg: VAETrainConfig, argv: list[str] | None, dist: 
     t0, done = time.time(), 0  # images trained on by this launch, over all ranks
     while epoch < tcfg.epochs and not (tcfg.max_steps and step >= tcfg.max_steps):
         model.train()
-        beta = min(1.0, (epoch + 1) / tcfg.kl_warmup) if tcfg.kl_warmup else 1.0
+        beta = tcfg.beta * (min(1.0, (epoch + 1) / tcfg.kl_warmup) if tcfg.kl_warmup else 1.0)
         tot, n, seen = 0.0, 0, 0  # this rank's ELBO sum and images; images of the whole run this epoch
         bar = tqdm(batches(len(train_x), tcfg.batch_size, g), total=steps_per_epoch,
                    desc=f"epoch {epoch + 1}/{tcfg.epochs}", leave=False, mininterval=2.0, disable=not dist.is_main)
@@ -129,6 +138,9 @@ def _train(mcfg: VAEConfig, tcfg: VAETrainConfig, argv: list[str] | None, dist: 
     metrics = {"final_test_elbo_1sample_nats": history[-1]["test_elbo"] if history else None}
     if tcfg.eval_k > 0:
         metrics.update(evaluate(model, test_x[: tcfg.eval_n], tcfg.eval_k, seed=tcfg.seed, progress=dist.is_main))
+    with torch.inference_mode():  # what the code carries: rate, distortion, KL per dimension, active units
+        metrics["rate_distortion"] = as_card(rate_distortion(model, test_x[: tcfg.eval_n], samples=10,
+                                                             seed=tcfg.seed))
     card = run_card(
         run, tcfg, model, commands=commands, step=step, epoch=epoch, history=history, metrics=metrics,
         weights_sha256=distributed.agree_on_weights(dist, model),

@@ -58,6 +58,21 @@ def test_training_lowers_the_loss_and_writes_a_card(tmp_path, synthetic_data):
     assert m["eval_k"] == 20 and m["eval_images"] == 64
     assert m["test_nll_nats"] <= -m["test_elbo_nats"] + 1e-3  # the IW bound is tighter than the ELBO
     assert "dynamic" in saved["dataset"]["binarization"]
+    rd = m["rate_distortion"]
+    assert rd["images"] == 64 and len(rd["kl_per_dim_nats"]) == 2
+    assert rd["rate_nats"] == pytest.approx(sum(rd["kl_per_dim_nats"]))
+    assert rd["elbo_nats"] == pytest.approx(m["test_elbo_nats"], abs=3)  # the same ELBO, two Monte Carlo estimates
+
+
+def test_beta_trades_rate_for_distortion_and_is_checked(tmp_path, synthetic_data):
+    """β weights the KL term (Higgins et al. 2017): a larger β trains a code that carries fewer nats (lower rate) and
+    explains less of the image (higher distortion); the card records β and reports the β = 1 ELBO."""
+    cards = {b: train(SMALL, _cfg(tmp_path / str(b), synthetic_data, beta=b, eval_k=1)) for b in (0.2, 8.0)}
+    low, high = (cards[b]["metrics"]["rate_distortion"] for b in (0.2, 8.0))
+    assert high["rate_nats"] < low["rate_nats"] / 2 and high["distortion_nats"] > low["distortion_nats"]
+    assert cards[8.0]["training"]["beta"] == 8.0 and cards[8.0]["history"][-1]["beta"] == 8.0
+    with pytest.raises(ValueError, match=r"--beta -1.0 is outside \[0, 100\]"):
+        train(SMALL, _cfg(tmp_path / "bad", synthetic_data, beta=-1.0))
 
 
 def test_resume_continues_exactly(tmp_path, synthetic_data):
@@ -219,3 +234,21 @@ def test_a_commit_is_dirty_for_changed_code_not_for_changed_checkpoints(tmp_path
     assert ckpt.git_commit() == sha
     (tmp_path / "train.py").write_text("x = 2\n")
     assert ckpt.git_commit() == sha + "-dirty"
+
+
+def test_the_beta_grid_trains_and_scores_each_model_once_with_its_own_command(tmp_path, synthetic_data, capsys):
+    from train.vae_grid import VAEGridConfig, commands, run
+
+    cfg = VAEGridConfig(betas="4,8", latent_dims="3", hidden_dim=32, epochs=1, out_dir=str(tmp_path / "beta"),
+                        data_dir=str(synthetic_data), eval_n=8, iwae_k="1,10")
+    assert [p.name for p, _, _ in commands(cfg)] == ["vae_3d_beta4.safetensors", "vae_3d_beta8.safetensors"]
+    run(cfg)
+    card = json.loads((tmp_path / "beta" / "vae_3d_beta4.json").read_text())
+    assert card["training"]["beta"] == 4.0 and card["config"]["hidden_dim"] == 32
+    assert card["command"].startswith("python -m train vae --latent-dim 3 --hidden-dim 32 --beta 4 ")
+    scores = card["likelihood_first_8"]
+    assert scores["exact"] is None and set(scores["iwae"]) == {"1", "10"}  # (3-D: no quadrature; 2-D has it)
+    assert scores["command"].startswith("python -m train evaluate-vae --vae ")
+    capsys.readouterr()
+    run(cfg)  # again: nothing to do
+    assert capsys.readouterr().out.count("trained and scored, skipped") == 2
