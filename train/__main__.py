@@ -1,5 +1,5 @@
-"""python -m train {vae,vae-grid,diffusion,diffusion2d,classifier,evaluate,evaluate-vae,cards} ...: train a model and write
-its checkpoint and card, evaluate one, or write docs/checkpoints.md from the cards.
+"""python -m train {vae,vae-grid,diffusion,diffusion2d,classifier,evaluate,evaluate-vae,cards} ...: train a model
+and write its checkpoint and card, evaluate one, or write docs/checkpoints.md from the cards.
 
 Examples:
     python -m train vae --latent-dim 2 --epochs 100 --data-dir ../shared/data --out checkpoints/vae_2d.safetensors

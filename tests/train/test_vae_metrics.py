@@ -15,7 +15,8 @@ def _fixed_vae(mu: list[float], sigma: list[float], logit: float = 0.0, M: int =
     vae = VAE(VAEConfig(data_dim=M, latent_dim=len(mu), hidden_dim=8, n_layers=1))
     with torch.no_grad():
         enc, dec = vae.encoder[-1], vae.decoder[-1]
-        enc.weight.zero_(); dec.weight.zero_()
+        enc.weight.zero_()
+        dec.weight.zero_()
         enc.bias.copy_(torch.tensor([*mu, *(math.log(s) for s in sigma)]))
         dec.bias.fill_(logit)
     return vae
@@ -53,12 +54,14 @@ def test_a_trained_looking_encoder_has_its_active_units_counted_and_the_card_ent
     vae = _fixed_vae([0.0, 0.0], [1.0, 1.0])
     with torch.no_grad():  # μ_1(x) = 3·(x_1 − ½): moves with the first pixel; μ_2 stays 0
         vae.encoder[-1].weight.zero_()
-    x = torch.zeros(100, 16); x[:50, 0] = 1
+    x = torch.zeros(100, 16)
+    x[:50, 0] = 1
     encode = vae.encode
 
     def moving(xb):
         q = encode(xb)
-        loc = q.base_dist.loc.clone(); loc[:, 0] = 3 * (xb[:, 0] - 0.5)
+        loc = q.base_dist.loc.clone()
+        loc[:, 0] = 3 * (xb[:, 0] - 0.5)
         return torch.distributions.Independent(torch.distributions.Normal(loc, q.base_dist.scale), 1)
 
     vae.encode = moving
