@@ -27,7 +27,7 @@ def _ok(client):
 def test_endpoints_listed(client):
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
     assert {"/decode", "/sample", "/map_click", "/encode_index", "/encode_drawing", "/reparameterize",
-            "/likelihood", "/interpolate"} <= names
+            "/likelihood", "/two_gaps", "/interpolate"} <= names
 
 
 def test_decode_changes_with_z_and_seed(client):
@@ -71,6 +71,21 @@ def test_encode_then_likelihood_then_reparameterize(client):
     plot, under, elbo, post = client.predict(M2, 200, 2, 0, api_name="/likelihood")
     assert isinstance(plot, dict) and "float32" in under and "gap" in elbo
     assert isinstance(post, dict)  # the 2-D model shows the true posterior
+
+
+def test_the_two_gaps_of_the_encoded_digit_add_up_and_name_their_log_px(client):
+    client.predict(M2, 5, 0, api_name="/encode_index")
+    bar, table, post = client.predict(M2, 40, 16, 0, api_name="/two_gaps")
+    rows = {line.split("|")[1].replace("**", "").strip(): line.split("|")[2].replace("**", "").split()[0]
+            for line in table.splitlines() if line.startswith("| ") and "nats" not in line and "μ" not in line}
+    log_px, best, enc = (float(rows[k]) for k in ("log p(x), exact (quadrature)", "ELBO(q*), the best Gaussian",
+                                                  "ELBO(q_φ), the encoder's"))
+    approx, amort = float(rows["approximation gap"]), float(rows["amortization gap (± Monte Carlo s.e.)"])
+    assert approx == pytest.approx(log_px - best, abs=2e-3) and amort == pytest.approx(best - enc, abs=2e-3)
+    assert isinstance(bar, dict) and isinstance(post, dict)  # 2-D: the posterior with both Gaussians
+    client.predict(M32, 5, 0, api_name="/encode_index")
+    _bar, table32, _post = client.predict(M32, 10, 8, 0, api_name="/two_gaps")
+    assert "IWAE-1000 lower bound" in table32
 
 
 def test_encode_drawing_from_an_uploaded_png(client, tmp_path):
@@ -123,6 +138,8 @@ BAD = [
     ("/encode_index", (M2, 2.5, 0), "Test digit index = 2.5 must be a whole number"),
     ("/encode_index", (M2, -1, 0), r"Test digit index = -1 is outside the allowed range \[0, "),
     ("/interpolate", (M2, 0, 1, 1000), r"Steps = 1000 is outside the allowed range \[3, 24\]"),
+    ("/two_gaps", (M2, 5000, 16, 0), r"Optimizer steps = 5000 is outside the allowed range \[0, 1000\]"),
+    ("/two_gaps", (M2, 10, 0, 0), r"Samples per step = 0 is outside the allowed range \[1, 256\]"),
     ("/interpolate", (M2, 0, 99999, 5), "Test digit index = 99999 is outside"),
 ]
 

@@ -17,6 +17,7 @@ FIRST_VIEWS = {
     ("VAE", "Encode"): ["#vae-enc-images", "#vae-enc-q", "#vae-enc-kl"],
     ("VAE", "Likelihood"): ["#vae-lik-plot", "#vae-lik-elbo", "#vae-lik-under"],
     ("VAE", "Exact log p(x)"): ["#vae-fail-table"],  # (+ the gallery's first digit where the MNIST digits are loaded)
+    ("VAE", "Two gaps"): ["#vae-gaps-bar", "#vae-gaps-table"],
     ("VAE", "Interpolation"): ["#vae-interp"],
     ("KL divergence", "Monte Carlo vs closed form"): ["#kl-mc-plot", "#kl-mc-table"],
     ("KL divergence", "Forward vs reverse KL"): ["#kl-fit-plot", "#kl-fit-table"],

@@ -1,5 +1,5 @@
 """The VAE lab: latent sliders that decode while you drag, ancestral sampling, the latent map, encoding a
-digit, why log p(x) is hard and where the ELBO sits, interpolation.
+digit, why log p(x) is hard and where the ELBO sits, the ELBO's two gaps, interpolation.
 
 One module per sub-lab, each with its prose, its handlers (module-level functions that take the loaded
 models first) and a `build(ctl)` that lays out, then wires. What they share is `common.VaeControls`.
@@ -12,7 +12,7 @@ from functools import partial
 import gradio as gr
 
 from explorer import render
-from explorer.labs.vae import controls, encode, interpolate, is_failures, latent_map, likelihood, sampling
+from explorer.labs.vae import controls, encode, gaps, interpolate, is_failures, latent_map, likelihood, sampling
 from explorer.labs.vae.common import LATEX, Cache, VaeControls
 from explorer.links import Links, Step
 from explorer.models import VAE_CHECKPOINTS, Models
@@ -60,7 +60,7 @@ STEPS = [
 
 
 VIEWS = {"sampling": "Ancestral sampling", "map": "Latent map", "encode": "Encode", "likelihood": "Likelihood",
-         "exact": "Exact log p(x)", "interpolation": "Interpolation"}
+         "exact": "Exact log p(x)", "gaps": "Two gaps", "interpolation": "Interpolation"}
 
 
 def build(models: Models, links: Links) -> gr.State | None:
@@ -94,6 +94,9 @@ def build(models: Models, links: Links) -> gr.State | None:
                 with gr.Tab(VIEWS["exact"], id="exact"):
                     render.heading(VIEWS["exact"])
                     is_failures.build(ctl, links)
+            with gr.Tab(VIEWS["gaps"], id="gaps"):
+                render.heading(VIEWS["gaps"])
+                gaps.build(ctl, enc, links)
             with gr.Tab(VIEWS["interpolation"], id="interpolation"):
                 render.heading(VIEWS["interpolation"])
                 interpolate.build(ctl, links)
