@@ -42,6 +42,11 @@ CLASSIFIER_CHECKPOINT = ("classifier.safetensors",
                          "--out checkpoints/classifier.safetensors")
 
 
+# the β grid ("β and collapse"): checkpoints/beta/vae_{D}d_beta{β}.safetensors, made by `python -m train vae-grid`
+BETA_DIR = "beta"
+BETA_COMMAND = "python -m train vae-grid --epochs 40 --data-dir DATA"
+
+
 # the 2-D diffusion lab's data sets: each has a DDPM2D checkpoints/ddpm2d_NAME.safetensors
 PLANE_DATASETS = ("ring8", "uneven3", "moons", "spiral", "checkerboard")
 PLANE_COMMAND = "python -m train diffusion2d --data {name} --threads 1 --out checkpoints/ddpm2d_{name}.safetensors"
@@ -63,6 +68,8 @@ class Models:
     vae_cards: dict[str, dict] = field(default_factory=dict)
     ddpm: DDPM | None = None
     ddpm_card: dict = field(default_factory=dict)
+    beta_vaes: dict[tuple[int, float], VAE] = field(default_factory=dict)  # (latent size, β) -> the β grid's VAE
+    beta_cards: dict[tuple[int, float], dict] = field(default_factory=dict)
     planes: dict[str, DDPM2D] = field(default_factory=dict)  # data set name -> its 2-D diffusion model
     plane_cards: dict[str, dict] = field(default_factory=dict)
     classifier: torch.nn.Module | None = None  # reads generated digits for screen readers (explorer/reading.py)
@@ -182,6 +189,7 @@ def load_models(checkpoints: Path = DEFAULT_CHECKPOINTS, data_dir: Path = DEFAUL
             continue
         m.vaes[name] = vae
         m.vae_cards[name] = checked_card(path, m.warnings)
+    load_beta_grid(m, Path(checkpoints) / BETA_DIR)
     fname, command = DDPM_CHECKPOINT
     try:
         m.ddpm = checked_model(Path(checkpoints) / fname, DDPM, "a diffusion model (DDPM)")
@@ -202,3 +210,23 @@ def load_models(checkpoints: Path = DEFAULT_CHECKPOINTS, data_dir: Path = DEFAUL
         m.errors["classifier"] = f"{e}. Images' alt text will not say what digit they show. Train it with: `{command}`"
     m.digits, m.digits_error = load_test_digits(Path(data_dir), download)
     return m
+
+
+def load_beta_grid(m: Models, folder: Path) -> None:
+    """The β grid's VAEs found in `folder` (none: the "β and collapse" view says how to train them)."""
+    import re
+
+    for path in sorted(folder.glob("vae_*d_beta*.safetensors")):
+        found = re.fullmatch(r"vae_(\d+)d_beta([0-9.]+)", path.stem)
+        if found is None:
+            continue
+        try:
+            vae = checked_model(path, VAE, "a VAE")
+        except CheckpointError as e:
+            m.errors[f"β grid {path.stem}"] = f"{e}. Train it with: `{BETA_COMMAND}`"
+            continue
+        key = (int(found.group(1)), float(found.group(2)))
+        if vae.latent_dim != key[0]:
+            m.errors[f"β grid {path.stem}"] = f"{path}: a {vae.latent_dim}-D latent, not {key[0]}-D as named"
+            continue
+        m.beta_vaes[key], m.beta_cards[key] = vae, checked_card(path, m.warnings)

@@ -88,6 +88,33 @@ def test_the_two_gaps_of_the_encoded_digit_add_up_and_name_their_log_px(client):
     assert "IWAE-1000 lower bound" in table32
 
 
+def test_the_beta_grid_view_shows_each_cards_numbers(client):
+    """β and collapse: the table holds the card's rate, distortion, likelihoods and active units (read here from
+    the JSON itself) for the chosen β and for β = 1."""
+    import json
+
+    from tests.conftest import CHECKPOINTS
+
+    card = json.loads((CHECKPOINTS / "beta" / "vae_2d_beta0.1.json").read_text())
+    kl, rd, maps, grids, table = client.predict("2", "0.1", api_name="/beta_grid")
+    row = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in table.splitlines()[2:]
+           if line.startswith("|")}
+    m = card["metrics"]["rate_distortion"]
+    assert row["rate R"] == f"{m['rate_nats']:.2f}" and row["distortion D"] == f"{m['distortion_nats']:.2f}"
+    assert row["active units"] == str(m["active_units"])
+    lik = card["likelihood_first_2000"]
+    assert row["exact log p(x)"] == f"{-lik['exact']['nll_nats']:.2f}"
+    assert row["IWAE-1000 bound"] == f"{-lik['iwae']['1000']['nll_nats']:.2f}"
+    assert row["ELBO"] == f"{-lik['elbo']['nll_nats']:.2f}"
+    points = next(t for t in json.loads(rd["plot"])["data"] if t.get("name") == "the grid")
+    assert m["rate_nats"] == pytest.approx(points["x"][points["text"].index("β=0.1")])
+    bars = json.loads(kl["plot"])["data"]
+    assert sorted(m["kl_per_dim_nats"], reverse=True) == pytest.approx(bars[-1]["y"])
+    assert len(json.loads(maps["plot"])["data"]) == 20 and grids.count("<img") == 2  # 10 digits × 2 maps
+    with pytest.raises(AppError, match=r"β must be one of .*; got '3'"):
+        client.predict("2", "3", api_name="/beta_grid")
+
+
 def test_encode_drawing_from_an_uploaded_png(client, tmp_path):
     img = Image.new("L", (100, 100), 255)
     img.paste(0, (45, 15, 55, 85))

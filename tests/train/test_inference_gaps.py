@@ -11,7 +11,7 @@ from train.models.vae import posterior_grid
 
 @pytest.fixture(scope="module")
 def two_d(vae2d, model_digits):
-    return gaps(vae2d, model_digits[:3], steps=150, samples=32, eval_samples=2048)
+    return gaps(vae2d, model_digits[:3], steps=150, samples=16, eval_samples=2048)
 
 
 def test_the_gaps_add_up_and_neither_is_negative_beyond_its_noise(two_d):
@@ -36,13 +36,13 @@ def test_the_approximation_gap_is_the_kl_from_the_best_gaussian_to_the_true_post
         assert kl == pytest.approx(float(two_d.approximation[b]), abs=0.1), b
 
 
-def test_the_best_gaussian_never_ends_below_where_it_started(vae2d, model_digits):
+def test_the_best_gaussian_ends_above_where_it_started(vae2d, model_digits):
     x = model_digits[:2]
     with torch.no_grad():
         q = vae2d.encode(x)
     mu0, ls0 = q.base_dist.loc, q.base_dist.scale.log()
-    mu, ls = best_gaussian(vae2d, x, mu0, ls0, steps=40, samples=16, seed=3)
-    eps = torch.randn((16, 2, 2), generator=torch.Generator().manual_seed(3))  # the optimizer's own ε
+    mu, ls = best_gaussian(vae2d, x, mu0, ls0, steps=100, samples=16, seed=3)
+    eps = torch.randn((4096, 2, 2), generator=torch.Generator().manual_seed(99))  # fresh draws, shared by both
 
     def elbo(m, s):
         with torch.no_grad():
@@ -50,7 +50,7 @@ def test_the_best_gaussian_never_ends_below_where_it_started(vae2d, model_digits
         return recon.mean(0) - kl
 
     before, after = elbo(mu0, ls0), elbo(mu, ls)
-    assert (after >= before - 1e-5).all()
+    assert (after >= before - 0.01).all(), (before, after)
     unchanged = best_gaussian(vae2d, x, mu0, ls0, steps=0)
     assert torch.equal(unchanged[0], mu0) and torch.equal(unchanged[1], ls0)
     with pytest.raises(ValueError, match="steps must be"):

@@ -1,5 +1,6 @@
 """The VAE lab: latent sliders that decode while you drag, ancestral sampling, the latent map, encoding a
-digit, why log p(x) is hard and where the ELBO sits, the ELBO's two gaps, interpolation.
+digit, why log p(x) is hard and where the ELBO sits, the ELBO's two gaps, β and posterior collapse,
+interpolation.
 
 One module per sub-lab, each with its prose, its handlers (module-level functions that take the loaded
 models first) and a `build(ctl)` that lays out, then wires. What they share is `common.VaeControls`.
@@ -12,7 +13,17 @@ from functools import partial
 import gradio as gr
 
 from explorer import render
-from explorer.labs.vae import controls, encode, gaps, interpolate, is_failures, latent_map, likelihood, sampling
+from explorer.labs.vae import (
+    beta,
+    controls,
+    encode,
+    gaps,
+    interpolate,
+    is_failures,
+    latent_map,
+    likelihood,
+    sampling,
+)
 from explorer.labs.vae.common import LATEX, Cache, VaeControls
 from explorer.links import Links, Step
 from explorer.models import VAE_CHECKPOINTS, Models
@@ -60,7 +71,8 @@ STEPS = [
 
 
 VIEWS = {"sampling": "Ancestral sampling", "map": "Latent map", "encode": "Encode", "likelihood": "Likelihood",
-         "exact": "Exact log p(x)", "gaps": "Two gaps", "interpolation": "Interpolation"}
+         "exact": "Exact log p(x)", "gaps": "Two gaps", "beta": "β and collapse",
+         "interpolation": "Interpolation"}
 
 
 def build(models: Models, links: Links) -> gr.State | None:
@@ -77,7 +89,7 @@ def build(models: Models, links: Links) -> gr.State | None:
     with gr.Row():
         with gr.Column(scale=2, min_width=320):
             ctl = controls.build(models, Cache(models), links)
-        with gr.Column(scale=5), gr.Tabs(elem_id="vae-views") as views:
+        with gr.Column(scale=5), gr.Tabs(elem_id="vae-views", overflow_behavior="wrap") as views:
             with gr.Tab(VIEWS["sampling"], id="sampling"):
                 render.heading(VIEWS["sampling"])
                 sampling.build(ctl, links)
@@ -97,6 +109,9 @@ def build(models: Models, links: Links) -> gr.State | None:
             with gr.Tab(VIEWS["gaps"], id="gaps"):
                 render.heading(VIEWS["gaps"])
                 gaps.build(ctl, enc, links)
+            with gr.Tab(VIEWS["beta"], id="beta"):
+                render.heading(VIEWS["beta"])
+                beta.build(ctl, links)
             with gr.Tab(VIEWS["interpolation"], id="interpolation"):
                 render.heading(VIEWS["interpolation"])
                 interpolate.build(ctl, links)

@@ -29,13 +29,13 @@ $$\log p(x)-\mathrm{ELBO}(q_\phi)=\underbrace{\log p(x)-\mathrm{ELBO}(q^*)}_{\te
 +\underbrace{\mathrm{ELBO}(q^*)-\mathrm{ELBO}(q_\phi)}_{\text{amortization gap}}$$
 
 where $q^*$ is the best diagonal Gaussian for this digit alone, found here by optimizing its $\mu$ and $\sigma$
-directly (Adam on the ELBO, starting from the encoder's guess). The **approximation gap** equals
-$\mathrm{KL}(q^*\,\|\,p(z\mid x))$: what no Gaussian can do when the true posterior is skewed, curved or has several
-modes; a richer family of $q$ shrinks it. The **amortization gap** is the price of one encoder network that must
-answer for every digit at once; a bigger encoder, or a few optimization steps per digit, shrinks it. Both are
-$\ge 0$ (up to the Monte Carlo noise shown). For the 2-D model $\log p(x)$ is exact (quadrature); for the 32-D model
-it is the importance-weighted bound IWAE-1000, a lower bound in expectation, so the approximation gap shown is a
-lower bound too.
+directly (Adam on the ELBO, starting from the encoder's guess, with fresh draws of ε at every step). The
+**approximation gap** equals $\mathrm{KL}(q^*\,\|\,p(z\mid x))$: what no Gaussian can do when the true posterior
+is skewed, curved or has several modes; a richer family of $q$ shrinks it. The **amortization gap** is the price
+of one encoder network that must answer for every digit at once; a bigger encoder, or a few optimization steps per
+digit, shrinks it. Both are $\ge 0$ (up to the Monte Carlo noise shown). For the 2-D model $\log p(x)$ is exact
+(quadrature); for the 32-D model it is the importance-weighted bound IWAE-1000, a lower bound in expectation, so
+the approximation gap shown is a lower bound too.
 """
 
 
@@ -134,7 +134,7 @@ def build(ctl: VaeControls, enc: EncodeView, links: Links) -> None:
         with gr.Column(scale=1, min_width=220):
             btn = gr.Button("Split the gap for the encoded digit", variant="primary")
             steps = Slider(0, MAX_STEPS, value=300, step=10, label="optimizer steps for q*", elem_id="vae-gaps-steps")
-            samples = Slider(1, MAX_SAMPLES, value=64, step=1, label="samples of ε per step",
+            samples = Slider(1, MAX_SAMPLES, value=32, step=1, label="samples of ε per step",
                              elem_id="vae-gaps-samples")
             seed = Number(0, label="seed", minimum=0, step=1, elem_id="vae-gaps-seed")
             table = gr.Markdown(elem_id="vae-gaps-table")
