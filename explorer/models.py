@@ -7,6 +7,7 @@ that trains it, and the other tabs work.
 from __future__ import annotations
 
 import socket
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +63,10 @@ class TestDigits:
     grey: torch.Tensor | None = None  # (N, 784) grey levels in [0, 1]: what the diffusion model was trained on
 
 
+TRAIN_DIGITS = 12_000  # training digits for a VAE trained in a session
+_TRAIN_LOCK = threading.Lock()
+
+
 @dataclass
 class Models:
     vaes: dict[str, VAE] = field(default_factory=dict)
@@ -77,6 +82,8 @@ class Models:
     warnings: list[str] = field(default_factory=list)  # what is wrong but leaves every model usable (a bad card)
     digits: TestDigits | None = None
     digits_error: str = ""
+    data_dir: Path | None = None  # where MNIST was read from (the in-session VAE's training digits come from there)
+    _train: torch.Tensor | None = None  # the first TRAIN_DIGITS training digits, uint8 grey levels, once asked for
 
     def alt(self, text: str, images: torch.Tensor) -> str:
         """An image's alt text: `text`, then what the classifier reads in `images` ((N, 784) or (N, 28, 28) in
@@ -86,6 +93,23 @@ class Models:
         if self.classifier is None:
             return text
         return f"{text}; {reading.describe(reading.probabilities(self.classifier, images))}"
+
+    def train_digits(self) -> torch.Tensor:
+        """The first TRAIN_DIGITS MNIST training digits, (N, 784) grey levels in [0, 1]: what a VAE trained in a
+        session learns from. Read on the first call (kept as uint8, 9 MB), never at start-up."""
+        from explorer import checks
+
+        with _TRAIN_LOCK:
+            if self._train is None:
+                from train.data import load_split
+
+                try:
+                    split = load_split("mnist", True, self.data_dir or DEFAULT_DATA_DIR, False)
+                except Exception as e:
+                    raise checks.InputError(f"The MNIST training digits are not available ({e}); start the app with "
+                                            "--data-dir pointing at a folder holding MNIST/raw.") from None
+                self._train = (split.flat()[:TRAIN_DIGITS] * 255).round().to(torch.uint8)
+            return self._train.float() / 255
 
     # --- guards: what a handler asks for, or a message that says what is missing -------------------
     def vae(self, name) -> VAE:
@@ -209,6 +233,7 @@ def load_models(checkpoints: Path = DEFAULT_CHECKPOINTS, data_dir: Path = DEFAUL
     except CheckpointError as e:
         m.errors["classifier"] = f"{e}. Images' alt text will not say what digit they show. Train it with: `{command}`"
     m.digits, m.digits_error = load_test_digits(Path(data_dir), download)
+    m.data_dir = Path(data_dir)
     return m
 
 

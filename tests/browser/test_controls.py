@@ -2,6 +2,7 @@
 
 import pytest
 
+from tests.browser.test_links import SHOWN
 from tests.conftest import app_page, settled
 
 # the reverse run has taken a step ("…: step k of N, …"): its "Starting… all 1000 steps" is not yet a step, and a Stop
@@ -167,6 +168,23 @@ def test_the_kl_lab_shows_the_vae_labs_digit_with_its_model(typing_page):
     page.wait_for_function("() => document.querySelector('#kl-vae-md').innerText.includes('2-D latent')",
                            timeout=30_000)
     assert "test digit #0" in page.inner_text("#kl-vae-md")
+
+
+def test_a_vae_trains_in_the_page_epoch_by_epoch_and_continues(typing_page):
+    """VAE › Train one: each epoch adds its point to the curves and redraws the map; Continue goes on from there."""
+    page = typing_page
+    _open(page, "VAE", "Train one")
+    _type(page, "#vae-train-epochs input[type=number]", "2")
+    page.click("#vae-train")
+    page.wait_for_function("() => document.querySelector('#vae-train-status').innerText.startsWith('Done: 2 epochs')",
+                           timeout=60_000)
+    for view in ("#vae-train-curves", "#vae-train-map"):
+        page.wait_for_function(SHOWN, arg=view, timeout=10_000)
+    assert "after epoch 2" in page.inner_text("#vae-train-map")
+    page.click("#vae-train-more")
+    page.wait_for_function("() => document.querySelector('#vae-train-status').innerText.includes('(4 epochs in all')",
+                           timeout=60_000)
+    assert "after epoch 4" in page.inner_text("#vae-train-map")
 
 
 @pytest.mark.parametrize(("tabs", "box", "typed", "view", "message"), [

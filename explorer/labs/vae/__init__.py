@@ -1,6 +1,6 @@
 """The VAE lab: latent sliders that decode while you drag, ancestral sampling, the latent map, encoding a
 digit, why log p(x) is hard and where the ELBO sits, the ELBO's two gaps, β and posterior collapse,
-interpolation.
+a VAE trained in the session, interpolation.
 
 One module per sub-lab, each with its prose, its handlers (module-level functions that take the loaded
 models first) and a `build(ctl)` that lays out, then wires. What they share is `common.VaeControls`.
@@ -23,6 +23,7 @@ from explorer.labs.vae import (
     latent_map,
     likelihood,
     sampling,
+    train_live,
 )
 from explorer.labs.vae.common import LATEX, Cache, VaeControls
 from explorer.links import Links, Step
@@ -72,7 +73,7 @@ STEPS = [
 
 VIEWS = {"sampling": "Ancestral sampling", "map": "Latent map", "encode": "Encode", "likelihood": "Likelihood",
          "exact": "Exact log p(x)", "gaps": "Two gaps", "beta": "β and collapse",
-         "interpolation": "Interpolation"}
+         "train": "Train one", "interpolation": "Interpolation"}
 
 
 def build(models: Models, links: Links) -> gr.State | None:
@@ -112,6 +113,9 @@ def build(models: Models, links: Links) -> gr.State | None:
             with gr.Tab(VIEWS["beta"], id="beta"):
                 render.heading(VIEWS["beta"])
                 beta.build(ctl, links)
+            with gr.Tab(VIEWS["train"], id="train"):
+                render.heading(VIEWS["train"])
+                train_live.build(ctl)
             with gr.Tab(VIEWS["interpolation"], id="interpolation"):
                 render.heading(VIEWS["interpolation"])
                 interpolate.build(ctl, links)
