@@ -26,6 +26,14 @@ def test_the_checkpoints_page_is_written_from_todays_cards():
         "docs/checkpoints.md is stale: run `python -m train cards`")
 
 
+def test_the_readmes_beta_grid_table_is_written_from_todays_cards():
+    from train.cards import readme_with_grid
+
+    text = (ROOT / "README.md").read_text()
+    assert "<!-- beta-grid-table -->" in text and text == readme_with_grid(text, ROOT / "checkpoints"), (
+        "the README's β grid table is stale: run `python -m train cards`")
+
+
 def test_each_sample_quality_row_is_the_cards_over_its_own_floor():
     card = json.loads((CHECKPOINTS / "ddpm.json").read_text())["sample_quality"]
     rows = [r for r in card["rows"] if r.get("device", "cpu") == "cpu"]

@@ -89,17 +89,67 @@ def sample_quality(card: dict) -> list[str]:
     return out
 
 
+def beta_grid(folder: Path) -> list[str]:
+    """The β grid (`python -m train vae-grid`): one row per model, the β = 1 ELBO, the IWAE bound and (2-D) the exact
+    log p(x) on the same test digits, with the rate, the distortion and the active units (train/vae_metrics.py)."""
+    rows = []
+    for path in sorted(folder.glob("vae_*d_beta*.json")):
+        card = json.loads(path.read_text())
+        lik = next((v for k, v in card.items() if k.startswith("likelihood")), None)
+        rd = card.get("metrics", {}).get("rate_distortion")
+        if lik is None or rd is None:
+            continue
+        d, beta = card["config"]["latent_dim"], card["training"]["beta"]
+        iwae = lik["iwae"][max(lik["iwae"], key=int)]["nll_nats"]
+        exact = f"{-lik['exact']['nll_nats']:.2f}" if lik.get("exact") else "—"
+        rows.append(((d, beta), f"| {d} | {beta:g} | {-lik['elbo']['nll_nats']:.2f} | {-iwae:.2f} | {exact} | "
+                                f"{rd['rate_nats']:.2f} | {rd['distortion_nats']:.2f} | {rd['active_units']} of {d} |"))
+    if not rows:
+        return []
+    n = {json.loads(p.read_text()).get("metrics", {}).get("rate_distortion", {}).get("images")
+         for p in folder.glob("vae_*d_beta*.json")}
+    return ["## The β grid", "",
+            f"VAEs trained on E_q[log p(x|z)] − β·KL (`python -m train vae-grid`: {BETA_WIDTH}), each scored on the "
+            f"first {', '.join(f'{v:,}' for v in sorted(x for x in n if x))} test digits: the ELBO (the β = 1 "
+            "objective, whatever β trained the model), the importance-weighted bound IWAE-1000 (a lower bound on "
+            "log p(x) in expectation), the exact log p(x) by quadrature (2-D only), all in nats per digit; the rate "
+            "R = E KL(q(z|x) ‖ p(z)) and distortion D = −E log p(x|z) (ELBO = −(R + D)); the active units, whose "
+            "encoder mean varies over the digits by more than 0.01.", "",
+            "<!-- beta-grid-table -->",
+            "| D | β | ELBO | IWAE-1000 | exact log p(x) | rate R | distortion D | active units |",
+            "|---|---|---|---|---|---|---|---|", *(r for _, r in sorted(rows))]
+
+
+BETA_WIDTH = "256 units × 2 layers in the encoder and the decoder, 40 epochs"
+
+
 def page(checkpoints: Path) -> str:
     cards = {p.stem: json.loads(p.read_text()) for p in sorted(checkpoints.glob("*.json"))}
     lines = [HEADER, *overview(cards)]
+    grid = beta_grid(checkpoints / "beta")
+    lines += ["", *grid] if grid else []
     if "ddpm" in cards:
         quality = sample_quality(cards["ddpm"])
         lines += ["", *quality] if quality else []
     return "\n".join(lines) + "\n"
 
 
-def main(checkpoints: str = "checkpoints", out: str = "docs/checkpoints.md") -> int:
+README_START, README_END = "<!-- beta-grid-table -->", "<!-- /beta-grid-table -->"
+
+
+def readme_with_grid(readme: str, checkpoints: Path) -> str:
+    """The README with its β grid table (between README_START and README_END) written from the cards."""
+    grid = beta_grid(checkpoints / "beta")
+    table = grid[grid.index(README_START) + 1:] if grid else ["(no β grid: `python -m train vae-grid`)"]
+    head, rest = readme.split(README_START, 1)
+    return head + README_START + "\n" + "\n".join(table) + "\n" + README_END + rest.split(README_END, 1)[1]
+
+
+def main(checkpoints: str = "checkpoints", out: str = "docs/checkpoints.md", readme: str = "README.md") -> int:
     text = page(Path(checkpoints))
     Path(out).write_text(text)
     print(f"wrote {out} ({len(text.splitlines())} lines) from {checkpoints}/*.json")
+    if Path(readme).exists() and README_START in Path(readme).read_text():
+        Path(readme).write_text(readme_with_grid(Path(readme).read_text(), Path(checkpoints)))
+        print(f"wrote the β grid table of {readme}")
     return 0
