@@ -221,3 +221,31 @@ def test_bad_inputs(client, api, args, message):
 def test_nan_inputs(app_server, client, api, data, message):
     event, text = raw_call(app_server.url, api, data)
     assert event == "error" and message in json.loads(text)["error"], (event, text)
+
+
+def test_the_spectrum_marks_where_the_schedules_noise_meets_the_digits_signal(client, T, app_checkpoints):
+    """The flat noise line is 1 − ᾱ_t of the checkpoint's own schedule (ᾱ_t recomputed here from its betas), and k*
+    is where ᾱ_t times the digit's spectrum (its plotted trace) crosses it."""
+    cfg = load_checkpoint(app_checkpoints / "ddpm.safetensors").config
+    t = max(1, T // 10)
+    fig = json.loads(client.predict(t, 0, api_name="/spectrum")["plot"])
+    traces = {d["name"]: d for d in fig["data"]}
+    betas = ([1e-4 + (0.02 - 1e-4) * i / (cfg.timesteps - 1) for i in range(cfg.timesteps)]
+             if cfg.schedule == "linear" else None)
+    noise = traces["the noise in z_t: 1 − ᾱ_t (flat)"]["y"][0]
+    if betas is not None:
+        abar = math.prod(1 - b for b in betas[:t])
+        assert noise == pytest.approx(1 - abar, rel=1e-5)
+    signal = [(1 - noise) * p for p in traces["the digit x"]["y"]]
+    title = fig["layout"]["title"]["text"]
+    if "overtakes" in title:
+        k_star = float(title.split("k* ≈ ")[1].split()[0])
+        ks = traces["the digit x"]["x"]
+        below = [k for k, s in zip(ks, signal, strict=True) if s > noise]
+        above = [k for k, s in zip(ks, signal, strict=True) if s <= noise]
+        assert max(k for k in below if k < min(above)) <= k_star + 0.05 <= min(above) + 0.1
+    assert {"z_t", "ε̂, the predicted noise", "x̂_0, the network's guess (clipped)"} <= set(traces)
+    gen = json.loads(client.predict(api_name="/spectrum_generated")["plot"])
+    assert [d["name"] for d in gen["data"]] == ["16 real test digits", "16 generated (DDIM-50)"]
+    with pytest.raises(AppError, match=rf"t = {T + 1} is outside the allowed range \[1, {T}\]"):
+        client.predict(T + 1, 0, api_name="/spectrum")

@@ -28,6 +28,7 @@ FIRST_VIEWS = {
     ("Diffusion", "Reverse process"): ["#diff-frame", "#diff-status"],
     ("Diffusion", "Same seed, two samplers"): ["#diff-compare"],
     ("Diffusion", "ELBO per timestep"): ["#diff-elbo-plot", "#diff-elbo-table"],
+    ("Diffusion", "Spectrum"): ["#diff-spec-plot"],
 }
 # a view is shown when it holds a drawn figure, an image or text, and no Gradio "empty" placeholder
 SHOWN = """sel => { const el = document.querySelector(sel);

@@ -8,7 +8,7 @@ from __future__ import annotations
 import gradio as gr
 
 from explorer import render
-from explorer.labs.diffusion import compare, elbo, forward, reverse
+from explorer.labs.diffusion import compare, elbo, forward, reverse, spectrum
 from explorer.labs.diffusion.common import LATEX, DiffusionControls, test_digit
 from explorer.links import Links, Step
 from explorer.models import Models
@@ -44,7 +44,7 @@ STEPS = [
 
 
 VIEWS = {"forward": "Forward process", "reverse": "Reverse process", "compare": "Same seed, two samplers",
-         "elbo": "ELBO per timestep"}
+         "elbo": "ELBO per timestep", "spectrum": "Spectrum"}
 
 
 def build(models: Models, links: Links) -> None:
@@ -70,6 +70,9 @@ def build(models: Models, links: Links) -> None:
         with gr.Tab(VIEWS["elbo"], id="elbo"):
             render.heading(VIEWS["elbo"])
             elbo.build(ctl, links)
+        with gr.Tab(VIEWS["spectrum"], id="spectrum"):
+            render.heading(VIEWS["spectrum"])
+            spectrum.build(ctl, links)
     render.brush_on_open(forward_tab, "diff-sketch")
     links.sub_tabs("diffusion", views, VIEWS)
     render.about(INTRO, LATEX)  # the lab's theory, under its instrument
