@@ -4,12 +4,18 @@
 
 For Gaussians `kl_divergence` gives the closed form; for a Gaussian mixture there is none, and the lab
 uses quadrature on a fine grid. Monte Carlo estimators follow Schulman (2020), "Approximating KL
-divergence": k1 = log(p/q) (unbiased, high variance) and k3 = (r − 1) − log r with r = q/p (unbiased,
-never negative, and far lower variance when p and q are close).
+divergence": k1 = log(p/q) (unbiased, high variance), k2 = ½(log r)² (biased, low variance when p and q are close)
+and k3 = (r − 1) − log r with r = q/p (unbiased, never negative, and far lower variance when p and q are close).
+
+Beside the two KLs, two divergences that are symmetric and bounded: the Jensen–Shannon divergence
+JS(p, q) = ½ KL(p ‖ m) + ½ KL(q ‖ m) with m = (p + q)/2 (at most log 2 nats), and the total-variation distance
+TV(p, q) = ½ ∫ |p − q| (at most 1). JS has no closed form for two Gaussians: it is integrated on a grid dense around
+each mean; TV has one, from the points where the two densities cross (`js_tv_1d`).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -90,6 +96,9 @@ class MCEstimate:
     ns: torch.Tensor  # (P,) sample counts for the convergence plot
     k1_running: torch.Tensor  # (P,)
     k3_running: torch.Tensor  # (P,)
+    k2: float = float("nan")  # mean of ½ (log r)²: biased
+    k2_stderr: float = float("nan")
+    k2_running: torch.Tensor | None = None  # (P,)
     ess: float = float("nan")  # Kish's effective sample size of the ratios r = q/p: (Σ r)² / Σ r², at most n
 
 
@@ -102,10 +111,11 @@ def monte_carlo(
     x = mu_p + sigma_p * torch.randn(n, generator=g, dtype=DT)
     log_r = q.log_prob(x) - p.log_prob(x)  # log q/p
     k1 = -log_r
+    k2 = 0.5 * log_r**2
     k3 = torch.expm1(log_r) - log_r  # (r − 1) − log r, accurate for r near 1
     ns = torch.unique(torch.logspace(0, math.log10(n), points, dtype=DT).round().long())
     steps = torch.arange(1, n + 1, dtype=DT)
-    run1, run3 = (k1.cumsum(0) / steps)[ns - 1], (k3.cumsum(0) / steps)[ns - 1]
+    run1, run2, run3 = ((k.cumsum(0) / steps)[ns - 1] for k in (k1, k2, k3))
 
     def se(v: torch.Tensor) -> float:
         return float(v.std() / math.sqrt(n)) if n > 1 else float("nan")
@@ -113,7 +123,74 @@ def monte_carlo(
     # (Σ r)² / Σ r² in log space (r can overflow where q is far wider than p): near n when the ratios are even,
     # small when a few samples carry them: the sample's own sign of heavy tails, finite variance or not
     ess = float(torch.exp(2 * torch.logsumexp(log_r, 0) - torch.logsumexp(2 * log_r, 0)))
-    return MCEstimate(n, float(k1.mean()), se(k1), float(k3.mean()), se(k3), ns, run1, run3, ess)
+    return MCEstimate(n, float(k1.mean()), se(k1), float(k3.mean()), se(k3), ns, run1, run3, ess=ess,
+                      k2=float(k2.mean()), k2_stderr=se(k2), k2_running=run2)
+
+
+ESTIMATORS = {"k1": lambda log_r: -log_r, "k2": lambda log_r: 0.5 * log_r**2,
+              "k3": lambda log_r: torch.expm1(log_r) - log_r}
+
+
+def estimator_moments(mu_p: float, sigma_p: float, mu_q: float, sigma_q: float, nodes: int = 120) -> dict:
+    """Per estimator, its exact bias and standard deviation for one sample x ~ p, each over the true KL(p ‖ q):
+    E_p[k] and E_p[k²] by Gauss–Hermite quadrature (exact for k1 and k2, whose samples are polynomials in x when p
+    and q are Gaussian; k3 has e^(linear or quadratic) terms, integrated to machine precision with 120 nodes)."""
+    import numpy as np
+
+    t, w = np.polynomial.hermite_e.hermegauss(nodes)  # ∫ f(t) e^(−t²/2) dt ≈ Σ w f(t)
+    x = torch.tensor(mu_p + sigma_p * t, dtype=DT)
+    w = torch.tensor(w / math.sqrt(2 * math.pi), dtype=DT)  # weights of E over N(0, 1)
+    log_r = normal(mu_q, sigma_q).log_prob(x) - normal(mu_p, sigma_p).log_prob(x)
+    true = kl_1d(mu_p, sigma_p, mu_q, sigma_q)[0]
+    out = {}
+    for name, k in ESTIMATORS.items():
+        v = k(log_r)
+        mean, second = float((w * v).sum()), float((w * v * v).sum())
+        out[name] = {"bias": (mean - true) / true, "std": math.sqrt(max(second - mean * mean, 0.0)) / true}
+    return {"kl": true, **out}
+
+
+def crossings(mu_p: float, sigma_p: float, mu_q: float, sigma_q: float) -> list[float]:
+    """Where two 1-D Gaussian densities are equal: the real roots of log p(x) − log q(x) = a x² + b x + c."""
+    a = 0.5 / sigma_q**2 - 0.5 / sigma_p**2
+    b = mu_p / sigma_p**2 - mu_q / sigma_q**2
+    c = 0.5 * mu_q**2 / sigma_q**2 - 0.5 * mu_p**2 / sigma_p**2 + math.log(sigma_q / sigma_p)
+    if abs(a) < 1e-15 * max(abs(b), abs(c), 1.0):  # equal widths: one crossing, or none when p = q
+        return [] if b == 0 else [-c / b]
+    disc = b * b - 4 * a * c
+    if disc <= 0:
+        return []
+    r = math.sqrt(disc)
+    q_ = -0.5 * (b + math.copysign(r, b))  # the numerically stable pair of roots
+    return sorted([q_ / a, c / q_])
+
+
+def tv_1d(mu_p: float, sigma_p: float, mu_q: float, sigma_q: float) -> float:
+    """TV(p, q) = ½ ∫ |p − q| in closed form: on each interval between crossings p − q keeps its sign, so the
+    integral is ½ Σ |P(I) − Q(I)|, each from the normal CDF."""
+    def cdf(x: float, mu: float, s: float) -> float:
+        return 1.0 if x == math.inf else 0.0 if x == -math.inf else 0.5 * math.erfc(-(x - mu) / (s * math.sqrt(2)))
+
+    edges = [-math.inf, *crossings(mu_p, sigma_p, mu_q, sigma_q), math.inf]
+    mass = [(cdf(b, mu_p, sigma_p) - cdf(a, mu_p, sigma_p), cdf(b, mu_q, sigma_q) - cdf(a, mu_q, sigma_q))
+            for a, b in itertools.pairwise(edges)]
+    return 0.5 * sum(abs(mp - mq) for mp, mq in mass)
+
+
+def js_tv_1d(mu_p: float, sigma_p: float, mu_q: float, sigma_q: float, per_side: int = 20001) -> tuple[float, float]:
+    """(JS(p, q) in nats, TV(p, q)) for two 1-D Gaussians: JS by the trapezoid rule on the union of two grids, each
+    dense over ±12 standard deviations of one of them, and a grid across both (the densities beyond ±12σ are below
+    e^−72 of their peaks); TV in closed form (`tv_1d`)."""
+    p, q = normal(mu_p, sigma_p), normal(mu_q, sigma_q)
+    lo = min(mu_p - 12 * sigma_p, mu_q - 12 * sigma_q)
+    hi = max(mu_p + 12 * sigma_p, mu_q + 12 * sigma_q)
+    x = torch.unique(torch.cat([torch.linspace(m - 12 * s, m + 12 * s, per_side, dtype=DT)
+                                for m, s in ((mu_p, sigma_p), (mu_q, sigma_q))] +
+                               [torch.linspace(lo, hi, per_side, dtype=DT)]))
+    lp, lq = p.log_prob(x), q.log_prob(x)
+    lm = torch.logaddexp(lp, lq) - math.log(2)
+    js_f = 0.5 * (lp.exp() * (lp - lm) + lq.exp() * (lq - lm))
+    return float(torch.trapezoid(js_f, x)), tv_1d(mu_p, sigma_p, mu_q, sigma_q)
 
 
 # --- 2-D Gaussians -------------------------------------------------------------------------------

@@ -85,3 +85,13 @@ def test_non_finite_inputs(app_server, client, api, data, message):
     event, text = raw_call(app_server.url, api, data)
     assert event == "error" and message in text, (event, text)
     _ok(client)
+
+
+def test_the_monte_carlo_table_has_k2_js_and_tv_beside_both_kls(client):
+    from explorer import kl_maths as km
+
+    _fig, md = client.predict(0, 1, 1, 2, 3, 0, api_name="/kl_monte_carlo")
+    assert "k2 = mean of ½ (log r)² (biased)" in md
+    js, tv = km.js_tv_1d(0, 1, 1, 2)
+    assert f"| {js:.5g} nats |" in md and f"| {tv:.5g} |" in md
+    assert f"| KL(q ‖ p) | {km.fmt_nats(km.kl_1d(0, 1, 1, 2)[1])} nats |" in md

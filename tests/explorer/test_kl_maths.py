@@ -163,3 +163,45 @@ def test_formatting_says_when_float64_overflows():
     assert km.fmt_nats(float("inf")).startswith("∞: beyond float64")
     assert "NaN" in km.fmt_nats(float("nan"))
     assert km.fmt_nats(3200.0) == "3200" and "e+" in km.fmt_nats(2e6)
+
+
+@pytest.mark.parametrize(("mu_p", "s_p", "mu_q", "s_q"), [(0, 1, 1, 2), (0, 0.1, 8, 0.1), (0.3, 1, 0.3, 1),
+                                                          (-2, 0.5, 1, 3), (0, 0.001, 0.002, 0.003)])
+def test_js_and_tv_match_mpmaths_quadrature(mu_p, s_p, mu_q, s_q):
+    """JS (a trapezoid on unions of grids) and TV (closed form, from the crossings) against mpmath's adaptive
+    quadrature in 30-digit arithmetic, with the means and the densities' crossings as breakpoints."""
+    import mpmath
+
+    mpmath.mp.dps = 30
+    p = lambda x: mpmath.npdf(x, mu_p, s_p)  # noqa: E731
+    q = lambda x: mpmath.npdf(x, mu_q, s_q)  # noqa: E731
+
+    def js_f(x):
+        a, b = p(x), q(x)
+        m = (a + b) / 2
+        return (a * mpmath.log(a / m) if a > 0 else 0) / 2 + (b * mpmath.log(b / m) if b > 0 else 0) / 2
+
+    lo, hi = min(mu_p - 12 * s_p, mu_q - 12 * s_q), max(mu_p + 12 * s_p, mu_q + 12 * s_q)
+    pts = sorted({lo, mu_p - 3 * s_p, mu_p, mu_p + 3 * s_p, mu_q - 3 * s_q, mu_q, mu_q + 3 * s_q, hi,
+                  *(x for x in km.crossings(mu_p, s_p, mu_q, s_q) if lo < x < hi)})  # |p − q|'s kinks
+    js_ref = float(mpmath.quad(js_f, pts))
+    tv_ref = float(mpmath.quad(lambda x: abs(p(x) - q(x)) / 2, pts))
+    js, tv = km.js_tv_1d(mu_p, s_p, mu_q, s_q)
+    assert js == pytest.approx(js_ref, abs=2e-8) and tv == pytest.approx(tv_ref, abs=1e-12)
+    assert -1e-12 <= js <= math.log(2) + 1e-12 and -1e-12 <= tv <= 1 + 1e-12
+
+
+def test_schulmans_table_by_quadrature_is_his_closed_forms_and_a_monte_carlo():
+    """For p = N(0, 1), q = N(μ, 1): KL = μ²/2; log r = μx − μ²/2 is N(−μ²/2, μ²) under p, so k1 has standard deviation
+    μ (over the KL: 2/μ), k2's mean is ½(μ² + μ⁴/4) (bias over the KL: μ²/4); and k3 by a million samples."""
+    for mu in (0.1, 1.0):
+        m = km.estimator_moments(0.0, 1.0, mu, 1.0)
+        assert m["kl"] == pytest.approx(mu * mu / 2)
+        assert m["k1"]["bias"] == pytest.approx(0, abs=1e-9) and m["k1"]["std"] == pytest.approx(2 / mu)
+        assert m["k2"]["bias"] == pytest.approx(mu * mu / 4)
+        var_k2 = 0.25 * (2 * mu**4 + 4 * (mu * mu / 2) ** 2 * mu * mu)  # Var(y²)/4, y ~ N(−μ²/2, μ²)
+        assert m["k2"]["std"] == pytest.approx(math.sqrt(var_k2) / (mu * mu / 2))
+        mc = km.monte_carlo(0.0, 1.0, mu, 1.0, 1_000_000, seed=0)
+        assert m["k3"]["bias"] == pytest.approx(0, abs=1e-9)
+        assert m["k3"]["std"] == pytest.approx(mc.k3_stderr * 1000 / m["kl"], rel=0.02)
+        assert mc.k2 == pytest.approx(m["kl"] * (1 + m["k2"]["bias"]), rel=0.01)
