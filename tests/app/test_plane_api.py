@@ -34,7 +34,7 @@ def test_the_endpoints_name_their_parameters(client):
     names = {k: [p["parameter_name"] for p in v["parameters"]] for k, v in api.items() if k.startswith("/plane")}
     assert names == {"/plane_field": ["data"], "/plane_particles": ["data", "steps", "eta", "n", "seed"],
                      "/plane_start_from": ["data"], "/plane_train": ["drawing"], "/plane_continue": ["drawing"],
-                     "/plane_stop": []}
+                     "/plane_stop": [], "/plane_guidance": ["c", "w", "steps", "seed"]}
 
 
 @pytest.mark.parametrize("data", ["ring8", "moons"])
@@ -139,3 +139,18 @@ def test_stop_ends_the_training_early_and_keeps_its_model(app_server):
 def test_start_from_a_builtin_set(client):
     v = json.loads(client.predict("spiral", api_name="/plane_start_from"))
     assert len(v["points"]) == 200 and all(abs(c) <= plane.EXTENT for p in v["points"] for c in p)
+
+
+def test_guidance_against_the_tilted_density_is_exact_and_checked(client):
+    fig, md = client.predict("2", 4.0, 50, 0, api_name="/plane_guidance")
+    names = [t.get("name") for t in json.loads(fig["plot"])["data"]]
+    assert {"tilted density", "guided samples", "guided vs tilted"} <= set(names)
+    ed = float(md.split("**")[1])
+    floor = float(md.split("against a floor of ")[1].split()[0])
+    assert ed > 50 * floor  # w = 4: the guided samples are another distribution
+    _fig0, md0 = client.predict("2", 0.0, 50, 0, api_name="/plane_guidance")
+    assert float(md0.split("**")[1]) < 5 * float(md0.split("against a floor of ")[1].split()[0]) + 0.002
+    with pytest.raises(AppError, match=r"Guidance scale w = 9 is outside the allowed range \[0, 8\]"):
+        client.predict("2", 9, 50, 0, api_name="/plane_guidance")
+    with pytest.raises(AppError, match="Class must be one of 0, 1, 2; got '5'"):
+        client.predict("5", 1.0, 50, 0, api_name="/plane_guidance")
