@@ -2,6 +2,7 @@
 against the noise's flat spectrum, with the frequency where the noise overtakes the signal marked; and, on request,
 generated samples' mean spectrum against real digits'. The maths: train/spectrum.py."""
 
+import math
 from functools import lru_cache, partial
 
 import gradio as gr
@@ -69,9 +70,12 @@ def view(ctl: DiffusionControls, digit, t, seed):
         title = f"t = {t}: the noise is above the signal at every frequency k ≥ 1"
     else:
         title = f"t = {t}: the noise overtakes the signal above k* ≈ {star:.1f} cycles per image"
-    if star:
-        fig.add_vline(x=star, line=dict(color="#16a34a", width=2), annotation_text="k*", annotation_position="top")
-    fig.update_layout(title=title, height=440, xaxis=dict(title="k, cycles per image (log)", type="log"),
+    if star:  # (a trace, not a shape: a shape's x on a log axis is read as log10)
+        lo, hi = float(min(p[1:].min() for _, p, *_ in lines)), float(max(p[1:].max() for _, p, *_ in lines))
+        fig.add_trace(go.Scatter(x=[star, star], y=[lo, hi], mode="lines", name=f"k* ≈ {star:.1f}: signal meets noise",
+                                 line=dict(color="#16a34a", width=2), hoverinfo="skip"))
+    fig.update_layout(title=title, height=440, xaxis=dict(title="k, cycles per image (log)", type="log",
+                                                          range=[0, math.log10(ks[-1]) + 0.02]),
                       yaxis=dict(title="power |F_k|² (log)", type="log", exponentformat="power"),
                       legend=dict(orientation="h", y=-0.22), margin=dict(l=60, r=10, t=50, b=40))
     render.exportable(fig, f"diffusion-spectrum_t={t}_seed={seed}", f"power spectra at t = {t}, ε seed {seed}")
@@ -114,13 +118,14 @@ def build(ctl: DiffusionControls, links: Links) -> None:
             btn = gr.Button(f"Generated vs real ({SAMPLES} each)", elem_id="diff-spec-compare")
         with gr.Column(scale=3):
             plot = Plot(label="power spectra", show_label=False, elem_id="diff-spec-plot")
-    gen = Plot(label="generated against real", show_label=False, visible=True, elem_id="diff-spec-gen")
+    gen = Plot(label="generated against real", show_label=False, visible=False, elem_id="diff-spec-gen")
     fn = partial(view, ctl)
     t.release(fn, [ctl.digit, t, seed], plot, api_name="spectrum", show_progress="hidden",
               trigger_mode="always_last")
     seed.change(fn, [ctl.digit, t, seed], plot, api_visibility="private", show_progress="hidden",
                 trigger_mode="always_last")
-    btn.click(partial(compare, ctl), None, gen, api_name="spectrum_generated", concurrency_limit=2)
+    btn.click(partial(compare, ctl), None, gen, api_name="spectrum_generated", concurrency_limit=2).success(
+        lambda: gr.update(visible=True), None, gen, api_visibility="private", show_progress="hidden")
     links.param("diffusion", "spec_t", t)
     links.param("diffusion", "spec_seed", seed)
     links.opening(fn, [ctl.digit, t, seed], [plot])

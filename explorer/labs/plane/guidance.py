@@ -89,8 +89,8 @@ def guidance(c, w, steps, seed):
                              line=dict(color=COLORS[c])), 1, 3)
     fig.add_trace(go.Scatter(x=[w], y=[ed_now], mode="markers", marker=dict(size=12, color="black"),
                              name=f"w = {w:g}"), 1, 3)
-    fig.add_hline(y=floor, line=dict(color="#6b7280", dash="dash"), row=1, col=3,
-                  annotation_text="floor: two exact draws", annotation_position="top left")
+    fig.add_trace(go.Scatter(x=[0, MAX_W], y=[floor, floor], mode="lines", name="floor: two exact draws",
+                             line=dict(color="#6b7280", dash="dash")), 1, 3)
     for col in (1, 2):
         fig.update_xaxes(range=[-3.5, 3.5], row=1, col=col, title_text="x₁")
         fig.update_yaxes(range=[-3.5, 3.5], row=1, col=col, scaleanchor=f"x{col}", title_text="x₂")
