@@ -211,12 +211,25 @@ class GaussianDiffusion(nn.Module):
             eps = self.predict_eps_from_x0(z_t, t, x0)
         return eps, x0
 
-    def timesteps(self, steps: int) -> list[int]:
-        """`steps` evenly spaced indices from T−1 down to 0 (DDIM's τ; all of them when steps = T)."""
+    def timesteps(self, steps: int, spacing: str = "uniform") -> list[int]:
+        """`steps` timestep indices from T−1 down to 0. "uniform": evenly spaced in t (DDIM's τ; all of them when
+        steps = T); "karras": evenly spaced in σ^(1/ρ), ρ = 7, with σ = √((1 − ᾱ)/ᾱ) (Karras et al. 2022, eq. 5),
+        which spends the steps where the probability-flow ODE bends, near the data; "logsnr": evenly spaced in
+        λ = log(α/σ) (Lu et al. 2022's recommendation for DPM-Solver). The last two are rounded to the nearest
+        trained timestep (the network knows no other), so a few may coincide and fewer than `steps` remain."""
         if not 1 <= steps <= self.T:
             raise ValueError(f"steps = {steps} is outside the allowed range [1, {self.T}]")
-        return sorted({round(i * (self.T - 1) / max(steps - 1, 1)) for i in range(steps)}, reverse=True) \
-            if steps > 1 else [self.T - 1]
+        if spacing not in ("uniform", "karras", "logsnr"):
+            raise ValueError(f"spacing must be 'uniform', 'karras' or 'logsnr', not {spacing!r}")
+        if steps == 1:
+            return [self.T - 1]
+        if spacing == "uniform":
+            return sorted({round(i * (self.T - 1) / (steps - 1)) for i in range(steps)}, reverse=True)
+        ac = self.alphas_cumprod.double()
+        value = ((1 - ac) / ac).sqrt() ** (1 / 7) if spacing == "karras" else 0.5 * torch.log(ac / (1 - ac))
+        targets = torch.linspace(float(value[-1]), float(value[0]), steps, dtype=torch.float64)
+        idx = (value[None, :] - targets[:, None]).abs().argmin(1)  # the nearest trained timestep to each
+        return sorted({int(i) for i in idx}, reverse=True)
 
     @torch.no_grad()
     def ddpm_sample_progressive(self, model: EpsModel, shape: tuple[int, ...], generator: torch.Generator | None = None,
@@ -258,10 +271,11 @@ class GaussianDiffusion(nn.Module):
     @torch.no_grad()
     def dpm_solver_pp_sample_progressive(self, model: EpsModel, shape: tuple[int, ...], steps: int = 20,
                                          generator: torch.Generator | None = None, z_T: torch.Tensor | None = None,
-                                         clip: bool = True) -> Iterator[Step]:
+                                         clip: bool = True, spacing: str = "uniform") -> Iterator[Step]:
         """DPM-Solver++(2M) (Lu et al. 2022, "DPM-Solver++: Fast Solver for Guided Sampling of Diffusion
         Probabilistic Models", Algorithm 2): a second-order multistep solver of the probability-flow ODE written for
-        the data prediction x̂_0, on the same `steps` timesteps as DDIM, one network call each.
+        the data prediction x̂_0, on the same `steps` timesteps as DDIM (or spaced evenly in log-SNR, `spacing`
+        "logsnr", as Lu et al. recommend), one network call each.
 
         With α_t = √ᾱ_t, σ_t = √(1 − ᾱ_t), λ_t = log(α_t / σ_t) and h = λ_s − λ_t for a step from t to s < t:
 
@@ -275,7 +289,7 @@ class GaussianDiffusion(nn.Module):
         """
         dev = self.betas.device
         z = torch.randn(shape, generator=generator, device=dev) if z_T is None else z_T
-        seq = self.timesteps(steps)
+        seq = self.timesteps(steps, spacing)
         ac = self.alphas_cumprod.double()
 
         def alpha_sigma_lambda(i: int) -> tuple[float, float, float]:
@@ -300,6 +314,42 @@ class GaussianDiffusion(nn.Module):
                 x0_prev, h_prev = x0, h
             yield Step(i, z, eps, x0, z_prev)
             z = z_prev
+
+    @torch.no_grad()
+    def heun_sample_progressive(self, model: EpsModel, shape: tuple[int, ...], steps: int = 20,
+                                generator: torch.Generator | None = None, z_T: torch.Tensor | None = None,
+                                spacing: str = "karras") -> Iterator[Step]:
+        """Heun's second-order method on the probability-flow ODE (Karras et al. 2022, "Elucidating the Design Space
+        of Diffusion-Based Generative Models", Algorithm 1, deterministic), on `steps` timesteps spaced as they
+        recommend (`timesteps(steps, spacing)`; "uniform" gives DDIM's).
+
+        In the variables x = z / √ᾱ and σ = √((1 − ᾱ)/ᾱ) the ODE is dx/dσ = ε(z, t): the predicted noise itself. From
+        σ_i to σ_{i+1} an Euler step x' = x + (σ_{i+1} − σ_i) ε(x_i) is corrected with the slope at its end,
+        x_{i+1} = x + (σ_{i+1} − σ_i) (ε(x_i) + ε(x')) / 2; the last step, to σ = 0, is Euler's, which lands on x̂_0.
+        Network calls: 2·steps − 1. No clipping (an ODE solver's state is not a clipped image)."""
+        dev = self.betas.device
+        z = torch.randn(shape, generator=generator, device=dev) if z_T is None else z_T
+        seq = self.timesteps(steps, spacing)
+        ac = self.alphas_cumprod.double()
+        sig = [math.sqrt((1.0 - float(ac[i])) / float(ac[i])) for i in seq]
+
+        def eps_at(x: torch.Tensor, k: int) -> torch.Tensor:  # ε at the k-th timestep, from x in the σ variables
+            return self.predict(model, x / math.sqrt(1.0 + sig[k] ** 2), seq[k], clip=False)[0]
+
+        x = z * math.sqrt(1.0 + sig[0] ** 2)  # z / √ᾱ
+        d = eps_at(x, 0)
+        for k, i in enumerate(seq):
+            z_t = x / math.sqrt(1.0 + sig[k] ** 2)
+            x0 = x - sig[k] * d  # x̂_0 = (z − √(1 − ᾱ) ε) / √ᾱ
+            if k + 1 == len(seq):
+                yield Step(i, z_t, d, x0, x0)
+                return
+            h = sig[k + 1] - sig[k]
+            x_euler = x + h * d
+            d_end = eps_at(x_euler, k + 1)
+            x = x + h * 0.5 * (d + d_end)
+            eps_now, d = d, eps_at(x, k + 1)
+            yield Step(i, z_t, eps_now, x0, x / math.sqrt(1.0 + sig[k + 1] ** 2))
 
     def sample(self, model: EpsModel, shape: tuple[int, ...], sampler: Sampler = "ddim",
                steps: int = 50, eta: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:

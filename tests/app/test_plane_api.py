@@ -34,7 +34,8 @@ def test_the_endpoints_name_their_parameters(client):
     names = {k: [p["parameter_name"] for p in v["parameters"]] for k, v in api.items() if k.startswith("/plane")}
     assert names == {"/plane_field": ["data"], "/plane_particles": ["data", "steps", "eta", "n", "seed"],
                      "/plane_start_from": ["data"], "/plane_train": ["drawing"], "/plane_continue": ["drawing"],
-                     "/plane_stop": [], "/plane_guidance": ["c", "w", "steps", "seed"]}
+                     "/plane_stop": [], "/plane_guidance": ["c", "w", "steps", "seed"],
+                     "/plane_arena": ["data", "network", "calls", "seed"]}
 
 
 @pytest.mark.parametrize("data", ["ring8", "moons"])
@@ -154,3 +155,16 @@ def test_guidance_against_the_tilted_density_is_exact_and_checked(client):
         client.predict("2", 9, 50, 0, api_name="/plane_guidance")
     with pytest.raises(AppError, match="Class must be one of 0, 1, 2; got '5'"):
         client.predict("5", 1.0, 50, 0, api_name="/plane_guidance")
+
+
+def test_the_step_budget_arena_reports_each_samplers_steps_and_distance(client):
+    fig, md = client.predict("uneven3", "exact ε*", 9, 0, api_name="/plane_arena")
+    rows = {line.split("|")[1].strip(): line.split("|")[2:5] for line in md.splitlines()[2:6]}
+    assert {k: int(v[0]) for k, v in rows.items()} == {"ancestral (DDIM η = 1)": 9, "DDIM η = 0": 9,
+                                                       "DPM-Solver++(2M)": 9, "Heun (PF-ODE)": 5}
+    eds = {k: float(v[1]) for k, v in rows.items()}
+    assert eds["DPM-Solver++(2M)"] < eds["DDIM η = 0"]  # second order on log-SNR steps, at the same calls
+    curves = {t["name"]: t["y"] for t in json.loads(fig["plot"])["data"] if t.get("mode") == "lines+markers"}
+    assert all(len(v) == 7 for v in curves.values()) and len(curves) == 4
+    with pytest.raises(AppError, match=r"Network calls = 51 is outside the allowed range \[1, 50\]"):
+        client.predict("uneven3", "exact ε*", 51, 0, api_name="/plane_arena")

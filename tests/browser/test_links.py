@@ -30,6 +30,7 @@ FIRST_VIEWS = {
     ("Diffusion", "ELBO per timestep"): ["#diff-elbo-plot", "#diff-elbo-table"],
     ("Diffusion", "Spectrum"): ["#diff-spec-plot"],
     ("Diffusion in 2-D", "Guidance"): ["#plane-g-plot", "#plane-g-md"],
+    ("Diffusion in 2-D", "Step budget"): ["#plane-a-plot", "#plane-a-md"],
 }
 # a view is shown when it holds a drawn figure, an image or text, and no Gradio "empty" placeholder
 SHOWN = """sel => { const el = document.querySelector(sel);

@@ -12,7 +12,7 @@ import gradio as gr
 from explorer import render
 from explorer.config import AppConfig
 from explorer.gradio_compat import Radio
-from explorer.labs.plane import draw, field, guidance, particles
+from explorer.labs.plane import arena, draw, field, guidance, particles
 from explorer.labs.plane.common import LATEX, NAMES, YOURS, PlaneControls
 from explorer.links import Links, Step
 from explorer.models import Models
@@ -48,7 +48,8 @@ STEPS = [
                 "error). With 100 steps they land on the modes, at about 2."),
 ]
 
-VIEWS = {"field": "The field", "particles": "Particles", "draw": "Your own data", "guidance": "Guidance"}
+VIEWS = {"field": "The field", "particles": "Particles", "draw": "Your own data", "guidance": "Guidance",
+         "arena": "Step budget"}
 
 
 def build(models: Models, links: Links, config: AppConfig) -> None:
@@ -79,6 +80,9 @@ def build(models: Models, links: Links, config: AppConfig) -> None:
         with gr.Tab(VIEWS["guidance"], id="guidance"):
             render.heading(VIEWS["guidance"])
             guidance.build(links)
+        with gr.Tab(VIEWS["arena"], id="arena"):
+            render.heading(VIEWS["arena"])
+            arena.build(models, links)
     links.param("plane", "data", ctl.data)
     links.sub_tabs("plane", views, VIEWS)
     render.about(INTRO, LATEX)  # the lab's theory, under its instrument
