@@ -72,7 +72,7 @@ def test_the_figure_and_its_control_are_on_the_first_screen(screen, where, reque
     page.locator(figure).wait_for(state="visible", timeout=30_000)
     if where not in EMPTY_UNTIL_PRESSED:
         page.wait_for_function(SHOWN, arg=figure, timeout=60_000)  # drawn at its size, not an empty box
-    if figure.startswith("#plane-") and figure != "#plane-draw":
+    if figure in ("#plane-field", "#plane-particles"):  # (drawn in the page, once their data have loaded)
         page.wait_for_selector(f"{figure} [data-loaded]", timeout=60_000)
     page.evaluate("window.scrollTo(0, 0)")
     boxes = [("figure " + figure, page.locator(figure).evaluate(BOX))]
