@@ -84,12 +84,14 @@ class GuardMiddleware:
 # that every public endpoint of the full app is listed here.
 LAB_OF_ENDPOINT = {
     **dict.fromkeys(("decode", "sample", "map_click", "encode_index", "encode_drawing", "likelihood", "interpolate",
-                     "reparameterize", "kl_vae_term"), "VAE"),
+                     "reparameterize", "kl_vae_term", "two_gaps", "vae_train", "vae_train_more", "vae_train_stop"),
+                    "VAE"),
+    "beta_grid": "β grid",
     "is_failure": "2-D latent",
     **dict.fromkeys(("diffusion_digit", "forward", "snapshots", "reverse", "stop", "export", "two_samplers",
-                     "elbo_terms", "uncond_vs_class"), "diffusion"),
+                     "elbo_terms", "uncond_vs_class", "spectrum", "spectrum_generated"), "diffusion"),
     **dict.fromkeys(("plane_field", "plane_particles", "plane_start_from", "plane_stop", "plane_train",
-                      "plane_continue"), "ddpm2d"),
+                     "plane_continue", "plane_guidance", "plane_arena"), "ddpm2d"),
     **dict.fromkeys(("kl_1d", "kl_2d", "kl_fit", "kl_monte_carlo", "preset"), "KL"),
 }
 

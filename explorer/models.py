@@ -241,6 +241,9 @@ def load_beta_grid(m: Models, folder: Path) -> None:
     """The β grid's VAEs found in `folder` (none: the "β and collapse" view says how to train them)."""
     import re
 
+    if not any(folder.glob("vae_*d_beta*.safetensors")):
+        m.errors["β grid"] = f"no β grid in {folder}. Train it with: `{BETA_COMMAND}`"
+        return
     for path in sorted(folder.glob("vae_*d_beta*.safetensors")):
         found = re.fullmatch(r"vae_(\d+)d_beta([0-9.]+)", path.stem)
         if found is None:
