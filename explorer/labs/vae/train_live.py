@@ -150,7 +150,8 @@ def _run(models: Models, beta, epochs, live: Live | None, request: gr.Request | 
             _stops.pop(session, None)
     ran = (state.epochs - done) if state is not None else 0
     why = "Stopped" if asked.is_set() else f"Stopped at the {TRAIN_SECONDS:g} s cap" if ran < epochs else "Done"
-    total = f"{state.epochs} epochs in all, {state.seconds:.0f} s" if state is not None else "no epoch finished"
+    total = (f"{state.epochs} epoch{'s' * (state.epochs != 1)} in all, {state.seconds:.0f} s" if state is not None
+             else "no epoch finished")
     more = " Press <b>Continue training</b> to go on." if ran < epochs else ""
     yield (f"{why}: {ran} epoch{'s' * (ran != 1)} this time ({total}).{more}", gr.update(), gr.update(), state)
 
