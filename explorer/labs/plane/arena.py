@@ -23,6 +23,7 @@ from train.diffusion import GaussianDiffusion
 from train.mixture2d import MIXTURES, eps_star
 
 SAMPLERS = ("ancestral (DDIM η = 1)", "DDIM η = 0", "DPM-Solver++(2M)", "Heun (PF-ODE)")
+SHORT = ("ancestral", "DDIM η = 0", "DPM++(2M)", "Heun")
 COLORS = ("#dc2626", "#2563eb", "#16a34a", "#9333ea")
 BUDGETS, MAX_CALLS, N, PATHS = (1, 2, 3, 5, 10, 20, 50), 50, 2000, 12
 
@@ -35,13 +36,13 @@ step, on steps evenly spaced in log-SNR as its authors recommend. Heun's method 
 per step, an Euler step and then a correction with the slope at its end, on the probability-flow ODE, on Karras's
 steps ($\sigma^{1/7}$ evenly spaced), so at 9 calls it takes 5 steps. With the exact $\varepsilon^*$ of the mixture,
 what remains is each sampler's own discretization error, and the energy distance to the data (right) shows what a
-budget buys: at 3 to 10 calls DPM-Solver++ is already near the data while the first-order samplers are far from it;
-Heun's method needs about 20 calls before it works at all here, because with fewer steps its first one spans the
-whole range of noise (σ from about 157 down to almost 0) and its correction asks the predictor about a point far
-from anything it describes; by 50 calls every sampler reaches the floor of two exact draws. The paths (12 particles,
-with their mean total turning in the table) show why few steps fail: the flow turns, most near the end as the
-particles choose a mode, and a long straight step cannot follow the turn. With the trained network, its own error
-adds to the samplers'.
+budget buys: at 3 and 5 calls DPM-Solver++ is already close to the data while the first-order samplers are far from
+it, and by 10 calls they have caught up. Heun's method needs about 20 calls before it works at all here: with fewer
+steps its first one spans the whole range of noise (σ from about 157 down to almost 0), and its correction asks the
+predictor about a point far from anything it describes. By 50 calls every sampler reaches the floor of two exact
+draws. The paths (12 particles, with their mean total turning in the table) show why few steps fail: the flow turns,
+most near the end as the particles choose a mode, and a long straight step cannot follow the turn. With the trained
+network, its own error adds to the samplers'.
 """
 
 
@@ -98,7 +99,8 @@ def arena(models: Models, data, network, calls, seed):
     floor = energy_distance(MIXTURES[data]().sample(N, torch.Generator().manual_seed(seed + 101)), ref)
     z_T = torch.randn(N, 2, generator=torch.Generator().manual_seed(seed))
     fig = make_subplots(1, 5, column_widths=[0.17] * 4 + [0.32], horizontal_spacing=0.04,
-                        subplot_titles=[f"{s}: {steps_for(s, calls)} steps" for s in SAMPLERS] + ["energy distance"])
+                        subplot_titles=[f"{short}: {steps_for(s, calls)} steps" for s, short in zip(SAMPLERS, SHORT,
+                                        strict=True)] + ["energy distance"])
     rows = []
     for col, (sampler, color) in enumerate(zip(SAMPLERS, COLORS, strict=True), start=1):
         path = run(sampler, model, z_T, calls, seed)
