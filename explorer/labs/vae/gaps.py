@@ -137,11 +137,11 @@ def build(ctl: VaeControls, enc: EncodeView, links: Links) -> None:
             samples = Slider(1, MAX_SAMPLES, value=32, step=1, label="samples of ε per step",
                              elem_id="vae-gaps-samples")
             seed = Number(0, label="seed", minimum=0, step=1, elem_id="vae-gaps-seed")
-            table = gr.Markdown(elem_id="vae-gaps-table")
         with gr.Column(scale=3):
             bar = Plot(label="the two gaps", show_label=False, elem_id="vae-gaps-bar")
             post = Plot(label="posterior and the two Gaussians", show_label=False, visible=False,
                         elem_id="vae-gaps-post")
+            table = gr.Markdown(elem_id="vae-gaps-table")
     views = ["vae-gaps-bar", "vae-gaps-table"]
     render.mark_stale([ctl.model, steps, samples, seed], views)
     render.clear_stale(btn.click(partial(split, ctl.models), [ctl.model, ctl.encoded, steps, samples, seed],
