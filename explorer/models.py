@@ -43,7 +43,7 @@ CLASSIFIER_CHECKPOINT = ("classifier.safetensors",
                          "--out checkpoints/classifier.safetensors")
 
 
-# the β grid ("β and collapse"): checkpoints/beta/vae_{D}d_beta{β}.safetensors, made by `python -m train vae-grid`
+# the β grid ("β-VAE"): checkpoints/beta/vae_{D}d_beta{β}.safetensors, made by `python -m train vae-grid`
 BETA_DIR = "beta"
 BETA_COMMAND = "python -m train vae-grid --epochs 40 --data-dir DATA"
 
@@ -238,7 +238,7 @@ def load_models(checkpoints: Path = DEFAULT_CHECKPOINTS, data_dir: Path = DEFAUL
 
 
 def load_beta_grid(m: Models, folder: Path) -> None:
-    """The β grid's VAEs found in `folder` (none: the "β and collapse" view says how to train them)."""
+    """The β grid's VAEs found in `folder` (none: the "β-VAE" view says how to train them)."""
     import re
 
     if not any(folder.glob("vae_*d_beta*.safetensors")):

@@ -174,17 +174,17 @@ def test_a_vae_trains_in_the_page_epoch_by_epoch_and_continues(typing_page):
     """VAE › Train one: each epoch adds its point to the curves and redraws the map; Continue goes on from there."""
     page = typing_page
     _open(page, "VAE", "Train one")
-    _type(page, "#vae-train-epochs input[type=number]", "2")
+    _type(page, "#vae-train-epochs input[type=number]", "1")
     page.click("#vae-train")
-    page.wait_for_function("() => document.querySelector('#vae-train-status').innerText.startsWith('Done: 2 epochs')",
+    page.wait_for_function("() => document.querySelector('#vae-train-status').innerText.startsWith('Done: 1 epoch')",
                            timeout=60_000)
     for view in ("#vae-train-curves", "#vae-train-map"):
         page.wait_for_function(SHOWN, arg=view, timeout=10_000)
-    assert "after epoch 2" in page.inner_text("#vae-train-map")
+    assert "after epoch 1" in page.inner_text("#vae-train-map")
     page.click("#vae-train-more")
-    page.wait_for_function("() => document.querySelector('#vae-train-status').innerText.includes('(4 epochs in all')",
+    page.wait_for_function("() => document.querySelector('#vae-train-status').innerText.includes('(2 epochs in all')",
                            timeout=60_000)
-    assert "after epoch 4" in page.inner_text("#vae-train-map")
+    assert "after epoch 2" in page.inner_text("#vae-train-map")
 
 
 @pytest.mark.parametrize(("tabs", "box", "typed", "view", "message"), [

@@ -18,7 +18,7 @@ FIRST_VIEWS = {
     ("VAE", "Likelihood"): ["#vae-lik-plot", "#vae-lik-elbo", "#vae-lik-under"],
     ("VAE", "Exact log p(x)"): ["#vae-fail-table"],  # (+ the gallery's first digit where the MNIST digits are loaded)
     ("VAE", "Two gaps"): ["#vae-gaps-bar", "#vae-gaps-table"],
-    ("VAE", "β and collapse"): ["#vae-beta-kl", "#vae-beta-rd", "#vae-beta-maps", "#vae-beta-table"],
+    ("VAE", "β-VAE"): ["#vae-beta-kl", "#vae-beta-rd", "#vae-beta-maps", "#vae-beta-table"],
     ("VAE", "Interpolation"): ["#vae-interp"],
     ("KL divergence", "Monte Carlo vs closed form"): ["#kl-mc-plot", "#kl-mc-table"],
     ("KL divergence", "Forward vs reverse KL"): ["#kl-fit-plot", "#kl-fit-table"],

@@ -65,7 +65,7 @@ def test_one_missing_checkpoint_leaves_the_other_usable(tmp_path, synthetic_data
     models = load_models(tmp_path, synthetic_data, download=False)
     planes = {f"ddpm2d {n}" for n in ("ring8", "uneven3", "moons", "spiral", "checkerboard")}
     assert list(models.vaes) == ["2-D latent"]
-    assert set(models.errors) == {"32-D latent", "diffusion", "classifier"} | planes
+    assert set(models.errors) == {"32-D latent", "diffusion", "classifier", "β grid"} | planes
     demo = build_demo(models)
     assert "32-D latent model unavailable" in _texts(demo)
     assert [e.split("**")[1] for e in _errors(demo)] == ["32-D latent model unavailable.",

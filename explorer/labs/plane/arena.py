@@ -149,6 +149,6 @@ def build(models: Models, links: Links) -> None:
         ev(fn, inputs, [plot, md], api_visibility="private", concurrency_limit=2, trigger_mode="always_last")
     for name, comp in (("a_data", data), ("a_net", network), ("a_calls", calls), ("a_seed", seed)):
         links.param("plane", name, comp)
-    links.opening(fn, inputs, [plot, md])
+    links.opening(fn, inputs, [plot, md], later=True)  # (seconds of sampling: after the quick views)
     gr.Markdown(TEXT, latex_delimiters=LATEX)
 

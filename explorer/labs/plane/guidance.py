@@ -125,5 +125,5 @@ def build(links: Links) -> None:
         ev(guidance, inputs, [plot, md], api_visibility="private", concurrency_limit=2, trigger_mode="always_last")
     for name, comp in (("g_class", c), ("g_w", w), ("g_steps", steps), ("g_seed", seed)):
         links.param("plane", name, comp)
-    links.opening(partial(guidance), inputs, [plot, md])
+    links.opening(partial(guidance), inputs, [plot, md], later=True)  # (the w sweep: after the quick views)
     gr.Markdown(TEXT, latex_delimiters=LATEX)

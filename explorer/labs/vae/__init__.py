@@ -72,7 +72,7 @@ STEPS = [
 
 
 VIEWS = {"sampling": "Ancestral sampling", "map": "Latent map", "encode": "Encode", "likelihood": "Likelihood",
-         "exact": "Exact log p(x)", "gaps": "Two gaps", "beta": "β and collapse",
+         "exact": "Exact log p(x)", "gaps": "Two gaps", "beta": "β-VAE",
          "train": "Train one", "interpolation": "Interpolation"}
 
 
