@@ -43,6 +43,11 @@ def fit(model: VAE, images: torch.Tensor, epochs: int, beta: float = 1.0, batch_
     `epochs` asked for."""
     if not 0 <= beta <= 100:
         raise ValueError(f"β = {beta} is outside [0, 100]")
+    with torch.inference_mode(False), torch.enable_grad():  # (a caller's thread may hold either off: a server's)
+        yield from _fit(model, images, epochs, beta, batch_size, lr, seed)
+
+
+def _fit(model, images, epochs, beta, batch_size, lr, seed):
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     per_epoch = math.ceil(len(images) / batch_size)

@@ -84,8 +84,12 @@ def best_gaussian(model, x: torch.Tensor, mu0: torch.Tensor, log_sigma0: torch.T
     own q on fresh draws for some digits.)"""
     if steps < 0 or samples < 1:
         raise ValueError(f"steps must be ≥ 0 and samples ≥ 1, not {steps} and {samples}")
+    with torch.inference_mode(False), torch.enable_grad():  # (a caller's thread may hold either off: a server's)
+        return _adam(model, x, mu0.detach().clone(), log_sigma0.detach().clone(), steps, samples, lr, seed)
+
+
+def _adam(model, x, mu0, log_sigma0, steps, samples, lr, seed):
     g = torch.Generator().manual_seed(seed)
-    mu0, log_sigma0 = mu0.detach(), log_sigma0.detach()
     scale = log_sigma0.clamp(*LOG_SIGMA_RANGE).exp()
     u = torch.zeros_like(mu0, requires_grad=True)
     log_sigma = log_sigma0.clone().requires_grad_(True)

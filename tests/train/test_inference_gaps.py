@@ -61,3 +61,12 @@ def test_a_latent_of_more_than_two_dimensions_uses_the_named_importance_weighted
     g = gaps(vae32d, model_digits[:1], steps=5, samples=8, eval_samples=256, iwae_k=64)
     assert g.method == "IWAE-64 lower bound" and g.mu_best.shape == (1, 32)
     assert torch.allclose(g.approximation + g.amortization, g.total, atol=1e-9)
+
+
+def test_the_optimizer_runs_in_a_thread_that_holds_autograd_off(vae2d, model_digits):
+    """A server's worker thread may be left in inference mode by an earlier handler (a generator suspended inside
+    `torch.inference_mode()`): the best Gaussian is still found there."""
+    with torch.inference_mode():
+        q = vae2d.encode(model_digits[:1])
+        mu, _ = best_gaussian(vae2d, model_digits[:1], q.base_dist.loc, q.base_dist.scale.log(), steps=5, samples=4)
+    assert not torch.equal(mu, q.base_dist.loc)  # it moved
