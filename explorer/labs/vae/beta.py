@@ -61,8 +61,9 @@ def show(models: Models, latent, beta):
     beta = float(checks.choice("β", str(beta), betas(models, latent)))
     ref = 1.0 if (latent, 1.0) in models.beta_vaes else beta
     picked, base = _scores(models.beta_cards[latent, beta]), _scores(models.beta_cards[latent, ref])
-    return (_kl_bars(picked, base, beta, ref, latent), _rd_plane(models, latent, beta), _maps(models, latent, beta,
-            ref), _manifolds(models, latent, beta, ref), _table(picked, base, beta, ref))
+    planes = _planes(models, latent, (beta, ref))
+    return (_kl_bars(picked, base, beta, ref, latent), _rd_plane(models, latent, beta), _maps(models, latent, planes),
+            _manifolds(models, latent, planes), _table(picked, base, beta, ref))
 
 
 def choices(models: Models, latent) -> dict:
@@ -111,38 +112,40 @@ def _rd_plane(models: Models, latent: int, beta: float) -> go.Figure:
     return fig
 
 
-def _means(models: Models, vae) -> tuple[torch.Tensor, torch.Tensor]:
-    """The encoder means of the first MAP_DIGITS test digits on the model's map plane, and their labels."""
-    x, labels = models.digits.x[:MAP_DIGITS], models.digits.labels[:MAP_DIGITS]
-    with torch.inference_mode():
-        mu = vae.encode(x).base_dist.loc
-    return latent_plane(vae, mu).to_uv(mu), labels
+def _planes(models: Models, latent: int, betas_: tuple[float, float]) -> list:
+    """For each β, in order (β = 1 may come twice): (β, the map plane, the encoder means of the first MAP_DIGITS test
+    digits or None), encoded once for both the map and the manifold."""
+    out = []
+    for b in betas_:
+        vae = models.beta_vaes[latent, b]
+        with torch.inference_mode():
+            mu = vae.encode(models.digits.x[:MAP_DIGITS]).base_dist.loc if models.digits is not None else None
+        out.append((b, latent_plane(vae, mu), mu))
+    return out
 
 
-def _maps(models: Models, latent: int, beta: float, ref: float) -> go.Figure | None:
+def _maps(models: Models, latent: int, planes: list) -> go.Figure | None:
     if models.digits is None:
         return None
-    plane = "z1, z2" if latent == 2 else "principal axes"
-    fig = make_subplots(1, 2, subplot_titles=(f"β = {beta:g}", f"β = {ref:g}"), horizontal_spacing=0.08)
-    for col, b in ((1, beta), (2, ref)):
-        uv, labels = _means(models, models.beta_vaes[latent, b])
+    kind = "z1, z2" if latent == 2 else "principal axes"
+    labels = models.digits.labels[:MAP_DIGITS]
+    fig = make_subplots(1, 2, subplot_titles=[f"β = {b:g}" for b, _, _ in planes], horizontal_spacing=0.08)
+    for col, (_, plane, mu) in enumerate(planes, start=1):
+        uv = plane.to_uv(mu)
         for c in range(10):
             sel = labels == c
             fig.add_trace(go.Scattergl(x=uv[sel, 0].numpy(), y=uv[sel, 1].numpy(), mode="markers", name=str(c),
                                        legendgroup=str(c), showlegend=col == 1,
                                        marker=dict(size=3, color=DIGIT_COLORS[c], opacity=0.6)), 1, col)
-    fig.update_layout(height=330, title=f"encoder means, {MAP_DIGITS:,} test digits ({plane})",
+    fig.update_layout(height=330, title=f"encoder means, {MAP_DIGITS:,} test digits ({kind})",
                       margin=dict(l=40, r=10, t=60, b=30), legend=dict(itemsizing="constant"))
     return fig
 
 
-def _manifolds(models: Models, latent: int, beta: float, ref: float) -> str:
+def _manifolds(models: Models, latent: int, planes: list) -> str:
     tags = []
-    for b in (beta, ref):
-        vae = models.beta_vaes[latent, b]
-        with torch.inference_mode():  # (D > 2: the plane of the means' two principal axes, as on the map)
-            mu = vae.encode(models.digits.x[:MAP_DIGITS]).base_dist.loc if models.digits is not None else None
-            imgs, _ = manifold(vae, latent_plane(vae, mu), SIDE)
+    for b, plane, _ in planes:  # (D > 2: the plane of the means' two principal axes, as on the map)
+        imgs, _ = manifold(models.beta_vaes[latent, b], plane, SIDE)
         tags.append(render.grid_tag(imgs, SIDE, cell=24, caption=f"decoded manifold, β = {b:g}",
                                     alt=f"the decoded manifold of the {latent}-D β = {b:g} VAE"))
     return render.row(*tags)
